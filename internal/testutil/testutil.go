@@ -1,0 +1,120 @@
+// Package testutil holds helpers shared by the test suites: running a test
+// once per poller backend, driving a loop until a condition holds (instead of
+// sleeping), socket pairs, and descriptor-leak checks.
+package testutil
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asyncore-go/asyncore/loop"
+	"github.com/asyncore-go/asyncore/poller"
+	"golang.org/x/sys/unix"
+)
+
+// Backends lists the backends to test: every backend this system has, or
+// only those named in REACTOR_BACKEND (comma-separated, e.g. "epoll,poll").
+func Backends() []poller.Kind {
+	kinds := poller.Available()
+	want := os.Getenv("REACTOR_BACKEND")
+	if want == "" {
+		return kinds
+	}
+	var out []poller.Kind
+	for _, k := range kinds {
+		for _, name := range strings.Split(want, ",") {
+			if strings.TrimSpace(name) == k.String() {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// ForEachBackend runs f as a subtest named after each backend.
+func ForEachBackend(t *testing.T, f func(t *testing.T, kind poller.Kind)) {
+	t.Helper()
+	for _, k := range Backends() {
+		t.Run(k.String(), func(t *testing.T) { f(t, k) })
+	}
+}
+
+// NewLoop creates a loop of the given kind over a fresh map and closes both
+// (every channel, then the loop) when the test ends.
+func NewLoop(t testing.TB, kind poller.Kind) *loop.Loop {
+	t.Helper()
+	l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind})
+	if err != nil {
+		t.Fatalf("loop.New(%v): %v", kind, err)
+	}
+	t.Cleanup(func() {
+		l.Map().Range(func(fd int, ch loop.Channel) bool {
+			_ = ch.Close()
+			l.Map().Remove(fd, ch)
+			return true
+		})
+		_ = l.Close()
+	})
+	return l
+}
+
+// RunUntil runs l one iteration at a time (each waiting at most 10ms) until
+// cond returns true, failing the test if that has not happened within
+// timeout. It returns the number of iterations it ran.
+func RunUntil(t testing.TB, l *loop.Loop, timeout time.Duration, cond func() bool) int {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	n := 0
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not reached within %v (%d iterations)", timeout, n)
+		}
+		if err := l.RunOnce(10 * time.Millisecond); err != nil {
+			t.Fatalf("RunOnce: %v", err)
+		}
+		n++
+	}
+	return n
+}
+
+// Socketpair returns a connected pair of non-blocking, close-on-exec AF_UNIX
+// stream sockets; both are closed when the test ends unless already closed.
+func Socketpair(t testing.TB) (int, int) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("socketpair: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = unix.Close(fds[0])
+		_ = unix.Close(fds[1])
+	})
+	return fds[0], fds[1]
+}
+
+// OpenFDs counts this process's open descriptors (/proc/self/fd); -1 where
+// /proc is missing.
+func OpenFDs() int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(entries) - 1 // the directory's own descriptor
+}
+
+// CheckFDLeaks fails the test if it ends with more descriptors open than it
+// started with. Register it first, so that it runs after the other cleanups.
+func CheckFDLeaks(t testing.TB) {
+	t.Helper()
+	before := OpenFDs()
+	if before < 0 {
+		return
+	}
+	t.Cleanup(func() {
+		if after := OpenFDs(); after > before {
+			t.Errorf("descriptor leak: %d open before the test, %d after", before, after)
+		}
+	})
+}

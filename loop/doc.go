@@ -1,0 +1,65 @@
+// Package loop is the reactor: asyncore's socket map and loop() in Go, plus
+// what asyncore lacked — timers, Post from other goroutines, and Stop.
+//
+// # The socket map
+//
+// A Map holds the channels, keyed by file descriptor, exactly as asyncore's
+// socket_map does; DefaultMap is the map that dispatchers join when they are
+// given none. A Map is a table indexed by fd, so looking a channel up when an
+// event arrives costs one slice index. Every registration gets a generation
+// number that travels with the fd into the poller and back; an event whose
+// generation no longer matches the table is dropped. Together with closing
+// descriptors only after the event batch (see phase 3), this is what keeps a
+// channel closed early in a batch from being called again, and a new channel
+// that reused a closed fd's number from receiving its predecessor's events —
+// the race asyncore never fixed (python/cpython#75114).
+//
+// # Predicates
+//
+// A channel says what it wants through Interest, which a dispatcher computes
+// from its Readable and Writable predicates, as asyncore does every pass. We
+// do not ask every channel every pass: that is O(all channels) per iteration
+// and is why an asyncore server with many idle connections burns CPU.
+// Instead a channel's Interest is asked again
+//
+//   - when it joins the map,
+//   - after the loop has delivered events to it,
+//   - when Map.Update is called for it — the library does so after every call
+//     that changes a channel's state (connect, listen, a queued send), and
+//     user code does so when a predicate changes for a reason the library
+//     cannot see (a timer, a message from another channel),
+//
+// and the poller is told only about the differences. Options.Strict restores
+// asyncore's behaviour of asking every channel on every iteration, for code
+// whose predicates depend on state the library cannot see and that would
+// rather not call Update.
+//
+// # One iteration
+//
+// Run repeats one iteration until the map is empty, Stop is called, or
+// Options.Count iterations have run. The phases, in the order the code in
+// loop.go follows:
+//
+//  1. Apply interest: ask Interest of every channel marked since the last
+//     pass (every channel in strict mode) and apply the changes to the poller.
+//     A channel the poller refuses (select's FD_SETSIZE, for one) receives
+//     HandleError.
+//  2. Wait: block in the poller until an fd is ready, for at most the
+//     smaller of Options.Timeout and the time to the next timer, rounded up
+//     to the millisecond; do not block at all when posted functions or a Stop
+//     are waiting. EINTR is retried inside the poller.
+//  3. Dispatch: deliver each event to its channel's HandleEvents, after
+//     checking that the channel is still registered under the same
+//     generation. A panic in a handler is recovered and handed to that
+//     channel's HandleError; the other channels go on being served.
+//     Descriptors closed during this phase are closed for real only once the
+//     whole batch has been dispatched, so their numbers cannot be reused
+//     inside the batch.
+//  4. Timers: run every timer whose deadline has passed, earliest first;
+//     repeating timers are rescheduled.
+//  5. Posted functions: run the functions other goroutines handed to Post,
+//     each exactly once, in the order they were posted.
+//
+// Everything in a Loop, its Map and its channels belongs to the goroutine that
+// calls Run, except Post and Stop, which any goroutine may call.
+package loop

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package poller
+
+func openEpoll() (Poller, error) { return nil, ErrUnsupported }

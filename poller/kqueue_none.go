@@ -1,0 +1,5 @@
+//go:build !(darwin || freebsd || netbsd || openbsd || dragonfly)
+
+package poller
+
+func openKqueue() (Poller, error) { return nil, ErrUnsupported }
