@@ -181,11 +181,17 @@ func ToNetAddr(sa unix.Sockaddr, sotype int) net.Addr {
 		}
 		return ipAddr(ip, sa.Port, sotype)
 	case *unix.SockaddrUnix:
+		name := sa.Name
+		if name == "@" {
+			// x/sys spells an unnamed socket (a socketpair end, an unbound
+			// client) as an abstract name of length zero; asyncore shows ''.
+			name = ""
+		}
 		network := "unix"
 		if sotype == unix.SOCK_DGRAM {
 			network = "unixgram"
 		}
-		return &net.UnixAddr{Name: sa.Name, Net: network}
+		return &net.UnixAddr{Name: name, Net: network}
 	}
 	return nil
 }

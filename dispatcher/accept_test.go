@@ -1,0 +1,133 @@
+package dispatcher_test
+
+// reliability.md F1 in-process: EMFILE in accept must neither close the
+// listener (asyncore-spec D23, §4.3) nor spin the loop.
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/poller"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// emfileListener counts accept attempts and accepted connections.
+type emfileListener struct {
+	dispatcher.Dispatcher
+	accepts     int // HandleAccept calls: the listener was reported readable
+	accepted    int // HandleAccepted calls
+	firstAccept time.Time
+	errs        []error
+}
+
+func (s *emfileListener) HandleAccept() {
+	if s.accepts == 0 {
+		s.firstAccept = time.Now()
+	}
+	s.accepts++
+	s.Dispatcher.HandleAccept()
+}
+
+func (s *emfileListener) HandleAccepted(fd int, _ net.Addr) {
+	s.accepted++
+	_ = unix.Close(fd)
+}
+
+func (s *emfileListener) HandleError(err error) { s.errs = append(s.errs, err) }
+
+// TestAcceptEMFILEBacksOff: with a connection waiting in the backlog and no
+// descriptor left, the listener is not closed and HandleAccepted does not
+// run; the listener stops being watched for AcceptBackoff, so the loop
+// does not spin on it; once descriptors are free the connection is
+// accepted.
+func TestAcceptEMFILEBacksOff(t *testing.T) {
+	const backoff = 50 * time.Millisecond
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		checkFDLeaks(t)
+		l := testutil.NewLoop(t, kind)
+		s := &emfileListener{}
+		s.Init(s, l.Map())
+		s.AcceptBackoff = backoff
+		logs := captureLog(&s.Dispatcher)
+		require.NoError(t, s.CreateSocket(dispatcher.AFInet, dispatcher.SockStream))
+		require.NoError(t, s.Bind("127.0.0.1:0"))
+		require.NoError(t, s.Listen(5))
+
+		// The kernel completes the handshake; the connection waits in the
+		// backlog until it is accepted.
+		c, err := net.Dial("tcp4", s.LocalAddr().String())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+
+		// Use up every descriptor: lower the soft limit to a few above
+		// what is open, then duplicate /dev/null until EMFILE.
+		null, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = unix.Close(null) })
+		var orig unix.Rlimit
+		require.NoError(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &orig))
+		t.Cleanup(func() { _ = unix.Setrlimit(unix.RLIMIT_NOFILE, &orig) })
+		var spare []int
+		free := func() {
+			for _, fd := range spare {
+				_ = unix.Close(fd)
+			}
+			spare = nil
+		}
+		t.Cleanup(free)
+		open := testutil.OpenFDs()
+		require.Positive(t, open, "needs /proc/self/fd")
+		lowered := orig
+		lowered.Cur = uint64(open + 8)
+		require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &lowered))
+		for {
+			fd, err := unix.FcntlInt(uintptr(null), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				require.ErrorIs(t, err, unix.EMFILE)
+				break
+			}
+			spare = append(spare, fd)
+			require.Less(t, len(spare), 1000, "dup never failed")
+		}
+
+		// The first readiness tries to accept, fails, and pauses.
+		testutil.RunUntil(t, l, waitFor, func() bool { return s.accepts > 0 })
+		assert.Equal(t, 1, s.accepts)
+		assert.Zero(t, s.accepted, "nothing could be accepted")
+		assert.True(t, s.Accepting(), "the listener stays open")
+		assert.Equal(t, s, l.Map().Get(s.Fd()), "the listener stays in the map")
+		assert.Empty(t, s.errs, "EMFILE does not reach HandleError")
+
+		// No spinning: while paused the listener is not reported at all,
+		// and after each backoff it is tried once more.
+		start := time.Now()
+		iters := l.Iterations()
+		for range 20 {
+			require.NoError(t, l.RunOnce(10*time.Millisecond))
+			if time.Since(s.firstAccept) < backoff {
+				assert.Equal(t, 1, s.accepts, "reported during the backoff")
+			}
+		}
+		elapsed := time.Since(start)
+		assert.Equal(t, iters+20, l.Iterations())
+		assert.LessOrEqual(t, s.accepts, 2+int(elapsed/backoff),
+			"%d accept attempts in %v with a %v backoff", s.accepts, elapsed, backoff)
+		assert.Zero(t, s.accepted)
+		assert.True(t, s.Accepting())
+		assert.Empty(t, s.errs)
+		assert.Contains(t, logs.String(), "pausing the listener")
+		assert.Contains(t, logs.String(), "too many open files")
+
+		// With descriptors free again the waiting connection is accepted.
+		free()
+		testutil.RunUntil(t, l, 2*time.Second, func() bool { return s.accepted > 0 })
+		assert.Equal(t, 1, s.accepted)
+		assert.True(t, s.Accepting())
+		assert.Empty(t, s.errs)
+	})
+}
