@@ -184,14 +184,21 @@ func closeFD(fd int) error {
 
 // attach makes l the loop whose poller mirrors the map. The previous loop's
 // poller forgets every fd, and every channel is asked its Interest afresh.
+// A previous loop made by the package-level Run is closed: Run only ever
+// reuses the loop attached to the map, so once detached it would hold its
+// descriptors for nothing.
 func (m *Map) attach(l *Loop) {
 	if m.loop == l {
 		return
 	}
+	old := m.loop
 	m.detach()
 	m.loop = l
 	for fd := range m.entries {
 		m.Update(fd)
+	}
+	if old != nil && old.implicit && !old.running {
+		_ = old.Close()
 	}
 }
 

@@ -2,6 +2,7 @@ package loop
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -63,8 +64,18 @@ func (t *Timer) schedule(d time.Duration) {
 	if t.l.isClosed() {
 		return
 	}
-	t.when = t.l.now() + int64(d)
+	t.when = later(t.l.now(), d)
 	t.l.timers.push(t)
+}
+
+// later returns the deadline d after when, saturated at the largest one: a
+// delay meant as "never" (math.MaxInt64) must not wrap into the past and
+// fire at once, nor make a repeating timer due again forever.
+func later(when int64, d time.Duration) int64 {
+	if d > 0 && when > math.MaxInt64-int64(d) {
+		return math.MaxInt64
+	}
+	return when + int64(d)
 }
 
 // now is the loop's clock: monotonic nanoseconds since the loop was made. It
@@ -92,9 +103,9 @@ func (l *Loop) runTimers() {
 		t := l.timers[0]
 		l.timers.remove(0)
 		if t.period > 0 {
-			t.when += int64(t.period)
+			t.when = later(t.when, t.period)
 			if t.when <= now {
-				t.when = now + int64(t.period)
+				t.when = later(now, t.period)
 			}
 			l.timers.push(t)
 		}
