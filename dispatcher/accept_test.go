@@ -1,3 +1,5 @@
+//go:build linux
+
 package dispatcher_test
 
 // reliability.md F1 in-process: EMFILE in accept must neither close the

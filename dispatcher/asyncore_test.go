@@ -655,7 +655,7 @@ func TestBind(t *testing.T) {
 func TestSetReuseAddr(t *testing.T) {
 	forEachAPI(t, func(t *testing.T, e *env) {
 		e.skipUnix("Not applicable to AF_UNIX sockets.")
-		fd, err := unix.Socket(e.fam.af, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		fd, err := testutil.NewSocket(e.fam.af, unix.SOCK_STREAM)
 		require.NoError(t, err)
 		s := dispatcher.New(e.m)
 		if err := s.Adopt(fd); err != nil {

@@ -157,8 +157,8 @@ func TestFilePipe(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
 		l := testutil.NewLoop(t, kind)
-		var p [2]int
-		require.NoError(t, unix.Pipe2(p[:], unix.O_CLOEXEC))
+		p, err := testutil.NewPipe()
+		require.NoError(t, err)
 		writer := p[1]
 		t.Cleanup(func() {
 			if writer >= 0 {
@@ -166,7 +166,7 @@ func TestFilePipe(t *testing.T) {
 			}
 		})
 		f := &fileReader{chunk: 64}
-		err := f.InitFile(f, p[0], l.Map())
+		err = f.InitFile(f, p[0], l.Map())
 		require.NoError(t, unix.Close(p[0]))
 		require.NoError(t, err)
 
@@ -193,8 +193,8 @@ func TestFilePipe(t *testing.T) {
 // without a SIGPIPE.
 func TestFilePipeSend(t *testing.T) {
 	checkFDLeaks(t)
-	var p [2]int
-	require.NoError(t, unix.Pipe2(p[:], unix.O_CLOEXEC))
+	p, err := testutil.NewPipe()
+	require.NoError(t, err)
 	reader := p[0]
 	t.Cleanup(func() {
 		if reader >= 0 {
@@ -202,7 +202,7 @@ func TestFilePipeSend(t *testing.T) {
 		}
 	})
 	f := &fileReader{}
-	err := f.InitFile(f, p[1], loop.NewMap())
+	err = f.InitFile(f, p[1], loop.NewMap())
 	require.NoError(t, unix.Close(p[1]))
 	require.NoError(t, err)
 

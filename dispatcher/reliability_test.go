@@ -60,12 +60,12 @@ func TestStaleTimerAfterFDReuse(t *testing.T) {
 		// A goes away early and B takes its descriptor number.
 		oldFd := a.Fd()
 		require.NoError(t, a.Close())
-		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		pair, err := testutil.NewSocketpair()
 		require.NoError(t, err)
 		peerB := pair[1]
 		t.Cleanup(func() { _ = unix.Close(peerB) })
 		if pair[0] != oldFd { // usually the kernel hands out the freed number itself
-			require.NoError(t, unix.Dup3(pair[0], oldFd, unix.O_CLOEXEC))
+			require.NoError(t, testutil.DupTo(pair[0], oldFd))
 			require.NoError(t, unix.Close(pair[0]))
 		}
 		b := &relConn{}

@@ -100,7 +100,7 @@ func BenchmarkPingPongIdle10k(b *testing.B) {
 			}
 			l := newLoop(b, kind, loop.Options{})
 			for range idle {
-				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+				fd, err := testutil.NewSocket(unix.AF_INET, unix.SOCK_DGRAM)
 				require.NoError(b, err)
 				addFake(b, l.Map(), fd, poller.Read)
 			}

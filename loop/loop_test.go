@@ -25,7 +25,7 @@ var discard = slog.New(slog.DiscardHandler)
 // The caller owns both descriptors.
 func socketpair(t testing.TB) (int, int) {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fds, err := testutil.NewSocketpair()
 	require.NoError(t, err)
 	return fds[0], fds[1]
 }

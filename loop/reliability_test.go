@@ -5,13 +5,7 @@ package loop_test
 
 import (
 	"errors"
-	"net"
-	"os"
-	"os/signal"
-	"runtime"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -58,7 +52,7 @@ func TestFDReuseWithinBatch(t *testing.T) {
 						}
 						victim, victimFd = other, other.Fd()
 						setupErr = errors.Join(setupErr, other.Close())
-						fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+						fds, err := testutil.NewSocketpair()
 						if err != nil {
 							setupErr = errors.Join(setupErr, err)
 							return
@@ -179,7 +173,7 @@ func TestFDReuseWithinBatch(t *testing.T) {
 						m.Remove(num, other)
 						other.closed = true
 						setupErr = errors.Join(setupErr, unix.Close(num))
-						fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+						fds, err := testutil.NewSocketpair()
 						if err != nil {
 							setupErr = errors.Join(setupErr, err)
 							return
@@ -190,7 +184,7 @@ func TestFDReuseWithinBatch(t *testing.T) {
 						case fds[1]:
 							newPeer = fds[0]
 						default:
-							setupErr = errors.Join(setupErr, unix.Dup3(fds[0], num, unix.O_CLOEXEC), unix.Close(fds[0]))
+							setupErr = errors.Join(setupErr, testutil.DupTo(fds[0], num), unix.Close(fds[0]))
 							newPeer = fds[1]
 						}
 						replacement = &fake{m: m, fd: num, want: poller.Read}
@@ -331,7 +325,7 @@ func TestMassCloseInsideHandler(t *testing.T) {
 					}
 				}
 				for range fresh {
-					fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+					fds, err := testutil.NewSocketpair()
 					if err != nil {
 						setupErr = errors.Join(setupErr, err)
 						return
@@ -522,135 +516,6 @@ type panicky struct {
 
 func (p *panicky) HandleRead() { p.reads++; panic("read boom") }
 
-// TestEINTRStorm is F18: signals arriving every millisecond must not make
-// RunOnce fail, break a ping-pong, or stop a timer. The signals go both to
-// the process and to the thread running the loop, so that its wait really is
-// interrupted (a process-directed signal usually lands on another thread).
-func TestEINTRStorm(t *testing.T) {
-	const storm = 1500 * time.Millisecond
-	if testing.Short() {
-		t.Skip("1.5 s per backend")
-	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		tid := unix.Gettid()
-
-		sigs := make(chan os.Signal, 64)
-		signal.Notify(sigs, syscall.SIGUSR1)
-		drained := make(chan struct{})
-		go func() {
-			defer close(drained)
-			for range sigs {
-			}
-		}()
-
-		l := newLoop(t, kind, loop.Options{})
-		local, peerFd := socketpair(t)
-		echo := newProbe(t, l.Map(), local)
-		echo.onRead = func() {
-			if n, _ := echo.Recv(echo.buf[:]); n > 0 {
-				_, _ = echo.Send(echo.buf[:n])
-			}
-		}
-		ticks := 0
-		l.Every(10*time.Millisecond, func() { ticks++ })
-
-		// The peer is an ordinary Go connection on a duplicate of the
-		// other end, served by the runtime's netpoller.
-		f := os.NewFile(uintptr(peerFd), "peer")
-		conn, err := net.FileConn(f)
-		require.NoError(t, f.Close())
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = conn.Close() })
-
-		var stop atomic.Bool
-		var rounds atomic.Int64
-		var peerErr error
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			var b [1]byte
-			for i := 0; !stop.Load(); i++ {
-				if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-					peerErr = err
-					return
-				}
-				if _, err := conn.Write([]byte{byte(i)}); err != nil {
-					peerErr = err
-					return
-				}
-				if _, err := conn.Read(b[:]); err != nil {
-					peerErr = err
-					return
-				}
-				if b[0] != byte(i) {
-					peerErr = errors.New("echo mismatch")
-					return
-				}
-				rounds.Add(1)
-			}
-		})
-		var sent atomic.Int64
-		signalsDone := make(chan struct{})
-		go func() {
-			defer close(signalsDone)
-			tick := time.NewTicker(time.Millisecond)
-			defer tick.Stop()
-			end := time.Now().Add(storm)
-			pid := unix.Getpid()
-			for i := 0; time.Now().Before(end); i++ {
-				<-tick.C
-				if i%2 == 0 {
-					_ = unix.Kill(pid, unix.SIGUSR1)
-				} else {
-					_ = unix.Tgkill(pid, tid, unix.SIGUSR1)
-				}
-				sent.Add(1)
-			}
-		}()
-
-		var runErr error
-		deadline := time.Now().Add(storm + 5*time.Second)
-	drive:
-		for time.Now().Before(deadline) {
-			select {
-			case <-signalsDone:
-				break drive
-			default:
-			}
-			if runErr = l.RunOnce(50 * time.Millisecond); runErr != nil {
-				break
-			}
-		}
-		stop.Store(true)
-		// Let the peer finish its last round trip.
-		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
-			if err := l.RunOnce(10 * time.Millisecond); err != nil && runErr == nil {
-				runErr = err
-			}
-			if waitTimeout(&wg, 0) {
-				break
-			}
-		}
-		<-signalsDone
-		signal.Stop(sigs)
-		close(sigs)
-		<-drained
-
-		assert.NoError(t, runErr, "RunOnce must never fail on EINTR")
-		require.True(t, waitTimeout(&wg, 5*time.Second), "the peer is stuck")
-		assert.NoError(t, peerErr, "the ping-pong broke")
-		assert.Greater(t, rounds.Load(), int64(100), "round trips")
-		assert.GreaterOrEqual(t, ticks, 50, "timer ticks")
-		assert.Empty(t, echo.errs)
-		assert.Zero(t, echo.handleCloses)
-		t.Logf("%v: %d signals, %d round trips, %d timer ticks", kind, sent.Load(), rounds.Load(), ticks)
-	})
-}
-
-// pairAt makes a socketpair whose first end has the descriptor number num,
-// which must be free, and returns the peer, closed when the test ends. The
-// end at num belongs to the caller.
 func pairAt(t *testing.T, num int) int {
 	t.Helper()
 	a, b := socketpair(t)
@@ -659,7 +524,7 @@ func pairAt(t *testing.T, num int) int {
 	case b:
 		a, b = b, a
 	default:
-		require.NoError(t, unix.Dup3(a, num, unix.O_CLOEXEC))
+		require.NoError(t, testutil.DupTo(a, num))
 		require.NoError(t, unix.Close(a))
 	}
 	t.Cleanup(func() { _ = unix.Close(b) })
@@ -822,7 +687,7 @@ func TestSelectRefusesHighFD(t *testing.T) {
 		l := newLoop(t, kind, loop.Options{})
 		local, peer := newPair(t)
 		require.False(t, isOpen(high), "fd %d is taken", high)
-		require.NoError(t, unix.Dup3(local, high, unix.O_CLOEXEC))
+		require.NoError(t, testutil.DupTo(local, high))
 		require.NoError(t, unix.Close(local))
 		poke(t, peer)
 		c := addFake(t, l.Map(), high, poller.Read)

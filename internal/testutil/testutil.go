@@ -83,9 +83,17 @@ func RunUntil(t testing.TB, l *loop.Loop, timeout time.Duration, cond func() boo
 // stream sockets; both are closed when the test ends unless already closed.
 func Socketpair(t testing.TB) (int, int) {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	// SOCK_NONBLOCK and SOCK_CLOEXEC are not portable (darwin lacks them);
+	// the flags are set afterwards instead.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatalf("socketpair: %v", err)
+	}
+	for _, fd := range fds {
+		unix.CloseOnExec(fd)
+		if err := unix.SetNonblock(fd, true); err != nil {
+			t.Fatalf("set non-blocking: %v", err)
+		}
 	}
 	t.Cleanup(func() {
 		_ = unix.Close(fds[0])
@@ -117,4 +125,64 @@ func CheckFDLeaks(t testing.TB) {
 			t.Errorf("descriptor leak: %d open before the test, %d after", before, after)
 		}
 	})
+}
+
+// NewSocketpair is unix.Socketpair(AF_UNIX, SOCK_STREAM) with both ends
+// non-blocking and close-on-exec, portably (darwin has no SOCK_NONBLOCK or
+// SOCK_CLOEXEC). The caller closes the descriptors.
+func NewSocketpair() ([2]int, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return fds, err
+	}
+	for _, fd := range fds {
+		if err := prepare(fd); err != nil {
+			_ = unix.Close(fds[0])
+			_ = unix.Close(fds[1])
+			return fds, err
+		}
+	}
+	return fds, nil
+}
+
+// NewSocket is unix.Socket(family, sotype, 0) made non-blocking and
+// close-on-exec, portably. The caller closes the descriptor.
+func NewSocket(family, sotype int) (int, error) {
+	fd, err := unix.Socket(family, sotype, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := prepare(fd); err != nil {
+		_ = unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func prepare(fd int) error {
+	unix.CloseOnExec(fd)
+	return unix.SetNonblock(fd, true)
+}
+
+// NewPipe is pipe(2) with both ends close-on-exec, portably (darwin has no
+// pipe2); like pipe(2) it leaves them blocking. It returns the read end
+// first. The caller closes the descriptors.
+func NewPipe() ([2]int, error) {
+	var p [2]int
+	if err := unix.Pipe(p[:]); err != nil {
+		return p, err
+	}
+	unix.CloseOnExec(p[0])
+	unix.CloseOnExec(p[1])
+	return p, nil
+}
+
+// DupTo duplicates oldfd onto the number newfd (closing whatever newfd was)
+// and marks the copy close-on-exec: dup3(2) where it exists, dup2 elsewhere.
+func DupTo(oldfd, newfd int) error {
+	if err := unix.Dup2(oldfd, newfd); err != nil {
+		return err
+	}
+	unix.CloseOnExec(newfd)
+	return nil
 }

@@ -1,0 +1,172 @@
+package dispatcher_test
+
+import (
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/loop"
+)
+
+// echoHandler serves one accepted connection: it sends back what it reads.
+type echoHandler struct {
+	dispatcher.DispatcherWithSend
+	buf [512]byte
+}
+
+func (h *echoHandler) HandleRead() {
+	if n, _ := h.Recv(h.buf[:]); n > 0 {
+		h.Send(h.buf[:n])
+	}
+}
+
+func (h *echoHandler) HandleClose() {
+	fmt.Println("server: client hung up")
+	_ = h.Close()
+}
+
+// echoServer is the listener. It serves a single client and then stops
+// listening, so that the map empties and loop.Run returns.
+type echoServer struct {
+	dispatcher.Dispatcher
+}
+
+func (s *echoServer) HandleAccepted(fd int, addr net.Addr) {
+	h := &echoHandler{}
+	h.Init(h, s.Map())
+	if err := h.Adopt(fd); err != nil {
+		_ = syscall.Close(fd)
+	}
+	_ = s.Close()
+}
+
+// client sends its output when the socket is writable and closes once the
+// whole echo has come back, as the HTTP client in Python's asyncore
+// documentation does.
+type client struct {
+	dispatcher.Dispatcher
+	out, in []byte
+	buf     [512]byte
+	want    int
+}
+
+func (c *client) HandleConnect() { fmt.Println("connected") }
+
+// Writable asks for write events only while there is something to send.
+func (c *client) Writable() bool { return len(c.out) > 0 }
+
+func (c *client) HandleWrite() {
+	n, _ := c.Send(c.out)
+	c.out = c.out[n:]
+}
+
+func (c *client) HandleRead() {
+	n, _ := c.Recv(c.buf[:])
+	c.in = append(c.in, c.buf[:n]...)
+	if len(c.in) == c.want {
+		fmt.Printf("echoed: %s\n", c.in)
+		_ = c.Close()
+	}
+}
+
+// Example shows asyncore's "subclass and override" style: each type embeds
+// a dispatcher, overrides the Handle methods it needs, and passes itself to
+// Init. One loop serves the listener, the accepted connection and the client.
+func Example() {
+	m := loop.NewMap()
+
+	srv := &echoServer{}
+	srv.Init(srv, m)
+	if err := srv.CreateSocket(dispatcher.AFInet, dispatcher.SockStream); err != nil {
+		panic(err)
+	}
+	if err := srv.Bind("127.0.0.1:0"); err != nil {
+		panic(err)
+	}
+	if err := srv.Listen(5); err != nil {
+		panic(err)
+	}
+
+	c := &client{out: []byte("hello"), want: len("hello")}
+	c.Init(c, m)
+	if err := c.CreateSocket(dispatcher.AFInet, dispatcher.SockStream); err != nil {
+		panic(err)
+	}
+	if err := c.Connect(srv.Addr().String()); err != nil {
+		panic(err)
+	}
+
+	// asyncore.loop(timeout=1, map=m): serve until every channel has closed.
+	if err := loop.Run(loop.Options{Map: m, Timeout: time.Second}); err != nil {
+		panic(err)
+	}
+	fmt.Println("channels left:", m.Len())
+	// Output:
+	// connected
+	// echoed: hello
+	// server: client hung up
+	// channels left: 0
+}
+
+// sender writes one large message and closes once all of it has gone.
+type sender struct {
+	dispatcher.DispatcherWithSend
+}
+
+func (s *sender) HandleWrite() {
+	s.DispatcherWithSend.HandleWrite() // write the next part of the queue
+	if s.Pending() == 0 {
+		_ = s.Close()
+	}
+}
+
+// receiver counts what arrives until the sender hangs up.
+type receiver struct {
+	dispatcher.Dispatcher
+	buf   [64 << 10]byte
+	total int
+}
+
+func (r *receiver) HandleRead() {
+	n, _ := r.Recv(r.buf[:])
+	r.total += n
+}
+
+func (r *receiver) HandleClose() {
+	fmt.Println("received:", r.total, "bytes")
+	_ = r.Close()
+}
+
+// DispatcherWithSend queues what the socket cannot take at once and writes
+// the rest as the socket becomes writable, so Send never blocks and never
+// drops data.
+func ExampleDispatcherWithSend() {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		panic(err)
+	}
+	m := loop.NewMap()
+	s, r := &sender{}, &receiver{}
+	s.Init(s, m)
+	r.Init(r, m)
+	if err := s.Adopt(fds[0]); err != nil {
+		panic(err)
+	}
+	if err := r.Adopt(fds[1]); err != nil {
+		panic(err)
+	}
+
+	s.Send(make([]byte, 4<<20)) // far more than a socket buffer holds
+	fmt.Println("queued:", s.Pending() > 0)
+
+	if err := loop.Run(loop.Options{Map: m}); err != nil {
+		panic(err)
+	}
+	fmt.Println("pending:", s.Pending())
+	// Output:
+	// queued: true
+	// received: 4194304 bytes
+	// pending: 0
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/poller"
+)
+
+// server is an echo server running in the background for one test.
+type server struct {
+	addr   net.Addr
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs serve on 127.0.0.1:0 and waits until it listens.
+func start(t *testing.T, kind poller.Kind, udp bool) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan net.Addr, 1)
+	go func() { s.done <- serve(ctx, "127.0.0.1:0", kind, udp, func(a net.Addr) { ready <- a }) }()
+	select {
+	case s.addr = <-ready:
+	case err := <-s.done:
+		cancel()
+		t.Fatalf("serve returned before listening: %v", err)
+	case <-time.After(5 * time.Second):
+		cancel()
+		t.Fatal("server did not start within 5s")
+	}
+	return s
+}
+
+// stop cancels the server's context and waits for serve to return.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	select {
+	case err := <-s.done:
+		assert.NoError(t, err, "serve")
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve did not return within 5s of Stop")
+	}
+}
+
+// warmUp makes the Go runtime open its own netpoller descriptors before a
+// test counts descriptors, so they are not mistaken for a leak.
+func warmUp(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.NoError(t, ln.Close())
+}
+
+// roundTrip writes msg and reads the same number of bytes back. The write
+// runs on its own goroutine: a payload larger than the socket buffers would
+// otherwise deadlock against a server that is waiting for us to read.
+func roundTrip(c net.Conn, msg []byte) ([]byte, error) {
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(msg)
+		werr <- err
+	}()
+	got := make([]byte, len(msg))
+	_, rerr := io.ReadFull(c, got)
+	if err := <-werr; err != nil {
+		return nil, err
+	}
+	return got, rerr
+}
+
+func TestEchoTCP(t *testing.T) {
+	const clients = 10
+	big := make([]byte, 1<<20)
+	for i := range big {
+		big[i] = byte(rand.Uint32())
+	}
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		warmUp(t)
+		before := testutil.OpenFDs()
+		s := start(t, kind, false)
+
+		var wg sync.WaitGroup
+		errs := make(chan error, clients)
+		for i := range clients {
+			wg.Go(func() {
+				c, err := net.Dial("tcp", s.addr.String())
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+				msgs := [][]byte{
+					[]byte(fmt.Sprintf("hello from client %d\n", i)),
+					{0},
+					bytes.Repeat([]byte{byte(i)}, 5000), // more than one read buffer
+					big,
+					[]byte("bye\n"),
+				}
+				for j, msg := range msgs {
+					got, err := roundTrip(c, msg)
+					if err != nil {
+						errs <- fmt.Errorf("client %d, message %d: %w", i, j, err)
+						return
+					}
+					if !bytes.Equal(got, msg) {
+						errs <- fmt.Errorf("client %d, message %d: echo of %d bytes differs", i, j, len(msg))
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			assert.NoError(t, err)
+		}
+
+		// A client left connected must not keep the server from stopping:
+		// CloseAll closes it.
+		idle, err := net.Dial("tcp", s.addr.String())
+		require.NoError(t, err)
+		got, err := roundTrip(idle, []byte("still here"))
+		require.NoError(t, err)
+		assert.Equal(t, "still here", string(got))
+
+		s.stop(t)
+		_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := idle.Read(make([]byte, 1))
+		assert.Equal(t, 0, n)
+		assert.ErrorIs(t, err, io.EOF, "the server should close open connections on shutdown")
+		require.NoError(t, idle.Close())
+
+		if before >= 0 {
+			assert.Equal(t, before, testutil.OpenFDs(), "descriptors open before and after the server ran")
+		}
+	})
+}
+
+func TestEchoUDP(t *testing.T) {
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		warmUp(t)
+		before := testutil.OpenFDs()
+		s := start(t, kind, true)
+
+		c, err := net.Dial("udp", s.addr.String())
+		require.NoError(t, err)
+		buf := make([]byte, 65536)
+		for _, msg := range []string{"one", "two", "three", string(bytes.Repeat([]byte("x"), 8000))} {
+			_, err := c.Write([]byte(msg))
+			require.NoError(t, err)
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+			n, err := c.Read(buf)
+			require.NoError(t, err)
+			assert.Equal(t, msg, string(buf[:n]))
+		}
+		require.NoError(t, c.Close())
+
+		s.stop(t)
+		if before >= 0 {
+			assert.Equal(t, before, testutil.OpenFDs(), "descriptors open before and after the server ran")
+		}
+	})
+}
+
+// TestServeErrors checks that a context cancelled before the loop starts
+// still stops it, and that set-up errors are returned, not hidden.
+func TestServeErrors(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, "127.0.0.1:0", 0, false, nil) }()
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve with a cancelled context did not return")
+	}
+
+	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", 0, false, nil))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	assert.Error(t, serve(context.Background(), ln.Addr().String(), 0, false, nil), "port in use")
+}
+
+// TestReadmeSnippet keeps the echo server shown in the top-level README.md
+// honest: every line of code in it must appear in this example's main.go.
+func TestReadmeSnippet(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	src, err := os.ReadFile("main.go")
+	require.NoError(t, err)
+	lines := map[string]bool{}
+	for _, line := range strings.Split(string(src), "\n") {
+		lines[strings.TrimSpace(line)] = true
+	}
+
+	_, after, ok := strings.Cut(string(readme), "## An echo server")
+	require.True(t, ok, "README.md has no echo server section")
+	_, snippet, ok := strings.Cut(after, "```go\n")
+	require.True(t, ok, "no Go code block in the echo server section")
+	snippet, _, ok = strings.Cut(snippet, "```")
+	require.True(t, ok, "unterminated code block")
+
+	checked := 0
+	for _, line := range strings.Split(snippet, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "//") {
+			continue
+		}
+		assert.True(t, lines[line], "README line not in main.go: %s", line)
+		checked++
+	}
+	assert.Greater(t, checked, 15)
+}
