@@ -102,6 +102,8 @@ type Dispatcher struct {
 
 	acceptPaused bool
 	acceptTimer  *loop.Timer
+
+	iov []unix.Iovec // SendBuffers' scratch
 }
 
 func (d *Dispatcher) dispatcher() *Dispatcher { return d }
@@ -494,6 +496,30 @@ func (d *Dispatcher) Send(data []byte) (int, error) {
 	}
 	return 0, d.ioError("write", err)
 }
+
+// SendBuffers writes bufs, in order, with one system call (sendmsg or
+// writev) and returns how many bytes went, which may end in the middle of a
+// buffer. Errors are handled as in Send. AsyncChat uses it to gather queued
+// replies into one write.
+func (d *Dispatcher) SendBuffers(bufs [][]byte) (int, error) {
+	if d.fd < 0 {
+		return 0, ErrClosed
+	}
+	n, err := sock.Sendv(d.fd, bufs, &d.iov, d.isFile)
+	if err == nil {
+		return n, nil
+	}
+	if wouldBlock(err) {
+		return 0, nil
+	}
+	return 0, d.ioError("sendmsg", err)
+}
+
+// EOF reports whether the peer has finished sending: a Recv returned EOF.
+// A HandleClose that sees EOF true (and Connected) may still write — the
+// peer shut down only its own side — which is how AsyncChat flushes queued
+// replies to a client that half-closed.
+func (d *Dispatcher) EOF() bool { return d.eof }
 
 // Recv reads into buf and returns how many bytes arrived: asyncore's recv.
 // No data yet (EAGAIN, a spurious wake-up) returns 0 and no error. EOF calls

@@ -1,0 +1,36 @@
+//go:build darwin || freebsd || netbsd || openbsd || dragonfly
+
+package sock
+
+import "golang.org/x/sys/unix"
+
+// Sendv writes bufs: with one sendmsg(2) for a socket (with MSG_NOSIGNAL
+// where the system has it; darwin relies on SO_NOSIGPIPE, set when the socket
+// was made), buffer by buffer for anything else, as x/sys offers no writev
+// here. x/sys builds the iovec array per call, so iov is unused. EINTR is
+// retried; the error is unwrapped, and returned only if nothing was written.
+func Sendv(fd int, bufs [][]byte, iov *[]unix.Iovec, file bool) (int, error) {
+	if !file {
+		for {
+			n, err := unix.SendmsgBuffers(fd, bufs, nil, nil, noSignalFlag)
+			if err != unix.EINTR {
+				return n, err
+			}
+		}
+	}
+	total := 0
+	for _, b := range bufs {
+		n, err := Write(fd, b)
+		total += n
+		if err != nil {
+			if total > 0 {
+				return total, nil
+			}
+			return 0, err
+		}
+		if n < len(b) {
+			break
+		}
+	}
+	return total, nil
+}

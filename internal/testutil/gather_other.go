@@ -1,0 +1,7 @@
+//go:build !linux
+
+package testutil
+
+// GatherAllocates reports whether Dispatcher.SendBuffers allocates per call
+// on this system: yes where it goes through x/sys's SendmsgBuffers.
+const GatherAllocates = true
