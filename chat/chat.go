@@ -1,0 +1,429 @@
+package chat
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/loop"
+	"github.com/asyncore-go/asyncore/producer"
+)
+
+// Defaults for the AsyncChat fields left at zero.
+const (
+	// DefaultBufferSize is asynchat's ac_in_buffer_size and
+	// ac_out_buffer_size: the most bytes one read asks for, and the most
+	// bytes one write hands the kernel.
+	DefaultBufferSize = 65536
+	// DefaultMaxLine bounds a frame waiting for its delimiter.
+	DefaultMaxLine = 64 << 10
+	// DefaultMaxMessage bounds a length terminator, and what the default
+	// collector holds.
+	DefaultMaxMessage = 1 << 20
+	// DefaultOutHighWater is the queued output above which reading stops.
+	DefaultOutHighWater = 1 << 20
+	// DefaultOutLimit is the queued output above which the channel is
+	// closed.
+	DefaultOutLimit = 32 << 20
+)
+
+// maxWriteBufs bounds the buffers one write gathers (IOV_MAX is 1024 on
+// Linux and the BSDs; a reply is rarely more than one or two buffers).
+const maxWriteBufs = 64
+
+// Errors that reach HandleError when a peer goes past a limit.
+var (
+	// ErrLineTooLong: more than MaxLine bytes arrived without the delimiter.
+	ErrLineTooLong = errors.New("chat: line too long: no delimiter within MaxLine bytes")
+	// ErrMessageTooLarge: a length terminator above MaxMessage was set, or
+	// the default collector would hold more than MaxMessage bytes.
+	ErrMessageTooLarge = errors.New("chat: message too large: over MaxMessage bytes")
+	// ErrOutputLimit: more than OutLimit bytes of output were queued (the
+	// peer does not read its replies).
+	ErrOutputLimit = errors.New("chat: output queue over OutLimit bytes")
+)
+
+// Handler is what an AsyncChat's embedding type can override: everything a
+// dispatcher's can, plus the two asynchat override points.
+type Handler interface {
+	dispatcher.Handler
+	// CollectIncomingData is asynchat's collect_incoming_data: it receives
+	// the input of the current frame, in pieces, as it arrives.
+	CollectIncomingData(data []byte)
+	// FoundTerminator is asynchat's found_terminator: the current frame is
+	// complete.
+	FoundTerminator()
+
+	asyncChat() *AsyncChat
+}
+
+// AsyncChat is asynchat's async_chat: a dispatcher that splits its input
+// into frames at a Terminator and queues its output. Embed it, override
+// CollectIncomingData (or use the default collector and TakeData) and
+// FoundTerminator, and call Init. The exported fields may be set before the
+// connection starts or changed while it runs; zero means the default.
+type AsyncChat struct {
+	dispatcher.Dispatcher
+
+	// InBufferSize is asynchat's ac_in_buffer_size: the most bytes one read
+	// asks for.
+	InBufferSize int
+	// OutBufferSize is asynchat's ac_out_buffer_size: the most bytes one
+	// write hands the kernel, which bounds what one client's writable
+	// event can cost the others.
+	OutBufferSize int
+	// MaxLine bounds the bytes of a frame received while waiting for a
+	// delimiter; going past it is ErrLineTooLong. Negative: no limit.
+	MaxLine int
+	// MaxMessage bounds a length terminator and the bytes the default
+	// collector holds; going past it is ErrMessageTooLarge. Negative: no
+	// limit.
+	MaxMessage int
+	// OutHighWater is the queued output above which the chat stops reading
+	// input until the queue drains below OutLowWater, so a peer that
+	// pipelines requests without reading the replies cannot grow the queue
+	// without bound. Negative: never stop reading.
+	OutHighWater int
+	// OutLowWater is where reading resumes; zero means half of
+	// OutHighWater.
+	OutLowWater int
+	// OutLimit is the queued output above which the channel fails with
+	// ErrOutputLimit and is closed. Negative: no limit.
+	OutLimit int
+
+	self     Handler
+	term     Terminator
+	in       []byte // a partial delimiter kept between reads
+	incoming []byte // the default collector's buffer
+	frame    int    // bytes collected since the last FoundTerminator
+	out      producer.FIFO
+	bufs     [][]byte // Gather's scratch
+
+	reading  bool // inside HandleRead: writes wait for its end
+	closing  bool // CloseWhenDone was called: input is discarded
+	flushing bool // the peer sent EOF: close once the output is written
+	paused   bool // reading stopped above OutHighWater
+	failed   bool // a limit was exceeded: no more input is framed
+}
+
+func (c *AsyncChat) asyncChat() *AsyncChat { return c }
+
+// Init prepares c to serve self — the value that embeds c — in map m
+// (loop.DefaultMap if nil): asynchat's async_chat.__init__(map=m). Give it
+// a socket afterwards with CreateSocket/Connect, Adopt or AdoptConn. It
+// panics if self does not embed c.
+func (c *AsyncChat) Init(self Handler, m *loop.Map) {
+	if self == nil || self.asyncChat() != c {
+		panic("chat: Init's self must be the value that embeds this AsyncChat")
+	}
+	c.self = self
+	c.Dispatcher.Init(self, m)
+}
+
+// SetTerminator sets where the current frame ends: asynchat's
+// set_terminator. It takes effect at once, also for input already received
+// and not yet framed — FoundTerminator may switch, say, from a header
+// delimiter to a body length.
+func (c *AsyncChat) SetTerminator(t Terminator) { c.term = t }
+
+// Terminator returns the current terminator: asynchat's get_terminator. A
+// length terminator reports the bytes still to come, and Length(0) once it
+// has fired.
+func (c *AsyncChat) Terminator() Terminator { return c.term }
+
+// readBuffers holds the buffers reads go into. Input is framed as soon as it
+// arrives and only a partial delimiter is kept, so a read buffer is needed
+// only for the length of HandleRead: a pool lets idle connections hold none
+// (reliability.md F11), and a handler that reads another channel from inside
+// FoundTerminator gets its own.
+var readBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// HandleRead reads what the socket has, frames it, and writes the replies
+// the frames produced with one gathered write: asynchat's handle_read.
+func (c *AsyncChat) HandleRead() {
+	size := c.InBufferSize
+	if size <= 0 {
+		size = DefaultBufferSize
+	}
+	bp := readBuffers.Get().(*[]byte)
+	if cap(*bp) < size {
+		*bp = make([]byte, size)
+	}
+	if n, _ := c.Recv((*bp)[:size]); n > 0 { // errors have gone to HandleClose or HandleError
+		c.handleInput((*bp)[:n])
+		c.initiateSend()
+	}
+	readBuffers.Put(bp)
+}
+
+// handleInput frames data with writes held back until it is done, so the
+// replies to pipelined requests leave in one system call.
+func (c *AsyncChat) handleInput(data []byte) {
+	c.reading = true
+	defer func() { c.reading = false }() // also if a handler panics
+	c.feed(data)
+}
+
+// feed frames data: asynchat's handle_read loop, one Match at a time.
+func (c *AsyncChat) feed(data []byte) {
+	if c.closing || c.failed {
+		return // a close was decided: later input is not acted on (F22)
+	}
+	if len(c.in) > 0 {
+		c.in = append(c.in, data...)
+		data = c.in
+	}
+	for len(data) > 0 && c.open() {
+		if c.overLength() {
+			return
+		}
+		st := Match(data, c.term)
+		c.term = st.Next
+		if st.Collect != nil {
+			// Only input waiting for a delimiter makes a line: what None or
+			// a length collected before a switch to a delimiter does not.
+			c.frame += len(st.Collect)
+			if c.term.Delim() == nil {
+				c.frame = 0
+			}
+			if max := positive(c.MaxLine, DefaultMaxLine); max > 0 && c.frame > max {
+				c.fail(ErrLineTooLong)
+				return
+			}
+			c.self.CollectIncomingData(st.Collect)
+		}
+		data = data[st.Advance:]
+		if st.Found {
+			c.frame = 0
+			c.self.FoundTerminator()
+		} else if st.Wait {
+			break
+		}
+	}
+	if !c.open() {
+		c.in = nil
+		return
+	}
+	c.overLength()
+	c.in = append(c.in[:0], data...) // the partial delimiter, if any
+}
+
+// open reports whether input should still be framed.
+func (c *AsyncChat) open() bool { return c.Fd() >= 0 && !c.closing && !c.failed }
+
+// overLength fails the channel if its length terminator is above
+// MaxMessage: a length announced by the peer must not make us wait for, or
+// collect, more than we are willing to hold (reliability.md F9).
+func (c *AsyncChat) overLength() bool {
+	n, ok := c.term.Len()
+	if max := positive(c.MaxMessage, DefaultMaxMessage); ok && max > 0 && n > max {
+		c.fail(ErrMessageTooLarge)
+		return true
+	}
+	return false
+}
+
+// fail handles a peer that broke a limit: HandleError gets the error (the
+// default logs it and closes), and if the handler kept the channel open —
+// to push an error reply, say — the chat closes once that is written. No
+// further input is framed either way.
+func (c *AsyncChat) fail(err error) {
+	c.failed = true
+	c.in, c.incoming = nil, nil
+	c.self.HandleError(err)
+	if c.Fd() >= 0 {
+		c.CloseWhenDone()
+	}
+}
+
+// CollectIncomingData is the default collector: it appends data to a buffer
+// that TakeData empties. It fails the channel with ErrMessageTooLarge rather
+// than hold more than MaxMessage bytes.
+func (c *AsyncChat) CollectIncomingData(data []byte) {
+	if max := positive(c.MaxMessage, DefaultMaxMessage); max > 0 && len(c.incoming)+len(data) > max {
+		c.fail(ErrMessageTooLarge)
+		return
+	}
+	c.incoming = append(c.incoming, data...)
+}
+
+// TakeData returns what the default collector has gathered and empties it:
+// asynchat's _get_data. The slice is reused by the next collection, so use
+// or copy it before returning from FoundTerminator.
+func (c *AsyncChat) TakeData() []byte {
+	data := c.incoming
+	c.incoming = c.incoming[:0]
+	return data
+}
+
+// FoundTerminator is called when a frame is complete. asynchat's version
+// raises NotImplementedError; this one logs "unhandled found terminator" as
+// a warning and drops the collected data, so memory stays bounded.
+func (c *AsyncChat) FoundTerminator() {
+	c.LogInfo("unhandled found terminator", "warning")
+	c.incoming = c.incoming[:0]
+}
+
+// Push queues data to be sent: asynchat's push. The data is copied unless
+// it can be written at once, so the caller may reuse it. Replies pushed
+// while the chat is handling input are written together, with one system
+// call, when the input has been handled. Data pushed after CloseWhenDone is
+// dropped, as asynchat never sends it.
+func (c *AsyncChat) Push(data []byte) {
+	if c.closing || c.Fd() < 0 || len(data) == 0 {
+		return
+	}
+	if !c.reading && c.out.Empty() && c.Connected() {
+		n, err := c.Dispatcher.Send(data)
+		if err != nil || n == len(data) {
+			return
+		}
+		// The socket is full: queue the rest for the next writable event.
+		c.out.Push(data[n:])
+		c.queued(false)
+		return
+	}
+	c.out.Push(data)
+	c.queued(!c.reading)
+}
+
+// PushWithProducer queues a producer, whose chunks are sent when the data
+// queued before it has gone: asynchat's push_with_producer.
+func (c *AsyncChat) PushWithProducer(p producer.Producer) {
+	if c.closing || c.Fd() < 0 || p == nil {
+		return
+	}
+	c.out.PushProducer(p)
+	c.queued(!c.reading)
+}
+
+// CloseWhenDone closes the channel once everything queued so far has been
+// written: asynchat's close_when_done. Input that arrives meanwhile is read
+// and discarded, not framed, and anything pushed afterwards is dropped.
+func (c *AsyncChat) CloseWhenDone() {
+	if c.closing || c.Fd() < 0 {
+		return
+	}
+	c.closing = true
+	c.in = nil
+	c.out.PushClose()
+	c.UpdateInterest()
+	if !c.reading {
+		c.initiateSend()
+	}
+}
+
+// queued enforces the output limits after something was queued and, if
+// send is set, starts writing.
+func (c *AsyncChat) queued(send bool) {
+	pending := c.out.Len()
+	if limit := positive(c.OutLimit, DefaultOutLimit); limit > 0 && pending > limit {
+		c.out.Discard()
+		c.failed = true
+		c.self.HandleError(ErrOutputLimit)
+		if c.Fd() >= 0 {
+			_ = c.self.Close()
+		}
+		return
+	}
+	if high := positive(c.OutHighWater, DefaultOutHighWater); high > 0 && pending > high && !c.paused {
+		c.paused = true
+	}
+	c.UpdateInterest()
+	if send {
+		c.initiateSend()
+	}
+}
+
+// initiateSend writes what is queued, at most OutBufferSize bytes in one
+// gathered system call: asynchat's initiate_send. When it reaches a
+// CloseWhenDone marker it calls HandleClose.
+func (c *AsyncChat) initiateSend() {
+	if !c.Connected() || c.Fd() < 0 {
+		return
+	}
+	if !c.out.AtClose() {
+		bufs := c.out.Gather(c.bufs[:0], positive(c.OutBufferSize, DefaultBufferSize), maxWriteBufs)
+		c.bufs = bufs[:0]
+		if len(bufs) > 0 {
+			n, err := c.SendBuffers(bufs)
+			clear(bufs)
+			if err != nil {
+				return // HandleClose or HandleError has run
+			}
+			c.out.Consume(n)
+		}
+	}
+	if c.out.AtClose() {
+		c.out.PopClose()
+		c.self.HandleClose()
+		return
+	}
+	if c.paused && c.out.Len() < c.lowWater() {
+		c.paused = false
+	}
+	c.UpdateInterest()
+}
+
+func (c *AsyncChat) lowWater() int {
+	if c.OutLowWater > 0 {
+		return c.OutLowWater
+	}
+	return positive(c.OutHighWater, DefaultOutHighWater) / 2
+}
+
+// HandleWrite writes queued output: asynchat's handle_write.
+func (c *AsyncChat) HandleWrite() { c.initiateSend() }
+
+// Readable is asynchat's readable(), always true there; here it is false
+// while queued output is above OutHighWater.
+func (c *AsyncChat) Readable() bool { return !c.paused }
+
+// Writable is asynchat's writable(): true while output is queued, or before
+// the socket is connected.
+func (c *AsyncChat) Writable() bool { return !c.out.Empty() || !c.Connected() }
+
+// HandleClose is asynchat's handle_close, which closes the channel. When the
+// peer has only finished sending (EOF) and replies are still queued, it
+// writes them first and closes afterwards — asynchat would drop them
+// (asyncore-spec §4.11, reliability.md F15). A second HandleClose while
+// flushing (the peer went away entirely) closes at once.
+func (c *AsyncChat) HandleClose() {
+	if c.EOF() && !c.flushing && !c.out.Empty() && c.Connected() {
+		c.flushing = true
+		c.CloseWhenDone()
+		return
+	}
+	_ = c.self.Close()
+}
+
+// Close closes the channel and releases its buffers, dropping any queued
+// output (producers that are io.Closers are closed).
+func (c *AsyncChat) Close() error {
+	c.out.Discard()
+	c.in, c.incoming = nil, nil
+	return c.Dispatcher.Close()
+}
+
+// DiscardBuffers drops buffered input, collected data and queued output:
+// asynchat's discard_buffers.
+func (c *AsyncChat) DiscardBuffers() {
+	c.in = c.in[:0]
+	c.incoming = c.incoming[:0]
+	c.frame = 0
+	c.out.Discard()
+	c.paused = false
+	c.UpdateInterest()
+}
+
+// Pending reports how many bytes of output are queued in memory.
+func (c *AsyncChat) Pending() int { return c.out.Len() }
+
+// positive returns v, or def when v is zero (negative values pass through,
+// meaning "no limit" for the limits).
+func positive(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}

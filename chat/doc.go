@@ -1,0 +1,78 @@
+// Package chat is asynchat in Go: AsyncChat, a dispatcher that splits its
+// input into frames at a terminator and queues its output, so that a
+// line- or length-framed protocol server is two methods — CollectIncomingData
+// and FoundTerminator — and calls to Push.
+//
+//	type Line struct{ chat.AsyncChat }
+//
+//	func (l *Line) FoundTerminator() {
+//		line := l.TakeData() // what the default collector gathered
+//		l.Push(append(line, '\n'))
+//	}
+//
+//	l := &Line{}
+//	l.Init(l, m)
+//	l.SetTerminator(chat.DelimiterString("\n"))
+//	l.Adopt(fd)
+//
+// # Terminators
+//
+// A Terminator is a delimiter (asynchat's string terminator), a length
+// (its integer terminator) or None, with asynchat's exact semantics: a
+// delimiter split across any number of reads is still found; the bytes
+// before it go to CollectIncomingData (never as an empty piece) and the
+// delimiter itself is consumed; a length counts down across reads and turns
+// into Length(0) — collect everything — once it fires; FoundTerminator may
+// change the terminator, and the rest of the input already received is
+// framed with the new one. The matcher, Match, is a pure function: it is
+// table-tested against traces recorded from CPython and fuzzed.
+//
+// # Beyond asynchat
+//
+//   - Output is gathered: the replies that the frames of one read produced
+//     leave in one sendmsg/writev, and a writable event writes up to
+//     OutBufferSize bytes from several queued chunks at once. The bytes on
+//     the wire are those of sending each chunk in turn.
+//   - Input is bounded. A frame may not exceed MaxLine bytes while waiting
+//     for a delimiter (default 64 KiB), a length terminator may not exceed
+//     MaxMessage (default 1 MiB; a length announced by the peer never
+//     allocates that much up front), and the default collector holds at most
+//     MaxMessage bytes. Going past a limit calls HandleError with
+//     ErrLineTooLong or ErrMessageTooLarge and closes the channel — after
+//     writing whatever HandleError pushed, if it kept the channel open.
+//   - Output is bounded. Above OutHighWater (default 1 MiB) queued, the chat
+//     stops reading, so a client that pipelines requests without reading the
+//     replies stalls instead of growing the queue; reading resumes below
+//     OutLowWater. Above OutLimit (default 32 MiB) it fails with
+//     ErrOutputLimit and closes.
+//   - EOF from the peer is not the end of the conversation: frames already
+//     received have been delivered, and replies still queued are written
+//     before the close. A peer that half-closes after its request (nc -N)
+//     gets its answer.
+//   - Idle connections hold no read buffer: reads borrow one from a pool.
+//
+// # Deliberate differences from asynchat
+//
+//   - Push of empty data does nothing (asynchat queues it and later sends
+//     zero bytes). Data pushed after CloseWhenDone is dropped at once
+//     (asynchat keeps it queued, never to be sent).
+//   - Push does not split data into OutBufferSize pieces in the queue; the
+//     same bound applies to each write instead, so what reaches the socket
+//     per call is the same.
+//   - A producer whose More returns an empty chunk is exhausted, as in
+//     asynchat, but the item after it is never lost (asyncore-spec §4.9).
+//   - The default FoundTerminator logs a warning and drops the collected
+//     data instead of raising NotImplementedError; the default
+//     CollectIncomingData is asynchat's _collect_incoming_data, and TakeData
+//     its _get_data.
+//   - The data given to CollectIncomingData is only valid during the call
+//     (it points into a reused read buffer); the default collector copies it.
+//   - After CloseWhenDone, input that arrives is read and discarded rather
+//     than framed, so no request is acted on after the decision to close
+//     (reliability.md F22), and the close does not turn into a reset because
+//     of unread input.
+//   - PrefixAtEnd (find_prefix_at_end) returns 0, not -1, for an empty
+//     needle.
+//
+// All methods belong to the goroutine running the chat's loop.
+package chat

@@ -1,0 +1,305 @@
+package producer
+
+import "io"
+
+const (
+	// minBuffer is the capacity of a fresh data buffer: enough for a
+	// typical reply, small enough that an idle connection holding one in
+	// its free list costs little.
+	minBuffer = 512
+
+	// keepBuffers is how many emptied data buffers a FIFO keeps for reuse.
+	// Two cover the common case of one buffer being written while the next
+	// reply is pushed.
+	keepBuffers = 2
+
+	// shrinkAbove is the capacity above which an emptied buffer is released
+	// rather than kept, so one large burst does not pin its memory for the
+	// connection's life: an idle connection keeps at most keepBuffers ×
+	// 16 KiB. Large output belongs in a producer, which is not copied.
+	shrinkAbove = 16 << 10
+
+	// compactAfter is how many dead slots at the front of the item slice
+	// are tolerated before the live items are moved down.
+	compactAfter = 32
+)
+
+type kind uint8
+
+const (
+	dataItem     kind = iota // bytes pushed with Push, in a buffer the FIFO owns
+	producerItem             // a Producer and its current chunk
+	closeItem                // a close-when-done marker
+)
+
+// item is one entry of the queue. For a data item buf[off:] is what is left
+// to write. For a producer item buf is the chunk More returned last and
+// buf[off:] the part not yet written; buf is nil when the producer has to be
+// asked for its next chunk.
+type item struct {
+	kind kind
+	buf  []byte
+	off  int
+	p    Producer
+}
+
+// FIFO is the output queue AsyncChat drains: asynchat's producer_fifo. It
+// holds, in order, data pushed with Push (copied into buffers the queue owns
+// and reuses, so steady-state pushes allocate nothing), producers, and
+// close-when-done markers. The owner writes with Gather + Consume.
+//
+// The zero value is an empty queue ready to use. A FIFO is not safe for
+// concurrent use.
+type FIFO struct {
+	items []item // items[head:] are queued, oldest first
+	head  int
+	n     int // bytes held: see Len
+
+	free  [keepBuffers][]byte // emptied buffers kept for reuse, length 0
+	nfree int
+}
+
+// Push copies data to the tail of the queue: the queueing half of asynchat's
+// push. Data pushed right after other data shares its buffer, so a run of
+// pushes is written as one piece. Empty data is a no-op, unlike asynchat,
+// which queues an empty bytes object and sends zero bytes. The caller may
+// reuse data as soon as Push returns.
+func (q *FIFO) Push(data []byte) {
+	if len(data) == 0 {
+		return
+	}
+	q.n += len(data)
+	if t := len(q.items) - 1; t >= q.head && q.items[t].kind == dataItem {
+		q.items[t].appendData(data)
+		return
+	}
+	buf := q.getBuffer(len(data))
+	q.items = append(q.items, item{kind: dataItem, buf: append(buf, data...)})
+}
+
+// appendData adds data to the end of a data item's buffer. When the buffer
+// is full and at least half of it has been written already, the rest is
+// slid to the front instead of growing the buffer: without that, a tail
+// item that is written as fast as it is pushed to would grow for ever.
+func (it *item) appendData(data []byte) {
+	if len(it.buf)+len(data) <= cap(it.buf) {
+		it.buf = append(it.buf, data...)
+		return
+	}
+	live := len(it.buf) - it.off
+	if it.off >= live && live+len(data) <= cap(it.buf) {
+		copy(it.buf, it.buf[it.off:])
+		it.buf = append(it.buf[:live], data...)
+		it.off = 0
+		return
+	}
+	nb := make([]byte, live, max(2*cap(it.buf), live+len(data)))
+	copy(nb, it.buf[it.off:])
+	it.buf = append(nb, data...)
+	it.off = 0
+}
+
+// PushProducer queues p: the queueing half of asynchat's push_with_producer.
+// More is first called when Gather reaches p. A nil p is ignored.
+func (q *FIFO) PushProducer(p Producer) {
+	if p == nil {
+		return
+	}
+	q.items = append(q.items, item{kind: producerItem, p: p})
+}
+
+// PushClose queues a close-when-done marker: asynchat's close_when_done,
+// which appends None. Gather stops at the marker; the owner closes the
+// channel when AtClose reports that it has reached the head.
+func (q *FIFO) PushClose() {
+	q.items = append(q.items, item{kind: closeItem})
+}
+
+// Len returns the number of bytes held in memory: pushed data not yet
+// consumed plus the unconsumed part of producers' current chunks. This is
+// what a high-water mark should count. A producer's future output is not
+// counted, so Len grows when Gather asks a producer for its next chunk.
+func (q *FIFO) Len() int { return q.n }
+
+// Empty reports whether nothing at all is queued: no data, producer or close
+// marker. An owner is writable exactly while the queue is not empty. A
+// producer whose chunk has been written stays queued until Gather finds it
+// exhausted, so the queue can be non-empty with Len 0.
+func (q *FIFO) Empty() bool { return q.head == len(q.items) }
+
+// AtClose reports whether the head of the queue is a close marker, that is,
+// whether everything queued before the marker has been consumed.
+func (q *FIFO) AtClose() bool {
+	return q.head < len(q.items) && q.items[q.head].kind == closeItem
+}
+
+// PopClose removes a close marker at the head of the queue and reports
+// whether there was one. Whatever was queued behind the marker becomes the
+// head.
+func (q *FIFO) PopClose() bool {
+	if !q.AtClose() {
+		return false
+	}
+	q.pop()
+	return true
+}
+
+// Gather appends to bufs[:0] the bytes at the head of the queue, up to
+// maxBytes bytes in at most maxBufs buffers (for one writev), and returns the
+// result. It calls More on a producer that gathering reaches when it has no
+// unconsumed chunk; an empty chunk removes the producer (exhausted) and
+// gathering goes on with the next item. It stops at a close marker (never
+// past it), at maxBytes, at maxBufs, or after a producer's current chunk,
+// since the producer's next chunk may only be asked for once this one has
+// been written. Every returned slice is non-empty; the result is empty when
+// the queue is empty or its head is a close marker, or when maxBytes or
+// maxBufs is not positive.
+//
+// The returned slices alias the queue's memory and stay valid until the next
+// Push, Consume or Discard. Gather does not allocate when bufs has capacity
+// for maxBufs slices.
+func (q *FIFO) Gather(bufs [][]byte, maxBytes, maxBufs int) [][]byte {
+	bufs = bufs[:0]
+	// j counts from the head rather than from the start of the slice,
+	// because removing an exhausted producer moves the head.
+	for j := 0; q.head+j < len(q.items) && maxBytes > 0 && len(bufs) < maxBufs; {
+		i := q.head + j
+		it := &q.items[i]
+		switch it.kind {
+		case closeItem:
+			return bufs
+		case dataItem:
+			b := clip(it.buf[it.off:], maxBytes)
+			bufs = append(bufs, b)
+			maxBytes -= len(b)
+			j++
+		case producerItem:
+			if it.buf == nil {
+				chunk := it.p.More()
+				if len(chunk) == 0 {
+					// The items before i move up by one and the
+					// head past them, so the next item is at j.
+					q.remove(i)
+					continue
+				}
+				it = &q.items[i] // in case More pushed to q
+				it.buf, it.off = chunk, 0
+				q.n += len(chunk)
+			}
+			return append(bufs, clip(it.buf[it.off:], maxBytes))
+		}
+	}
+	return bufs
+}
+
+// clip returns b cut to at most n bytes, with its capacity cut too so that
+// an append by the caller cannot write into the queue.
+func clip(b []byte, n int) []byte {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return b[:len(b):len(b)]
+}
+
+// Consume drops n bytes from the head of the queue, as written by the caller
+// after Gather; n must not exceed what the last Gather returned. A producer
+// whose chunk is consumed completely stays at the head until Gather asks it
+// for the next one. Consume panics if n is negative or larger than the bytes
+// available before the next close marker or unasked producer, which means
+// the caller did not call Gather first.
+func (q *FIFO) Consume(n int) {
+	if n < 0 {
+		panic("producer: FIFO.Consume with a negative count")
+	}
+	for n > 0 {
+		if q.head == len(q.items) {
+			panic("producer: FIFO.Consume beyond the gathered bytes")
+		}
+		it := &q.items[q.head]
+		if it.kind == closeItem || it.buf == nil {
+			panic("producer: FIFO.Consume beyond the gathered bytes")
+		}
+		k := min(n, len(it.buf)-it.off)
+		it.off += k
+		q.n -= k
+		n -= k
+		if it.off < len(it.buf) {
+			return
+		}
+		if it.kind == dataItem {
+			q.putBuffer(it.buf)
+			q.pop()
+		} else {
+			// Keep the producer; drop our hold on its chunk so its
+			// buffer can be reused by the next More.
+			it.buf, it.off = nil, 0
+		}
+	}
+}
+
+// Discard drops everything queued, closing producers that implement
+// io.Closer (their Close errors are ignored): asynchat's discard_buffers for
+// the output side. Buffers are kept for reuse as after Consume.
+func (q *FIFO) Discard() {
+	for i := q.head; i < len(q.items); i++ {
+		it := &q.items[i]
+		switch it.kind {
+		case dataItem:
+			q.putBuffer(it.buf)
+		case producerItem:
+			if c, ok := it.p.(io.Closer); ok {
+				_ = c.Close()
+			}
+		}
+	}
+	clear(q.items)
+	q.items = q.items[:0]
+	q.head = 0
+	q.n = 0
+}
+
+// pop removes the head item.
+func (q *FIFO) pop() {
+	q.items[q.head] = item{}
+	q.head++
+	switch {
+	case q.head == len(q.items):
+		q.items = q.items[:0]
+		q.head = 0
+	case q.head >= compactAfter && 2*q.head >= len(q.items):
+		k := copy(q.items, q.items[q.head:])
+		clear(q.items[k:])
+		q.items = q.items[:k]
+		q.head = 0
+	}
+}
+
+// remove takes items[i] out of the queue. Gather removes exhausted
+// producers it meets past the head; the items before such a producer were
+// all gathered in the same call, so moving them up by one costs at most
+// maxBufs copies.
+func (q *FIFO) remove(i int) {
+	copy(q.items[q.head+1:i+1], q.items[q.head:i])
+	q.pop()
+}
+
+// getBuffer returns an empty buffer for at least n bytes, reusing an
+// emptied one if it is large enough.
+func (q *FIFO) getBuffer(n int) []byte {
+	if q.nfree == 0 || cap(q.free[q.nfree-1]) < n {
+		return make([]byte, 0, max(n, minBuffer))
+	}
+	q.nfree--
+	b := q.free[q.nfree]
+	q.free[q.nfree] = nil
+	return b
+}
+
+// putBuffer keeps an emptied buffer for reuse, unless enough are kept
+// already or it grew too large to be worth keeping.
+func (q *FIFO) putBuffer(b []byte) {
+	if q.nfree < keepBuffers && cap(b) <= shrinkAbove {
+		q.free[q.nfree] = b[:0]
+		q.nfree++
+	}
+}
