@@ -1,0 +1,166 @@
+// Command smtpd is an SMTP sink in the asynchat style, the Go form of
+// Python's smtpd module: it accepts mail for any address and writes each
+// message, as one file, into a Maildir.
+//
+//	go run ./examples/smtpd                          # 127.0.0.1:8025, into ./maildir
+//	go run ./examples/smtpd -maildir /tmp/mail -size 1048576
+//	go run ./examples/smtpd -backend poll            # pick the poller
+//
+// A listener (server) wraps each accepted connection in a session, an
+// AsyncChat that frames its input into CRLF-terminated lines: commands, and
+// in DATA the lines of the message. See session.go for the protocol and
+// maildir.go for delivery.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/asyncore-go/asyncore/chat"
+	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/loop"
+	"github.com/asyncore-go/asyncore/poller"
+)
+
+// config is what the flags set.
+type config struct {
+	addr     string      // address to listen on
+	backend  poller.Kind // 0: the best available
+	maildir  string      // where messages are delivered
+	size     int         // the largest message accepted, in bytes
+	hostname string      // the name in the greeting; "" asks os.Hostname
+}
+
+// server is the listening socket: Python's smtpd.SMTPServer. It holds what
+// every session shares.
+type server struct {
+	dispatcher.Dispatcher
+	hostname string
+	size     int
+	box      *maildir
+}
+
+// HandleAccepted starts a session on a new connection and greets the client.
+func (srv *server) HandleAccepted(fd int, addr net.Addr) {
+	s := &session{srv: srv, peer: addr}
+	s.Init(s, srv.Map()) // Python: SMTPChannel(self, conn, addr, map=self._map)
+	// The session bounds what it stores itself and answers an over-long
+	// line with a reply, keeping the connection; the chat's MaxLine would
+	// close it instead. See CollectIncomingData.
+	s.MaxLine = -1
+	s.SetTerminator(chat.DelimiterString("\r\n"))
+	if err := s.Adopt(fd); err != nil {
+		_ = syscall.Close(fd) // on failure the descriptor is still ours
+		slog.Warn("cannot serve connection", "peer", addr, "err", err)
+		return
+	}
+	slog.Debug("connection opened", "peer", addr)
+	s.replyf("220 %s asyncore-go smtpd", srv.hostname)
+}
+
+// listen makes srv listen on addr in map m and returns its bound
+// address (with the real port if addr asked for port 0).
+func listen(m *loop.Map, srv *server, addr string) (net.Addr, error) {
+	family := dispatcher.AFInet
+	if host, _, _ := net.SplitHostPort(addr); strings.Contains(host, ":") {
+		family = dispatcher.AFInet6
+	}
+	srv.Init(srv, m)
+	if err := srv.CreateSocket(family, dispatcher.SockStream); err != nil {
+		return nil, err
+	}
+	if err := srv.SetReuseAddr(); err != nil {
+		return nil, err
+	}
+	if err := srv.Bind(addr); err != nil {
+		return nil, err
+	}
+	if err := srv.Listen(0); err != nil {
+		return nil, err
+	}
+	return srv.Addr(), nil
+}
+
+// serve runs the SMTP server described by cfg until ctx is cancelled, then
+// closes every socket and the loop. ready, if not nil, receives the bound
+// address once the server accepts clients.
+func serve(ctx context.Context, cfg config, ready func(net.Addr)) error {
+	if cfg.size <= 0 {
+		return errors.New("smtpd: the size limit must be positive")
+	}
+	if cfg.hostname == "" {
+		cfg.hostname, _ = os.Hostname()
+		if cfg.hostname == "" {
+			cfg.hostname = "localhost"
+		}
+	}
+	box, err := openMaildir(cfg.maildir, cfg.hostname)
+	if err != nil {
+		return err
+	}
+
+	m := loop.NewMap()
+	l, err := loop.New(loop.Options{Map: m, Backend: cfg.backend, Timeout: -1})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// asyncore's close_all: the listener and every open session. A
+		// message whose end has not arrived is dropped; it was never
+		// acknowledged, so the client still owns it.
+		_ = dispatcher.CloseAll(m, true)
+		_ = l.Close()
+	}()
+
+	srv := &server{hostname: cfg.hostname, size: cfg.size, box: box}
+	bound, err := listen(m, srv, cfg.addr)
+	if err != nil {
+		return err
+	}
+	slog.Info("smtpd listening", "addr", bound, "backend", l.Kind(), "maildir", cfg.maildir, "size", cfg.size)
+	if ready != nil {
+		ready(bound)
+	}
+
+	// Stop is the one call another goroutine may make on the loop.
+	defer context.AfterFunc(ctx, l.Stop)()
+	return l.Run()
+}
+
+func main() {
+	cfg := config{}
+	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8025", "address to listen on")
+	flag.StringVar(&cfg.maildir, "maildir", "./maildir", "Maildir to deliver into (tmp/, new/ and cur/ are created)")
+	flag.IntVar(&cfg.size, "size", 10<<20, "largest message accepted, in bytes (advertised with SIZE)")
+	backend := flag.String("backend", "", "poller: epoll, kqueue, poll or select (default: the best available)")
+	verbose := flag.Bool("v", false, "log every connection")
+	flag.Parse()
+
+	if *verbose {
+		slog.SetLogLoggerLevel(slog.LevelDebug)
+	}
+	if *backend != "" {
+		k, err := poller.ParseKind(*backend)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		cfg.backend = k
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := serve(ctx, cfg, nil); err != nil {
+		slog.Error("smtpd failed", "err", err)
+		os.Exit(1)
+	}
+	slog.Info("bye")
+}

@@ -1,0 +1,418 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/asyncore-go/asyncore/chat"
+)
+
+// Limits on what one session holds.
+const (
+	// maxCommandLine is the longest command line, CRLF included
+	// (RFC 5321 §4.5.3.1.4).
+	maxCommandLine = 512
+	// maxRecipients bounds the RCPT commands of one transaction; RFC 5321
+	// §4.5.3.1.8 asks servers to accept at least 100.
+	maxRecipients = 1000
+)
+
+// Replies used in more than one place.
+const (
+	helpCommands  = "Supported commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"
+	needHelo      = "503 Error: send HELO first"
+	needMail      = "503 Error: need MAIL command"
+	syntaxMail    = "501 Syntax: MAIL FROM:<address>"
+	syntaxRcpt    = "501 Syntax: RCPT TO:<address>"
+	extendedParam = " [SP <mail-parameters>]"
+)
+
+// helpTopics answers "HELP command".
+var helpTopics = map[string]string{
+	"EHLO": "EHLO hostname",
+	"HELO": "HELO hostname",
+	"MAIL": "MAIL FROM:<address> [SIZE=n] [BODY=7BIT|8BITMIME]",
+	"RCPT": "RCPT TO:<address>",
+	"DATA": "DATA",
+	"RSET": "RSET",
+	"NOOP": "NOOP [string]",
+	"QUIT": "QUIT",
+	"VRFY": "VRFY <address>",
+	"HELP": "HELP [command]",
+}
+
+var crlf = []byte("\r\n")
+
+// session is one SMTP connection: Python's smtpd.SMTPChannel. Its
+// terminator is always CRLF: in the command state each line is a command;
+// after DATA each line is a line of the message, up to the line holding a
+// single ".".
+//
+// Python's smtpd switched the terminator to "\r\n.\r\n" for DATA. That
+// never matches a message that ends at once — "DATA\r\n.\r\n" — because
+// the command terminator has already consumed the CRLF the "." line
+// follows, and such a client waits for a reply forever. Reading lines is
+// how RFC 5321 §4.5.2 describes the end of the data and its transparency,
+// and it turns both into a test of the first byte of a line.
+type session struct {
+	chat.AsyncChat
+	srv  *server
+	peer net.Addr
+
+	helo  string   // the HELO or EHLO argument; "" until the client sends one
+	esmtp bool     // the client said EHLO
+	from  string   // the reverse-path with its brackets; "" before MAIL, "<>" for the null sender
+	rcpts []string // the forward-paths, with their brackets
+
+	// The command state.
+	line    []byte // the command line so far
+	tooLong bool   // the line went over maxCommandLine: it is not stored
+
+	// The DATA state.
+	inData  bool
+	msg     []byte // the message so far, transparency dots removed
+	lineLen int    // bytes received of the current line, without its CRLF
+	dot     bool   // the current line began with "."
+	tooBig  bool   // the message went over the size limit: it is not stored
+}
+
+// reply queues one reply line; Push adds nothing, so the CRLF is ours.
+// Replies pushed while the session handles input leave in one write.
+func (s *session) reply(line string) {
+	s.Push(append([]byte(line), crlf...))
+}
+
+// replyf is reply with a format.
+func (s *session) replyf(format string, args ...any) {
+	s.reply(fmt.Sprintf(format, args...))
+}
+
+// CollectIncomingData is asynchat's collect_incoming_data. It stores at
+// most a command line's or a message's worth of input and, past that,
+// discards the rest of the frame, so the reply can come when the frame
+// ends and the session can go on — as Python's smtpd does. The chat's own
+// MaxLine and MaxMessage limits would close the connection instead.
+func (s *session) CollectIncomingData(data []byte) {
+	if !s.inData {
+		if s.tooLong || len(s.line)+len(data)+len(crlf) > maxCommandLine {
+			s.tooLong = true
+			return
+		}
+		s.line = append(s.line, data...)
+		return
+	}
+	if s.lineLen == 0 && data[0] == '.' { // pieces are never empty
+		// RFC 5321 §4.5.2: a leading "." is the end of the data if it is
+		// alone on its line, and was added by the client otherwise.
+		// Either way it is not part of the message.
+		s.dot = true
+		s.lineLen++
+		data = data[1:]
+	}
+	s.lineLen += len(data)
+	s.store(data)
+}
+
+// store appends b to the message. If that would make the message larger
+// than the size limit, the message is dropped instead: the rest of it is
+// read and discarded, and its end is answered with 552.
+func (s *session) store(b []byte) {
+	if s.tooBig || len(b) == 0 {
+		return
+	}
+	if len(s.msg)+len(b) > s.srv.size {
+		s.tooBig, s.msg = true, nil
+		return
+	}
+	s.msg = append(s.msg, b...)
+}
+
+// FoundTerminator is asynchat's found_terminator: a line has ended.
+func (s *session) FoundTerminator() {
+	if s.inData {
+		end := s.dot && s.lineLen == 1
+		s.lineLen, s.dot = 0, false
+		if end {
+			s.endData()
+		} else {
+			s.store(crlf)
+		}
+		return
+	}
+	line, tooLong := string(s.line), s.tooLong
+	s.line, s.tooLong = s.line[:0], false
+	if tooLong {
+		s.reply("500 Error: line too long")
+		return
+	}
+	s.command(line)
+}
+
+// command runs one command line.
+func (s *session) command(line string) {
+	// A bare CR or LF would let a HELO or an address break the header
+	// lines written with the message.
+	if line == "" || strings.ContainsAny(line, "\r\n\x00") {
+		s.reply("500 Error: bad syntax")
+		return
+	}
+	verb, arg, _ := strings.Cut(line, " ")
+	verb, arg = strings.ToUpper(verb), strings.TrimSpace(arg)
+	switch verb {
+	case "HELO", "EHLO":
+		s.hello(verb, arg)
+	case "MAIL":
+		s.mail(arg)
+	case "RCPT":
+		s.rcpt(arg)
+	case "DATA":
+		s.data(arg)
+	case "RSET":
+		if arg != "" {
+			s.reply("501 Syntax: RSET")
+			return
+		}
+		s.reset()
+		s.reply("250 OK")
+	case "NOOP": // RFC 5321 §4.1.1.9: an argument is allowed and ignored
+		s.reply("250 OK")
+	case "VRFY":
+		if arg == "" {
+			s.reply("501 Syntax: VRFY <address>")
+			return
+		}
+		s.reply("252 Cannot VRFY user, but will accept message and attempt delivery")
+	case "HELP":
+		s.help(arg)
+	case "QUIT":
+		s.reply("221 Bye")
+		s.CloseWhenDone() // input after QUIT is read and ignored
+	case "EXPN", "TURN", "ETRN", "STARTTLS", "AUTH":
+		s.replyf("502 Error: %s not implemented", verb)
+	default:
+		s.replyf("500 Error: command %q not recognized", verb)
+	}
+}
+
+// hello handles HELO and EHLO.
+func (s *session) hello(verb, arg string) {
+	if arg == "" {
+		s.replyf("501 Syntax: %s hostname", verb)
+		return
+	}
+	// A second HELO or EHLO resets the session as RSET does (RFC 5321
+	// §4.1.4); Python's smtpd refused it with 503 (bpo-21783).
+	s.reset()
+	s.helo, s.esmtp = arg, verb == "EHLO"
+	if !s.esmtp {
+		s.replyf("250 %s", s.srv.hostname)
+		return
+	}
+	s.replyf("250-%s", s.srv.hostname)
+	s.replyf("250-SIZE %d", s.srv.size) // RFC 1870
+	s.reply("250 8BITMIME")             // RFC 6152: bytes are stored as they come
+}
+
+// mail handles MAIL FROM:<address> [SIZE=n] [BODY=7BIT|8BITMIME].
+func (s *session) mail(arg string) {
+	if s.helo == "" {
+		s.reply(needHelo)
+		return
+	}
+	syntax := syntaxMail
+	if s.esmtp {
+		syntax += extendedParam
+	}
+	path, params, ok := parsePath(arg, "FROM:")
+	if !ok || (len(params) > 0 && !s.esmtp) {
+		s.reply(syntax)
+		return
+	}
+	if s.from != "" {
+		s.reply("503 Error: nested MAIL command")
+		return
+	}
+	for _, p := range params {
+		key, value, _ := strings.Cut(p, "=")
+		switch strings.ToUpper(key) {
+		case "SIZE": // RFC 1870: the client's estimate of the message size
+			n, err := strconv.ParseUint(value, 10, 64)
+			if err != nil && !errors.Is(err, strconv.ErrRange) {
+				s.reply(syntax)
+				return
+			}
+			if n > uint64(s.srv.size) { // ErrRange leaves n at its maximum
+				s.reply("552 Error: message size exceeds fixed maximum message size")
+				return
+			}
+		case "BODY": // RFC 6152
+			if v := strings.ToUpper(value); v != "7BIT" && v != "8BITMIME" {
+				s.reply("501 Error: BODY can only be one of 7BIT, 8BITMIME")
+				return
+			}
+		default:
+			s.reply("555 MAIL FROM parameters not recognized or not implemented")
+			return
+		}
+	}
+	s.from = path
+	s.reply("250 OK")
+}
+
+// rcpt handles RCPT TO:<address>.
+func (s *session) rcpt(arg string) {
+	if s.helo == "" {
+		s.reply(needHelo)
+		return
+	}
+	if s.from == "" {
+		s.reply(needMail)
+		return
+	}
+	syntax := syntaxRcpt
+	if s.esmtp {
+		syntax += extendedParam
+	}
+	path, params, ok := parsePath(arg, "TO:")
+	if !ok || path == "<>" || (len(params) > 0 && !s.esmtp) {
+		s.reply(syntax)
+		return
+	}
+	if len(params) > 0 {
+		s.reply("555 RCPT TO parameters not recognized or not implemented")
+		return
+	}
+	if len(s.rcpts) >= maxRecipients {
+		s.reply("452 Error: too many recipients") // RFC 5321 §4.5.3.1.10
+		return
+	}
+	s.rcpts = append(s.rcpts, path)
+	s.reply("250 OK")
+}
+
+// data handles DATA: from the 354 reply on, lines are the message.
+func (s *session) data(arg string) {
+	switch {
+	case s.helo == "":
+		s.reply(needHelo)
+	case s.from == "":
+		s.reply(needMail)
+	case len(s.rcpts) == 0:
+		s.reply("503 Error: need RCPT command")
+	case arg != "":
+		s.reply("501 Syntax: DATA")
+	default:
+		s.inData = true
+		s.reply("354 End data with <CR><LF>.<CR><LF>")
+	}
+}
+
+// endData is called at the line holding a single ".". It delivers the
+// message or refuses it, and ends the transaction either way.
+//
+// Python's smtpd also counted a message past its limit and answered 552 at
+// its end, but then stayed in the DATA state, so the client's next
+// commands became the start of another message.
+func (s *session) endData() {
+	defer s.reset()
+	if s.tooBig {
+		s.reply("552 Error: Too much mail data")
+		return
+	}
+	name := s.srv.box.uniqueName()
+	if err := s.srv.box.deliver(name, s.trace(name), s.msg); err != nil {
+		slog.Error("cannot deliver message", "peer", s.peer, "err", err)
+		s.reply("451 Requested action aborted: local error in processing")
+		return
+	}
+	slog.Info("message received", "id", name, "peer", s.peer, "from", s.from, "rcpts", len(s.rcpts), "bytes", len(s.msg))
+	s.replyf("250 OK: queued as %s", name)
+}
+
+// trace returns the header lines written above the message: a Received
+// line (RFC 5321 §4.4) and the envelope, which the message itself may not
+// show.
+func (s *session) trace(id string) []byte {
+	proto := "SMTP"
+	if s.esmtp {
+		proto = "ESMTP"
+	}
+	peer, ip := "unknown", "unknown"
+	if s.peer != nil {
+		peer = s.peer.String()
+		ip = peer
+		if host, _, err := net.SplitHostPort(peer); err == nil {
+			ip = host
+		}
+	}
+	return fmt.Appendf(nil, "Received: from %s ([%s]) by %s (asyncore-go smtpd) with %s id %s; %s\r\n"+
+		"X-Peer: %s\r\nX-Mail-From: %s\r\nX-Rcpt-To: %s\r\n",
+		s.helo, ip, s.srv.hostname, proto, id, time.Now().Format(time.RFC1123Z),
+		peer, s.from, strings.Join(s.rcpts, ", "))
+}
+
+// reset ends the transaction: Python's _set_rset_state. The greeting is
+// kept.
+func (s *session) reset() {
+	s.from, s.rcpts = "", nil
+	s.inData, s.msg, s.tooBig = false, nil, false
+	s.lineLen, s.dot = 0, false
+}
+
+// help handles HELP [command].
+func (s *session) help(arg string) {
+	if arg == "" {
+		s.reply("214 " + helpCommands)
+		return
+	}
+	if topic, ok := helpTopics[strings.ToUpper(arg)]; ok {
+		s.reply("214 Syntax: " + topic)
+		return
+	}
+	s.reply("501 " + helpCommands)
+}
+
+// Close logs the end of the session and closes it. The chat calls it after
+// QUIT's reply is written or when the client goes away, and CloseAll at
+// shutdown.
+func (s *session) Close() error {
+	slog.Debug("connection closed", "peer", s.peer)
+	return s.AsyncChat.Close()
+}
+
+// parsePath parses the argument of MAIL or RCPT: keyword ("FROM:" or "TO:",
+// in any case), an address in angle brackets, and the ESMTP parameters
+// after it. It returns the address with its brackets. Like Python's smtpd
+// it also takes an address without brackets ("MAIL FROM: a@example.com"),
+// which is what people type at nc.
+func parsePath(arg, keyword string) (path string, params []string, ok bool) {
+	if len(arg) < len(keyword) || !strings.EqualFold(arg[:len(keyword)], keyword) {
+		return "", nil, false
+	}
+	rest := strings.TrimLeft(arg[len(keyword):], " ")
+	var addr string
+	if strings.HasPrefix(rest, "<") {
+		end := strings.IndexByte(rest, '>')
+		if end < 0 {
+			return "", nil, false
+		}
+		addr, rest = rest[1:end], rest[end+1:]
+		if rest != "" && rest[0] != ' ' {
+			return "", nil, false
+		}
+	} else {
+		addr, rest, _ = strings.Cut(rest, " ")
+		if addr == "" {
+			return "", nil, false
+		}
+	}
+	if strings.ContainsAny(addr, "<> \t") {
+		return "", nil, false
+	}
+	return "<" + addr + ">", strings.Fields(rest), true
+}
