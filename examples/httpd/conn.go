@@ -1,0 +1,253 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/asyncore-go/asyncore/chat"
+)
+
+// Limits on what one request may make the server hold in memory.
+const (
+	// maxHead bounds the request line and header fields together. It is the
+	// chat's MaxLine: a head that grows past it without its blank line
+	// fails the chat with chat.ErrLineTooLong, answered with 431.
+	maxHead = 64 << 10
+	// maxBody bounds a request body, which the chat collects in memory.
+	// It is the chat's MaxMessage, and a Content-Length above it is
+	// answered with 413 before the body is read.
+	maxBody = 1 << 20
+)
+
+// headEnd is the terminator of a request head: the empty line after the
+// header fields.
+var headEnd = chat.DelimiterString("\r\n\r\n")
+
+// conn serves one client connection. HTTP/1.1 is two kinds of frame in
+// turn, which is what asynchat's terminators are for:
+//
+//   - a head, ended by "\r\n\r\n": the terminator is headEnd;
+//   - then, if the head announced a body, Content-Length bytes: the
+//     terminator is chat.Length(n), and back to headEnd afterwards.
+//
+// The default collector gathers each frame and FoundTerminator takes it
+// with TakeData. A client may send several requests without waiting for
+// the replies (pipelining): the chat frames them one after the other, and
+// since each reply is pushed before the next request is looked at, replies
+// leave in request order. The replies to all the requests of one read are
+// written with one system call.
+type conn struct {
+	chat.AsyncChat
+	srv    *server
+	req    request // the request whose body is being read
+	inBody bool    // the terminator is the body's length, not headEnd
+	head   []byte  // scratch for reply heads, reused (Push copies it)
+}
+
+// newConn serves the connected socket fd with srv's files.
+func newConn(srv *server, fd int) (*conn, error) {
+	c := &conn{srv: srv}
+	c.Init(c, srv.Map())
+	c.MaxLine = maxHead
+	c.MaxMessage = maxBody
+	c.SetTerminator(headEnd)
+	return c, c.Adopt(fd)
+}
+
+// FoundTerminator is called with a complete frame collected: a head, or the
+// body of the request whose head came before.
+func (c *conn) FoundTerminator() {
+	data := c.TakeData() // valid until the next frame is collected
+	if !c.inBody {
+		c.readHead(data)
+		return
+	}
+	c.inBody = false
+	c.SetTerminator(headEnd)
+	c.respond(&c.req, data)
+}
+
+// readHead parses a head and either answers the request or, when a body
+// follows, switches the terminator to the body's length. The switch takes
+// effect at once, for bytes already received too: with pipelining the body
+// may have arrived in the same read as its head, followed by the next
+// request.
+func (c *conn) readHead(head []byte) {
+	req, status := parseRequest(head)
+	switch {
+	case status != 0:
+	case req.method == "":
+		return // empty lines between requests
+	case req.transferEncoding:
+		// Without support for chunked bodies the end of this request, and
+		// so the start of the next, is unknown: refuse it and close.
+		status = http.StatusNotImplemented
+	case req.contentLength > maxBody:
+		// Refused before it is read: the chat would fail with
+		// ErrMessageTooLarge on a length terminator above MaxMessage.
+		status = http.StatusRequestEntityTooLarge
+	}
+	if status != 0 {
+		// After a framing error, what follows on the connection cannot be
+		// trusted to start a request: reply and close.
+		req.keepAlive = false
+		c.finish(&req, c.sendError(&req, status, ""))
+		return
+	}
+	if req.contentLength == 0 {
+		c.respond(&req, nil)
+		return
+	}
+	c.req = req
+	if req.expectContinue && req.minor == 1 {
+		c.Push([]byte("HTTP/1.1 100 Continue\r\n\r\n")) // RFC 9110 §10.1.1
+	}
+	c.inBody = true
+	c.SetTerminator(chat.Length(int(req.contentLength)))
+}
+
+// respond answers a complete request. body is the request body, valid only
+// for this call.
+func (c *conn) respond(req *request, body []byte) {
+	var status int
+	switch {
+	case req.path == "/echo" && req.method == "POST":
+		status = c.echo(req, body)
+	case req.path == "/echo":
+		status = c.sendError(req, http.StatusMethodNotAllowed, "POST")
+	case req.method == "GET" || req.method == "HEAD":
+		status = c.serveFile(req)
+	default:
+		status = c.sendError(req, http.StatusMethodNotAllowed, "GET, HEAD")
+	}
+	c.finish(req, status)
+}
+
+// finish logs a request and closes the connection, once its reply has been
+// written, if the request did not keep it alive. CloseWhenDone also makes
+// the chat discard whatever the client sends afterwards, so a request
+// pipelined behind "Connection: close" is not answered.
+func (c *conn) finish(req *request, status int) {
+	slog.Debug("request", "peer", c.Addr(), "method", req.method, "target", req.target, "status", status)
+	if !req.keepAlive {
+		c.CloseWhenDone()
+	}
+}
+
+// echo answers POST /echo with the request body.
+func (c *conn) echo(req *request, body []byte) int {
+	ctype := req.contentType
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	h := c.startHead(http.StatusOK)
+	h = header(h, "Content-Type", ctype)
+	h = header(h, "Content-Length", strconv.Itoa(len(body)))
+	c.pushHead(h, req)
+	c.Push(body)
+	return http.StatusOK
+}
+
+// serveFile answers GET and HEAD of a file under the root. The head is
+// pushed now; the body is a producer queued behind it, which reads the
+// file a buffer at a time as the socket drains (see fileBody).
+func (c *conn) serveFile(req *request) int {
+	name, info, ok := c.srv.resolve(req.path)
+	if !ok {
+		return c.sendError(req, http.StatusNotFound, "")
+	}
+	// HTTP dates have one-second precision, so the modification time is
+	// compared, and sent, truncated to the second.
+	mtime := info.ModTime().UTC().Truncate(time.Second)
+	if !req.ifModifiedSince.IsZero() && !mtime.After(req.ifModifiedSince) {
+		h := c.startHead(http.StatusNotModified)
+		h = header(h, "Last-Modified", mtime.Format(http.TimeFormat))
+		c.pushHead(h, req)
+		return http.StatusNotModified
+	}
+	h := c.startHead(http.StatusOK)
+	h = header(h, "Content-Type", contentType(name))
+	h = header(h, "Content-Length", strconv.FormatInt(info.Size(), 10))
+	h = header(h, "Last-Modified", mtime.Format(http.TimeFormat))
+	c.pushHead(h, req)
+	if req.method == "GET" && info.Size() > 0 {
+		c.PushWithProducer(newFileBody(c, name, info.Size()))
+	}
+	return http.StatusOK
+}
+
+// sendError replies with status and a one-line text body ("404 Not
+// Found"), with an Allow header if allow is not empty, and returns status.
+func (c *conn) sendError(req *request, status int, allow string) int {
+	body := strconv.Itoa(status) + " " + http.StatusText(status) + "\n"
+	h := c.startHead(status)
+	if allow != "" {
+		h = header(h, "Allow", allow)
+	}
+	h = header(h, "Content-Type", "text/plain; charset=utf-8")
+	h = header(h, "Content-Length", strconv.Itoa(len(body)))
+	c.pushHead(h, req)
+	if req.method != "HEAD" {
+		c.Push([]byte(body))
+	}
+	return status
+}
+
+// HandleError receives the chat's limit errors, and any other error the
+// library met on the connection's behalf. A head too long for MaxLine gets a
+// 431 reply; the chat then closes the connection once the reply is written
+// (it frames no more input after a limit error). Anything else goes to the
+// default, asyncore's handle_error, which logs and closes.
+func (c *conn) HandleError(err error) {
+	var status int
+	switch {
+	case errors.Is(err, chat.ErrLineTooLong):
+		status = http.StatusRequestHeaderFieldsTooLarge
+	case errors.Is(err, chat.ErrMessageTooLarge):
+		status = http.StatusRequestEntityTooLarge // not reached: readHead checks first
+	default:
+		c.AsyncChat.HandleError(err)
+		return
+	}
+	slog.Debug("request refused", "peer", c.Addr(), "err", err, "status", status)
+	c.sendError(&request{}, status, "") // keepAlive false: "Connection: close"
+}
+
+// startHead begins a reply head in c's scratch buffer: the status line and
+// the fields every reply carries.
+func (c *conn) startHead(status int) []byte {
+	h := append(c.head[:0], "HTTP/1.1 "...)
+	h = strconv.AppendInt(h, int64(status), 10)
+	h = append(h, ' ')
+	h = append(h, http.StatusText(status)...)
+	h = append(h, "\r\n"...)
+	h = header(h, "Server", "asyncore-go")
+	return header(h, "Date", c.srv.date())
+}
+
+// pushHead ends a reply head with the Connection field the request calls
+// for and the empty line, and queues it.
+func (c *conn) pushHead(h []byte, req *request) {
+	switch {
+	case !req.keepAlive:
+		h = header(h, "Connection", "close")
+	case req.minor == 0:
+		// An HTTP/1.0 client asked for keep-alive and must be told it got
+		// it, or it waits for the close that ends a 1.0 reply.
+		h = header(h, "Connection", "keep-alive")
+	}
+	h = append(h, "\r\n"...)
+	c.Push(h)
+	c.head = h[:0]
+}
+
+// header appends one header field line to h.
+func header(h []byte, name, value string) []byte {
+	h = append(h, name...)
+	h = append(h, ": "...)
+	h = append(h, value...)
+	return append(h, "\r\n"...)
+}

@@ -1,0 +1,187 @@
+// Command httpd is a small HTTP/1.1 file server built on chat.AsyncChat, the
+// way Python's asynchat was meant to be used: the request head is a frame
+// ended by "\r\n\r\n", the body a frame of Content-Length bytes, and files
+// go out through a producer that reads them one buffer at a time.
+//
+//	go run ./examples/httpd                          # serve . on 127.0.0.1:8080
+//	go run ./examples/httpd -root /srv/www -addr 127.0.0.1:8000
+//	go run ./examples/httpd -backend poll -v         # pick the poller; log requests
+//
+// It serves GET and HEAD of the files under -root (a directory means its
+// index.html) and answers POST /echo with the request body. Connections are
+// kept alive and requests may be pipelined. The files:
+//
+//	main.go     flags, the listener, start-up and shutdown
+//	conn.go     one connection: framing, dispatching, replies
+//	request.go  the request head parser
+//	files.go    mapping URL paths to files, and the file body producer
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/loop"
+	"github.com/asyncore-go/asyncore/poller"
+)
+
+// server is the listening socket, and what every connection shares: the
+// root directory and the cached Date header.
+type server struct {
+	dispatcher.Dispatcher
+	root string // absolute, with symbolic links resolved
+
+	// The Date header changes once a second; formatting it once a second
+	// rather than once a reply is the trick every fast server uses. One
+	// goroutine runs the loop, so no lock is needed.
+	dateSec int64
+	dateStr string
+}
+
+// HandleAccepted serves a new connection in the listener's map.
+func (s *server) HandleAccepted(fd int, addr net.Addr) {
+	// A reply goes out as soon as it is ready, and a file body follows its
+	// head in writes of its own. With Nagle's algorithm a write waits for
+	// the peer to acknowledge the one before, which a delayed ACK holds back
+	// for up to 40 ms (RFC 1122 §4.2.3.2): pipelined replies would crawl.
+	// Go's net package turns it off for every TCP connection; so do we.
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if _, err := newConn(s, fd); err != nil {
+		_ = unix.Close(fd) // on failure the descriptor is still ours
+		slog.Warn("cannot serve connection", "peer", addr, "err", err)
+		return
+	}
+	slog.Debug("connection opened", "peer", addr)
+}
+
+// date returns the current time as an HTTP date, for the Date header.
+func (s *server) date() string {
+	now := time.Now()
+	if sec := now.Unix(); sec != s.dateSec {
+		s.dateSec, s.dateStr = sec, now.UTC().Format(http.TimeFormat)
+	}
+	return s.dateStr
+}
+
+// listen creates the server's listening socket on addr in map m.
+func listen(m *loop.Map, addr, root string) (*server, error) {
+	family := dispatcher.AFInet
+	if host, _, _ := net.SplitHostPort(addr); strings.Contains(host, ":") {
+		family = dispatcher.AFInet6
+	}
+	s := &server{root: root}
+	s.Init(s, m)
+	if err := s.CreateSocket(family, dispatcher.SockStream); err != nil {
+		return nil, err
+	}
+	if err := s.SetReuseAddr(); err != nil {
+		return nil, err
+	}
+	if err := s.Bind(addr); err != nil {
+		return nil, err
+	}
+	if err := s.Listen(0); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// resolveRoot returns root as an absolute path with its symbolic links
+// resolved — the form resolve compares file names against — and checks
+// that it is a directory.
+func resolveRoot(root string) (string, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", err
+	}
+	info, err := os.Stat(real)
+	if err != nil {
+		return "", err
+	}
+	if !info.IsDir() {
+		return "", fmt.Errorf("root %s is not a directory", root)
+	}
+	return real, nil
+}
+
+// serve runs the HTTP server on addr, serving the files under root, until
+// ctx is cancelled; then it closes every socket and the loop. ready, if not
+// nil, receives the bound address once the server accepts clients. kind 0
+// picks the best backend.
+func serve(ctx context.Context, addr, root string, kind poller.Kind, ready func(net.Addr)) error {
+	root, err := resolveRoot(root)
+	if err != nil {
+		return err
+	}
+	m := loop.NewMap()
+	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// asyncore's close_all: the listener and every open connection,
+		// with the files their queued replies hold.
+		_ = dispatcher.CloseAll(m, true)
+		_ = l.Close()
+	}()
+
+	s, err := listen(m, addr, root)
+	if err != nil {
+		return err
+	}
+	slog.Info("httpd listening", "addr", s.Addr(), "root", root, "backend", l.Kind())
+	if ready != nil {
+		ready(s.Addr())
+	}
+
+	// Stop is the one call another goroutine may make; context.AfterFunc
+	// makes it when ctx ends.
+	defer context.AfterFunc(ctx, l.Stop)()
+	return l.Run()
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	root := flag.String("root", ".", "directory to serve")
+	backend := flag.String("backend", "", "poller: epoll, kqueue, poll or select (default: the best available)")
+	verbose := flag.Bool("v", false, "log every connection and request")
+	flag.Parse()
+
+	if *verbose {
+		slog.SetLogLoggerLevel(slog.LevelDebug)
+	}
+	var kind poller.Kind // zero: the best available
+	if *backend != "" {
+		k, err := poller.ParseKind(*backend)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		kind = k
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := serve(ctx, *addr, *root, kind, nil); err != nil {
+		slog.Error("httpd failed", "err", err)
+		os.Exit(1)
+	}
+	slog.Info("bye")
+}
