@@ -57,6 +57,8 @@ type FIFO struct {
 
 	free  [keepBuffers][]byte // emptied buffers kept for reuse, length 0
 	nfree int
+
+	err error // the first producer failure: see Err
 }
 
 // Push copies data to the tail of the queue: the queueing half of asynchat's
@@ -160,6 +162,9 @@ func (q *FIFO) PopClose() bool {
 // for maxBufs slices.
 func (q *FIFO) Gather(bufs [][]byte, maxBytes, maxBufs int) [][]byte {
 	bufs = bufs[:0]
+	if q.err != nil {
+		return bufs
+	}
 	// j counts from the head rather than from the start of the slice,
 	// because removing an exhausted producer moves the head.
 	for j := 0; q.head+j < len(q.items) && maxBytes > 0 && len(bufs) < maxBufs; {
@@ -177,6 +182,13 @@ func (q *FIFO) Gather(bufs [][]byte, maxBytes, maxBufs int) [][]byte {
 			if it.buf == nil {
 				chunk := it.p.More()
 				if len(chunk) == 0 {
+					if err := producerErr(it.p); err != nil {
+						// It ended early: what follows must not
+						// be sent as if its output were complete.
+						q.err = err
+						q.remove(i)
+						return bufs
+					}
 					// The items before i move up by one and the
 					// head past them, so the next item is at j.
 					q.remove(i)
@@ -190,6 +202,21 @@ func (q *FIFO) Gather(bufs [][]byte, maxBytes, maxBufs int) [][]byte {
 		}
 	}
 	return bufs
+}
+
+// Err reports the first producer that ended with an error: one that, once
+// exhausted, has an Err method returning non-nil (as Reader does when a read
+// fails). Gather writes what was queued before such a producer and then
+// nothing more, because the bytes after it would be framed as if its output
+// had been complete; the owner should close the connection (AsyncChat passes
+// the error to HandleError). Discard clears it.
+func (q *FIFO) Err() error { return q.err }
+
+func producerErr(p Producer) error {
+	if e, ok := p.(interface{ Err() error }); ok {
+		return e.Err()
+	}
+	return nil
 }
 
 // clip returns b cut to at most n bytes, with its capacity cut too so that
@@ -256,6 +283,7 @@ func (q *FIFO) Discard() {
 	q.items = q.items[:0]
 	q.head = 0
 	q.n = 0
+	q.err = nil
 }
 
 // pop removes the head item.

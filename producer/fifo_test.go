@@ -2,6 +2,7 @@ package producer
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -569,4 +570,58 @@ func BenchmarkFIFOPushGather(b *testing.B) {
 		}
 		q.Consume(n)
 	}
+}
+
+// failingProducer yields its chunks and then ends with an error.
+type failingProducer struct {
+	chunks [][]byte
+	err    error
+}
+
+func (p *failingProducer) More() []byte {
+	if len(p.chunks) == 0 {
+		return nil
+	}
+	c := p.chunks[0]
+	p.chunks = p.chunks[1:]
+	return c
+}
+
+func (p *failingProducer) Err() error {
+	if len(p.chunks) == 0 {
+		return p.err
+	}
+	return nil
+}
+
+// TestFIFOProducerError: a producer that ends with an error stops the
+// queue. What was queued before it, and its own chunks, are written; the
+// items behind it never are, and Err reports the failure until Discard.
+func TestFIFOProducerError(t *testing.T) {
+	var q FIFO
+	boom := errors.New("disk on fire")
+	q.Push([]byte("head|"))
+	q.PushProducer(&failingProducer{chunks: [][]byte{[]byte("part")}, err: boom})
+	q.Push([]byte("|next reply"))
+
+	var out []byte
+	var bufs [][]byte
+	for {
+		bufs = q.Gather(bufs, 1<<20, 16)
+		if len(bufs) == 0 {
+			break
+		}
+		n := 0
+		for _, b := range bufs {
+			out = append(out, b...)
+			n += len(b)
+		}
+		q.Consume(n)
+	}
+	assert.Equal(t, "head|part", string(out))
+	assert.ErrorIs(t, q.Err(), boom)
+	assert.False(t, q.Empty(), "the items behind the failure stay queued")
+	q.Discard()
+	assert.NoError(t, q.Err())
+	assert.True(t, q.Empty())
 }
