@@ -1,0 +1,392 @@
+// Command resp is an in-memory key-value server that speaks the Redis
+// protocol (RESP2), so redis-cli, redis-benchmark and Redis client libraries
+// can talk to it. It is built on chat.AsyncChat, the way asynchat servers
+// are: the terminator follows the protocol, switching between a line and a
+// byte count as each part of a request arrives.
+//
+//	go run ./examples/resp                  # on 127.0.0.1:6380
+//	redis-cli -p 6380 set greeting hello
+//	redis-cli -p 6380 get greeting
+//	go run ./examples/resp -backend poll    # pick the poller
+//
+// It knows the string commands (GET, SET with EX/PX/NX/XX/KEEPTTL, INCR,
+// MGET, MSET, DEL, EXISTS, TTL, ...) and what redis-cli and redis-benchmark
+// send when they start; see commands.go.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/asyncore-go/asyncore/chat"
+	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/loop"
+	"github.com/asyncore-go/asyncore/poller"
+)
+
+// Limits on what a client may send.
+const (
+	// maxArgs is the largest argument count a request may announce
+	// (*N); more is a protocol error.
+	maxArgs = 1024 * 1024
+	// maxBulk is the largest argument length the protocol allows ($N):
+	// Redis's proto-max-bulk-len.
+	maxBulk = 512 << 20
+	// maxMessage is the largest argument this server will hold: the
+	// chat's MaxMessage. A longer announced length fails in the chat,
+	// before anything is read or allocated for it (see HandleError).
+	maxMessage = 8 << 20
+	// maxCommand bounds all the arguments of one request together.
+	maxCommand = 64 << 20
+	// keepBuffer is the capacity above which a connection's request
+	// buffer is released after the request, so one large SET does not
+	// pin its memory for the life of the connection.
+	keepBuffer = 64 << 10
+)
+
+// lineTerm ends the header lines (*N, $N) and inline commands. Redis accepts
+// a bare LF at the end of an inline command ("PING\n" from nc), so the
+// terminator is LF and a CR before it is dropped. It is made once:
+// chat.Delimiter copies its argument, and the terminator switches twice per
+// argument.
+var lineTerm = chat.DelimiterString("\n")
+
+// span locates one argument in a client's request buffer. Offsets rather
+// than slices, because the buffer may move as it grows.
+type span struct{ start, end int }
+
+// parseState is where a client is in a request.
+type parseState uint8
+
+const (
+	stateCommand    parseState = iota // a line: "*N" or an inline command
+	stateBulkHeader                   // a line: "$N"
+	stateBulkBody                     // N bytes and CRLF, under chat.Length(N+2)
+)
+
+// client serves one connection. Its methods run on the loop's goroutine, as
+// does everything in the server, so the store needs no lock.
+type client struct {
+	chat.AsyncChat
+	srv  *server
+	id   int64
+	name string
+
+	state  parseState
+	want   int      // bulk arguments still to come in this request
+	buf    []byte   // this request's arguments, then the frame being collected
+	mark   int      // where the frame being collected starts in buf
+	spans  []span   // the arguments received so far, in buf
+	argv   [][]byte // the arguments as slices, rebuilt for each request
+	line   []byte   // an inline command being split
+	out    []byte   // the reply being built
+	lname  [32]byte // scratch for lower-casing command and option names
+	broken bool     // a protocol error was answered: the rest is ignored
+}
+
+// CollectIncomingData is asynchat's collect_incoming_data: it appends the
+// frame's data to the request buffer. data points into the chat's read
+// buffer and is only valid during the call, so it is copied — once, into a
+// buffer the connection keeps from request to request.
+func (c *client) CollectIncomingData(data []byte) {
+	if c.broken {
+		return
+	}
+	// Count the bookkeeping of each argument too, so that a request of a
+	// million empty arguments is bounded as well.
+	if len(c.buf)+len(data)+len(c.spans)*40 > maxCommand {
+		c.protocolError("request too large")
+		return
+	}
+	c.buf = append(c.buf, data...)
+}
+
+// FoundTerminator is asynchat's found_terminator: a header line, an inline
+// command or an argument is complete. It switches the terminator for what
+// comes next — a byte count after "$N", a line after the argument — and
+// runs the command once its last argument is in.
+func (c *client) FoundTerminator() {
+	if c.broken {
+		return
+	}
+	switch c.state {
+	case stateCommand:
+		line := trimCR(c.buf[c.mark:])
+		if len(line) == 0 {
+			c.buf = c.buf[:c.mark] // an empty line is ignored, as by Redis
+			return
+		}
+		if line[0] != '*' {
+			c.inline(line)
+			return
+		}
+		n, ok := parseInt(line[1:])
+		c.buf = c.buf[:c.mark]
+		switch {
+		case !ok || n > maxArgs:
+			c.protocolError("invalid multibulk length")
+		case n > 0:
+			c.want, c.state = int(n), stateBulkHeader
+		} // *0 and *-1 are empty requests: ignored
+	case stateBulkHeader:
+		line := trimCR(c.buf[c.mark:])
+		c.buf = c.buf[:c.mark]
+		if len(line) == 0 || line[0] != '$' {
+			got := byte('\r')
+			if len(line) > 0 {
+				got = line[0]
+			}
+			c.protocolError("expected '$', got '" + printable(got) + "'")
+			return
+		}
+		n, ok := parseInt(line[1:])
+		if !ok || n < 0 || n > maxBulk {
+			c.protocolError("invalid bulk length")
+			return
+		}
+		// The argument and its CRLF. Above MaxMessage the chat refuses
+		// this terminator and reports chat.ErrMessageTooLarge.
+		c.SetTerminator(chat.Length(int(n) + 2))
+		c.state = stateBulkBody
+	case stateBulkBody:
+		end := len(c.buf) - 2
+		if !bytes.Equal(c.buf[end:], crlf) {
+			c.protocolError("expected '\\r\\n' after bulk data")
+			return
+		}
+		c.buf = c.buf[:end]
+		c.spans = append(c.spans, span{c.mark, end})
+		c.mark = end
+		c.SetTerminator(lineTerm)
+		if c.want--; c.want > 0 {
+			c.state = stateBulkHeader
+			return
+		}
+		c.execute()
+	}
+}
+
+// trimCR drops the CR of a CRLF line ending.
+func trimCR(line []byte) []byte {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		return line[:n-1]
+	}
+	return line
+}
+
+// inline runs a command sent as a line of words, the way people type them
+// into telnet or nc. The line is in buf; it is moved aside so the arguments
+// can be unquoted into buf.
+func (c *client) inline(line []byte) {
+	c.line = append(c.line[:0], line...)
+	c.buf = c.buf[:c.mark]
+	var ok bool
+	c.buf, c.spans, ok = splitInline(c.line, c.buf, c.spans)
+	if !ok {
+		c.protocolError("unbalanced quotes in request")
+		return
+	}
+	if len(c.spans) == 0 {
+		return // only spaces
+	}
+	c.execute()
+}
+
+// execute runs the request in buf, queues its reply, and makes ready for the
+// next request.
+func (c *client) execute() {
+	c.argv = c.argv[:0]
+	for _, s := range c.spans {
+		c.argv = append(c.argv, c.buf[s.start:s.end])
+	}
+	c.dispatch(c.argv)
+	c.flush()
+
+	c.state, c.want, c.mark = stateCommand, 0, 0
+	c.spans = c.spans[:0]
+	c.buf = c.buf[:0]
+	if cap(c.buf) > keepBuffer {
+		clear(c.argv[:cap(c.argv)]) // they point into the old buffer
+		c.buf, c.line, c.spans, c.argv = nil, nil, nil, nil
+	}
+}
+
+// flush queues the reply built so far. Push copies it into the chat's
+// output queue, so the buffer is reused at once; the replies to the
+// requests of one read leave together in one write.
+func (c *client) flush() {
+	c.Push(c.out)
+	c.out = c.out[:0]
+	if cap(c.out) > keepBuffer {
+		c.out = nil
+	}
+}
+
+// protocolError answers a request that breaks the protocol and closes the
+// connection once the answer is written, as Redis does: after a framing
+// error there is no telling where the next request starts.
+func (c *client) protocolError(msg string) {
+	if c.broken {
+		return
+	}
+	c.broken = true
+	c.out = appendError(c.out[:0], "ERR Protocol error: "+msg)
+	c.flush()
+	c.CloseWhenDone()
+}
+
+// HandleError is asyncore's handle_error. The chat reports a client that
+// went past one of its input limits here; such a client gets the protocol
+// error Redis would send before the chat closes the connection. Anything
+// else gets the default: log it and close.
+func (c *client) HandleError(err error) {
+	switch {
+	case errors.Is(err, chat.ErrMessageTooLarge):
+		c.protocolError("invalid bulk length")
+	case errors.Is(err, chat.ErrLineTooLong) && c.state == stateBulkHeader:
+		c.protocolError("too big bulk count string")
+	case errors.Is(err, chat.ErrLineTooLong):
+		c.protocolError("too big inline request")
+	default:
+		c.AsyncChat.HandleError(err)
+	}
+}
+
+// Close closes the connection and counts it out of INFO's
+// connected_clients. Every path to closing — the peer hanging up, QUIT,
+// CloseAll at shutdown — goes through it.
+func (c *client) Close() error {
+	if c.Fd() >= 0 {
+		c.srv.clients--
+		slog.Debug("connection closed", "id", c.id)
+	}
+	return c.AsyncChat.Close()
+}
+
+// server is the listening socket and what the connections share: the
+// keyspace and a few counters for INFO.
+type server struct {
+	dispatcher.Dispatcher
+	db      *store
+	kind    poller.Kind
+	port    int
+	started time.Time
+	clients int
+	lastID  int64
+}
+
+// HandleAccepted wraps each new connection in a client in the listener's
+// map, so the same loop serves it.
+func (s *server) HandleAccepted(fd int, addr net.Addr) {
+	// Replies are written whole; Nagle's algorithm would only hold back
+	// a reply that follows one not yet acknowledged. Redis sets it too.
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	s.lastID++
+	c := &client{srv: s, id: s.lastID}
+	c.Init(c, s.Map())
+	c.MaxMessage = maxMessage
+	c.SetTerminator(lineTerm)
+	if err := c.Adopt(fd); err != nil {
+		_ = syscall.Close(fd) // on failure the descriptor is still ours
+		slog.Warn("cannot serve connection", "peer", addr, "err", err)
+		return
+	}
+	s.clients++
+	slog.Debug("connection opened", "id", c.id, "peer", addr)
+}
+
+// listen creates the listening socket on addr.
+func listen(m *loop.Map, addr string) (*server, error) {
+	family := dispatcher.AFInet
+	if host, _, _ := net.SplitHostPort(addr); strings.Contains(host, ":") {
+		family = dispatcher.AFInet6
+	}
+	s := &server{db: newStore(), started: time.Now()}
+	s.Init(s, m)
+	if err := s.CreateSocket(family, dispatcher.SockStream); err != nil {
+		return nil, err
+	}
+	if err := s.SetReuseAddr(); err != nil {
+		return nil, err
+	}
+	if err := s.Bind(addr); err != nil {
+		return nil, err
+	}
+	if err := s.Listen(0); err != nil {
+		return nil, err
+	}
+	if a, ok := s.Addr().(*net.TCPAddr); ok {
+		s.port = a.Port
+	}
+	return s, nil
+}
+
+// serve runs the server on addr until ctx is cancelled, then closes every
+// socket and the loop. ready, if not nil, receives the bound address once the
+// server accepts clients. kind 0 picks the best backend.
+func serve(ctx context.Context, addr string, kind poller.Kind, ready func(net.Addr)) error {
+	m := loop.NewMap()
+	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = dispatcher.CloseAll(m, true) // the listener and every client
+		_ = l.Close()
+	}()
+
+	s, err := listen(m, addr)
+	if err != nil {
+		return err
+	}
+	s.kind = l.Kind()
+	// Active expiry: a timer on the loop, so it never races a command.
+	defer l.Every(sweepEvery, s.db.sweep).Stop()
+
+	slog.Info("resp server listening", "addr", s.Addr(), "backend", l.Kind())
+	if ready != nil {
+		ready(s.Addr())
+	}
+	defer context.AfterFunc(ctx, l.Stop)()
+	return l.Run()
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:6380", "address to listen on")
+	backend := flag.String("backend", "", "poller: epoll, kqueue, poll or select (default: the best available)")
+	verbose := flag.Bool("v", false, "log every connection")
+	flag.Parse()
+
+	if *verbose {
+		slog.SetLogLoggerLevel(slog.LevelDebug)
+	}
+	var kind poller.Kind // zero: the best available
+	if *backend != "" {
+		k, err := poller.ParseKind(*backend)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		kind = k
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := serve(ctx, *addr, kind, nil); err != nil {
+		slog.Error("resp server failed", "err", err)
+		os.Exit(1)
+	}
+	slog.Info("bye")
+}
