@@ -2,6 +2,7 @@ package chat
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
@@ -26,6 +27,10 @@ const (
 	// closed.
 	DefaultOutLimit = 32 << 20
 )
+
+// keepIncoming is the largest default-collector buffer kept for reuse once
+// its data has been taken.
+const keepIncoming = 64 << 10
 
 // maxWriteBufs bounds the buffers one write gathers (IOV_MAX is 1024 on
 // Linux and the BSDs; a reply is rarely more than one or two buffers).
@@ -104,6 +109,9 @@ type AsyncChat struct {
 	flushing bool // the peer sent EOF: close once the output is written
 	paused   bool // reading stopped above OutHighWater
 	failed   bool // a limit was exceeded: no more input is framed
+	// discarded is set by DiscardBuffers, so that one called from
+	// FoundTerminator also drops the rest of the input being framed.
+	discarded bool
 }
 
 func (c *AsyncChat) asyncChat() *AsyncChat { return c }
@@ -145,12 +153,19 @@ func (c *AsyncChat) HandleRead() {
 	if size <= 0 {
 		size = DefaultBufferSize
 	}
+	// A partial delimiter kept from the last read goes in front of this
+	// one in the borrowed buffer, so c.in never grows to a read's size and
+	// an idle channel keeps only those few bytes.
+	k := len(c.in)
 	bp := readBuffers.Get().(*[]byte)
-	if cap(*bp) < size {
-		*bp = make([]byte, size)
+	if cap(*bp) < k+size {
+		*bp = make([]byte, k+size)
 	}
-	if n, _ := c.Recv((*bp)[:size]); n > 0 { // errors have gone to HandleClose or HandleError
-		c.handleInput((*bp)[:n])
+	buf := (*bp)[:k+size]
+	copy(buf, c.in)
+	if n, _ := c.Recv(buf[k:]); n > 0 { // errors have gone to HandleClose or HandleError
+		c.in = c.in[:0]
+		c.handleInput(buf[:k+n])
 		c.initiateSend()
 	}
 	readBuffers.Put(bp)
@@ -164,14 +179,11 @@ func (c *AsyncChat) handleInput(data []byte) {
 	c.feed(data)
 }
 
-// feed frames data: asynchat's handle_read loop, one Match at a time.
+// feed frames data — what was kept of the last read followed by this one:
+// asynchat's handle_read loop, one Match at a time.
 func (c *AsyncChat) feed(data []byte) {
 	if c.closing || c.failed {
 		return // a close was decided: later input is not acted on (F22)
-	}
-	if len(c.in) > 0 {
-		c.in = append(c.in, data...)
-		data = c.in
 	}
 	for len(data) > 0 && c.open() {
 		if c.overLength() {
@@ -191,11 +203,18 @@ func (c *AsyncChat) feed(data []byte) {
 				return
 			}
 			c.self.CollectIncomingData(st.Collect)
+			if !c.open() {
+				break // the collector failed or closed: the frame is not delivered
+			}
 		}
 		data = data[st.Advance:]
 		if st.Found {
 			c.frame = 0
+			c.discarded = false
 			c.self.FoundTerminator()
+			if c.discarded {
+				data = nil // as asynchat's discard_buffers empties ac_in_buffer
+			}
 		} else if st.Wait {
 			break
 		}
@@ -243,6 +262,11 @@ func (c *AsyncChat) CollectIncomingData(data []byte) {
 	if max := positive(c.MaxMessage, DefaultMaxMessage); max > 0 && len(c.incoming)+len(data) > max {
 		c.fail(ErrMessageTooLarge)
 		return
+	}
+	if len(c.incoming) == 0 && cap(c.incoming) > keepIncoming {
+		// The last message was large and has been taken: start a small
+		// buffer, so one big message is not held for the connection's life.
+		c.incoming = nil
 	}
 	c.incoming = append(c.incoming, data...)
 }
@@ -356,6 +380,16 @@ func (c *AsyncChat) initiateSend() {
 	}
 	if c.out.AtClose() {
 		c.out.PopClose()
+		if err := c.out.Err(); err != nil {
+			// A producer failed: the reply it was part of is cut short,
+			// and what follows cannot be framed; the connection is done.
+			c.failed = true
+			c.self.HandleError(fmt.Errorf("chat: producer failed: %w", err))
+			if c.Fd() >= 0 {
+				_ = c.self.Close()
+			}
+			return
+		}
 		c.self.HandleClose()
 		return
 	}
@@ -406,8 +440,10 @@ func (c *AsyncChat) Close() error {
 }
 
 // DiscardBuffers drops buffered input, collected data and queued output:
-// asynchat's discard_buffers.
+// asynchat's discard_buffers. Called from FoundTerminator, it also drops
+// the rest of the input read with that frame, as asynchat's does.
 func (c *AsyncChat) DiscardBuffers() {
+	c.discarded = true
 	c.in = c.in[:0]
 	c.incoming = c.incoming[:0]
 	c.frame = 0

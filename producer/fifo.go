@@ -162,9 +162,6 @@ func (q *FIFO) PopClose() bool {
 // for maxBufs slices.
 func (q *FIFO) Gather(bufs [][]byte, maxBytes, maxBufs int) [][]byte {
 	bufs = bufs[:0]
-	if q.err != nil {
-		return bufs
-	}
 	// j counts from the head rather than from the start of the slice,
 	// because removing an exhausted producer moves the head.
 	for j := 0; q.head+j < len(q.items) && maxBytes > 0 && len(bufs) < maxBufs; {
@@ -185,8 +182,11 @@ func (q *FIFO) Gather(bufs [][]byte, maxBytes, maxBufs int) [][]byte {
 					if err := producerErr(it.p); err != nil {
 						// It ended early: what follows must not
 						// be sent as if its output were complete.
-						q.err = err
-						q.remove(i)
+						// A close marker takes its place.
+						if q.err == nil {
+							q.err = err
+						}
+						*it = item{kind: closeItem}
 						return bufs
 					}
 					// The items before i move up by one and the
@@ -206,10 +206,11 @@ func (q *FIFO) Gather(bufs [][]byte, maxBytes, maxBufs int) [][]byte {
 
 // Err reports the first producer that ended with an error: one that, once
 // exhausted, has an Err method returning non-nil (as Reader does when a read
-// fails). Gather writes what was queued before such a producer and then
-// nothing more, because the bytes after it would be framed as if its output
-// had been complete; the owner should close the connection (AsyncChat passes
-// the error to HandleError). Discard clears it.
+// fails). Such a producer is replaced by a close marker, so the data queued
+// before it is still written but nothing after it, which would be framed as
+// if the producer's output had been complete; when AtClose turns true the
+// owner should close the connection as failed rather than done (AsyncChat
+// passes the error to HandleError). Discard clears it.
 func (q *FIFO) Err() error { return q.err }
 
 func producerErr(p Producer) error {

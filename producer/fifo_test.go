@@ -595,8 +595,9 @@ func (p *failingProducer) Err() error {
 }
 
 // TestFIFOProducerError: a producer that ends with an error stops the
-// queue. What was queued before it, and its own chunks, are written; the
-// items behind it never are, and Err reports the failure until Discard.
+// queue. What was queued before it, and its own chunks, are written — even
+// across short writes — the items behind it never are, and Err reports the
+// failure until Discard.
 func TestFIFOProducerError(t *testing.T) {
 	var q FIFO
 	boom := errors.New("disk on fire")
@@ -611,15 +612,12 @@ func TestFIFOProducerError(t *testing.T) {
 		if len(bufs) == 0 {
 			break
 		}
-		n := 0
-		for _, b := range bufs {
-			out = append(out, b...)
-			n += len(b)
-		}
-		q.Consume(n)
+		out = append(out, bufs[0][0]) // a one-byte write each time
+		q.Consume(1)
 	}
 	assert.Equal(t, "head|part", string(out))
 	assert.ErrorIs(t, q.Err(), boom)
+	assert.True(t, q.AtClose(), "the failed producer became a close marker")
 	assert.False(t, q.Empty(), "the items behind the failure stay queued")
 	q.Discard()
 	assert.NoError(t, q.Err())

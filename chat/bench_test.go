@@ -1,0 +1,134 @@
+package chat_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/asyncore-go/asyncore/chat"
+	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/producer"
+	"golang.org/x/sys/unix"
+)
+
+// okServer answers every line with "+OK\n", using the default collector.
+type okServer struct {
+	chat.AsyncChat
+}
+
+var okReply = []byte("+OK\n")
+
+func (s *okServer) FoundTerminator() {
+	s.TakeData()
+	s.Push(okReply)
+}
+
+// benchPair puts c (already in a loop's map) on one end of a socketpair
+// and returns the other end, which the benchmark drives as a raw,
+// non-blocking client in its own goroutine.
+func benchPair(b *testing.B, c adopter) int {
+	b.Helper()
+	fds, err := testutil.NewSocketpair()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Adopt(fds[0]); err != nil {
+		_ = unix.Close(fds[0])
+		_ = unix.Close(fds[1])
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = unix.Close(fds[1]) })
+	return fds[1]
+}
+
+// BenchmarkPipelinedLines: a line server on one end of a socketpair; the
+// other end, driven in the same goroutine, keeps 16 requests in flight,
+// writing one new request for every reply it reads (batched per read). One
+// op is one request and its reply. The steady state must not allocate.
+func BenchmarkPipelinedLines(b *testing.B) {
+	const inflight = 16
+	req := []byte("SET key value\n")
+	batch := bytes.Repeat(req, inflight)
+	for _, kind := range testutil.Backends() {
+		b.Run(kind.String(), func(b *testing.B) {
+			l := testutil.NewLoop(b, kind)
+			s := &okServer{}
+			s.Init(s, l.Map())
+			s.SetTerminator(chat.DelimiterString("\n"))
+			peer := benchPair(b, s)
+
+			in := make([]byte, 64<<10)
+			replies := 0
+			send := func(n int) {
+				if n == 0 {
+					return
+				}
+				if w, err := unix.Write(peer, batch[:n*len(req)]); err != nil || w != n*len(req) {
+					b.Fatalf("client write: %d, %v", w, err)
+				}
+			}
+			step := func() {
+				if err := l.RunOnce(-1); err != nil {
+					b.Fatal(err)
+				}
+				n, err := unix.Read(peer, in)
+				if err == unix.EAGAIN || err == unix.EINTR {
+					return
+				}
+				if err != nil || n == 0 {
+					b.Fatalf("client read: %d, %v", n, err)
+				}
+				k := bytes.Count(in[:n], okReply[len(okReply)-1:])
+				replies += k
+				send(k)
+			}
+			send(inflight)
+			for replies < 10000 { // warm up: buffers grown, interest applied
+				step()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for start := replies; replies-start < b.N; {
+				step()
+			}
+		})
+	}
+}
+
+// BenchmarkProducerDownload1MiB: one op queues a 1 MiB SimpleProducer with
+// 64 KiB chunks, and the peer, in the same goroutine, reads it all.
+func BenchmarkProducerDownload1MiB(b *testing.B) {
+	const size = 1 << 20
+	data := pattern(size)
+	for _, kind := range testutil.Backends() {
+		b.Run(kind.String(), func(b *testing.B) {
+			l := testutil.NewLoop(b, kind)
+			s := &okServer{}
+			s.Init(s, l.Map())
+			peer := benchPair(b, s)
+			in := make([]byte, 256<<10)
+			download := func() {
+				s.PushWithProducer(producer.SimpleProducer(data, 65536))
+				for got := 0; got < size; {
+					n, err := unix.Read(peer, in)
+					switch {
+					case err == unix.EAGAIN || err == unix.EINTR:
+						if err := l.RunOnce(-1); err != nil {
+							b.Fatal(err)
+						}
+						continue
+					case err != nil || n == 0:
+						b.Fatalf("client read: %d, %v", n, err)
+					}
+					got += n
+				}
+			}
+			download()
+			b.ReportAllocs()
+			b.SetBytes(size)
+			b.ResetTimer()
+			for range b.N {
+				download()
+			}
+		})
+	}
+}
