@@ -62,9 +62,12 @@ const (
 	Select
 )
 
-// String returns the backend's name: "epoll", "kqueue", "poll" or "select".
+// String returns the backend's name: "epoll", "kqueue", "poll" or "select",
+// and "best" for the zero Kind, which stands for the best available.
 func (k Kind) String() string {
 	switch k {
+	case 0:
+		return "best"
 	case Epoll:
 		return "epoll"
 	case Kqueue:
@@ -78,14 +81,30 @@ func (k Kind) String() string {
 }
 
 // ParseKind turns a backend name, as printed by Kind.String, back into a
-// Kind; it is meant for command-line flags such as -backend.
+// Kind; "best" and "" give the zero Kind.
 func ParseKind(name string) (Kind, error) {
+	if name == "" || name == "best" {
+		return 0, nil
+	}
 	for _, k := range []Kind{Epoll, Kqueue, Poll, Select} {
 		if k.String() == name {
 			return k, nil
 		}
 	}
-	return 0, fmt.Errorf("poller: unknown backend %q (want epoll, kqueue, poll or select)", name)
+	return 0, fmt.Errorf("poller: unknown backend %q (want epoll, kqueue, poll, select or best)", name)
+}
+
+// Set parses a backend name into k, so that a Kind is a flag.Value:
+//
+//	var kind poller.Kind // the best available unless -backend says otherwise
+//	flag.Var(&kind, "backend", "poller: epoll, kqueue, poll, select or best")
+func (k *Kind) Set(name string) error {
+	parsed, err := ParseKind(name)
+	if err != nil {
+		return err
+	}
+	*k = parsed
+	return nil
 }
 
 // Poller watches descriptors for readiness. The contract every backend keeps

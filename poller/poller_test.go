@@ -3,6 +3,8 @@
 package poller
 
 import (
+	"flag"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -125,6 +127,18 @@ func TestKindNames(t *testing.T) {
 	assert.Equal(t, "epoll kqueue poll select",
 		strings.Join([]string{Epoll.String(), Kqueue.String(), Poll.String(), Select.String()}, " "))
 	assert.Equal(t, "poller.Kind(9)", Kind(9).String())
+	assert.Equal(t, "best", Kind(0).String())
+
+	// A Kind is a flag.Value.
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var k Kind
+	fs.Var(&k, "backend", "")
+	require.NoError(t, fs.Parse([]string{"-backend", "poll"}))
+	assert.Equal(t, Poll, k)
+	require.NoError(t, fs.Parse([]string{"-backend", "best"}))
+	assert.Equal(t, Kind(0), k)
+	assert.Error(t, fs.Parse([]string{"-backend", "iocp"}))
 	_, err := ParseKind("devpoll")
 	assert.ErrorContains(t, err, `"devpoll"`)
 }

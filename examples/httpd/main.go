@@ -160,21 +160,13 @@ func serve(ctx context.Context, addr, root string, kind poller.Kind, ready func(
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	root := flag.String("root", ".", "directory to serve")
-	backend := flag.String("backend", "", "poller: epoll, kqueue, poll or select (default: the best available)")
+	var kind poller.Kind // the best available unless -backend names one
+	flag.Var(&kind, "backend", "poller: epoll, kqueue, poll, select or best")
 	verbose := flag.Bool("v", false, "log every connection and request")
 	flag.Parse()
 
 	if *verbose {
 		slog.SetLogLoggerLevel(slog.LevelDebug)
-	}
-	var kind poller.Kind // zero: the best available
-	if *backend != "" {
-		k, err := poller.ParseKind(*backend)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-		kind = k
 	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -140,22 +139,13 @@ func main() {
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8025", "address to listen on")
 	flag.StringVar(&cfg.maildir, "maildir", "./maildir", "Maildir to deliver into (tmp/, new/ and cur/ are created)")
 	flag.IntVar(&cfg.size, "size", 10<<20, "largest message accepted, in bytes (advertised with SIZE)")
-	backend := flag.String("backend", "", "poller: epoll, kqueue, poll or select (default: the best available)")
+	flag.Var(&cfg.backend, "backend", "poller: epoll, kqueue, poll, select or best")
 	verbose := flag.Bool("v", false, "log every connection")
 	flag.Parse()
 
 	if *verbose {
 		slog.SetLogLoggerLevel(slog.LevelDebug)
 	}
-	if *backend != "" {
-		k, err := poller.ParseKind(*backend)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-		cfg.backend = k
-	}
-
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	if err := serve(ctx, cfg, nil); err != nil {
