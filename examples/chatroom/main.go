@@ -1,0 +1,389 @@
+// Command chatroom is a multi-user chat server in the asynchat style: every
+// connection is an AsyncChat that splits its input into lines, and a room
+// relays each line to everyone else.
+//
+//	go run ./examples/chatroom                 # on 127.0.0.1:7008
+//	nc 127.0.0.1 7008                          # or: telnet 127.0.0.1 7008
+//	go run ./examples/chatroom -backend poll   # pick the poller
+//
+// A client first chooses a nickname; after that every line it sends reaches
+// the others as "<nick> text", and lines starting with "/" are commands
+// (/nick, /who, /me, /quit, /help). Lines may end in "\n" (nc) or "\r\n"
+// (telnet, nc -C); replies end in "\r\n", which both display well.
+//
+// The server protects itself from its clients with AsyncChat's limits: a
+// line longer than maxLine gets an error and the connection is closed, and
+// a client that stops reading is disconnected once outLimit bytes of chat
+// are waiting for it, instead of making the server hold everyone else's
+// messages for ever.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/asyncore-go/asyncore/chat"
+	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/loop"
+	"github.com/asyncore-go/asyncore/poller"
+)
+
+const (
+	// maxLine is the longest line a client may send, "\r\n" excluded.
+	maxLine = 4 << 10
+	// outHighWater: above this much queued output the chat stops reading
+	// the client's own input. That only slows down the client that is not
+	// reading its replies — everyone else's messages still reach it,
+	// because the room pushes them regardless.
+	outHighWater = 64 << 10
+	// outLimit: a client with this much output waiting is not reading at
+	// all, and is disconnected. Without it a broadcast server holds every
+	// message for its slowest client, without bound.
+	outLimit = 256 << 10
+	// maxNick is the longest nickname.
+	maxNick = 16
+)
+
+const help = `* Commands:
+*   /nick NAME   change your nickname
+*   /who         list who is here
+*   /me ACTION   tell the room what you are doing
+*   /quit        leave
+*   /help        this text
+* Anything else you type is sent to everyone else.`
+
+// room is the chat room: the clients that have chosen a nickname. It lives
+// in the loop's goroutine, like the clients, so it needs no locking.
+type room struct {
+	members map[string]*client // by nickname
+
+	// Messages waiting to be broadcast. Pushing to one client can close it
+	// (ErrOutputLimit, or a broken connection), and its "has left" notice
+	// is itself a broadcast: queueing it here delivers it after the
+	// message being sent, instead of recursing into the middle of it.
+	queue   []message
+	sending bool
+	closed  bool // the server is shutting down: no more notices
+}
+
+// message is one line to send to every member except from.
+type message struct {
+	from *client
+	line []byte // with its "\r\n"
+}
+
+// broadcast sends line to every member except from (nil: to everyone).
+func (r *room) broadcast(from *client, line string) {
+	if r.closed {
+		return
+	}
+	r.queue = append(r.queue, message{from, []byte(line + "\r\n")})
+	if r.sending {
+		return // the loop below is already running, further up the stack
+	}
+	r.sending = true
+	for len(r.queue) > 0 {
+		m := r.queue[0]
+		r.queue = r.queue[1:]
+		for _, c := range r.members { // a member that leaves meanwhile is skipped
+			if c != m.from {
+				c.Push(m.line) // copied or written at once: m.line is not kept
+			}
+		}
+	}
+	r.queue, r.sending = nil, false
+}
+
+// nicks returns the members' nicknames, sorted.
+func (r *room) nicks() []string {
+	names := make([]string, 0, len(r.members))
+	for name := range r.members {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// checkNick returns why name cannot be used as a nickname, or "" if it can.
+func (r *room) checkNick(name string) string {
+	switch {
+	case name == "":
+		return "* a nickname is required"
+	case !validNick(name):
+		return fmt.Sprintf("* invalid nickname: use 1-%d letters, digits, '-' or '_'", maxNick)
+	case r.members[name] != nil:
+		return "* nickname taken: " + name
+	}
+	return ""
+}
+
+// validNick reports whether name is 1 to maxNick ASCII letters, digits,
+// '-' or '_': nothing that could pass for another user's message or a
+// terminal escape.
+func validNick(name string) bool {
+	if len(name) == 0 || len(name) > maxNick {
+		return false
+	}
+	for _, b := range []byte(name) {
+		ok := b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// join makes c a member under its nickname and tells everyone.
+func (r *room) join(c *client) {
+	r.members[c.nick] = c
+	c.member = true
+	slog.Debug("joined", "nick", c.nick, "peer", c.Addr())
+	c.say(fmt.Sprintf("* Hello %s! Here now: %s. Type /help for commands.", c.nick, strings.Join(r.nicks(), ", ")))
+	r.broadcast(c, "* "+c.nick+" has joined")
+}
+
+// leave removes c from the room, if it is a member, and tells the others.
+// It is called on every way out — /quit, an error, the connection closing —
+// and does something only the first time.
+func (r *room) leave(c *client) {
+	if !c.member {
+		return
+	}
+	c.member = false
+	delete(r.members, c.nick)
+	slog.Debug("left", "nick", c.nick, "peer", c.Addr())
+	r.broadcast(c, "* "+c.nick+" has left")
+}
+
+// shutdown says goodbye to everyone, as far as their sockets take it at
+// once, before the server closes every connection.
+func (r *room) shutdown() {
+	r.broadcast(nil, "* the server is shutting down")
+	r.closed = true
+}
+
+// client is one connection. Embedding AsyncChat gives it asynchat's
+// model: the default collector gathers a line, FoundTerminator acts on it,
+// and Push queues replies that are written when the socket can take them.
+type client struct {
+	chat.AsyncChat
+	room   *room
+	nick   string // "" until the client has chosen one
+	member bool   // in room.members
+}
+
+// newClient prepares a chat for a connection in map m; the caller adopts
+// the socket.
+func newClient(r *room, m *loop.Map) *client {
+	c := &client{room: r}
+	c.Init(c, m)
+	c.SetTerminator(chat.DelimiterString("\n"))
+	c.MaxLine = maxLine + 1 // the "\r" of a "\r\n" line is part of the frame
+	c.OutHighWater = outHighWater
+	c.OutLimit = outLimit
+	return c
+}
+
+// say sends one line to this client.
+func (c *client) say(line string) { c.Push([]byte(line + "\r\n")) }
+
+// FoundTerminator is called for each line: asynchat's found_terminator.
+// TakeData returns the line without its "\n"; a "\r" before it (telnet,
+// nc -C) is dropped too.
+func (c *client) FoundTerminator() {
+	line := strings.TrimSuffix(string(c.TakeData()), "\r")
+	switch {
+	case !c.member:
+		c.chooseNick(strings.TrimSpace(line))
+	case strings.HasPrefix(line, "/"):
+		c.command(line)
+	case strings.TrimSpace(line) != "":
+		c.room.broadcast(c, "<"+c.nick+"> "+line)
+	}
+}
+
+// chooseNick handles the first line(s): the nickname, asked again until it
+// is one the room accepts.
+func (c *client) chooseNick(name string) {
+	if why := c.room.checkNick(name); why != "" {
+		c.say(why)
+		c.say("Your nickname?")
+		return
+	}
+	c.nick = name
+	c.room.join(c)
+}
+
+// command carries out a line that starts with "/".
+func (c *client) command(line string) {
+	cmd, arg, _ := strings.Cut(line, " ")
+	arg = strings.TrimSpace(arg)
+	switch strings.ToLower(cmd) {
+	case "/nick":
+		switch why := c.room.checkNick(arg); {
+		case arg == c.nick:
+			c.say("* you are already " + arg)
+		case why != "":
+			c.say(why)
+		default:
+			old := c.nick
+			delete(c.room.members, old)
+			c.nick = arg
+			c.room.members[arg] = c
+			c.say("* you are now " + arg)
+			c.room.broadcast(c, "* "+old+" is now known as "+arg)
+		}
+	case "/who":
+		c.say("* here now: " + strings.Join(c.room.nicks(), ", "))
+	case "/me":
+		if arg == "" {
+			c.say("* usage: /me ACTION")
+			return
+		}
+		c.room.broadcast(c, "* "+c.nick+" "+arg)
+	case "/quit":
+		c.say("* Bye, " + c.nick + "!")
+		c.room.leave(c)
+		c.CloseWhenDone() // the goodbye is written, then the socket closed
+	case "/help":
+		c.say(strings.ReplaceAll(help, "\n", "\r\n"))
+	default:
+		c.say("* unknown command " + cmd + "; /help lists the commands")
+	}
+}
+
+// HandleError is asyncore's handle_error. Two errors are the chat's limits
+// at work and get their own treatment; anything else takes the default,
+// which logs it and closes the connection.
+func (c *client) HandleError(err error) {
+	switch {
+	case errors.Is(err, chat.ErrLineTooLong):
+		// Keeping the channel open lets the chat write this line before it
+		// closes (it calls CloseWhenDone after HandleError returns).
+		slog.Debug("line too long; closing", "nick", c.nick, "peer", c.Addr())
+		c.say("* line too long")
+		c.room.leave(c)
+	case errors.Is(err, chat.ErrOutputLimit):
+		// The client is not reading. Its queue has been dropped and the
+		// chat closes the socket when HandleError returns; Close tells the
+		// room.
+		slog.Info("client not reading; disconnected", "nick", c.nick, "peer", c.Addr())
+	default:
+		c.AsyncChat.HandleError(err)
+	}
+}
+
+// Close closes the connection and takes the client out of the room, however
+// the connection ends: EOF and errors reach it through HandleClose, the
+// output limit directly, and shutdown through CloseAll.
+func (c *client) Close() error {
+	c.room.leave(c)
+	return c.AsyncChat.Close()
+}
+
+// server is the listening socket.
+type server struct {
+	dispatcher.Dispatcher
+	room *room
+}
+
+// HandleAccepted wraps each new connection in a client in the listener's
+// map and asks for a nickname.
+func (s *server) HandleAccepted(fd int, addr net.Addr) {
+	c := newClient(s.room, s.Map())
+	if err := c.Adopt(fd); err != nil {
+		_ = syscall.Close(fd) // on failure the descriptor is still ours
+		slog.Warn("cannot serve connection", "peer", addr, "err", err)
+		return
+	}
+	// Chat lines are small and go out one write each. With Nagle's
+	// algorithm a second line waits for the peer to acknowledge the first,
+	// which a delayed ACK holds back for up to 40 ms (RFC 1122 §4.2.3.2):
+	// an interactive server turns it off, as Go's net package does.
+	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	slog.Debug("connection opened", "peer", addr)
+	c.say("Welcome! Your nickname?")
+}
+
+// listen creates the listening socket on addr and returns its bound address
+// (with the real port if addr asked for port 0).
+func listen(m *loop.Map, r *room, addr string) (net.Addr, error) {
+	family := dispatcher.AFInet
+	if host, _, _ := net.SplitHostPort(addr); strings.Contains(host, ":") {
+		family = dispatcher.AFInet6
+	}
+	s := &server{room: r}
+	s.Init(s, m)
+	if err := s.CreateSocket(family, dispatcher.SockStream); err != nil {
+		return nil, err
+	}
+	if err := s.SetReuseAddr(); err != nil {
+		return nil, err
+	}
+	if err := s.Bind(addr); err != nil {
+		return nil, err
+	}
+	if err := s.Listen(0); err != nil {
+		return nil, err
+	}
+	return s.Addr(), nil
+}
+
+// serve runs the chat server on addr until ctx is cancelled, then closes
+// every socket and the loop. ready, if not nil, receives the bound address
+// once the server accepts clients. kind 0 picks the best backend.
+func serve(ctx context.Context, addr string, kind poller.Kind, ready func(net.Addr)) error {
+	m := loop.NewMap()
+	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1})
+	if err != nil {
+		return err
+	}
+	r := &room{members: map[string]*client{}}
+	defer func() {
+		r.shutdown()
+		_ = dispatcher.CloseAll(m, true) // the listener and every client
+		_ = l.Close()
+	}()
+
+	bound, err := listen(m, r, addr)
+	if err != nil {
+		return err
+	}
+	slog.Info("chat server listening", "addr", bound, "backend", l.Kind())
+	if ready != nil {
+		ready(bound)
+	}
+
+	// Stop is the one call another goroutine may make on the loop.
+	defer context.AfterFunc(ctx, l.Stop)()
+	return l.Run()
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:7008", "address to listen on")
+	var kind poller.Kind // the best available unless -backend names one
+	flag.Var(&kind, "backend", "poller: epoll, kqueue, poll, select or best")
+	verbose := flag.Bool("v", false, "log connections, joins and departures")
+	flag.Parse()
+
+	if *verbose {
+		slog.SetLogLoggerLevel(slog.LevelDebug)
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := serve(ctx, *addr, kind, nil); err != nil {
+		slog.Error("chat server failed", "err", err)
+		os.Exit(1)
+	}
+	slog.Info("bye")
+}
