@@ -66,7 +66,14 @@
 //     port), only on success; a failed Connect leaves Connecting false;
 //     CloseAll empties the map even when a Close fails.
 //   - DispatcherWithSend queues data while a connect is in progress instead
-//     of sending into a socket that is not yet connected.
+//     of sending into a socket that is not yet connected, and when the peer
+//     half-closes it writes what is still queued before closing
+//     (asyncore-spec §4.11); its buffer is compacted as it drains, so a
+//     connection that never empties it does not keep what it already sent.
+//   - A hang-up (both directions shut) with input still buffered delivers
+//     that input before HandleClose — even to a dispatcher that is not
+//     reading at that moment — and HandleClose then sees EOF. asyncore's
+//     poll backend closes at once and drops it.
 //
 // All methods belong to the goroutine running the dispatcher's loop.
 package dispatcher

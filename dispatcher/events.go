@@ -159,19 +159,35 @@ func (d *Dispatcher) handleErrorEvent(ev poller.Events) {
 	}
 }
 
-// handleHangup handles POLLHUP. If the read handler ran in this event it may
-// not have drained the socket; data still buffered is delivered by the next
-// read events and the EOF after it calls HandleClose. Otherwise — nothing
-// left to read, or the dispatcher not reading at all — the hang-up is final.
+// handleHangup handles POLLHUP: both directions of the connection are shut
+// down (the peer closed, or we shut down writing and the peer's FIN came). Input
+// may still be buffered, and it is finite: it is delivered before the close,
+// even to a dispatcher that is not reading just now (back-pressure), because
+// closing would drop it. If the read handler ran in this event, the next
+// events deliver the rest and the EOF after it calls HandleClose. Otherwise
+// HandleRead is called here; if it makes no progress — it does not read —
+// the hang-up is final, so a dispatcher that never reads cannot spin the loop.
 func (d *Dispatcher) handleHangup(ev poller.Events) {
-	if ev&poller.Read != 0 && !d.eof && d.pendingInput() {
-		return
+	if !d.eof && !d.accepting {
+		pending := sock.Pending(d.fd)
+		if pending > 0 && ev&poller.Read != 0 {
+			return
+		}
+		if pending > 0 {
+			epoch := d.epoch
+			d.self.HandleRead()
+			if d.epoch != epoch || d.eof || sock.Pending(d.fd) < pending {
+				return
+			}
+		}
+		if pending == 0 {
+			// Nothing left to read and the receiving side shut: this is
+			// the peer's EOF, even though no read returned it.
+			d.eof = true
+		}
 	}
 	d.self.HandleClose()
 }
-
-// pendingInput reports whether bytes are waiting to be read.
-func (d *Dispatcher) pendingInput() bool { return sock.Pending(d.fd) > 0 }
 
 // soError reads SO_ERROR; a file (FileDispatcher) has none, as asyncore's
 // file_wrapper.getsockopt reports 0.

@@ -15,8 +15,9 @@ const shrinkAbove = 256 << 10
 // of Dispatcher for simple servers that only need buffered sending.
 type DispatcherWithSend struct {
 	Dispatcher
-	out []byte // queued output; out[sent:] is still to go
-	off int
+	out      []byte // queued output; out[off:] is still to go
+	off      int
+	flushing bool // the peer sent EOF: close once out is written
 }
 
 // Send queues data and tries to write it at once: asyncore's
@@ -37,6 +38,14 @@ func (d *DispatcherWithSend) Send(data []byte) {
 			return
 		}
 		data = data[n:]
+	}
+	if d.off > 0 && d.off >= len(d.out)/2 {
+		// More than half the buffer has been sent: move the rest down, so
+		// a connection whose buffer never empties (a slow reader) does not
+		// keep every byte it ever sent. Each byte moves at most once per
+		// halving, so this is amortised O(1) per byte.
+		d.out = d.out[:copy(d.out, d.out[d.off:])]
+		d.off = 0
 	}
 	d.out = append(d.out, data...)
 	d.UpdateInterest()
@@ -60,7 +69,25 @@ func (d *DispatcherWithSend) initiateSend() {
 			d.out = d.out[:0]
 		}
 		d.off = 0
+		if d.flushing {
+			_ = d.self.Close()
+		}
 	}
+}
+
+// HandleClose is asyncore's handle_close, with one difference: when the peer
+// has only finished sending (EOF) and output is still queued, it writes that
+// first and closes afterwards, so a client that half-closes after its
+// request still gets the whole answer (asyncore-spec §4.11). A second
+// HandleClose while flushing — the peer went away entirely — closes at once,
+// through Dispatcher.HandleClose.
+func (d *DispatcherWithSend) HandleClose() {
+	if d.EOF() && !d.flushing && d.Pending() > 0 && d.connected {
+		d.flushing = true
+		d.UpdateInterest()
+		return
+	}
+	d.Dispatcher.HandleClose()
 }
 
 // HandleWrite writes queued output: asyncore's dispatcher_with_send

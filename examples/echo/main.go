@@ -54,11 +54,12 @@ func (h *echoHandler) HandleRead() {
 // has drained.
 func (h *echoHandler) Readable() bool { return h.Pending() < maxPending }
 
-// HandleClose is called when the client hangs up. The default would close
-// the socket too; we override it to log the disconnection.
+// HandleClose is called when the client hangs up. DispatcherWithSend's
+// version closes the socket — after writing what is still queued, if the
+// client only half-closed (nc -N) — and we add a log line.
 func (h *echoHandler) HandleClose() {
-	slog.Debug("connection closed", "peer", h.Addr())
-	_ = h.Close()
+	slog.Debug("client hung up", "peer", h.Addr())
+	h.DispatcherWithSend.HandleClose()
 }
 
 // echoServer is the listening socket. The default HandleAccept accepts the
