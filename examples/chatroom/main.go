@@ -317,22 +317,9 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 // listen creates the listening socket on addr and returns its bound address
 // (with the real port if addr asked for port 0).
 func listen(m *loop.Map, r *room, addr string) (net.Addr, error) {
-	family := dispatcher.AFInet
-	if host, _, _ := net.SplitHostPort(addr); strings.Contains(host, ":") {
-		family = dispatcher.AFInet6
-	}
 	s := &server{room: r}
 	s.Init(s, m)
-	if err := s.CreateSocket(family, dispatcher.SockStream); err != nil {
-		return nil, err
-	}
-	if err := s.SetReuseAddr(); err != nil {
-		return nil, err
-	}
-	if err := s.Bind(addr); err != nil {
-		return nil, err
-	}
-	if err := s.Listen(0); err != nil {
+	if err := s.ListenTCP(addr); err != nil {
 		return nil, err
 	}
 	return s.Addr(), nil

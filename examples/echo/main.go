@@ -18,7 +18,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
@@ -101,14 +100,10 @@ func (u *udpEcho) HandleRead() {
 // listen creates the server's socket on addr and returns its bound address
 // (with the real port if addr asked for port 0).
 func listen(m *loop.Map, addr string, udp bool) (net.Addr, error) {
-	family := dispatcher.AFInet
-	if host, _, _ := net.SplitHostPort(addr); strings.Contains(host, ":") {
-		family = dispatcher.AFInet6
-	}
 	if udp {
 		u := &udpEcho{}
 		u.Init(u, m)
-		if err := u.CreateSocket(family, dispatcher.SockDgram); err != nil {
+		if err := u.CreateSocket(dispatcher.FamilyOf(addr), dispatcher.SockDgram); err != nil {
 			return nil, err
 		}
 		if err := u.Bind(addr); err != nil {
@@ -118,16 +113,7 @@ func listen(m *loop.Map, addr string, udp bool) (net.Addr, error) {
 	}
 	s := &echoServer{}
 	s.Init(s, m)
-	if err := s.CreateSocket(family, dispatcher.SockStream); err != nil {
-		return nil, err
-	}
-	if err := s.SetReuseAddr(); err != nil {
-		return nil, err
-	}
-	if err := s.Bind(addr); err != nil {
-		return nil, err
-	}
-	if err := s.Listen(0); err != nil {
+	if err := s.ListenTCP(addr); err != nil {
 		return nil, err
 	}
 	return s.Addr(), nil

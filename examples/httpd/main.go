@@ -27,7 +27,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -78,22 +77,9 @@ func (s *server) date() string {
 
 // listen creates the server's listening socket on addr in map m.
 func listen(m *loop.Map, addr, root string) (*server, error) {
-	family := dispatcher.AFInet
-	if host, _, _ := net.SplitHostPort(addr); strings.Contains(host, ":") {
-		family = dispatcher.AFInet6
-	}
 	s := &server{root: root}
 	s.Init(s, m)
-	if err := s.CreateSocket(family, dispatcher.SockStream); err != nil {
-		return nil, err
-	}
-	if err := s.SetReuseAddr(); err != nil {
-		return nil, err
-	}
-	if err := s.Bind(addr); err != nil {
-		return nil, err
-	}
-	if err := s.Listen(0); err != nil {
+	if err := s.ListenTCP(addr); err != nil {
 		return nil, err
 	}
 	return s, nil

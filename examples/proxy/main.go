@@ -30,7 +30,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -281,22 +280,9 @@ func (l *listener) HandleAccepted(fd int, addr net.Addr) {
 // listen creates the listening socket on addr and returns its bound address
 // (with the real port if addr asked for port 0).
 func listen(m *loop.Map, addr string, to *net.TCPAddr) (net.Addr, error) {
-	family := dispatcher.AFInet
-	if host, _, _ := net.SplitHostPort(addr); strings.Contains(host, ":") {
-		family = dispatcher.AFInet6
-	}
 	l := &listener{to: to}
 	l.Init(l, m)
-	if err := l.CreateSocket(family, dispatcher.SockStream); err != nil {
-		return nil, err
-	}
-	if err := l.SetReuseAddr(); err != nil {
-		return nil, err
-	}
-	if err := l.Bind(addr); err != nil {
-		return nil, err
-	}
-	if err := l.Listen(0); err != nil {
+	if err := l.ListenTCP(addr); err != nil {
 		return nil, err
 	}
 	return l.Addr(), nil

@@ -23,7 +23,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -308,22 +307,9 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 
 // listen creates the listening socket on addr.
 func listen(m *loop.Map, addr string) (*server, error) {
-	family := dispatcher.AFInet
-	if host, _, _ := net.SplitHostPort(addr); strings.Contains(host, ":") {
-		family = dispatcher.AFInet6
-	}
 	s := &server{db: newStore(), started: time.Now()}
 	s.Init(s, m)
-	if err := s.CreateSocket(family, dispatcher.SockStream); err != nil {
-		return nil, err
-	}
-	if err := s.SetReuseAddr(); err != nil {
-		return nil, err
-	}
-	if err := s.Bind(addr); err != nil {
-		return nil, err
-	}
-	if err := s.Listen(0); err != nil {
+	if err := s.ListenTCP(addr); err != nil {
 		return nil, err
 	}
 	if a, ok := s.Addr().(*net.TCPAddr); ok {

@@ -20,7 +20,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/asyncore-go/asyncore/chat"
@@ -68,21 +67,8 @@ func (srv *server) HandleAccepted(fd int, addr net.Addr) {
 // listen makes srv listen on addr in map m and returns its bound
 // address (with the real port if addr asked for port 0).
 func listen(m *loop.Map, srv *server, addr string) (net.Addr, error) {
-	family := dispatcher.AFInet
-	if host, _, _ := net.SplitHostPort(addr); strings.Contains(host, ":") {
-		family = dispatcher.AFInet6
-	}
 	srv.Init(srv, m)
-	if err := srv.CreateSocket(family, dispatcher.SockStream); err != nil {
-		return nil, err
-	}
-	if err := srv.SetReuseAddr(); err != nil {
-		return nil, err
-	}
-	if err := srv.Bind(addr); err != nil {
-		return nil, err
-	}
-	if err := srv.Listen(0); err != nil {
+	if err := srv.ListenTCP(addr); err != nil {
 		return nil, err
 	}
 	return srv.Addr(), nil
