@@ -22,60 +22,23 @@ import (
 
 // testServer is a chat server running in the background for one test.
 type testServer struct {
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
-	t      *testing.T
+	addr string
+	stop func() // stops the server before the test ends; see testutil.Serve
 }
 
-// start runs serve on 127.0.0.1:0, waits until it listens, and stops it
-// when the test ends.
+// onLoopback is serve on 127.0.0.1:0, for testutil.Serve.
+func onLoopback(kind poller.Kind) testutil.ServeFunc {
+	return func(ctx context.Context, ready func(net.Addr)) error {
+		return serve(ctx, "127.0.0.1:0", kind, ready)
+	}
+}
+
+// start runs the server, waits until it listens, and stops it when the test
+// ends.
 func start(t *testing.T, kind poller.Kind) *testServer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &testServer{cancel: cancel, done: make(chan error, 1), t: t}
-	ready := make(chan net.Addr, 1)
-	go func() { s.done <- serve(ctx, "127.0.0.1:0", kind, func(a net.Addr) { ready <- a }) }()
-	select {
-	case a := <-ready:
-		s.addr = a.String()
-	case err := <-s.done:
-		cancel()
-		t.Fatalf("serve returned before listening: %v", err)
-	case <-time.After(5 * time.Second):
-		cancel()
-		t.Fatal("server did not start within 5s")
-	}
-	t.Cleanup(s.stop)
-	return s
-}
-
-// stop cancels the server's context and waits for serve to return. It may
-// be called more than once.
-func (s *testServer) stop() {
-	if s.done == nil {
-		return
-	}
-	s.cancel()
-	select {
-	case err := <-s.done:
-		assert.NoError(s.t, err, "serve")
-	case <-time.After(5 * time.Second):
-		s.t.Error("serve did not return within 5s of Stop")
-	}
-	s.done = nil
-}
-
-// warmUp makes the Go runtime open its own netpoller descriptors before a
-// test counts descriptors, so they are not mistaken for a leak.
-func warmUp(t *testing.T) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	c, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	require.NoError(t, c.Close())
-	require.NoError(t, ln.Close())
+	addr, stop := testutil.Serve(t, onLoopback(kind))
+	return &testServer{addr: addr.String(), stop: stop}
 }
 
 // conn is a test client: a raw TCP connection that sends lines ending in
@@ -161,7 +124,7 @@ func TestChat(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				warmUp(t)
+				testutil.WarmUp(t)
 				testutil.CheckFDLeaks(t) // registered first: checks after the cleanups below
 				tt.f(t, start(t, kind))
 			})
@@ -463,23 +426,9 @@ func testShutdown(t *testing.T, s *testServer) {
 // TestServeErrors checks that a context cancelled before the loop starts
 // still stops it, and that set-up errors are returned.
 func TestServeErrors(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, "127.0.0.1:0", 0, nil) }()
-	select {
-	case err := <-done:
-		assert.NoError(t, err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve with a cancelled context did not return")
-	}
-
+	testutil.ServeCancelled(t, onLoopback(0))
 	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", 0, nil))
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	assert.Error(t, serve(context.Background(), ln.Addr().String(), 0, nil), "port in use")
+	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), 0, nil), "port in use")
 }
 
 // TestValidNick is a table test of the nickname rule.

@@ -20,54 +20,11 @@ import (
 	"github.com/asyncore-go/asyncore/poller"
 )
 
-// server is an echo server running in the background for one test.
-type server struct {
-	addr   net.Addr
-	cancel context.CancelFunc
-	done   chan error
-}
-
-// start runs serve on 127.0.0.1:0 and waits until it listens.
-func start(t *testing.T, kind poller.Kind, udp bool) *server {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan net.Addr, 1)
-	go func() { s.done <- serve(ctx, "127.0.0.1:0", kind, udp, func(a net.Addr) { ready <- a }) }()
-	select {
-	case s.addr = <-ready:
-	case err := <-s.done:
-		cancel()
-		t.Fatalf("serve returned before listening: %v", err)
-	case <-time.After(5 * time.Second):
-		cancel()
-		t.Fatal("server did not start within 5s")
+// onLoopback is serve on 127.0.0.1:0, for testutil.Serve.
+func onLoopback(kind poller.Kind, udp bool) testutil.ServeFunc {
+	return func(ctx context.Context, ready func(net.Addr)) error {
+		return serve(ctx, "127.0.0.1:0", kind, udp, ready)
 	}
-	return s
-}
-
-// stop cancels the server's context and waits for serve to return.
-func (s *server) stop(t *testing.T) {
-	t.Helper()
-	s.cancel()
-	select {
-	case err := <-s.done:
-		assert.NoError(t, err, "serve")
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve did not return within 5s of Stop")
-	}
-}
-
-// warmUp makes the Go runtime open its own netpoller descriptors before a
-// test counts descriptors, so they are not mistaken for a leak.
-func warmUp(t *testing.T) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	c, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	require.NoError(t, c.Close())
-	require.NoError(t, ln.Close())
 }
 
 // roundTrip writes msg and reads the same number of bytes back. The write
@@ -94,15 +51,14 @@ func TestEchoTCP(t *testing.T) {
 		big[i] = byte(rand.Uint32())
 	}
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		warmUp(t)
-		before := testutil.OpenFDs()
-		s := start(t, kind, false)
+		checkFDs := testutil.FDCheck(t)
+		addr, stop := testutil.Serve(t, onLoopback(kind, false))
 
 		var wg sync.WaitGroup
 		errs := make(chan error, clients)
 		for i := range clients {
 			wg.Go(func() {
-				c, err := net.Dial("tcp", s.addr.String())
+				c, err := net.Dial("tcp", addr.String())
 				if err != nil {
 					errs <- err
 					return
@@ -137,32 +93,28 @@ func TestEchoTCP(t *testing.T) {
 
 		// A client left connected must not keep the server from stopping:
 		// CloseAll closes it.
-		idle, err := net.Dial("tcp", s.addr.String())
+		idle, err := net.Dial("tcp", addr.String())
 		require.NoError(t, err)
 		got, err := roundTrip(idle, []byte("still here"))
 		require.NoError(t, err)
 		assert.Equal(t, "still here", string(got))
 
-		s.stop(t)
+		stop()
 		_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
 		n, err := idle.Read(make([]byte, 1))
 		assert.Equal(t, 0, n)
 		assert.ErrorIs(t, err, io.EOF, "the server should close open connections on shutdown")
 		require.NoError(t, idle.Close())
-
-		if before >= 0 {
-			assert.Equal(t, before, testutil.OpenFDs(), "descriptors open before and after the server ran")
-		}
+		checkFDs()
 	})
 }
 
 func TestEchoUDP(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		warmUp(t)
-		before := testutil.OpenFDs()
-		s := start(t, kind, true)
+		checkFDs := testutil.FDCheck(t)
+		addr, stop := testutil.Serve(t, onLoopback(kind, true))
 
-		c, err := net.Dial("udp", s.addr.String())
+		c, err := net.Dial("udp", addr.String())
 		require.NoError(t, err)
 		buf := make([]byte, 65536)
 		for _, msg := range []string{"one", "two", "three", string(bytes.Repeat([]byte("x"), 8000))} {
@@ -175,33 +127,17 @@ func TestEchoUDP(t *testing.T) {
 		}
 		require.NoError(t, c.Close())
 
-		s.stop(t)
-		if before >= 0 {
-			assert.Equal(t, before, testutil.OpenFDs(), "descriptors open before and after the server ran")
-		}
+		stop()
+		checkFDs()
 	})
 }
 
 // TestServeErrors checks that a context cancelled before the loop starts
 // still stops it, and that set-up errors are returned, not hidden.
 func TestServeErrors(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, "127.0.0.1:0", 0, false, nil) }()
-	select {
-	case err := <-done:
-		assert.NoError(t, err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve with a cancelled context did not return")
-	}
-
+	testutil.ServeCancelled(t, onLoopback(0, false))
 	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", 0, false, nil))
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	assert.Error(t, serve(context.Background(), ln.Addr().String(), 0, false, nil), "port in use")
+	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), 0, false, nil), "port in use")
 }
 
 // TestReadmeSnippet keeps the echo server shown in the top-level README.md

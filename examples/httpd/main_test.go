@@ -25,55 +25,11 @@ import (
 	"github.com/asyncore-go/asyncore/poller"
 )
 
-// testServer is an httpd running in the background for one test.
-type testServer struct {
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
-}
-
-// start runs serve on 127.0.0.1:0 with root and waits until it listens.
-func start(t *testing.T, kind poller.Kind, root string) *testServer {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &testServer{cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan net.Addr, 1)
-	go func() { s.done <- serve(ctx, "127.0.0.1:0", root, kind, func(a net.Addr) { ready <- a }) }()
-	select {
-	case a := <-ready:
-		s.addr = a.String()
-	case err := <-s.done:
-		cancel()
-		t.Fatalf("serve returned before listening: %v", err)
-	case <-time.After(5 * time.Second):
-		cancel()
-		t.Fatal("server did not start within 5s")
+// onLoopback is serve on 127.0.0.1:0 with root, for testutil.Serve.
+func onLoopback(root string, kind poller.Kind) testutil.ServeFunc {
+	return func(ctx context.Context, ready func(net.Addr)) error {
+		return serve(ctx, "127.0.0.1:0", root, kind, ready)
 	}
-	return s
-}
-
-// stop cancels the server's context and waits for serve to return.
-func (s *testServer) stop(t *testing.T) {
-	t.Helper()
-	s.cancel()
-	select {
-	case err := <-s.done:
-		assert.NoError(t, err, "serve")
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve did not return within 5s of Stop")
-	}
-}
-
-// warmUp makes the Go runtime open its own netpoller descriptors before a
-// test counts descriptors, so they are not mistaken for a leak.
-func warmUp(t *testing.T) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	c, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	require.NoError(t, c.Close())
-	require.NoError(t, ln.Close())
 }
 
 // The files every test serves. The modification time has a fractional
@@ -186,10 +142,10 @@ func get(method, target string, extra ...string) string {
 func TestHTTPD(t *testing.T) {
 	fx := makeRoot(t)
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		warmUp(t)
-		before := testutil.OpenFDs()
-		s := start(t, kind, fx.root)
-		base := "http://" + s.addr
+		checkFDs := testutil.FDCheck(t)
+		bound, stop := testutil.Serve(t, onLoopback(fx.root, kind))
+		addr := bound.String()
+		base := "http://" + addr
 
 		// One keep-alive client for the whole backend: requests reuse its
 		// connections.
@@ -197,22 +153,19 @@ func TestHTTPD(t *testing.T) {
 		client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
 
 		t.Run("client", func(t *testing.T) { testClient(t, client, base, fx) })
-		t.Run("raw", func(t *testing.T) { testRaw(t, s.addr, fx) })
-		t.Run("body-race", func(t *testing.T) { testBodyRace(t, s.addr, fx) })
+		t.Run("raw", func(t *testing.T) { testRaw(t, addr, fx) })
+		t.Run("body-race", func(t *testing.T) { testBodyRace(t, addr, fx) })
 
 		// A client left connected must not keep the server from stopping.
-		idle := dialRaw(t, s.addr)
+		idle := dialRaw(t, addr)
 		idle.send(t, get("GET", "/small.txt"))
 		assert.Equal(t, http.StatusOK, idle.read(t, "GET").StatusCode)
 
 		tr.CloseIdleConnections()
-		s.stop(t)
+		stop()
 		assert.True(t, idle.closed(t), "the server should close open connections on shutdown")
 		require.NoError(t, idle.Close())
-
-		if before >= 0 {
-			assert.Equal(t, before, testutil.OpenFDs(), "descriptors open before and after the server ran")
-		}
+		checkFDs()
 	})
 }
 
@@ -559,20 +512,14 @@ func testBodyRace(t *testing.T, addr string, fx fixture) {
 // that a context cancelled before the loop starts still stops it.
 func TestServeErrors(t *testing.T) {
 	root := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	assert.NoError(t, serve(ctx, "127.0.0.1:0", root, 0, nil))
+	testutil.ServeCancelled(t, onLoopback(root, 0))
 
 	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", root, 0, nil))
 	assert.Error(t, serve(context.Background(), "127.0.0.1:0", filepath.Join(root, "missing"), 0, nil))
 	file := filepath.Join(root, "file")
 	require.NoError(t, os.WriteFile(file, nil, 0o644))
 	assert.Error(t, serve(context.Background(), "127.0.0.1:0", file, 0, nil), "root is a file")
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	assert.Error(t, serve(context.Background(), ln.Addr().String(), root, 0, nil), "port in use")
+	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), root, 0, nil), "port in use")
 }
 
 // TestParseRequest covers the parser on its own, including what the

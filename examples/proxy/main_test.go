@@ -21,34 +21,18 @@ import (
 	"github.com/asyncore-go/asyncore/poller"
 )
 
-// start runs the proxy on 127.0.0.1:0 in front of to, waits until it
-// listens, and stops it — checking that serve returns cleanly — when the
-// test ends.
+// onLoopback is serve on 127.0.0.1:0 in front of to, for testutil.Serve.
+func onLoopback(to string, kind poller.Kind) testutil.ServeFunc {
+	return func(ctx context.Context, ready func(net.Addr)) error {
+		return serve(ctx, "127.0.0.1:0", to, kind, ready)
+	}
+}
+
+// start runs the proxy in front of to, waits until it listens, and stops it
+// — checking that serve returns cleanly — when the test ends.
 func start(t *testing.T, kind poller.Kind, to string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan net.Addr, 1)
-	go func() { done <- serve(ctx, "127.0.0.1:0", to, kind, func(a net.Addr) { ready <- a }) }()
-	var addr net.Addr
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve returned before listening: %v", err)
-	case <-time.After(5 * time.Second):
-		cancel()
-		t.Fatal("proxy did not start within 5s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err, "serve")
-		case <-time.After(5 * time.Second):
-			t.Error("serve did not return within 5s of Stop")
-		}
-	})
+	addr, _ := testutil.Serve(t, onLoopback(to, kind))
 	return addr.String()
 }
 
@@ -110,23 +94,11 @@ func echo(c *net.TCPConn) {
 	}
 }
 
-// warmUp makes the Go runtime open its own netpoller descriptors before a
-// test counts descriptors, so they are not mistaken for a leak.
-func warmUp(t *testing.T) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	c, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	require.NoError(t, c.Close())
-	require.NoError(t, ln.Close())
-}
-
 // setUp checks for leaked descriptors when the test ends, after the proxy
 // and the backend have stopped.
 func setUp(t *testing.T) {
 	t.Helper()
-	warmUp(t)
+	testutil.WarmUp(t)
 	testutil.CheckFDLeaks(t) // registered first: runs after the other cleanups
 }
 
@@ -375,14 +347,9 @@ func TestBackPressure(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		setUp(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		ready := make(chan net.Addr, 1)
-		to := backend(t, echo)
-		go func() { done <- serve(ctx, "127.0.0.1:0", to, kind, func(a net.Addr) { ready <- a }) }()
-		addr := (<-ready).String()
+		addr, stop := testutil.Serve(t, onLoopback(backend(t, echo), kind))
 
-		c := dial(t, addr)
+		c := dial(t, addr.String())
 		_, err := c.Write([]byte("ping"))
 		require.NoError(t, err)
 		got := make([]byte, 4)
@@ -390,13 +357,7 @@ func TestShutdown(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "ping", string(got))
 
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(5 * time.Second):
-			t.Fatal("serve did not return within 5s")
-		}
+		stop()
 		n, err := c.Read(got)
 		assert.Equal(t, 0, n)
 		assert.ErrorIs(t, err, io.EOF)

@@ -21,49 +21,19 @@ import (
 	"github.com/asyncore-go/asyncore/poller"
 )
 
-// testServer is a resp server running in the background for one test.
-type testServer struct {
-	addr   net.Addr
-	cancel context.CancelFunc
-	done   chan error
+// onLoopback is serve on 127.0.0.1:0, for testutil.Serve.
+func onLoopback(kind poller.Kind) testutil.ServeFunc {
+	return func(ctx context.Context, ready func(net.Addr)) error {
+		return serve(ctx, "127.0.0.1:0", kind, ready)
+	}
 }
 
-// start runs serve on 127.0.0.1:0, waits until it listens, and stops it
-// when the test ends if the test has not.
-func start(t *testing.T, kind poller.Kind) *testServer {
+// start runs the server, waits until it listens, and stops it when the test
+// ends. It returns the address the server listens on.
+func start(t *testing.T, kind poller.Kind) net.Addr {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &testServer{cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan net.Addr, 1)
-	go func() { s.done <- serve(ctx, "127.0.0.1:0", kind, func(a net.Addr) { ready <- a }) }()
-	select {
-	case s.addr = <-ready:
-	case err := <-s.done:
-		cancel()
-		t.Fatalf("serve returned before listening: %v", err)
-	case <-time.After(5 * time.Second):
-		cancel()
-		t.Fatal("server did not start within 5s")
-	}
-	t.Cleanup(func() {
-		if s.cancel != nil {
-			s.stop(t)
-		}
-	})
-	return s
-}
-
-// stop cancels the server's context and waits for serve to return.
-func (s *testServer) stop(t *testing.T) {
-	t.Helper()
-	s.cancel()
-	s.cancel = nil
-	select {
-	case err := <-s.done:
-		assert.NoError(t, err, "serve")
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve did not return within 5s of Stop")
-	}
+	addr, _ := testutil.Serve(t, onLoopback(kind))
+	return addr
 }
 
 // check is a reply test that is not one exact value.
@@ -103,8 +73,8 @@ const (
 
 func TestCommands(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		srv := start(t, kind)
-		rc := dial(t, srv.addr)
+		addr := start(t, kind)
+		rc := dial(t, addr)
 
 		t.Run("strings", func(t *testing.T) {
 			rc.run(t, []step{
@@ -280,7 +250,7 @@ func TestCommands(t *testing.T) {
 					info, _ := got.(string)
 					assert.Contains(t, info, "# Server\r\nredis_version:"+serverVersion+"\r\n")
 					assert.Contains(t, info, "multiplexing_api:"+kind.String()+"\r\n")
-					assert.Contains(t, info, "tcp_port:"+strconv.Itoa(srv.addr.(*net.TCPAddr).Port)+"\r\n")
+					assert.Contains(t, info, "tcp_port:"+strconv.Itoa(addr.(*net.TCPAddr).Port)+"\r\n")
 					assert.Contains(t, info, "\r\n\r\n# Clients\r\nconnected_clients:1\r\n")
 					assert.Contains(t, info, "# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n")
 				})},
@@ -306,8 +276,8 @@ func TestCommands(t *testing.T) {
 // a deadline.
 func TestExpiry(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		srv := start(t, kind)
-		rc := dial(t, srv.addr)
+		addr := start(t, kind)
+		rc := dial(t, addr)
 
 		// Long enough to read the key back before it goes.
 		require.Equal(t, status("OK"), rc.do("SET", "lazy", "v", "PX", "300"))
@@ -347,8 +317,8 @@ func waitFor(t *testing.T, rc *respClient, args []string, want any) {
 // a line, ended by CRLF or a bare LF.
 func TestInline(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		srv := start(t, kind)
-		rc := dial(t, srv.addr)
+		addr := start(t, kind)
+		rc := dial(t, addr)
 		for _, tc := range []struct{ in, want string }{
 			{"PING\r\n", "+PONG\r\n"},
 			{"ping\n", "+PONG\r\n"},
@@ -384,8 +354,8 @@ func TestInline(t *testing.T) {
 // order.
 func TestPipeline(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		srv := start(t, kind)
-		rc := dial(t, srv.addr)
+		addr := start(t, kind)
+		rc := dial(t, addr)
 		var req []byte
 		var want []any
 		for i := range 100 {
@@ -423,10 +393,10 @@ func TestChunks(t *testing.T) {
 	want := []any{status("OK"), "x\r\n$3\r\n*1\r\n", "inline", status("OK"), []any{"", strings.Repeat("b", 300)}}
 
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		srv := start(t, kind)
+		addr := start(t, kind)
 		for _, size := range []int{1, 2, 3, 5, 8, 13} {
 			t.Run(fmt.Sprint(size), func(t *testing.T) {
-				rc := dial(t, srv.addr)
+				rc := dial(t, addr)
 				for b := req; len(b) > 0; b = b[min(size, len(b)):] {
 					rc.write(b[:min(size, len(b))])
 				}
@@ -442,8 +412,8 @@ func TestChunks(t *testing.T) {
 // argument the server takes; one byte more is a protocol error.
 func TestBigValues(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		srv := start(t, kind)
-		rc := dial(t, srv.addr)
+		addr := start(t, kind)
+		rc := dial(t, addr)
 		for _, n := range []int{100_000, maxMessage - 2} {
 			val := strings.Repeat("v", n-1) + "!"
 			send(t, rc, encode("SET", "big", val))
@@ -453,7 +423,7 @@ func TestBigValues(t *testing.T) {
 		// Refused on its header, before the data is sent: a server that
 		// closes while data is still arriving resets the connection.
 		header := "*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$" + strconv.Itoa(maxMessage-1) + "\r\n"
-		assert.Equal(t, "-ERR Protocol error: invalid bulk length\r\n", protocolError(t, srv, []byte(header)))
+		assert.Equal(t, "-ERR Protocol error: invalid bulk length\r\n", protocolError(t, addr, []byte(header)))
 	})
 }
 
@@ -471,9 +441,9 @@ func send(t *testing.T, rc *respClient, b []byte) {
 
 // protocolError sends input on a new connection and returns everything the
 // server sends back before it closes the connection.
-func protocolError(t *testing.T, srv *testServer, input []byte) string {
+func protocolError(t *testing.T, addr net.Addr, input []byte) string {
 	t.Helper()
-	rc := dial(t, srv.addr)
+	rc := dial(t, addr)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -512,14 +482,14 @@ func TestProtocolErrors(t *testing.T) {
 		{"bulk header too long", "*1\r\n$" + strings.Repeat("1", 70000), "too big bulk count string"},
 	}
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		srv := start(t, kind)
+		addr := start(t, kind)
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
-				got := protocolError(t, srv, []byte(tc.in))
+				got := protocolError(t, addr, []byte(tc.in))
 				assert.Equal(t, "-ERR Protocol error: "+tc.want+"\r\n", got)
 			})
 		}
-		rc := dial(t, srv.addr)
+		rc := dial(t, addr)
 		assert.Equal(t, status("PONG"), rc.do("PING"), "the server still serves others")
 	})
 }
@@ -528,15 +498,15 @@ func TestProtocolErrors(t *testing.T) {
 // allocated before the data arrives: the server refuses a billion-byte
 // argument and a million-argument request having allocated almost nothing.
 func TestHugeLengthsAllocateNothing(t *testing.T) {
-	srv := start(t, 0)
-	dial(t, srv.addr).do("PING") // warm up: the first connection's buffers
+	addr := start(t, 0)
+	dial(t, addr).do("PING") // warm up: the first connection's buffers
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for range 10 {
 		assert.Equal(t, "-ERR Protocol error: invalid bulk length\r\n",
-			protocolError(t, srv, []byte("*1\r\n$400000000\r\n")))
+			protocolError(t, addr, []byte("*1\r\n$400000000\r\n")))
 		assert.Equal(t, "-ERR Protocol error: invalid bulk length\r\n",
-			protocolError(t, srv, []byte("*1048576\r\n$3\r\nGET\r\n$1000000000\r\n")))
+			protocolError(t, addr, []byte("*1048576\r\n$3\r\nGET\r\n$1000000000\r\n")))
 	}
 	runtime.ReadMemStats(&after)
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(8<<20), "bytes allocated for 20 refused requests")
@@ -544,8 +514,8 @@ func TestHugeLengthsAllocateNothing(t *testing.T) {
 
 func TestQuit(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		srv := start(t, kind)
-		rc := dial(t, srv.addr)
+		addr := start(t, kind)
+		rc := dial(t, addr)
 		assert.Equal(t, status("OK"), rc.do("SET", "a", "1"))
 		// QUIT and more requests in one write: only QUIT is answered.
 		rc.write(append(encode("QUIT"), encode("SET", "a", "2")...))
@@ -553,7 +523,7 @@ func TestQuit(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "+OK\r\n", string(rest))
 
-		rc = dial(t, srv.addr)
+		rc = dial(t, addr)
 		assert.Equal(t, "1", rc.do("GET", "a"), "requests after QUIT are not run")
 		rc.write([]byte("quit\r\n"))
 		rest, err = io.ReadAll(rc.r)
@@ -562,32 +532,19 @@ func TestQuit(t *testing.T) {
 	})
 }
 
-// warmUp makes the Go runtime open its own netpoller descriptors before a
-// test counts descriptors, so they are not mistaken for a leak.
-func warmUp(t *testing.T) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	c, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	require.NoError(t, c.Close())
-	require.NoError(t, ln.Close())
-}
-
 // TestShutdown runs concurrent clients, leaves some connected — one of them
 // in the middle of a request — and checks that stopping the server closes
 // them all and leaves no descriptor open.
 func TestShutdown(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		warmUp(t)
-		before := testutil.OpenFDs()
-		srv := start(t, kind)
+		checkFDs := testutil.FDCheck(t)
+		addr, stop := testutil.Serve(t, onLoopback(kind))
 
 		const clients = 8
 		var wg sync.WaitGroup
 		for i := range clients {
 			wg.Go(func() {
-				conn, err := net.Dial("tcp", srv.addr.String())
+				conn, err := net.Dial("tcp", addr.String())
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -608,49 +565,33 @@ func TestShutdown(t *testing.T) {
 		}
 		wg.Wait()
 
-		idle := dial(t, srv.addr)
+		idle := dial(t, addr)
 		assert.Equal(t, "50", idle.do("GET", "c3"))
 		// A request cut short, behind one that is answered: once PONG is
 		// back, the server has read the rest of the write too. (Closing a
 		// socket with unread input would send a reset, not EOF.)
-		partial := dial(t, srv.addr)
+		partial := dial(t, addr)
 		partial.write(append(encode("PING"), "*2\r\n$3\r\nGET\r\n$10\r\nabc"...))
 		assert.Equal(t, status("PONG"), partial.read())
 		waitFor(t, idle, []string{"INFO", "clients"}, "# Clients\r\nconnected_clients:2\r\n")
 
-		srv.stop(t)
+		stop()
 		for _, rc := range []*respClient{idle, partial} {
 			n, err := rc.conn.Read(make([]byte, 1))
 			assert.Equal(t, 0, n)
 			assert.ErrorIs(t, err, io.EOF, "the server should close open connections on shutdown")
 			require.NoError(t, rc.conn.Close())
 		}
-		if before >= 0 {
-			assert.Equal(t, before, testutil.OpenFDs(), "descriptors open before and after the server ran")
-		}
+		checkFDs()
 	})
 }
 
 // TestServeErrors checks that a context cancelled before the loop starts
 // still stops it, and that set-up errors are returned, not hidden.
 func TestServeErrors(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, "127.0.0.1:0", 0, nil) }()
-	select {
-	case err := <-done:
-		assert.NoError(t, err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve with a cancelled context did not return")
-	}
-
+	testutil.ServeCancelled(t, onLoopback(0))
 	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", 0, nil))
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	assert.Error(t, serve(context.Background(), ln.Addr().String(), 0, nil), "port in use")
+	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), 0, nil), "port in use")
 }
 
 // steadyState is a pipelined batch of the commands a benchmark sends most —
@@ -689,8 +630,8 @@ func TestSteadyStateAllocs(t *testing.T) {
 		t.Skip("counts allocations over many round trips")
 	}
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		srv := start(t, kind)
-		rc := dial(t, srv.addr)
+		addr := start(t, kind)
+		rc := dial(t, addr)
 		setup, req, n := steadyState()
 		require.NoError(t, roundTrip(rc.conn, setup, make([]byte, len("+OK\r\n"))))
 		buf := make([]byte, n)
@@ -714,12 +655,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 // BenchmarkPipeline measures a pipelined batch of 400 commands (PING, SET,
 // GET, INCR) per operation over loopback, on the best backend.
 func BenchmarkPipeline(b *testing.B) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, "127.0.0.1:0", 0, func(a net.Addr) { ready <- a }) }()
-	addr := <-ready
-	defer func() { cancel(); <-done }()
+	addr, _ := testutil.Serve(b, onLoopback(0))
 	conn, err := net.Dial("tcp", addr.String())
 	require.NoError(b, err)
 	defer conn.Close()

@@ -29,8 +29,14 @@ const hostname = "mx.test"
 type running struct {
 	addr    string
 	maildir string
-	cancel  context.CancelFunc
-	done    chan error
+	stop    func() // stops the server before the test ends; see testutil.Serve
+}
+
+// withConfig is serve with cfg, for testutil.Serve.
+func withConfig(cfg config) testutil.ServeFunc {
+	return func(ctx context.Context, ready func(net.Addr)) error {
+		return serve(ctx, cfg, ready)
+	}
 }
 
 // start runs serve on 127.0.0.1:0 with a fresh maildir and the given size
@@ -38,40 +44,10 @@ type running struct {
 // ends, if the test has not stopped it.
 func start(t *testing.T, kind poller.Kind, size int) *running {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &running{maildir: t.TempDir(), cancel: cancel, done: make(chan error, 1)}
-	cfg := config{addr: "127.0.0.1:0", backend: kind, maildir: s.maildir, size: size, hostname: hostname}
-	ready := make(chan net.Addr, 1)
-	go func() { s.done <- serve(ctx, cfg, func(a net.Addr) { ready <- a }) }()
-	select {
-	case a := <-ready:
-		s.addr = a.String()
-	case err := <-s.done:
-		cancel()
-		t.Fatalf("serve returned before listening: %v", err)
-	case <-time.After(5 * time.Second):
-		cancel()
-		t.Fatal("server did not start within 5s")
-	}
-	t.Cleanup(func() { s.stop(t) })
-	return s
-}
-
-// stop cancels the server's context and waits for serve to return; a
-// second call does nothing.
-func (s *running) stop(t *testing.T) {
-	t.Helper()
-	if s.done == nil {
-		return
-	}
-	s.cancel()
-	select {
-	case err := <-s.done:
-		assert.NoError(t, err, "serve")
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve did not return within 5s of Stop")
-	}
-	s.done = nil
+	maildir := t.TempDir()
+	cfg := config{addr: "127.0.0.1:0", backend: kind, maildir: maildir, size: size, hostname: hostname}
+	addr, stop := testutil.Serve(t, withConfig(cfg))
+	return &running{addr: addr.String(), maildir: maildir, stop: stop}
 }
 
 // stored is a message as found in maildir/new: the envelope from the
@@ -180,18 +156,6 @@ func (c *client) send(from, to, wire string) string {
 	require.Equal(c.t, "354 End data with <CR><LF>.<CR><LF>", c.cmd("DATA"))
 	c.write(wire)
 	return c.reply()
-}
-
-// warmUp makes the Go runtime open its own netpoller descriptors before a
-// test counts descriptors, so they are not mistaken for a leak.
-func warmUp(t *testing.T) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	c, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	require.NoError(t, c.Close())
-	require.NoError(t, ln.Close())
 }
 
 // tricky is a body that exercises transparency: lines that are, or start
@@ -511,8 +475,7 @@ func TestSizeLimit(t *testing.T) {
 // leaves no descriptor open.
 func TestShutdown(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		warmUp(t)
-		before := testutil.OpenFDs()
+		checkFDs := testutil.FDCheck(t)
 		s := start(t, kind, 1<<20)
 
 		idle := dial(t, s)
@@ -524,16 +487,13 @@ func TestShutdown(t *testing.T) {
 		busy.write("Subject: never finished\r\n\r\nhalf a message\r\n")
 		require.Equal(t, "250 OK", idle.cmd("NOOP"))
 
-		s.stop(t)
+		s.stop()
 		idle.expectEOF()
 		busy.expectEOF()
 		require.NoError(t, idle.conn.Close())
 		require.NoError(t, busy.conn.Close())
 		assert.Empty(t, s.messages(t))
-
-		if before >= 0 {
-			assert.Equal(t, before, testutil.OpenFDs(), "descriptors open before and after the server ran")
-		}
+		checkFDs()
 	})
 }
 
@@ -543,16 +503,7 @@ func TestServeErrors(t *testing.T) {
 	dir := t.TempDir()
 	ok := config{addr: "127.0.0.1:0", maildir: dir, size: 1000}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, ok, nil) }()
-	select {
-	case err := <-done:
-		assert.NoError(t, err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve with a cancelled context did not return")
-	}
+	testutil.ServeCancelled(t, withConfig(ok))
 	for _, sub := range []string{"tmp", "new", "cur"} {
 		assert.DirExists(t, filepath.Join(dir, sub))
 	}
@@ -561,11 +512,8 @@ func TestServeErrors(t *testing.T) {
 	bad.addr = "127.0.0.1:notaport"
 	assert.Error(t, serve(context.Background(), bad, nil))
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
 	bad = ok
-	bad.addr = ln.Addr().String()
+	bad.addr = testutil.BusyAddr(t)
 	assert.Error(t, serve(context.Background(), bad, nil), "port in use")
 
 	file := filepath.Join(dir, "a-file")

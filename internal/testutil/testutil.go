@@ -1,6 +1,7 @@
 // Package testutil holds helpers shared by the test suites: running a test
 // once per poller backend, driving a loop until a condition holds (instead of
-// sleeping), socket pairs, and descriptor-leak checks.
+// sleeping), socket pairs, descriptor-leak checks, and starting and stopping
+// the examples' servers.
 package testutil
 
 import (
