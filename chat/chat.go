@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/loop"
@@ -26,6 +27,12 @@ const (
 	// DefaultOutLimit is the queued output above which the channel is
 	// closed.
 	DefaultOutLimit = 32 << 20
+	// DefaultFrameTimeout bounds a frame from its first byte to its
+	// terminator: nginx's client_header_timeout.
+	DefaultFrameTimeout = 60 * time.Second
+	// DefaultLingerTimeout bounds a CloseWhenDone that makes no progress:
+	// nginx's lingering_timeout.
+	DefaultLingerTimeout = 5 * time.Second
 )
 
 // keepIncoming is the largest default-collector buffer kept for reuse once
@@ -46,6 +53,9 @@ var (
 	// ErrOutputLimit: more than OutLimit bytes of output were queued (the
 	// peer does not read its replies).
 	ErrOutputLimit = errors.New("chat: output queue over OutLimit bytes")
+	// ErrFrameTimeout: a frame was begun and its terminator did not come
+	// within FrameTimeout (a slowloris peer, trickling a request).
+	ErrFrameTimeout = errors.New("chat: frame timeout: no terminator within FrameTimeout of the frame's first byte")
 )
 
 // Handler is what an AsyncChat's embedding type can override: everything a
@@ -95,6 +105,18 @@ type AsyncChat struct {
 	// OutLimit is the queued output above which the channel fails with
 	// ErrOutputLimit and is closed. Negative: no limit.
 	OutLimit int
+	// FrameTimeout bounds the time from the first byte of a frame to its
+	// terminator; going past it is ErrFrameTimeout, handled like the
+	// input limits. It is what stops a peer that trickles a request a byte
+	// at a time: such a peer is never idle. It does not apply while the
+	// terminator is None (collect everything). Negative: off.
+	FrameTimeout time.Duration
+	// LingerTimeout bounds a CloseWhenDone that has stalled: if no queued
+	// output has been written for that long since CloseWhenDone (or since
+	// the last write after it), the channel is closed anyway, dropping the
+	// rest. A large reply that keeps draining is never cut short. Negative:
+	// wait as long as WriteStallTimeout allows.
+	LingerTimeout time.Duration
 
 	self     Handler
 	term     Terminator
@@ -112,6 +134,11 @@ type AsyncChat struct {
 	// discarded is set by DiscardBuffers, so that one called from
 	// FoundTerminator also drops the rest of the input being framed.
 	discarded bool
+
+	framing   bool  // a frame has begun: frameAt is its first byte's time
+	frameAt   int64 // loop.Loop.Now at the first byte of the current frame
+	lingering bool  // CloseWhenDone was called at lingerAt
+	lingerAt  int64
 }
 
 func (c *AsyncChat) asyncChat() *AsyncChat { return c }
@@ -126,6 +153,7 @@ func (c *AsyncChat) Init(self Handler, m *loop.Map) {
 	}
 	c.self = self
 	c.Dispatcher.Init(self, m)
+	c.UseServerTimeouts()
 }
 
 // SetTerminator sets where the current frame ends: asynchat's
@@ -189,6 +217,9 @@ func (c *AsyncChat) feed(data []byte) {
 		if c.overLength() {
 			return
 		}
+		if !c.framing {
+			c.startFrame()
+		}
 		st := Match(data, c.term)
 		c.term = st.Next
 		if st.Collect != nil {
@@ -210,6 +241,7 @@ func (c *AsyncChat) feed(data []byte) {
 		data = data[st.Advance:]
 		if st.Found {
 			c.frame = 0
+			c.framing = false
 			c.discarded = false
 			c.self.FoundTerminator()
 			if c.discarded {
@@ -225,6 +257,75 @@ func (c *AsyncChat) feed(data []byte) {
 	}
 	c.overLength()
 	c.in = append(c.in[:0], data...) // the partial delimiter, if any
+}
+
+// startFrame starts the frame clock at the first byte of a frame.
+func (c *AsyncChat) startFrame() {
+	to := timeout(c.FrameTimeout, DefaultFrameTimeout)
+	if to == 0 || c.term.IsNone() {
+		return
+	}
+	l := c.Loop()
+	if l == nil {
+		return
+	}
+	c.framing, c.frameAt = true, int64(l.Now())
+	c.ArmTimeout(time.Duration(c.frameAt + int64(to)))
+}
+
+// NextDeadline reports the chat's earliest deadline — the current frame's
+// and the CloseWhenDone's — for the dispatcher's timer
+// (dispatcher.Deadliner).
+func (c *AsyncChat) NextDeadline() (time.Duration, bool) {
+	next, ok := time.Duration(0), false
+	if to := c.frameTimeout(); to > 0 {
+		next, ok = time.Duration(c.frameAt)+to, true
+	}
+	if to := timeout(c.LingerTimeout, DefaultLingerTimeout); c.lingering && to > 0 {
+		if at := time.Duration(c.lingerAt) + to; !ok || at < next {
+			next, ok = at, true
+		}
+	}
+	return next, ok
+}
+
+// HandleDeadline acts on the chat's deadlines that have passed by now
+// (dispatcher.Deadliner): a CloseWhenDone past LingerTimeout closes the
+// channel; a frame past FrameTimeout fails it with ErrFrameTimeout, as an
+// input limit does — HandleError may push a reply, which is written before
+// the close.
+func (c *AsyncChat) HandleDeadline(now time.Duration) {
+	if to := timeout(c.LingerTimeout, DefaultLingerTimeout); c.lingering && to > 0 && int64(now) >= c.lingerAt+int64(to) {
+		_ = c.self.Close()
+		return
+	}
+	if to := c.frameTimeout(); to > 0 && int64(now) >= c.frameAt+int64(to) {
+		c.framing = false
+		if !c.closing && !c.failed {
+			c.fail(ErrFrameTimeout)
+		}
+	}
+}
+
+// frameTimeout is the frame timeout if a frame is under way: none while
+// the terminator is None (SetTerminator(None) mid-frame stops the clock),
+// since collecting everything has no frame to finish.
+func (c *AsyncChat) frameTimeout() time.Duration {
+	if !c.framing || c.term.IsNone() {
+		return 0
+	}
+	return timeout(c.FrameTimeout, DefaultFrameTimeout)
+}
+
+// timeout is positive for durations: v, def for zero, 0 (off) if negative.
+func timeout(v, def time.Duration) time.Duration {
+	switch {
+	case v < 0:
+		return 0
+	case v == 0:
+		return def
+	}
+	return v
 }
 
 // open reports whether input should still be framed.
@@ -330,6 +431,13 @@ func (c *AsyncChat) CloseWhenDone() {
 	}
 	c.closing = true
 	c.in = nil
+	c.framing = false
+	if to := timeout(c.LingerTimeout, DefaultLingerTimeout); to > 0 {
+		if l := c.Loop(); l != nil {
+			c.lingering, c.lingerAt = true, int64(l.Now())
+			c.ArmTimeout(time.Duration(c.lingerAt + int64(to)))
+		}
+	}
 	c.out.PushClose()
 	c.UpdateInterest()
 	if !c.reading {
@@ -376,6 +484,11 @@ func (c *AsyncChat) initiateSend() {
 				return // HandleClose or HandleError has run
 			}
 			c.out.Consume(n)
+			if l := c.Loop(); n > 0 && c.lingering && l != nil {
+				// The close is making progress: LingerTimeout bounds
+				// a close that has stalled, not one that is slow.
+				c.lingerAt = int64(l.Now())
+			}
 		}
 	}
 	if c.out.AtClose() {
@@ -436,6 +549,7 @@ func (c *AsyncChat) HandleClose() {
 func (c *AsyncChat) Close() error {
 	c.out.Discard()
 	c.in, c.incoming = nil, nil
+	c.framing, c.lingering = false, false
 	return c.Dispatcher.Close()
 }
 
@@ -447,6 +561,7 @@ func (c *AsyncChat) DiscardBuffers() {
 	c.in = c.in[:0]
 	c.incoming = c.incoming[:0]
 	c.frame = 0
+	c.framing = false
 	c.out.Discard()
 	c.paused = false
 	c.UpdateInterest()

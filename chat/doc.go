@@ -49,6 +49,18 @@
 //     received have been delivered, and replies still queued are written
 //     before the close. A peer that half-closes after its request (nc -N)
 //     gets its answer.
+//   - Time is bounded. AsyncChat turns on the dispatcher's server timeouts
+//     (dispatcher.Dispatcher.UseServerTimeouts: IdleTimeout 120 s,
+//     WriteStallTimeout 60 s) and adds two of its own. FrameTimeout
+//     (default 60 s) runs from the first byte of a frame to its terminator
+//     and fails the channel with ErrFrameTimeout, handled like the input
+//     limits: this is what stops a slowloris peer, which trickles a request
+//     a byte at a time and so is never idle. It does not run while the
+//     terminator is None. LingerTimeout (default 5 s) bounds CloseWhenDone:
+//     output not written by then is dropped and the channel closed. All of
+//     them share the dispatcher's one timer; negative turns one off, and
+//     each may be changed while running (call ResetTimeouts after lowering
+//     one).
 //   - Idle connections hold no read buffer: reads borrow one from a pool.
 //
 // # Deliberate differences from asynchat

@@ -7,6 +7,7 @@ package dispatcher_test
 
 import (
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -44,9 +45,10 @@ func (s *emfileListener) HandleError(err error) { s.errs = append(s.errs, err) }
 
 // TestAcceptEMFILEBacksOff: with a connection waiting in the backlog and no
 // descriptor left, the listener is not closed and HandleAccepted does not
-// run; the listener stops being watched for AcceptBackoff, so the loop
-// does not spin on it; once descriptors are free the connection is
-// accepted.
+// run; the listener sheds the waiting connection with its spare descriptor
+// (the client sees EOF at once, as in libuv's test-emfile.c) and stops
+// being watched for AcceptBackoff, so the loop does not spin on it; once
+// descriptors are free new connections are accepted.
 func TestAcceptEMFILEBacksOff(t *testing.T) {
 	const backoff = 50 * time.Millisecond
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
@@ -97,13 +99,18 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 			require.Less(t, len(spare), 1000, "dup never failed")
 		}
 
-		// The first readiness tries to accept, fails, and pauses.
+		// The first readiness tries to accept, fails, sheds and pauses.
 		testutil.RunUntil(t, l, waitFor, func() bool { return s.accepts > 0 })
 		assert.Equal(t, 1, s.accepts)
 		assert.Zero(t, s.accepted, "nothing could be accepted")
+		assert.EqualValues(t, 1, s.Shed(), "the waiting connection was shed")
 		assert.True(t, s.Accepting(), "the listener stays open")
 		assert.Equal(t, s, l.Map().Get(s.Fd()), "the listener stays in the map")
 		assert.Empty(t, s.errs, "EMFILE does not reach HandleError")
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(waitFor)))
+		_, err = c.Read(make([]byte, 1))
+		assert.Error(t, err, "the shed client sees EOF or a reset")
+		assert.NotErrorIs(t, err, os.ErrDeadlineExceeded, "the shed client was left waiting")
 
 		// No spinning: while paused the listener is not reported at all,
 		// and after each backoff it is tried once more.
@@ -125,8 +132,11 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 		assert.Contains(t, logs.String(), "pausing the listener")
 		assert.Contains(t, logs.String(), "too many open files")
 
-		// With descriptors free again the waiting connection is accepted.
+		// With descriptors free again a new connection is accepted.
 		free()
+		c2, err := net.Dial("tcp4", s.LocalAddr().String())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c2.Close() })
 		testutil.RunUntil(t, l, 2*time.Second, func() bool { return s.accepted > 0 })
 		assert.Equal(t, 1, s.accepted)
 		assert.True(t, s.Accepting())

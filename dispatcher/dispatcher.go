@@ -85,6 +85,27 @@ type Dispatcher struct {
 	// AcceptBackoff is how long a listener pauses after accept fails with
 	// EMFILE or ENFILE; zero means DefaultAcceptBackoff.
 	AcceptBackoff time.Duration
+	// RejectMessage is written (best effort, never blocking) to a
+	// connection the listener refuses because the loop's MaxConns is
+	// reached, before it is closed: "-ERR max number of clients
+	// reached\r\n" for a Redis-like protocol. nil writes nothing.
+	RejectMessage []byte
+
+	// IdleTimeout closes a connection with no input or output progress
+	// for that long: HandleError receives ErrIdleTimeout. Zero means off
+	// for a plain Dispatcher and DefaultIdleTimeout after
+	// UseServerTimeouts (AsyncChat); negative means off. Listeners and
+	// connecting sockets are never idle.
+	IdleTimeout time.Duration
+	// WriteStallTimeout closes a connection whose output has waited that
+	// long without a byte being written: HandleError receives
+	// ErrWriteStall. Zero means off for a plain Dispatcher and
+	// DefaultWriteStallTimeout after UseServerTimeouts; negative means off.
+	WriteStallTimeout time.Duration
+	// ConnectTimeout bounds a Connect: HandleError receives
+	// ErrConnectTimeout if it has not finished in that time. Zero means
+	// DefaultConnectTimeout, negative means no bound but the kernel's.
+	ConnectTimeout time.Duration
 
 	self   Handler
 	m      *loop.Map
@@ -102,6 +123,12 @@ type Dispatcher struct {
 
 	acceptPaused bool
 	acceptTimer  *loop.Timer
+	rejected     uint64 // connections refused over MaxConns
+	shedConns    uint64 // connections accepted and closed for lack of descriptors
+	spare        int    // the listener's reserve descriptor, if hasSpare
+	hasSpare     bool
+
+	tmo timeouts
 
 	iov []unix.Iovec // SendBuffers' scratch
 }
@@ -233,6 +260,9 @@ func (d *Dispatcher) setSocket(fd int) error {
 	d.fd = fd
 	d.epoch++
 	d.eof = false
+	d.tmo.writeBlocked = false
+	d.restartClocks(d.now())
+	d.ResetTimeouts()
 	return nil
 }
 
@@ -265,6 +295,7 @@ func (d *Dispatcher) Adopt(fd int) error {
 	if listening, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); listening != 0 {
 		d.accepting, d.connected = true, false
 		d.addr = d.LocalAddr()
+		d.openSpare()
 		return nil
 	}
 	d.connected = true
@@ -362,17 +393,72 @@ func (d *Dispatcher) Listen(backlog int) error {
 	if err := unix.Listen(d.fd, backlog); err != nil {
 		return os.NewSyscallError("listen", err)
 	}
+	d.openSpare()
 	return nil
 }
+
+// openSpare reserves a descriptor (on /dev/null) for a listener, to be
+// given up when accept runs out of descriptors (see shed). Failing to get
+// one is not an error: the listener then only backs off.
+func (d *Dispatcher) openSpare() {
+	if d.hasSpare {
+		return
+	}
+	fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		d.spare, d.hasSpare = fd, true
+	}
+}
+
+func (d *Dispatcher) closeSpare() {
+	if d.hasSpare {
+		_ = unix.Close(d.spare)
+		d.hasSpare = false
+	}
+}
+
+// maxShed bounds the connections one shed closes, so a connect storm
+// cannot hold the loop in it.
+const maxShed = 1024
+
+// shed is libuv's EMFILE trick (uv__emfile_trick, reliability.md F1): with
+// no descriptor left, give up the spare one, accept every pending
+// connection and close it at once, then take the spare back. The peers see
+// the connection closed — they learn the server is overloaded — instead of
+// waiting in a backlog that nobody can drain. Another goroutine that opens a
+// file meanwhile may take the freed number; the spare is then reopened at
+// the next shed.
+func (d *Dispatcher) shed() {
+	if !d.hasSpare {
+		d.openSpare()
+		return
+	}
+	d.closeSpare()
+	for range maxShed {
+		fd, _, err := sock.Accept(d.fd)
+		if err != nil {
+			break
+		}
+		_ = unix.Close(fd)
+		d.shedConns++
+	}
+	d.openSpare()
+}
+
+// Shed reports how many connections this listener accepted and closed at
+// once because the process was out of descriptors.
+func (d *Dispatcher) Shed() uint64 { return d.shedConns }
 
 // Accept accepts one pending connection: asyncore's accept. It returns the
 // new descriptor (non-blocking, close-on-exec) and the peer's address, or
 // fd -1 and a nil error when there is nothing to accept right now — no
 // connection pending (EAGAIN), one aborted before it was accepted
 // (ECONNABORTED), or no descriptor left (EMFILE, ENFILE). In the last case
-// the listener stops watching for connections for AcceptBackoff and a
-// warning is logged; the listener is never closed for it. Any other error is
-// passed to HandleError and returned.
+// the listener sheds its backlog — it gives up a spare descriptor it keeps
+// for the purpose, accepts every pending connection and closes it at once,
+// and takes the spare back (see Shed) — then stops watching for connections
+// for AcceptBackoff and logs a warning; the listener is never closed for
+// it. Any other error is passed to HandleError and returned.
 func (d *Dispatcher) Accept() (int, net.Addr, error) {
 	if d.fd < 0 {
 		return -1, nil, ErrClosed
@@ -382,6 +468,10 @@ func (d *Dispatcher) Accept() (int, net.Addr, error) {
 	case err == nil:
 		return fd, sock.ToNetAddr(sa, d.sotype), nil
 	case acceptAgain(err):
+		return -1, nil, nil
+	case err == unix.EMFILE || err == unix.ENFILE:
+		d.shed()
+		d.pauseAccepting(err)
 		return -1, nil, nil
 	case outOfDescriptors(err):
 		d.pauseAccepting(err)
@@ -454,6 +544,8 @@ func (d *Dispatcher) connect(sa unix.Sockaddr) error {
 		// EINTR: the connect goes on in the background (connect(2)).
 		d.addr = sock.ToNetAddr(sa, d.sotype)
 		d.m.Update(d.fd)
+		d.tmo.connectStart = d.now()
+		d.ResetTimeouts()
 		return nil
 	case nil, unix.EISCONN:
 		d.addr = sock.ToNetAddr(sa, d.sotype)
@@ -489,9 +581,11 @@ func (d *Dispatcher) Send(data []byte) (int, error) {
 		n, err = sock.Send(d.fd, data)
 	}
 	if err == nil {
+		d.wrote(n, len(data))
 		return n, nil
 	}
 	if wouldBlock(err) {
+		d.wrote(0, len(data))
 		return 0, nil
 	}
 	return 0, d.ioError("write", err)
@@ -507,9 +601,11 @@ func (d *Dispatcher) SendBuffers(bufs [][]byte) (int, error) {
 	}
 	n, err := sock.Sendv(d.fd, bufs, &d.iov, d.isFile)
 	if err == nil {
+		d.wrote(n, buffersLen(bufs))
 		return n, nil
 	}
 	if wouldBlock(err) {
+		d.wrote(0, buffersLen(bufs))
 		return 0, nil
 	}
 	return 0, d.ioError("sendmsg", err)
@@ -536,6 +632,7 @@ func (d *Dispatcher) Recv(buf []byte) (int, error) {
 	n, err := sock.Read(d.fd, buf)
 	switch {
 	case err == nil && n > 0:
+		d.tmo.lastIO = d.now()
 		return n, nil
 	case err == nil && d.sotype == unix.SOCK_DGRAM:
 		return 0, nil
@@ -569,6 +666,7 @@ func (d *Dispatcher) SendTo(data []byte, addr net.Addr) (int, error) {
 	}
 	switch {
 	case err == nil:
+		d.tmo.lastIO = d.now()
 		return len(data), nil
 	case wouldBlock(err):
 		return 0, nil
@@ -589,6 +687,7 @@ func (d *Dispatcher) RecvFrom(buf []byte) (int, net.Addr, error) {
 		case err == unix.EINTR:
 			continue
 		case err == nil:
+			d.tmo.lastIO = d.now()
 			return n, sock.ToNetAddr(sa, d.sotype), nil
 		case wouldBlock(err):
 			return 0, nil, nil
@@ -626,6 +725,8 @@ func (d *Dispatcher) Close() error {
 		d.acceptTimer.Stop()
 		d.acceptTimer, d.acceptPaused = nil, false
 	}
+	d.stopTimeouts()
+	d.closeSpare()
 	if d.self == nil || d.fd < 0 {
 		return nil
 	}
@@ -700,3 +801,11 @@ func (d *Dispatcher) logInfo(message, typ string, attrs ...any) {
 var _ Handler = (*Dispatcher)(nil)
 
 func quote(data []byte) string { return fmt.Sprintf("%q", data) }
+
+func buffersLen(bufs [][]byte) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
+}

@@ -46,6 +46,64 @@
 // connect that fails later (refused, unreachable) reaches HandleError with
 // the errno, which errors.Is finds.
 //
+// # Timeouts
+//
+// Every dispatcher has three timeout fields, read whenever a deadline is
+// computed, so they may be changed while the dispatcher runs (call
+// ResetTimeouts after lowering one; a raised one is noticed when the old
+// deadline comes):
+//
+//   - IdleTimeout: no input or output progress (a Recv or a write that moved
+//     bytes) for that long. Listeners and connecting sockets are never idle.
+//   - WriteStallTimeout: a write left output behind, and no byte of it has
+//     been written for that long (the peer stopped reading). Output that is
+//     dropped rather than written (Writable turns false) is not a stall.
+//   - ConnectTimeout: a Connect that has not finished.
+//
+// When one expires, HandleError receives ErrIdleTimeout, ErrWriteStall or
+// ErrConnectTimeout (errors.Is also finds unix.ETIMEDOUT in the last), once;
+// its default closes the dispatcher. A HandleError that keeps the
+// dispatcher open hears of the same timeout again only after another full
+// period. A negative value turns a timeout off. Zero means the default —
+// and here the defaults differ on purpose:
+//
+//   - ConnectTimeout's default, DefaultConnectTimeout (60 s), applies to
+//     every dispatcher: a connect that hangs is never what asyncore code
+//     wants, and the kernel gives up on its own after about two minutes
+//     anyway (Linux's tcp_syn_retries).
+//   - IdleTimeout and WriteStallTimeout are off by default for a plain
+//     Dispatcher and DispatcherWithSend, as in asyncore, which never closed
+//     a quiet channel: a control connection or a long poll may be quiet for
+//     hours, and code ported from Python must not start losing connections.
+//     UseServerTimeouts makes zero mean DefaultIdleTimeout (120 s) and
+//     DefaultWriteStallTimeout (60 s); chat.AsyncChat calls it, because a
+//     protocol server facing the network needs them (reliability.md F11,
+//     F12).
+//
+// Timeouts cost nothing per event beyond storing the loop's clock
+// (loop.Loop.Now, read once per iteration): each dispatcher owns at most one
+// loop timer, armed for its earliest deadline. Progress only moves a
+// deadline later, so the timer is left alone; when it fires, the dispatcher
+// checks which deadline passed and re-arms the timer for the next one. The
+// timer is moved earlier only when a new, earlier deadline appears — a
+// write that leaves output behind, a Connect, an embedding type's deadline
+// (Deadliner, ArmTimeout) — and Reset does not allocate. Close stops the
+// timer, so it can never fire on a new socket that reuses the descriptor
+// number (reliability.md F5). Timeouts set before any loop serves the map
+// start counting at the dispatcher's first event.
+//
+// # Connection cap
+//
+// The default HandleAccept refuses connections while the map holds the
+// loop's MaxConns accepted connections (loop.Options; by default 10,000 or
+// the descriptor limit less 32): it accepts each one, writes the
+// listener's RejectMessage if any, and closes it at once, as Redis does at
+// maxclients, rather than pausing the listener and leaving clients waiting
+// in the backlog. Rejected counts them. A connection counts from the moment
+// HandleAccepted adopts its descriptor until it closes (loop.Map.Conns);
+// connections made with Connect do not count. A HandleAccept of your own
+// that calls Accept itself bypasses the cap.
+//
 // # Deliberate differences from asyncore
 //
 //   - Writable's default is true only while a connect is in progress.
@@ -60,8 +118,12 @@
 //     does not spin the loop.
 //   - A zero-byte datagram is not EOF.
 //   - EMFILE and ENFILE in Accept do not reach HandleError (whose default
-//     would close the listener, asyncore-spec §4.3): the listener stops
-//     accepting for AcceptBackoff and then tries again.
+//     would close the listener, asyncore-spec §4.3). A listener keeps one
+//     spare descriptor (on /dev/null); out of descriptors, it gives it up,
+//     accepts and closes every pending connection (libuv's EMFILE trick, so
+//     clients learn at once that the server is full instead of waiting in
+//     the backlog), takes the spare back, and stops accepting for
+//     AcceptBackoff before it tries again. Shed counts those connections.
 //   - Bind records the bound address (so a port-0 listener reports its real
 //     port), only on success; a failed Connect leaves Connecting false;
 //     CloseAll empties the map even when a Close fails.

@@ -43,6 +43,12 @@ func (d *Dispatcher) Interest() poller.Events {
 // (loop.Channel). It stops as soon as a handler closes or replaces the
 // socket, so nothing reaches a dispatcher after it was closed.
 func (d *Dispatcher) HandleEvents(ev poller.Events) {
+	if d.tmo.deferred {
+		// Timeouts set before a loop served the map start now.
+		d.tmo.deferred = false
+		d.restartClocks(d.now())
+		d.ResetTimeouts()
+	}
 	epoch := d.epoch
 	if ev&poller.Read != 0 {
 		d.handleReadEvent()
@@ -121,6 +127,7 @@ func (d *Dispatcher) handleConnectEvent() error {
 	if d.epoch == epoch {
 		d.connected, d.connecting = true, false
 		d.m.Update(d.fd)
+		d.tmo.lastIO = d.now() // the idle clock starts with the connection
 	}
 	return nil
 }
@@ -236,6 +243,14 @@ func (d *Dispatcher) HandleConnect() { d.LogInfo("unhandled connect event", "war
 // HandleAccept is asyncore's handle_accept: the default accepts pending
 // connections — up to ten per event, so a connect storm cannot starve
 // established connections — and passes each to HandleAccepted.
+//
+// Over the loop's MaxConns (loop.Options), counted as Map.Conns, each new
+// connection is accepted, sent RejectMessage if there is one, and closed at
+// once — Redis's policy for maxclients — rather than left in the backlog,
+// where a level-triggered listener would keep the loop busy and the client
+// would wait without an answer (reliability.md F2). HandleAccepted does
+// not see it. A connection counts once HandleAccepted has adopted its
+// descriptor into the map, until that channel closes.
 func (d *Dispatcher) HandleAccept() {
 	epoch := d.epoch
 	for range acceptsPerEvent {
@@ -243,12 +258,43 @@ func (d *Dispatcher) HandleAccept() {
 		if err != nil || fd < 0 {
 			return
 		}
+		if d.overCap() {
+			d.reject(fd)
+			continue
+		}
+		d.m.MarkAccepted(fd)
 		d.self.HandleAccepted(fd, addr)
+		d.m.MarkAccepted(-1)
 		if d.epoch != epoch || !d.accepting || d.acceptPaused {
 			return
 		}
 	}
 }
+
+// overCap reports whether the map holds as many accepted connections as
+// its loop allows.
+func (d *Dispatcher) overCap() bool {
+	l := d.m.Loop()
+	if l == nil {
+		return false
+	}
+	limit := l.MaxConns()
+	return limit >= 0 && d.m.Conns() >= limit
+}
+
+// reject refuses an accepted connection: RejectMessage if the socket takes
+// it at once, then close.
+func (d *Dispatcher) reject(fd int) {
+	if len(d.RejectMessage) > 0 {
+		_, _ = sock.Send(fd, d.RejectMessage)
+	}
+	_ = unix.Close(fd)
+	d.rejected++
+}
+
+// Rejected reports how many connections this listener refused because
+// MaxConns was reached.
+func (d *Dispatcher) Rejected() uint64 { return d.rejected }
 
 // HandleAccepted is asyncore's handle_accepted: the default closes the new
 // connection and logs "unhandled accepted event" as a warning.

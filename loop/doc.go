@@ -14,6 +14,10 @@
 // that reused a closed fd's number from receiving its predecessor's events —
 // the race asyncore never fixed (python/cpython#75114).
 //
+// The map also counts the channels registered under descriptors a listener
+// accepted (Map.Conns, Map.MarkAccepted); Options.MaxConns caps that count,
+// and dispatchers' listeners refuse connections above it.
+//
 // # Predicates
 //
 // A channel says what it wants through Interest, which a dispatcher computes
@@ -57,6 +61,10 @@
 //     inside the batch.
 //  4. Timers: run every timer whose deadline has passed, earliest first;
 //     repeating timers are rescheduled.
+//
+// The loop's clock, Now, is read once after phase 2 and once before phase 4,
+// so handlers that stamp their progress with it (dispatcher timeouts) pay a
+// field load, not a clock read.
 //  5. Posted functions: run the functions other goroutines handed to Post,
 //     each exactly once, in the order they were posted.
 //

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/poller"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultTimeout is asyncore.loop's default timeout: the longest one
@@ -40,6 +41,26 @@ type Options struct {
 	// asyncore does, instead of only those of channels that had events or
 	// were marked with Map.Update (see the package documentation).
 	Strict bool
+	// MaxConns caps the accepted connections the map holds (Map.Conns);
+	// a listener over the cap accepts and closes new connections at once
+	// (see dispatcher.Dispatcher.HandleAccept). Zero means
+	// DefaultMaxConns(); a negative value means no cap. Change it while
+	// running with SetMaxConns.
+	MaxConns int
+}
+
+// DefaultMaxConns is the cap used when Options.MaxConns is zero: 10,000 or
+// the soft RLIMIT_NOFILE less 32, whichever is smaller, so the descriptors
+// the process needs for everything else (files, a backend connection, the
+// poller) are never all taken by clients. Redis sizes maxclients the same
+// way (CONFIG_MIN_RESERVED_FDS, reliability.md F2). It is never below 1.
+func DefaultMaxConns() int {
+	const most, reserved = 10000, 32
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur >= most+reserved {
+		return most
+	}
+	return max(1, int(rl.Cur)-reserved)
 }
 
 // Errors returned by a Loop.
@@ -69,11 +90,12 @@ func (e *PanicError) Unwrap() error {
 // one goroutine, and Close it when done. Post and Stop may be called from any
 // goroutine.
 type Loop struct {
-	m       *Map
-	p       poller.Poller
-	timeout time.Duration
-	count   int
-	strict  bool
+	m        *Map
+	p        poller.Poller
+	timeout  time.Duration
+	count    int
+	strict   bool
+	maxConns int // < 0: no cap
 
 	events      []poller.Event
 	dispatching bool  // phase 3 is under way: closes are deferred
@@ -85,6 +107,7 @@ type Loop struct {
 	timers  timerHeap
 	epoch   time.Time // timer deadlines are nanoseconds since epoch
 	lastNow int64     // the last value now returned
+	clock   int64     // what Now returns while an iteration runs
 
 	wake        waker
 	wakePending atomic.Bool // a wake-up was written and not yet drained
@@ -149,6 +172,37 @@ func (l *Loop) configure(opts Options) {
 		l.timeout = DefaultTimeout
 	}
 	l.count, l.strict = opts.Count, opts.Strict
+	l.SetMaxConns(opts.MaxConns)
+}
+
+// MaxConns reports the cap on accepted connections (Options.MaxConns), or
+// -1 if there is none.
+func (l *Loop) MaxConns() int { return l.maxConns }
+
+// SetMaxConns changes the cap on accepted connections while the loop runs:
+// zero means DefaultMaxConns(), a negative value no cap. Connections
+// already accepted above a lowered cap are kept; new ones are refused until
+// the count is below it.
+func (l *Loop) SetMaxConns(n int) {
+	switch {
+	case n == 0:
+		n = DefaultMaxConns()
+	case n < 0:
+		n = -1
+	}
+	l.maxConns = n
+}
+
+// Now is the loop's clock: monotonic time since the loop was made. While
+// an iteration runs it is read once, after the wait, and again before the
+// timers run, so calling it from handlers costs a field load; outside an
+// iteration it reads the system clock. Dispatchers stamp their progress
+// with it for their timeouts.
+func (l *Loop) Now() time.Duration {
+	if l.running {
+		return time.Duration(l.clock)
+	}
+	return time.Duration(l.now())
 }
 
 // Map returns the map this loop serves.
@@ -204,6 +258,7 @@ func (l *Loop) RunOnce(timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	l.clock = l.now()
 	l.dispatch(n) // phase 3
 	l.runTimers() // phase 4
 	l.runPosted() // phase 5
@@ -513,10 +568,10 @@ func Run(opts Options) error {
 		}
 		l.implicit = true
 	}
-	timeout, count, strict := l.timeout, l.count, l.strict
+	timeout, count, strict, maxConns := l.timeout, l.count, l.strict, l.maxConns
 	l.configure(opts)
 	err := l.Run()
-	l.timeout, l.count, l.strict = timeout, count, strict
+	l.timeout, l.count, l.strict, l.maxConns = timeout, count, strict, maxConns
 	if l.implicit && m.Len() == 0 {
 		_ = l.Close()
 	}

@@ -99,6 +99,7 @@ func (l *Loop) runTimers() {
 		return
 	}
 	now := l.now()
+	l.clock = now
 	for len(l.timers) > 0 && l.timers[0].when <= now {
 		t := l.timers[0]
 		l.timers.remove(0)

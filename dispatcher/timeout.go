@@ -1,0 +1,303 @@
+package dispatcher
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/asyncore-go/asyncore/loop"
+	"golang.org/x/sys/unix"
+)
+
+// Defaults for the timeout fields left at zero (reliability.md §2). Only
+// DefaultConnectTimeout applies to every dispatcher; the idle and
+// write-stall defaults apply to dispatchers that asked for them with
+// UseServerTimeouts, as chat.AsyncChat does (see the package
+// documentation).
+const (
+	// DefaultIdleTimeout is waitress's channel_timeout.
+	DefaultIdleTimeout = 120 * time.Second
+	// DefaultWriteStallTimeout is nginx's send_timeout.
+	DefaultWriteStallTimeout = 60 * time.Second
+	// DefaultConnectTimeout is nginx's proxy_connect_timeout.
+	DefaultConnectTimeout = 60 * time.Second
+)
+
+// Errors HandleError receives when a timeout expires. The default
+// HandleError closes the dispatcher.
+var (
+	// ErrIdleTimeout: no input or output progress for IdleTimeout.
+	ErrIdleTimeout = errors.New("dispatcher: idle timeout: no progress within IdleTimeout")
+	// ErrWriteStall: output was waiting and none of it was written for
+	// WriteStallTimeout (the peer stopped reading).
+	ErrWriteStall = errors.New("dispatcher: write stalled: no output progress within WriteStallTimeout")
+	// ErrConnectTimeout: a Connect did not finish within ConnectTimeout.
+	// errors.Is(err, unix.ETIMEDOUT) holds for it, as for a connect the
+	// kernel gave up on.
+	ErrConnectTimeout = fmt.Errorf("dispatcher: connect did not finish within ConnectTimeout: %w", unix.ETIMEDOUT)
+)
+
+// Deadliner is implemented by a dispatcher's embedding type that keeps
+// deadlines of its own on the dispatcher's timer, as chat.AsyncChat does for
+// its frame and linger timeouts. Times are loop.Loop.Now values.
+type Deadliner interface {
+	// NextDeadline returns the earliest deadline the type keeps, and ok
+	// false if it keeps none just now.
+	NextDeadline() (at time.Duration, ok bool)
+	// HandleDeadline is called when the dispatcher's timer fires, before
+	// the dispatcher's own timeouts are checked; it acts on every one of
+	// its deadlines that has passed by now (and clears or restarts it).
+	HandleDeadline(now time.Duration)
+}
+
+// timeouts is a dispatcher's timeout state: when each clock started, and the
+// one loop timer armed for the earliest deadline. Events only stamp times;
+// the timer is moved only when a deadline appears that is earlier than the
+// one it is armed for, and re-armed for the next deadline when it fires, so
+// the heap is not touched per event.
+type timeouts struct {
+	timer    *loop.Timer
+	timerOf  *loop.Loop // the loop timer belongs to
+	armedAt  int64      // the deadline timer is armed for
+	armed    bool
+	deferred bool // no loop yet: arm when the first event arrives
+
+	lastIO       int64 // last input or output progress
+	connectStart int64
+	stallSince   int64 // last write progress while output was blocked
+	writeBlocked bool  // the last write left output behind
+	serverDefs   bool  // UseServerTimeouts was called
+}
+
+// UseServerTimeouts makes zero IdleTimeout and WriteStallTimeout mean
+// DefaultIdleTimeout and DefaultWriteStallTimeout instead of off.
+// chat.AsyncChat calls it in Init; a server built on a plain Dispatcher
+// calls it to get the same protection.
+func (d *Dispatcher) UseServerTimeouts() {
+	d.tmo.serverDefs = true
+	d.ResetTimeouts()
+}
+
+// ResetTimeouts re-reads IdleTimeout, WriteStallTimeout and ConnectTimeout
+// (and an embedding type's deadlines, see Deadliner) and re-arms the
+// dispatcher's timer. Call it after lowering a timeout on a running
+// dispatcher; a raised timeout is picked up by itself when the old
+// deadline comes. The clocks are not restarted: a connection idle for a
+// minute is closed at once by a new 30-second IdleTimeout.
+func (d *Dispatcher) ResetTimeouts() {
+	d.tmo.armed = false
+	d.armTimeouts()
+}
+
+// ArmTimeout makes sure the dispatcher's timer fires no later than at (a
+// loop.Loop.Now value). A Deadliner calls it when it sets a deadline; it
+// touches the loop's timer heap only if at is earlier than the deadline the
+// timer is armed for.
+func (d *Dispatcher) ArmTimeout(at time.Duration) {
+	t := &d.tmo
+	if d.fd < 0 || (t.armed && int64(at) >= t.armedAt && t.timerOf == d.m.Loop()) {
+		return
+	}
+	l := d.m.Loop()
+	if l == nil {
+		t.deferred = true
+		return
+	}
+	if t.timerOf != l {
+		// First timer, or the map moved to another loop, whose clock
+		// has another epoch: the clocks start again there.
+		if t.timer != nil {
+			t.timer.Stop()
+		}
+		t.timer, t.timerOf = nil, l
+		d.restartClocks(int64(l.Now()))
+		d.armTimeouts()
+		return
+	}
+	delay := at - l.Now()
+	if delay < 0 {
+		delay = 0
+	}
+	if t.timer == nil {
+		t.timer = l.AfterFunc(delay, d.timedOut)
+	} else {
+		t.timer.Reset(delay)
+	}
+	t.armedAt, t.armed = int64(at), true
+}
+
+// now is the loop's clock, or 0 before a loop serves the map.
+func (d *Dispatcher) now() int64 {
+	if l := d.m.Loop(); l != nil {
+		return int64(l.Now())
+	}
+	return 0
+}
+
+func (d *Dispatcher) restartClocks(now int64) {
+	t := &d.tmo
+	t.lastIO, t.connectStart, t.stallSince = now, now, now
+}
+
+// effective returns the timeout to use for a field: its value, the default
+// for zero (def, or off when def is 0), and off (0) for a negative value.
+func effective(v, def time.Duration) time.Duration {
+	switch {
+	case v < 0:
+		return 0
+	case v == 0:
+		return def
+	}
+	return v
+}
+
+func (d *Dispatcher) idleTimeout() time.Duration {
+	if d.accepting || d.connecting {
+		return 0
+	}
+	def := time.Duration(0)
+	if d.tmo.serverDefs {
+		def = DefaultIdleTimeout
+	}
+	return effective(d.IdleTimeout, def)
+}
+
+func (d *Dispatcher) writeStallTimeout() time.Duration {
+	if !d.tmo.writeBlocked {
+		return 0
+	}
+	def := time.Duration(0)
+	if d.tmo.serverDefs {
+		def = DefaultWriteStallTimeout
+	}
+	return effective(d.WriteStallTimeout, def)
+}
+
+func (d *Dispatcher) connectTimeout() time.Duration {
+	if !d.connecting || d.connected {
+		return 0
+	}
+	return effective(d.ConnectTimeout, DefaultConnectTimeout)
+}
+
+// nextDeadline returns the earliest deadline of the dispatcher and its
+// Deadliner, or false if there is none.
+func (d *Dispatcher) nextDeadline() (int64, bool) {
+	t := &d.tmo
+	next := int64(math.MaxInt64)
+	if to := d.connectTimeout(); to > 0 {
+		next = min(next, t.connectStart+int64(to))
+	}
+	if to := d.writeStallTimeout(); to > 0 {
+		next = min(next, t.stallSince+int64(to))
+	}
+	if to := d.idleTimeout(); to > 0 {
+		next = min(next, t.lastIO+int64(to))
+	}
+	if x, ok := d.self.(Deadliner); ok {
+		if at, ok := x.NextDeadline(); ok {
+			next = min(next, int64(at))
+		}
+	}
+	return next, next != math.MaxInt64
+}
+
+// armTimeouts arms the timer for the earliest deadline, or stops it if
+// there is none.
+func (d *Dispatcher) armTimeouts() {
+	if d.self == nil || d.fd < 0 {
+		return
+	}
+	at, ok := d.nextDeadline()
+	if !ok {
+		if d.tmo.timer != nil {
+			d.tmo.timer.Stop()
+		}
+		d.tmo.armed = false
+		return
+	}
+	d.ArmTimeout(time.Duration(at))
+}
+
+// stopTimeouts is Close's part: no timer may outlive the socket, or it
+// would fire on whatever reuses the descriptor (reliability.md F5).
+func (d *Dispatcher) stopTimeouts() {
+	t := &d.tmo
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	t.armed, t.deferred, t.writeBlocked = false, false, false
+}
+
+// timedOut runs when the timer fires: the embedding type's deadlines first,
+// then connect, write-stall and idle. Each expired timeout reaches
+// HandleError once and its clock restarts, so a HandleError that keeps the
+// dispatcher open hears of it again only after another full period.
+func (d *Dispatcher) timedOut() {
+	t := &d.tmo
+	t.armed = false
+	if d.fd < 0 {
+		return
+	}
+	epoch := d.epoch
+	now := d.now()
+	if x, ok := d.self.(Deadliner); ok {
+		x.HandleDeadline(time.Duration(now))
+		if d.epoch != epoch {
+			return
+		}
+	}
+	if to := d.connectTimeout(); to > 0 && now >= t.connectStart+int64(to) {
+		d.connecting = false
+		d.self.HandleError(ErrConnectTimeout)
+		if d.epoch != epoch {
+			return
+		}
+	}
+	if to := d.writeStallTimeout(); to > 0 && now >= t.stallSince+int64(to) {
+		t.stallSince = now
+		if d.self.Writable() {
+			d.self.HandleError(ErrWriteStall)
+			if d.epoch != epoch {
+				return
+			}
+		} else {
+			t.writeBlocked = false // the output was dropped, not stuck
+		}
+	}
+	if to := d.idleTimeout(); to > 0 && now >= t.lastIO+int64(to) {
+		t.lastIO = now
+		d.self.HandleError(ErrIdleTimeout)
+		if d.epoch != epoch {
+			return
+		}
+	}
+	d.armTimeouts()
+}
+
+// wrote records a write of n bytes out of want for the idle and
+// write-stall clocks.
+func (d *Dispatcher) wrote(n, want int) {
+	t := &d.tmo
+	if n == want {
+		t.writeBlocked = false
+		if n > 0 {
+			t.lastIO = d.now()
+		}
+		return
+	}
+	now := d.now()
+	if n > 0 {
+		t.lastIO = now
+	}
+	if n > 0 || !t.writeBlocked {
+		t.stallSince = now
+	}
+	if !t.writeBlocked {
+		t.writeBlocked = true
+		if to := d.writeStallTimeout(); to > 0 {
+			d.ArmTimeout(time.Duration(now + int64(to)))
+		}
+	}
+}

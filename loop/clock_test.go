@@ -1,0 +1,126 @@
+package loop_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/loop"
+	"github.com/asyncore-go/asyncore/poller"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// TestNowMonotonic: Now is read once per iteration — the same for every
+// handler of a pass, yet moving with the wall clock from pass to pass — and
+// again before the timers run, so a timer that fires after a slow handler
+// sees a clock past its own deadline.
+func TestNowMonotonic(t *testing.T) {
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l := testutil.NewLoop(t, kind)
+		record := func(into *[]time.Duration) func() {
+			return func() { *into = append(*into, l.Now(), l.Now()) }
+		}
+		var first, second []time.Duration
+		require.NoError(t, l.Post(record(&first)))
+		testutil.RunUntil(t, l, time.Second, func() bool { return len(first) > 0 })
+		assert.Equal(t, first[0], first[1], "one clock reading per pass")
+		start := time.Now()
+		testutil.RunUntil(t, l, time.Second, func() bool { return time.Since(start) > 30*time.Millisecond })
+		require.NoError(t, l.Post(record(&second)))
+		testutil.RunUntil(t, l, time.Second, func() bool { return len(second) > 0 })
+		assert.GreaterOrEqual(t, second[0]-first[0], 30*time.Millisecond, "the clock follows the wall clock")
+
+		// A handler that takes 30ms, then a timer due 10ms after the pass
+		// began: the timer must see at least its deadline.
+		a, b := testutil.Socketpair(t)
+		slow := addFake(t, l.Map(), a, poller.Read)
+		slow.onEvents = func(poller.Events) {
+			spin := time.Now()
+			for time.Since(spin) < 30*time.Millisecond {
+			}
+			var buf [8]byte
+			_, _ = unix.Read(a, buf[:])
+		}
+		_, err := unix.Write(b, []byte("x"))
+		require.NoError(t, err)
+		armed := l.Now()
+		var fired []time.Duration
+		l.AfterFunc(10*time.Millisecond, record(&fired))
+		testutil.RunUntil(t, l, time.Second, func() bool { return len(fired) > 0 })
+		assert.GreaterOrEqual(t, fired[0]-armed, 10*time.Millisecond)
+		l.Map().Remove(a, slow)
+	})
+}
+
+// TestTimerResetDoesNotAllocate: re-arming a dispatcher's timeout timer, and
+// reading the clock, cost no allocation (the hot path of every timeout).
+func TestTimerResetDoesNotAllocate(t *testing.T) {
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l := testutil.NewLoop(t, kind)
+		for i := range 100 {
+			l.AfterFunc(time.Hour+time.Duration(i), func() {})
+		}
+		tm := l.AfterFunc(time.Hour, func() {})
+		d := time.Minute
+		allocs := testing.AllocsPerRun(1000, func() {
+			d++
+			tm.Reset(d)
+			_ = l.Now()
+		})
+		assert.Zero(t, allocs)
+	})
+}
+
+// TestMaxConnsOption: zero is the default, min(10000, NOFILE soft − 32);
+// negative is no cap; SetMaxConns changes it.
+func TestMaxConnsOption(t *testing.T) {
+	var rl unix.Rlimit
+	require.NoError(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &rl))
+	want := 10000
+	if rl.Cur < 10000+32 {
+		want = max(1, int(rl.Cur)-32)
+	}
+	assert.Equal(t, want, loop.DefaultMaxConns())
+
+	l, err := loop.New(loop.Options{Map: loop.NewMap()})
+	require.NoError(t, err)
+	defer l.Close()
+	assert.Equal(t, want, l.MaxConns())
+	l.SetMaxConns(-5)
+	assert.Equal(t, -1, l.MaxConns())
+	l.SetMaxConns(7)
+	assert.Equal(t, 7, l.MaxConns())
+
+	l2, err := loop.New(loop.Options{Map: loop.NewMap(), MaxConns: -1})
+	require.NoError(t, err)
+	defer l2.Close()
+	assert.Equal(t, -1, l2.MaxConns())
+}
+
+// TestMapConns: a channel registered under a descriptor marked accepted
+// counts in Conns until it is removed or replaced; others never count.
+func TestMapConns(t *testing.T) {
+	m := loop.NewMap()
+	a, b, c := &fake{m: m}, &fake{m: m}, &fake{m: m}
+	require.NoError(t, m.Add(3, a)) // a listener, say
+	m.MarkAccepted(4)
+	require.NoError(t, m.Add(4, b))
+	assert.Equal(t, 1, m.Conns())
+	require.NoError(t, m.Add(5, c)) // the mark was used up
+	assert.Equal(t, 1, m.Conns())
+	m.MarkAccepted(6)
+	m.MarkAccepted(-1) // not adopted after all
+	require.NoError(t, m.Add(6, &fake{m: m}))
+	assert.Equal(t, 1, m.Conns())
+	require.NoError(t, m.Add(4, &fake{m: m})) // replaced: the newcomer was not accepted
+	assert.Zero(t, m.Conns())
+	m.MarkAccepted(7)
+	d := &fake{m: m}
+	require.NoError(t, m.Add(7, d))
+	assert.Equal(t, 1, m.Conns())
+	assert.True(t, m.Remove(7, d))
+	assert.Zero(t, m.Conns())
+	assert.Equal(t, 4, m.Len()) // 3, 4, 5 and 6
+}
