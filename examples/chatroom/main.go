@@ -190,6 +190,9 @@ func newClient(r *room, m *loop.Map) *client {
 	c.MaxLine = maxLine + 1 // the "\r" of a "\r\n" line is part of the frame
 	c.OutHighWater = outHighWater
 	c.OutLimit = outLimit
+	// People sit in a chat room without typing: no idle timeout. A line
+	// begun and never finished is still bounded by the chat's FrameTimeout.
+	c.IdleTimeout = -1
 	return c
 }
 

@@ -94,6 +94,10 @@ func newPair(m *loop.Map) (client, backend *side) {
 		// The chat's own high-water mark pauses a side's reading on its
 		// own queue; a forwarder must pause on its peer's (Readable).
 		s.OutHighWater = -1
+		// A forwarded connection may rightly be idle for hours (an SSH
+		// session): no idle timeout. A peer that stops reading is still
+		// cut off by the write-stall timeout.
+		s.IdleTimeout = -1
 	}
 	return client, backend
 }

@@ -295,6 +295,7 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 	c := &client{srv: s, id: s.lastID}
 	c.Init(c, s.Map())
 	c.MaxMessage = maxMessage
+	c.IdleTimeout = -1 // as Redis's "timeout 0": idle clients stay connected
 	c.SetTerminator(lineTerm)
 	if err := c.Adopt(fd); err != nil {
 		_ = syscall.Close(fd) // on failure the descriptor is still ours
