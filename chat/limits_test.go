@@ -83,6 +83,32 @@ func await[T any](e *env, ch <-chan T) T {
 	return v
 }
 
+// readResult is what readAllAsync delivers: everything read up to EOF, or
+// the error that stopped it.
+type readResult struct {
+	data []byte
+	err  error
+}
+
+// readAllAsync runs first (if not nil) and then reads cli to EOF in a
+// goroutine, all within waitFor, delivering the outcome on the returned
+// channel so the test goroutine can keep driving the loop (see await).
+func readAllAsync(cli *net.TCPConn, first func() error) <-chan readResult {
+	got := make(chan readResult, 1)
+	go func() {
+		_ = cli.SetDeadline(time.Now().Add(waitFor))
+		if first != nil {
+			if err := first(); err != nil {
+				got <- readResult{nil, err}
+				return
+			}
+		}
+		b, err := io.ReadAll(cli) // nil error at EOF
+		got <- readResult{b, err}
+	}()
+	return got
+}
+
 // setSndbuf shrinks fd's send buffer. Setting SO_SNDBUF also turns off
 // Linux's send-buffer autotuning, which would otherwise let the kernel
 // absorb megabytes before the chat's own queue grows (tcp(7)).
@@ -624,16 +650,7 @@ func TestCloseWhenDoneLarge(t *testing.T) {
 		c.Init(c, e.m)
 		c.Logger = quiet
 		cli := adoptTCP(t, c)
-		type result struct {
-			data []byte
-			err  error
-		}
-		got := make(chan result, 1)
-		go func() {
-			_ = cli.SetReadDeadline(time.Now().Add(waitFor))
-			b, err := io.ReadAll(cli) // nil error at EOF
-			got <- result{b, err}
-		}()
+		got := readAllAsync(cli, nil)
 		c.Push(data)
 		c.CloseWhenDone()
 		r := await(e, got)
@@ -661,24 +678,12 @@ func TestHalfCloseGetsReply(t *testing.T) {
 					}
 				}
 				cli := adoptTCP(t, c)
-				type result struct {
-					data []byte
-					err  error
-				}
-				got := make(chan result, 1)
-				go func() {
-					_ = cli.SetDeadline(time.Now().Add(waitFor))
+				got := readAllAsync(cli, func() error {
 					if _, err := cli.Write([]byte("PING\r\n")); err != nil {
-						got <- result{nil, err}
-						return
+						return err
 					}
-					if err := cli.CloseWrite(); err != nil {
-						got <- result{nil, err}
-						return
-					}
-					b, err := io.ReadAll(cli)
-					got <- result{b, err}
-				}()
+					return cli.CloseWrite()
+				})
 				r := await(e, got)
 				require.NoError(t, r.err)
 				assert.True(t, bytes.Equal(want, r.data), "got %d bytes, want %d", len(r.data), len(want))
