@@ -2,7 +2,10 @@ package dispatcher
 
 import (
 	"net"
+	"os"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // FamilyOf returns the address family an address string calls for: AFInet6
@@ -22,10 +25,25 @@ func FamilyOf(address string) int {
 // bound address, with the real port when port 0 was asked for. On error the
 // socket is closed again.
 func (d *Dispatcher) ListenTCP(address string) error {
+	return d.listenTCP(address, false)
+}
+
+// ListenTCPReusePort is ListenTCP with SO_REUSEPORT set before Bind, so
+// several listeners — typically one per loop of a loop.Group — can bind the
+// same address and the kernel spreads new connections between them. For
+// port 0, bind the first listener and give the others the port it got.
+func (d *Dispatcher) ListenTCPReusePort(address string) error {
+	return d.listenTCP(address, true)
+}
+
+func (d *Dispatcher) listenTCP(address string, reusePort bool) error {
 	if err := d.CreateSocket(FamilyOf(address), SockStream); err != nil {
 		return err
 	}
 	err := d.SetReuseAddr()
+	if err == nil && reusePort {
+		err = d.SetReusePort()
+	}
 	if err == nil {
 		err = d.Bind(address)
 	}
@@ -35,6 +53,21 @@ func (d *Dispatcher) ListenTCP(address string) error {
 	if err != nil {
 		_ = d.Close()
 		return err
+	}
+	return nil
+}
+
+// SetReusePort sets SO_REUSEPORT, which lets several sockets bind the same
+// address and port. Call it before Bind. On Linux the kernel then balances
+// incoming connections across the listeners (one per loop, see
+// loop.StartGroup). The BSDs and macOS accept the option but do not balance
+// TCP connections that way (FreeBSD has SO_REUSEPORT_LB for it).
+func (d *Dispatcher) SetReusePort() error {
+	if d.fd < 0 {
+		return ErrClosed
+	}
+	if err := unix.SetsockoptInt(d.fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		return os.NewSyscallError("setsockopt", err)
 	}
 	return nil
 }
