@@ -114,8 +114,12 @@ type AsyncChat struct {
 	// LingerTimeout bounds a CloseWhenDone that has stalled: if no queued
 	// output has been written for that long since CloseWhenDone (or since
 	// the last write after it), the channel is closed anyway, dropping the
-	// rest. A large reply that keeps draining is never cut short. Negative:
-	// wait as long as WriteStallTimeout allows.
+	// rest. A large reply that keeps draining is never cut short. Once the
+	// output is written, if the peer is still sending, the close lingers
+	// (see linger): input is read and dropped until the peer's EOF, or
+	// until LingerTimeout passes without input, so that the reply is not
+	// destroyed by an RST. Negative: no lingering, and a stalled
+	// CloseWhenDone waits as long as WriteStallTimeout allows.
 	LingerTimeout time.Duration
 
 	self     Handler
@@ -139,6 +143,12 @@ type AsyncChat struct {
 	frameAt   int64 // loop.Loop.Now at the first byte of the current frame
 	lingering bool  // CloseWhenDone was called at lingerAt
 	lingerAt  int64
+	// draining: the output is written and the sending side shut down; the
+	// input is read and dropped until EOF or the linger deadline, since
+	// drainStart (reliability.md F17).
+	draining   bool
+	drainStart int64
+	dropped    bool // input arrived after CloseWhenDone and was dropped
 }
 
 func (c *AsyncChat) asyncChat() *AsyncChat { return c }
@@ -192,6 +202,9 @@ func (c *AsyncChat) HandleRead() {
 	buf := (*bp)[:k+size]
 	copy(buf, c.in)
 	if n, _ := c.Recv(buf[k:]); n > 0 { // errors have gone to HandleClose or HandleError
+		if c.closing {
+			c.drop()
+		}
 		c.in = c.in[:0]
 		c.handleInput(buf[:k+n])
 		c.initiateSend()
@@ -281,13 +294,31 @@ func (c *AsyncChat) NextDeadline() (time.Duration, bool) {
 	if to := c.frameTimeout(); to > 0 {
 		next, ok = time.Duration(c.frameAt)+to, true
 	}
-	if to := timeout(c.LingerTimeout, DefaultLingerTimeout); c.lingering && to > 0 {
-		if at := time.Duration(c.lingerAt) + to; !ok || at < next {
-			next, ok = at, true
-		}
+	if at, ok2 := c.lingerDeadline(); ok2 && (!ok || at < next) {
+		next, ok = at, true
 	}
 	return next, ok
 }
+
+// lingerDeadline is when a CloseWhenDone gives up: LingerTimeout after the
+// last progress — output written, or, once draining, input read — and for
+// a drain never later than maxLingerPeriods × LingerTimeout after it began
+// (nginx's lingering_timeout and lingering_time).
+func (c *AsyncChat) lingerDeadline() (time.Duration, bool) {
+	to := timeout(c.LingerTimeout, DefaultLingerTimeout)
+	if !c.lingering || to == 0 {
+		return 0, false
+	}
+	at := time.Duration(c.lingerAt) + to
+	if c.draining {
+		at = min(at, time.Duration(c.drainStart)+maxLingerPeriods*to)
+	}
+	return at, true
+}
+
+// maxLingerPeriods bounds a lingering close in LingerTimeouts: 30 s with
+// the default, nginx's lingering_time.
+const maxLingerPeriods = 6
 
 // HandleDeadline acts on the chat's deadlines that have passed by now
 // (dispatcher.Deadliner): a CloseWhenDone past LingerTimeout closes the
@@ -295,13 +326,20 @@ func (c *AsyncChat) NextDeadline() (time.Duration, bool) {
 // input limit does — HandleError may push a reply, which is written before
 // the close.
 func (c *AsyncChat) HandleDeadline(now time.Duration) {
-	if to := timeout(c.LingerTimeout, DefaultLingerTimeout); c.lingering && to > 0 && int64(now) >= c.lingerAt+int64(to) {
-		_ = c.self.Close()
+	if at, ok := c.lingerDeadline(); ok && now >= at {
+		c.CountTimeout()
+		if c.draining {
+			// Everything was written; the peer just never finished.
+			c.self.HandleClose()
+		} else {
+			_ = c.self.Close()
+		}
 		return
 	}
 	if to := c.frameTimeout(); to > 0 && int64(now) >= c.frameAt+int64(to) {
 		c.framing = false
 		if !c.closing && !c.failed {
+			c.CountTimeout()
 			c.fail(ErrFrameTimeout)
 		}
 	}
@@ -348,7 +386,11 @@ func (c *AsyncChat) overLength() bool {
 // to push an error reply, say — the chat closes once that is written. No
 // further input is framed either way.
 func (c *AsyncChat) fail(err error) {
+	if err != ErrFrameTimeout {
+		c.CountLimitClose()
+	}
 	c.failed = true
+	c.dropped = true // the rest of the frame is likely on its way
 	c.in, c.incoming = nil, nil
 	c.self.HandleError(err)
 	if c.Fd() >= 0 {
@@ -452,6 +494,7 @@ func (c *AsyncChat) queued(send bool) {
 	if limit := positive(c.OutLimit, DefaultOutLimit); limit > 0 && pending > limit {
 		c.out.Discard()
 		c.failed = true
+		c.CountLimitClose()
 		c.self.HandleError(ErrOutputLimit)
 		if c.Fd() >= 0 {
 			_ = c.self.Close()
@@ -503,6 +546,9 @@ func (c *AsyncChat) initiateSend() {
 			}
 			return
 		}
+		if c.linger() {
+			return
+		}
 		c.self.HandleClose()
 		return
 	}
@@ -530,6 +576,51 @@ func (c *AsyncChat) Readable() bool { return !c.paused }
 // the socket is connected.
 func (c *AsyncChat) Writable() bool { return !c.out.Empty() || !c.Connected() }
 
+// drop notes input that arrived after CloseWhenDone and was dropped; while
+// draining it also counts as progress for the linger deadline.
+func (c *AsyncChat) drop() {
+	c.dropped = true
+	if l := c.Loop(); c.draining && l != nil {
+		c.lingerAt = int64(l.Now())
+	}
+}
+
+// linger starts a lingering close, reliability.md F17, once a
+// CloseWhenDone's output is all written, if the peer may still be sending:
+// input arrived after CloseWhenDone, or some waits unread. Closing a TCP
+// socket with unread input makes the kernel send RST instead of FIN
+// (RFC 1122 4.2.2.13), and an RST can destroy the reply just written — the
+// error line that explains why the connection is being closed — before the
+// peer reads it. So, as nginx's lingering_close does, the chat shuts down
+// its sending side (the peer reads the reply, then EOF), reads and drops
+// input until the peer's EOF, and closes then, or after LingerTimeout
+// without input (at most maxLingerPeriods × LingerTimeout in all). It
+// reports whether the close is now lingering; HandleClose runs when it
+// ends. A negative LingerTimeout, a peer that already sent EOF, or a
+// datagram socket close at once.
+func (c *AsyncChat) linger() bool {
+	if c.draining || c.EOF() || c.Type() != dispatcher.SockStream ||
+		timeout(c.LingerTimeout, DefaultLingerTimeout) == 0 {
+		return false
+	}
+	l := c.Loop()
+	if l == nil || !c.dropped && c.Unread() == 0 {
+		return false
+	}
+	if err := c.ShutdownWrite(); err != nil {
+		return false // the peer is gone already: nothing to protect
+	}
+	now := int64(l.Now())
+	c.draining, c.drainStart = true, now
+	c.lingering, c.lingerAt = true, now
+	c.paused = false
+	if at, ok := c.lingerDeadline(); ok {
+		c.ArmTimeout(at)
+	}
+	c.UpdateInterest()
+	return true
+}
+
 // HandleClose is asynchat's handle_close, which closes the channel. When the
 // peer has only finished sending (EOF) and replies are still queued, it
 // writes them first and closes afterwards — asynchat would drop them
@@ -550,6 +641,7 @@ func (c *AsyncChat) Close() error {
 	c.out.Discard()
 	c.in, c.incoming = nil, nil
 	c.framing, c.lingering = false, false
+	c.draining, c.dropped = false, false
 	return c.Dispatcher.Close()
 }
 
@@ -565,6 +657,15 @@ func (c *AsyncChat) DiscardBuffers() {
 	c.out.Discard()
 	c.paused = false
 	c.UpdateInterest()
+}
+
+// ChannelStats adds the chat's buffered input and queued output to the
+// dispatcher's figures (loop.StatsReporter).
+func (c *AsyncChat) ChannelStats() loop.ChannelStats {
+	s := c.Dispatcher.ChannelStats()
+	s.InBuffered = len(c.in) + len(c.incoming)
+	s.OutBuffered = c.out.Len()
+	return s
 }
 
 // Pending reports how many bytes of output are queued in memory.

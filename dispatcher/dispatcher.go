@@ -131,6 +131,8 @@ type Dispatcher struct {
 	tmo timeouts
 
 	iov []unix.Iovec // SendBuffers' scratch
+
+	bytesIn, bytesOut uint64 // ChannelStats
 }
 
 func (d *Dispatcher) dispatcher() *Dispatcher { return d }
@@ -441,6 +443,7 @@ func (d *Dispatcher) shed() {
 		}
 		_ = unix.Close(fd)
 		d.shedConns++
+		d.m.Stats().Shed++
 	}
 	d.openSpare()
 }
@@ -497,6 +500,7 @@ func (d *Dispatcher) pauseAccepting(err error) {
 		backoff = DefaultAcceptBackoff
 	}
 	d.acceptPaused = true
+	d.m.Stats().AcceptPauses++
 	d.m.Update(d.fd)
 	d.logger().Warn("dispatcher: accept failed; pausing the listener", "err", err, "backoff", backoff, "channel", d.self)
 	d.acceptTimer = l.AfterFunc(backoff, func() {
@@ -633,6 +637,7 @@ func (d *Dispatcher) Recv(buf []byte) (int, error) {
 	switch {
 	case err == nil && n > 0:
 		d.tmo.lastIO = d.now()
+		d.read(n)
 		return n, nil
 	case err == nil && d.sotype == unix.SOCK_DGRAM:
 		return 0, nil
@@ -667,6 +672,8 @@ func (d *Dispatcher) SendTo(data []byte, addr net.Addr) (int, error) {
 	switch {
 	case err == nil:
 		d.tmo.lastIO = d.now()
+		d.bytesOut += uint64(len(data))
+		d.m.Stats().BytesOut += uint64(len(data))
 		return len(data), nil
 	case wouldBlock(err):
 		return 0, nil
@@ -688,6 +695,7 @@ func (d *Dispatcher) RecvFrom(buf []byte) (int, net.Addr, error) {
 			continue
 		case err == nil:
 			d.tmo.lastIO = d.now()
+			d.read(n)
 			return n, sock.ToNetAddr(sa, d.sotype), nil
 		case wouldBlock(err):
 			return 0, nil, nil

@@ -290,6 +290,7 @@ func (d *Dispatcher) reject(fd int) {
 	}
 	_ = unix.Close(fd)
 	d.rejected++
+	d.m.Stats().Rejected++
 }
 
 // Rejected reports how many connections this listener refused because

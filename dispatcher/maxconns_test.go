@@ -86,6 +86,11 @@ func TestMaxConns(t *testing.T) {
 		assert.Equal(t, maxConns, l.Map().Conns())
 		assert.Equal(t, maxConns, len(s.conns))
 		assert.EqualValues(t, clients-maxConns, s.Rejected())
+		st := l.Stats()
+		assert.EqualValues(t, clients-maxConns, st.Rejected, "Stats.Rejected")
+		assert.EqualValues(t, maxConns, st.Accepted, "Stats.Accepted")
+		assert.Equal(t, maxConns, st.Conns, "Stats.Conns")
+		assert.Equal(t, maxConns+1, st.Channels, "Stats.Channels: the served ones and the listener")
 		if fdsBefore > 0 {
 			// The clients live in this process too: one each.
 			assert.Equal(t, fdsBefore+clients+maxConns, testutil.OpenFDs(),

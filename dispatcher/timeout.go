@@ -250,6 +250,7 @@ func (d *Dispatcher) timedOut() {
 	}
 	if to := d.connectTimeout(); to > 0 && now >= t.connectStart+int64(to) {
 		d.connecting = false
+		d.CountTimeout()
 		d.self.HandleError(ErrConnectTimeout)
 		if d.epoch != epoch {
 			return
@@ -258,6 +259,7 @@ func (d *Dispatcher) timedOut() {
 	if to := d.writeStallTimeout(); to > 0 && now >= t.stallSince+int64(to) {
 		t.stallSince = now
 		if d.self.Writable() {
+			d.CountTimeout()
 			d.self.HandleError(ErrWriteStall)
 			if d.epoch != epoch {
 				return
@@ -268,6 +270,7 @@ func (d *Dispatcher) timedOut() {
 	}
 	if to := d.idleTimeout(); to > 0 && now >= t.lastIO+int64(to) {
 		t.lastIO = now
+		d.CountTimeout()
 		d.self.HandleError(ErrIdleTimeout)
 		if d.epoch != epoch {
 			return
@@ -279,6 +282,10 @@ func (d *Dispatcher) timedOut() {
 // wrote records a write of n bytes out of want for the idle and
 // write-stall clocks.
 func (d *Dispatcher) wrote(n, want int) {
+	if n > 0 {
+		d.bytesOut += uint64(n)
+		d.m.Stats().BytesOut += uint64(n)
+	}
 	t := &d.tmo
 	if n == want {
 		t.writeBlocked = false

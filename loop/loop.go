@@ -259,6 +259,11 @@ func (l *Loop) RunOnce(timeout time.Duration) error {
 		return err
 	}
 	l.clock = l.now()
+	st := &l.m.stats
+	st.Iterations++
+	if n > 0 {
+		st.Wakeups++
+	}
 	l.dispatch(n) // phase 3
 	l.runTimers() // phase 4
 	l.runPosted() // phase 5
@@ -370,6 +375,7 @@ func (l *Loop) dispatch(n int) {
 			continue // closed earlier in this batch, or a stale generation
 		}
 		ch := e.ch
+		m.stats.Events++
 		l.handle(ev.Fd, ch, ev.Events)
 		if l.registered(ev.Fd, ev.Tag) {
 			if ev.Events&poller.Invalid != 0 {
@@ -403,6 +409,7 @@ func (l *Loop) handle(fd int, ch Channel, ev poller.Events) {
 
 // recovered hands a recovered panic to the channel's HandleError.
 func (l *Loop) recovered(fd int, ch Channel, v any) {
+	l.m.stats.Panics++
 	l.channelError(fd, ch, &PanicError{Value: v, Stack: debug.Stack()})
 }
 
@@ -488,6 +495,7 @@ func (l *Loop) runPosted() {
 	l.posted = l.spare[:0]
 	l.posts.Add(-int64(len(batch)))
 	l.mu.Unlock()
+	l.m.stats.PostsRun += uint64(len(batch))
 	for i, f := range batch {
 		l.safely("posted function", f)
 		batch[i] = nil
@@ -501,6 +509,7 @@ func (l *Loop) safely(what string, f func()) (panicked bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			slog.Error("loop: "+what+" panicked", "panic", v, "stack", string(debug.Stack()))
+			l.m.stats.Panics++
 			panicked = true
 		}
 	}()

@@ -42,6 +42,8 @@ type Map struct {
 
 	conns    int // channels registered under an accepted descriptor
 	accepted int // the descriptor MarkAccepted named, or -1
+
+	stats Stats // see Stats; the gauges are filled in by Snapshot
 }
 
 type entry struct {
@@ -116,6 +118,7 @@ func (m *Map) Add(fd int, ch Channel) error {
 	e.conn = fd == m.accepted
 	if e.conn {
 		m.conns++
+		m.stats.Accepted++
 		m.accepted = -1
 	}
 	m.lastGen++

@@ -110,6 +110,7 @@ func (l *Loop) runTimers() {
 			}
 			l.timers.push(t)
 		}
+		l.m.stats.TimersFired++
 		if l.safely("timer", t.f) && t.index >= 0 {
 			t.Stop()
 		}

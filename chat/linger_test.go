@@ -1,0 +1,178 @@
+package chat_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asyncore-go/asyncore/chat"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// errReply is what errChat answers a too-long line with: an error line with
+// a 256 KiB explanation, far more than the client's receive window, so that
+// part of it is still queued in the server's kernel
+// when the chat closes.
+var errReply = []byte("-ERR line too long: " + strings.Repeat("x", 256<<10) + "\r\n")
+
+// clientRcvbuf bounds the client's receive window. Much smaller, and the
+// transfer stalls on zero-window probes; much larger, and the kernel
+// absorbs the whole reply, so the RST loses nothing.
+const clientRcvbuf = 32 << 10
+
+// errChat answers ErrLineTooLong with an error line, as a Redis-like server
+// does, and lets the chat close once it is written (AsyncChat.fail then
+// calls CloseWhenDone). It counts HandleClose calls.
+type errChat struct {
+	chat.AsyncChat
+	closes int
+}
+
+func (c *errChat) CollectIncomingData([]byte) {}
+func (c *errChat) FoundTerminator()           {}
+
+func (c *errChat) HandleError(err error) {
+	if errors.Is(err, chat.ErrLineTooLong) {
+		c.Push(errReply)
+		return
+	}
+	c.AsyncChat.HandleError(err)
+}
+
+func (c *errChat) HandleClose() {
+	c.closes++
+	c.AsyncChat.HandleClose()
+}
+
+// errorReplyOnce runs one round of F17: the client writes 256 KiB without a
+// delimiter in one Write and reads nothing until that Write returns, then
+// reads to EOF and closes. It reports whether the client got the error
+// line.
+func errorReplyOnce(t *testing.T, e *env, linger time.Duration) bool {
+	t.Helper()
+	c := &errChat{}
+	c.Init(c, e.m)
+	c.Logger = quiet
+	c.MaxLine = 64 << 10
+	c.LingerTimeout = linger
+	c.SetTerminator(chat.DelimiterString("\r\n"))
+	cli := adoptTCP(t, c)
+	// Bound the client's receive window, so that most of the reply is
+	// still queued in the chat's socket, unsent, when the chat closes.
+	require.NoError(t, cli.SetReadBuffer(clientRcvbuf))
+
+	got := make(chan readResult, 1)
+	go func() {
+		_ = cli.SetDeadline(time.Now().Add(waitFor))
+		_, werr := cli.Write(bytes.Repeat([]byte("A"), 256<<10))
+		b, err := io.ReadAll(cli)
+		if err == nil {
+			err = werr
+		}
+		_ = cli.Close() // the server's drain ends at this EOF
+		got <- readResult{b, err}
+	}()
+	e.runUntil(func() bool { return c.Fd() < 0 })
+	r := await(e, got)
+	assert.Equal(t, 1, c.closes, "HandleClose exactly once")
+	return bytes.Equal(r.data, errReply)
+}
+
+// TestErrorReplySurvivesClose is reliability.md F17. A peer that is still
+// sending when the chat closes would make the kernel answer with RST, which
+// can destroy the error reply just written; the lingering close (shut down
+// the sending side, drain the input until EOF, then close) lets the reply
+// through. 200 rounds on the first backend, fewer on the others: the reply
+// must arrive in at least all but one. The same rounds with lingering off
+// are run and only logged, to document what the kernel does without it.
+func TestErrorReplySurvivesClose(t *testing.T) {
+	first := true
+	forEachBackend(t, func(t *testing.T, e *env) {
+		rounds := 200
+		if !first || testing.Short() {
+			rounds = 20
+		}
+		first = false
+		before := e.m.Stats().LimitCloses
+		ok := 0
+		for range rounds {
+			if errorReplyOnce(t, e, 0) {
+				ok++
+			}
+		}
+		t.Logf("lingering close: error reply received in %d of %d rounds", ok, rounds)
+		assert.GreaterOrEqual(t, ok, rounds-1)
+		assert.Equal(t, uint64(rounds), e.m.Stats().LimitCloses-before, "Stats.LimitCloses counts every round")
+
+		off := 0
+		for range rounds {
+			if errorReplyOnce(t, e, -1) {
+				off++
+			}
+		}
+		t.Logf("without lingering: error reply received in %d of %d rounds", off, rounds)
+	})
+}
+
+// TestLingerEndsAtTimeout checks the other way a lingering close ends: a
+// peer that keeps its side open and sends nothing more is closed
+// LingerTimeout after the drain began, HandleClose runs once, and the
+// timeout is counted.
+func TestLingerEndsAtTimeout(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		const linger = 200 * time.Millisecond
+		c := &errChat{}
+		c.Init(c, e.m)
+		c.Logger = quiet
+		c.MaxLine = 1024
+		c.LingerTimeout = linger
+		c.SetTerminator(chat.DelimiterString("\r\n"))
+		cli := adoptTCP(t, c)
+
+		got := make(chan readResult, 1)
+		go func() {
+			_ = cli.SetDeadline(time.Now().Add(waitFor))
+			if _, err := cli.Write(bytes.Repeat([]byte("B"), 8<<10)); err != nil {
+				got <- readResult{nil, err}
+				return
+			}
+			b, err := io.ReadAll(cli) // the reply, then EOF from the shutdown
+			got <- readResult{b, err}
+		}()
+		r := await(e, got)
+		require.NoError(t, r.err)
+		assert.True(t, bytes.Equal(errReply, r.data), "got %d bytes of the %d-byte reply", len(r.data), len(errReply))
+		require.GreaterOrEqual(t, c.Fd(), 0, "still draining: the client has not closed")
+
+		timeouts := e.m.Stats().Timeouts
+		start := time.Now()
+		e.runUntil(func() bool { return c.Fd() < 0 })
+		waited := time.Since(start)
+		assert.Equal(t, 1, c.closes)
+		assert.Equal(t, timeouts+1, e.m.Stats().Timeouts)
+		assert.Less(t, waited, 5*linger+time.Second, "closed by LingerTimeout, not much later")
+	})
+}
+
+// TestNoLingerWhenInputRead checks that a CloseWhenDone with no input left
+// unread closes at once, without waiting for the peer.
+func TestNoLingerWhenInputRead(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		c := &errChat{}
+		c.Init(c, e.m)
+		c.Logger = quiet
+		c.SetTerminator(chat.DelimiterString("\n"))
+		cli := adoptTCP(t, c)
+		c.Push([]byte("bye\n"))
+		c.CloseWhenDone()
+		e.runUntil(func() bool { return c.Fd() < 0 })
+		_ = cli.SetDeadline(time.Now().Add(waitFor))
+		b, err := io.ReadAll(cli)
+		require.NoError(t, err)
+		assert.Equal(t, "bye\n", string(b))
+	})
+}
