@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/asyncore-go/asyncore/loop"
 )
 
 // serverVersion is the Redis version whose commands and replies this server
@@ -69,6 +71,7 @@ func (c *client) dispatch(argv [][]byte) {
 	case cmd.arity > 0 && len(argv) != cmd.arity, cmd.arity < 0 && len(argv) < -cmd.arity:
 		c.arityError(cmd.name)
 	default:
+		c.srv.commands++
 		cmd.run(c, argv)
 	}
 }
@@ -397,7 +400,7 @@ func hello(c *client, argv [][]byte) {
 	c.out = appendArray(c.out, 0)
 }
 
-// CLIENT SETNAME name | GETNAME | ID | SETINFO attr value
+// CLIENT SETNAME name | GETNAME | ID | LIST | SETINFO attr value
 func clientCmd(c *client, argv [][]byte) {
 	sub := string(c.option(argv[1]))
 	arity := 2
@@ -406,7 +409,7 @@ func clientCmd(c *client, argv [][]byte) {
 		arity = 3
 	case "setinfo":
 		arity = 4
-	case "getname", "id":
+	case "getname", "id", "list":
 	default:
 		c.unknownSubcommand(argv[1], "CLIENT")
 		return
@@ -431,13 +434,34 @@ func clientCmd(c *client, argv [][]byte) {
 		}
 	case "id":
 		c.out = appendInt(c.out, c.id)
+	case "list":
+		c.out = appendBulkString(c.out, clientList(c.Map()))
 	default: // setinfo: lib-name and lib-ver are accepted and forgotten
 		c.out = append(c.out, replyOK...)
 	}
 }
 
-// INFO [section ...]: the server, clients and keyspace sections, in Redis's
-// "# Section" and "name:value" lines.
+// clientList is CLIENT LIST: one line per connection, in Redis's format,
+// from each connection's ChannelStats — qbuf is the input waiting for a
+// terminator, omem the output queued.
+func clientList(m *loop.Map) string {
+	var b strings.Builder
+	m.Range(func(fd int, ch loop.Channel) bool {
+		cl, ok := ch.(*client)
+		if !ok {
+			return true
+		}
+		st := cl.ChannelStats()
+		fmt.Fprintf(&b, "id=%d addr=%s fd=%d name=%s qbuf=%d omem=%d tot-net-in=%d tot-net-out=%d\n",
+			cl.id, cl.RemoteAddr(), fd, cl.name, st.InBuffered, st.OutBuffered, st.BytesIn, st.BytesOut)
+		return true
+	})
+	return b.String()
+}
+
+// INFO [section ...]: the server, clients, stats and keyspace sections, in
+// Redis's "# Section" and "name:value" lines. The stats section is the
+// loop's Stats, under Redis's names where Redis has the counter.
 func info(c *client, argv [][]byte) {
 	want := func(section string) bool {
 		if len(argv) == 1 {
@@ -457,9 +481,36 @@ func info(c *client, argv [][]byte) {
 		fmt.Fprintf(&b, "multiplexing_api:%s\r\nprocess_id:%d\r\ntcp_port:%d\r\n", s.kind, os.Getpid(), s.port)
 		fmt.Fprintf(&b, "uptime_in_seconds:%d\r\n", int64(time.Since(s.started).Seconds()))
 	}
+	st := c.Loop().Stats()
 	if want("clients") {
 		b.WriteString(sectionBreak(&b))
-		fmt.Fprintf(&b, "# Clients\r\nconnected_clients:%d\r\n", s.clients)
+		fmt.Fprintf(&b, "# Clients\r\nconnected_clients:%d\r\nmaxclients:%d\r\n", s.clients, c.Loop().MaxConns())
+		fmt.Fprintf(&b, "client_input_buffered:%d\r\nclient_output_buffered:%d\r\n", st.InBuffered, st.OutBuffered)
+	}
+	if want("stats") {
+		b.WriteString(sectionBreak(&b))
+		b.WriteString("# Stats\r\n")
+		for _, kv := range []struct {
+			name string
+			v    uint64
+		}{
+			{"total_connections_received", st.Accepted + st.Rejected + st.Shed},
+			{"total_commands_processed", s.commands},
+			{"total_net_input_bytes", st.BytesIn},
+			{"total_net_output_bytes", st.BytesOut},
+			{"rejected_connections", st.Rejected},
+			{"shed_connections", st.Shed},
+			{"accept_pauses", st.AcceptPauses},
+			{"timeouts", st.Timeouts},
+			{"limit_disconnections", st.LimitCloses},
+			{"panics_recovered", st.Panics},
+			{"loop_iterations", st.Iterations},
+			{"loop_wakeups", st.Wakeups},
+			{"loop_events", st.Events},
+			{"timers_fired", st.TimersFired},
+		} {
+			fmt.Fprintf(&b, "%s:%d\r\n", kv.name, kv.v)
+		}
 	}
 	if want("keyspace") {
 		b.WriteString(sectionBreak(&b))

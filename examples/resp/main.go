@@ -277,12 +277,13 @@ func (c *client) Close() error {
 // keyspace and a few counters for INFO.
 type server struct {
 	dispatcher.Dispatcher
-	db      *store
-	kind    poller.Kind
-	port    int
-	started time.Time
-	clients int
-	lastID  int64
+	db       *store
+	kind     poller.Kind
+	port     int
+	started  time.Time
+	clients  int
+	lastID   int64
+	commands uint64 // INFO's total_commands_processed
 }
 
 // HandleAccepted wraps each new connection in a client in the listener's
@@ -310,6 +311,9 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 func listen(m *loop.Map, addr string) (*server, error) {
 	s := &server{db: newStore(), started: time.Now()}
 	s.Init(s, m)
+	// Over the loop's MaxConns (-maxclients) a new connection is accepted,
+	// told so in Redis's words, and closed.
+	s.RejectMessage = []byte("-ERR max number of clients reached\r\n")
 	if err := s.ListenTCP(addr); err != nil {
 		return nil, err
 	}
@@ -324,7 +328,7 @@ func listen(m *loop.Map, addr string) (*server, error) {
 // server accepts clients. kind 0 picks the best backend.
 func serve(ctx context.Context, addr string, kind poller.Kind, ready func(net.Addr)) error {
 	m := loop.NewMap()
-	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1})
+	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1, MaxConns: *maxClients})
 	if err != nil {
 		return err
 	}
@@ -348,6 +352,9 @@ func serve(ctx context.Context, addr string, kind poller.Kind, ready func(net.Ad
 	defer context.AfterFunc(ctx, l.Stop)()
 	return l.Run()
 }
+
+// maxClients is Redis's maxclients: 0 means loop.DefaultMaxConns().
+var maxClients = flag.Int("maxclients", 0, "most clients served at once; 0: min(10000, fd limit - 32)")
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:6380", "address to listen on")

@@ -259,6 +259,33 @@ func TestCommands(t *testing.T) {
 			})
 		})
 
+		t.Run("stats", func(t *testing.T) {
+			stat := func(info, name string) int64 {
+				t.Helper()
+				for _, line := range strings.Split(info, "\r\n") {
+					if v, ok := strings.CutPrefix(line, name+":"); ok {
+						n, err := strconv.ParseInt(v, 10, 64)
+						require.NoError(t, err)
+						return n
+					}
+				}
+				t.Fatalf("INFO has no %s in %q", name, info)
+				return 0
+			}
+			first, _ := rc.do("INFO", "stats").(string)
+			rc.do("PING")
+			second, _ := rc.do("INFO", "stats").(string)
+			assert.Equal(t, stat(first, "total_commands_processed")+2, stat(second, "total_commands_processed"),
+				"PING and INFO were counted")
+			assert.Greater(t, stat(second, "total_net_input_bytes"), stat(first, "total_net_input_bytes"))
+			assert.Greater(t, stat(second, "total_net_output_bytes"), stat(first, "total_net_output_bytes"))
+			assert.Positive(t, stat(second, "total_connections_received"))
+			assert.Zero(t, stat(second, "panics_recovered"))
+
+			list, _ := rc.do("CLIENT", "LIST").(string)
+			assert.Regexp(t, `(?m)^id=\d+ addr=127\.0\.0\.1:\d+ fd=\d+ name=cli qbuf=0 omem=0 tot-net-in=\d+ tot-net-out=\d+$`, list)
+		})
+
 		t.Run("unknown", func(t *testing.T) {
 			rc.run(t, []step{
 				{argv("FOO"), respError("ERR unknown command 'FOO', with args beginning with: ")},
@@ -669,5 +696,44 @@ func BenchmarkPipeline(b *testing.B) {
 		if err := roundTrip(conn, req, buf); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestMaxClients runs the server with -maxclients 2: a third client is
+// told "-ERR max number of clients reached", as Redis says it, and closed;
+// INFO counts it in rejected_connections, and once a client leaves a new
+// one is served.
+func TestMaxClients(t *testing.T) {
+	saved := *maxClients
+	*maxClients = 2
+	t.Cleanup(func() { *maxClients = saved })
+	addr := start(t, 0)
+	a, b := dial(t, addr), dial(t, addr)
+	require.Equal(t, status("PONG"), a.do("PING"))
+	require.Equal(t, status("PONG"), b.do("PING"))
+
+	third, err := net.Dial("tcp", addr.String())
+	require.NoError(t, err)
+	defer third.Close()
+	require.NoError(t, third.SetDeadline(time.Now().Add(20*time.Second)))
+	got, err := io.ReadAll(third)
+	require.NoError(t, err)
+	assert.Equal(t, "-ERR max number of clients reached\r\n", string(got))
+
+	info, _ := a.do("INFO", "stats").(string)
+	assert.Contains(t, info, "\r\nrejected_connections:1\r\n")
+	clients, _ := a.do("INFO", "clients").(string)
+	assert.Contains(t, clients, "\r\nmaxclients:2\r\n")
+
+	require.NoError(t, b.conn.Close())
+	// The server notices b is gone in its own time: retry until a new
+	// client is served rather than refused.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c := dial(t, addr)
+		if reply := c.do("PING"); reply == status("PONG") {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no client served after one left")
 	}
 }
