@@ -58,6 +58,7 @@ const help = `* Commands:
 *   /who         list who is here
 *   /me ACTION   tell the room what you are doing
 *   /quit        leave
+*   /stats       the server's counters
 *   /help        this text
 * Anything else you type is sent to everyone else.`
 
@@ -257,11 +258,29 @@ func (c *client) command(line string) {
 		c.say("* Bye, " + c.nick + "!")
 		c.room.leave(c)
 		c.CloseWhenDone() // the goodbye is written, then the socket closed
+	case "/stats":
+		c.say(stats(c))
 	case "/help":
 		c.say(strings.ReplaceAll(help, "\n", "\r\n"))
 	default:
 		c.say("* unknown command " + cmd + "; /help lists the commands")
 	}
+}
+
+// stats is the /stats reply: the loop's Stats and this connection's
+// ChannelStats, one "* name value" line each.
+func stats(c *client) string {
+	st := c.Loop().Stats()
+	me := c.ChannelStats()
+	lines := []string{
+		fmt.Sprintf("* members %d, connections %d (max %d)", len(c.room.members), st.Conns, c.Loop().MaxConns()),
+		fmt.Sprintf("* accepted %d, rejected %d, shed %d", st.Accepted, st.Rejected, st.Shed),
+		fmt.Sprintf("* bytes in %d, out %d; buffered in %d, out %d", st.BytesIn, st.BytesOut, st.InBuffered, st.OutBuffered),
+		fmt.Sprintf("* timeouts %d, limit disconnections %d, panics recovered %d", st.Timeouts, st.LimitCloses, st.Panics),
+		fmt.Sprintf("* loop iterations %d, wakeups %d, events %d", st.Iterations, st.Wakeups, st.Events),
+		fmt.Sprintf("* you: bytes in %d, out %d", me.BytesIn, me.BytesOut),
+	}
+	return strings.Join(lines, "\r\n")
 }
 
 // HandleError is asyncore's handle_error. Two errors are the chat's limits
@@ -322,6 +341,7 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 func listen(m *loop.Map, r *room, addr string) (net.Addr, error) {
 	s := &server{room: r}
 	s.Init(s, m)
+	s.RejectMessage = []byte("* the room is full, try again later\r\n")
 	if err := s.ListenTCP(addr); err != nil {
 		return nil, err
 	}

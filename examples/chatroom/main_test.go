@@ -233,10 +233,18 @@ func testCommands(t *testing.T, s *testServer) {
 
 	bob.send("/help")
 	bob.expect("* Commands:")
-	for _, cmd := range []string{"/nick", "/who", "/me", "/quit", "/help"} {
+	for _, cmd := range []string{"/nick", "/who", "/me", "/quit", "/stats", "/help"} {
 		assert.True(t, strings.HasPrefix(bob.line(), "*   "+cmd+" "), "help line for %s", cmd)
 	}
 	bob.expect("* Anything else you type is sent to everyone else.")
+
+	bob.send("/stats")
+	assert.Regexp(t, `^\* members 2, connections 2 \(max \d+\)$`, bob.line())
+	assert.Regexp(t, `^\* accepted \d+, rejected 0, shed 0$`, bob.line())
+	assert.Regexp(t, `^\* bytes in [1-9]\d*, out [1-9]\d*; buffered in 0, out \d+$`, bob.line())
+	assert.Regexp(t, `^\* timeouts 0, limit disconnections 0, panics recovered 0$`, bob.line())
+	assert.Regexp(t, `^\* loop iterations [1-9]\d*, wakeups [1-9]\d*, events [1-9]\d*$`, bob.line())
+	assert.Regexp(t, `^\* you: bytes in [1-9]\d*, out [1-9]\d*$`, bob.line())
 
 	bob.send("/frob it")
 	bob.expect("* unknown command /frob; /help lists the commands")
