@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -118,6 +119,8 @@ func (c *conn) respond(req *request, body []byte) {
 		status = c.echo(req, body)
 	case req.path == "/echo":
 		status = c.sendError(req, http.StatusMethodNotAllowed, "POST")
+	case req.path == statsPath && (req.method == "GET" || req.method == "HEAD"):
+		status = c.stats(req)
 	case req.method == "GET" || req.method == "HEAD":
 		status = c.serveFile(req)
 	default:
@@ -148,6 +151,29 @@ func (c *conn) echo(req *request, body []byte) int {
 	h = header(h, "Content-Length", strconv.Itoa(len(body)))
 	c.pushHead(h, req)
 	c.Push(body)
+	return http.StatusOK
+}
+
+// statsPath serves the loop's counters; it shadows a file of that name in
+// the document root.
+const statsPath = "/_stats"
+
+// stats answers GET /_stats with the loop's Stats as a JSON object, for
+// monitoring and for the soak test. It is not cached.
+func (c *conn) stats(req *request) int {
+	body, err := json.Marshal(c.Loop().Stats())
+	if err != nil {
+		return c.sendError(req, http.StatusInternalServerError, "")
+	}
+	body = append(body, '\n')
+	h := c.startHead(http.StatusOK)
+	h = header(h, "Content-Type", "application/json")
+	h = header(h, "Cache-Control", "no-store")
+	h = header(h, "Content-Length", strconv.Itoa(len(body)))
+	c.pushHead(h, req)
+	if req.method == "GET" {
+		c.Push(body)
+	}
 	return http.StatusOK
 }
 

@@ -79,6 +79,8 @@ func (s *server) date() string {
 func listen(m *loop.Map, addr, root string) (*server, error) {
 	s := &server{root: root}
 	s.Init(s, m)
+	// Over the loop's MaxConns a new connection gets this and is closed.
+	s.RejectMessage = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 	if err := s.ListenTCP(addr); err != nil {
 		return nil, err
 	}

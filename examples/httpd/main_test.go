@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -155,6 +157,7 @@ func TestHTTPD(t *testing.T) {
 		t.Run("client", func(t *testing.T) { testClient(t, client, base, fx) })
 		t.Run("raw", func(t *testing.T) { testRaw(t, addr, fx) })
 		t.Run("body-race", func(t *testing.T) { testBodyRace(t, addr, fx) })
+		t.Run("stats", func(t *testing.T) { testStats(t, client, base) })
 
 		// A client left connected must not keep the server from stopping.
 		idle := dialRaw(t, addr)
@@ -585,4 +588,32 @@ func TestParseRequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testStats reads GET /_stats twice: the JSON is the loop's Stats, and the
+// counters move by what the requests in between did.
+func testStats(t *testing.T, client *http.Client, base string) {
+	read := func() loop.Stats {
+		t.Helper()
+		resp, err := client.Get(base + "/_stats")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+		var st loop.Stats
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+		return st
+	}
+	before := read()
+	resp, err := client.Get(base + "/small.txt")
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, resp.Body.Close())
+	after := read()
+	assert.Positive(t, after.Conns)
+	assert.Positive(t, after.Accepted)
+	assert.Greater(t, after.BytesIn, before.BytesIn)
+	assert.Greater(t, after.BytesOut, before.BytesOut)
+	assert.Greater(t, after.Events, before.Events)
+	assert.Zero(t, after.Panics)
 }
