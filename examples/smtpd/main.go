@@ -68,6 +68,9 @@ func (srv *server) HandleAccepted(fd int, addr net.Addr) {
 // address (with the real port if addr asked for port 0).
 func listen(m *loop.Map, srv *server, addr string) (net.Addr, error) {
 	srv.Init(srv, m)
+	// Over the loop's MaxConns a client is greeted with RFC 5321's "421
+	// service not available" instead of 220, and the connection closed.
+	srv.RejectMessage = []byte("421 4.3.2 too many connections, try again later\r\n")
 	if err := srv.ListenTCP(addr); err != nil {
 		return nil, err
 	}
