@@ -116,3 +116,43 @@ func (p *panicky) HandleError(err error) {
 	p.err = err
 	_ = p.Close()
 }
+
+// eofKeeper stays open after the peer's EOF, as a half-closed server does
+// while it still has replies to write.
+type eofKeeper struct {
+	dispatcher.Dispatcher
+	eofs int
+}
+
+func (k *eofKeeper) HandleRead()  { _, _ = k.Recv(make([]byte, 64)) }
+func (k *eofKeeper) HandleClose() { k.eofs++ }
+
+// TestNoWakeupsAfterEOF is reliability.md F15(c): once a read has returned
+// EOF the dispatcher stops watching for input, so a half-closed connection
+// that stays open does not wake the level-triggered loop again and again.
+// Stats.Wakeups must not move over a second of waiting.
+func TestNoWakeupsAfterEOF(t *testing.T) {
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		checkFDLeaks(t)
+		l := testutil.NewLoop(t, kind)
+		k := &eofKeeper{}
+		k.Init(k, l.Map())
+		fds, err := testutil.NewSocketpair()
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = unix.Close(fds[1]) })
+		require.NoError(t, k.Adopt(fds[0]))
+		require.NoError(t, unix.Shutdown(fds[1], unix.SHUT_WR))
+		testutil.RunUntil(t, l, waitFor, func() bool { return k.eofs > 0 })
+		require.True(t, k.EOF())
+
+		before := l.Stats()
+		deadline := time.Now().Add(time.Second)
+		for time.Now().Before(deadline) {
+			require.NoError(t, l.RunOnce(100*time.Millisecond))
+		}
+		after := l.Stats()
+		assert.Equal(t, before.Wakeups, after.Wakeups, "the loop woke up for a connection at EOF")
+		assert.Equal(t, 1, k.eofs)
+		t.Logf("%d iterations in 1s, %d wake-ups", after.Iterations-before.Iterations, after.Wakeups-before.Wakeups)
+	})
+}
