@@ -61,6 +61,18 @@
 //     them share the dispatcher's one timer; negative turns one off, and
 //     each may be changed while running (call ResetTimeouts after lowering
 //     one).
+//   - Closing does not destroy the last reply. Closing a TCP socket with
+//     unread input sends RST, which can discard a reply the peer has not
+//     read yet — typically the error line sent to a client that broke a
+//     limit and is still sending. So once CloseWhenDone's output is
+//     written, if input arrived after it (or a limit was broken), the chat
+//     shuts down its sending side, reads and drops input until the peer's
+//     EOF, and closes then, or after LingerTimeout without input (at most
+//     six LingerTimeouts in all): nginx's lingering close. HandleClose runs
+//     once, when it ends.
+//   - Everything is counted: Stats on the loop (bytes, timeouts, limit
+//     disconnections, ...) and ChannelStats on each chat (bytes, buffered
+//     input, queued output).
 //   - Idle connections hold no read buffer: reads borrow one from a pool.
 //
 // # Deliberate differences from asynchat
