@@ -61,13 +61,21 @@
 //     inside the batch.
 //  4. Timers: run every timer whose deadline has passed, earliest first;
 //     repeating timers are rescheduled.
+//  5. Posted functions: run the functions other goroutines handed to Post,
+//     each exactly once, in the order they were posted.
 //
 // The loop's clock, Now, is read once after phase 2 and once before phase 4,
 // so handlers that stamp their progress with it (dispatcher timeouts) pay a
 // field load, not a clock read.
-//  5. Posted functions: run the functions other goroutines handed to Post,
-//     each exactly once, in the order they were posted.
+//
+// Every iteration is counted in Stats, with what it did (wake-ups, events,
+// timers, posted functions, recovered panics), next to the counters the
+// dispatchers keep in the same place (connections, bytes, timeouts, limit
+// disconnections). They are plain fields of the Map, so keeping them costs
+// an add each; read them on the loop's goroutine.
 //
 // Everything in a Loop, its Map and its channels belongs to the goroutine that
-// calls Run, except Post and Stop, which any goroutine may call.
+// calls Run, except Post and Stop, which any goroutine may call. To use more
+// cores, run several loops with StartGroup, each on its own thread with its
+// own Map.
 package loop
