@@ -542,7 +542,7 @@ func (d *Dispatcher) ConnectAddr(addr net.Addr) error {
 
 func (d *Dispatcher) connect(sa unix.Sockaddr) error {
 	d.connected, d.connecting = false, true
-	err := unix.Connect(d.fd, sa)
+	err := sock.Connect(d.fd, sa)
 	switch err {
 	case unix.EINPROGRESS, unix.EALREADY, unix.EAGAIN, unix.EINTR:
 		// EINTR: the connect goes on in the background (connect(2)).

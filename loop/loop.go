@@ -353,6 +353,9 @@ func (l *Loop) waitTimeout(timeout time.Duration) time.Duration {
 
 // wait is phase 2.
 func (l *Loop) wait(timeout time.Duration) (int, error) {
+	if injected, err := waitFault(); injected {
+		return 0, err
+	}
 	return l.p.Wait(l.events, timeout)
 }
 

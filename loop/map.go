@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/poller"
-	"golang.org/x/sys/unix"
 )
 
 // Channel is what a Map holds: an object that owns a descriptor and handles
@@ -205,7 +205,7 @@ func (m *Map) CloseFD(fd int) error {
 }
 
 func closeFD(fd int) error {
-	if err := unix.Close(fd); err != nil {
+	if err := sock.Close(fd); err != nil {
 		return os.NewSyscallError("close", err)
 	}
 	return nil

@@ -12,7 +12,12 @@ import "golang.org/x/sys/unix"
 func Sendv(fd int, bufs [][]byte, iov *[]unix.Iovec, file bool) (int, error) {
 	if !file {
 		for {
-			n, err := unix.SendmsgBuffers(fd, bufs, nil, nil, noSignalFlag)
+			n, err := 0, error(nil)
+			if f := Inject(OpWrite, fd); f.Err != 0 {
+				err = f.Err
+			} else {
+				n, err = sendmsg(fd, bufs, f.Max)
+			}
 			if err != unix.EINTR {
 				return n, err
 			}
@@ -33,4 +38,23 @@ func Sendv(fd int, bufs [][]byte, iov *[]unix.Iovec, file bool) (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// sendmsg sends bufs, or at most max bytes of them when max is positive (an
+// injected short write). The cut shortens the last buffer sent for the
+// length of the call and puts it back after, so it allocates nothing.
+func sendmsg(fd int, bufs [][]byte, max int) (int, error) {
+	if max > 0 {
+		for i, b := range bufs {
+			if len(b) < max {
+				max -= len(b)
+				continue
+			}
+			bufs[i] = b[:max]
+			n, err := unix.SendmsgBuffers(fd, bufs[:i+1], nil, nil, noSignalFlag)
+			bufs[i] = b
+			return n, err
+		}
+	}
+	return unix.SendmsgBuffers(fd, bufs, nil, nil, noSignalFlag)
 }

@@ -25,15 +25,20 @@ func Sendv(fd int, bufs [][]byte, iov *[]unix.Iovec, file bool) (int, error) {
 		}
 		var n uintptr
 		var errno unix.Errno
-		if file {
+		f := Inject(OpWrite, fd)
+		v = trimIovecs(v, f.Max)
+		switch {
+		case f.Err != 0:
+			errno = f.Err
+		case file:
 			n, _, errno = unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
-		} else {
+		default:
 			var msg unix.Msghdr
 			msg.Iov = &v[0]
 			msg.SetIovlen(len(v))
 			n, _, errno = unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_NOSIGNAL)
 		}
-		clear(v) // keep no references to the caller's buffers
+		clear(*iov) // keep no references to the caller's buffers
 		switch errno {
 		case 0:
 			return int(n), nil
@@ -42,4 +47,22 @@ func Sendv(fd int, bufs [][]byte, iov *[]unix.Iovec, file bool) (int, error) {
 		}
 		return 0, errno
 	}
+}
+
+// trimIovecs cuts v to at most max bytes in all (max <= 0: no cap), for an
+// injected short write. It shortens the scratch iovecs in place, so it
+// allocates nothing.
+func trimIovecs(v []unix.Iovec, max int) []unix.Iovec {
+	if max <= 0 {
+		return v
+	}
+	for i := range v {
+		if n := int(v[i].Len); n < max {
+			max -= n
+			continue
+		}
+		v[i].SetLen(max)
+		return v[:i+1]
+	}
+	return v
 }

@@ -27,7 +27,12 @@ func Socket(family, sotype int) (int, error) {
 // included, are returned unwrapped so the caller can classify them.
 func Accept(fd int) (int, unix.Sockaddr, error) {
 	for {
-		nfd, sa, err := accept(fd)
+		nfd, sa, err := -1, unix.Sockaddr(nil), error(nil)
+		if f := Inject(OpAccept, fd); f.Err != 0 {
+			err = f.Err
+		} else {
+			nfd, sa, err = accept(fd)
+		}
 		if err == unix.EINTR {
 			continue
 		}
@@ -39,7 +44,12 @@ func Accept(fd int) (int, unix.Sockaddr, error) {
 // went away yields EPIPE. EINTR is retried; the error is unwrapped.
 func Send(fd int, p []byte) (int, error) {
 	for {
-		n, err := send(fd, p)
+		n, err := 0, error(nil)
+		if f := Inject(OpWrite, fd); f.Err != 0 {
+			err = f.Err
+		} else {
+			n, err = send(fd, f.limit(p))
+		}
 		if err == unix.EINTR {
 			continue
 		}
@@ -50,7 +60,12 @@ func Send(fd int, p []byte) (int, error) {
 // Read reads from fd, retrying EINTR; the error is unwrapped.
 func Read(fd int, p []byte) (int, error) {
 	for {
-		n, err := unix.Read(fd, p)
+		n, err := 0, error(nil)
+		if f := Inject(OpRead, fd); f.Err != 0 {
+			err = f.Err
+		} else {
+			n, err = unix.Read(fd, f.limit(p))
+		}
 		if err == unix.EINTR {
 			continue
 		}
@@ -62,7 +77,12 @@ func Read(fd int, p []byte) (int, error) {
 // unwrapped.
 func Write(fd int, p []byte) (int, error) {
 	for {
-		n, err := unix.Write(fd, p)
+		n, err := 0, error(nil)
+		if f := Inject(OpWrite, fd); f.Err != 0 {
+			err = f.Err
+		} else {
+			n, err = unix.Write(fd, f.limit(p))
+		}
 		if err == unix.EINTR {
 			continue
 		}
@@ -70,8 +90,36 @@ func Write(fd int, p []byte) (int, error) {
 	}
 }
 
+// Connect starts connect(2) on a non-blocking socket. The error is returned
+// unwrapped — EINPROGRESS when the connect goes on in the background — and
+// EINTR is not retried: the connect continues in the background then too, and
+// a second connect(2) would only report EALREADY (connect(2)).
+func Connect(fd int, sa unix.Sockaddr) error {
+	if f := Inject(OpConnect, fd); f.Err != 0 {
+		return f.Err
+	}
+	return unix.Connect(fd, sa)
+}
+
+// Close closes fd; the error is unwrapped. It is not retried on EINTR: Linux
+// releases the descriptor even when close(2) reports an error, and retrying
+// could close a number another goroutine has just been given (close(2),
+// "Dealing with error returns from close()"). For the same reason an
+// injected fault is returned only after the descriptor has really been
+// closed, so a test of the error path leaks nothing.
+func Close(fd int) error {
+	err := unix.Close(fd)
+	if f := Inject(OpClose, fd); f.Err != 0 && err == nil {
+		return f.Err
+	}
+	return err
+}
+
 // SoError reads and clears the socket's pending error (SO_ERROR).
 func SoError(fd int) (unix.Errno, error) {
+	if f := Inject(OpSoError, fd); f.Err != 0 {
+		return f.Err, nil
+	}
 	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err != nil {
 		return 0, os.NewSyscallError("getsockopt", err)
