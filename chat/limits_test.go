@@ -764,6 +764,10 @@ func TestNoFramesAfterCloseDecision(t *testing.T) {
 				peer := e.pair(c)
 				e.write(peer, []byte(tc.input))
 				got := e.readAll(peer)
+				// The chat that broke off with input unread closes
+				// lingering: it waits for the peer's EOF (or
+				// LingerTimeout) before closing its socket.
+				require.NoError(t, unix.Shutdown(peer, unix.SHUT_WR))
 				e.runUntil(c.closed)
 				assert.Equal(t, tc.frames, c.frames)
 				assert.Equal(t, tc.reply, string(got))
