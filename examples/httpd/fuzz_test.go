@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/loop"
+)
+
+// FuzzHTTPHead feeds arbitrary bytes to the head parser and, as a stream,
+// to a connection of the server, whole and in the chunks cuts gives.
+//
+// The properties:
+//   - parseRequest never panics, and returns either a request it fully
+//     understood (status 0) or a 400, 414 or 505;
+//   - a request's path is cleaned and confined: it starts with "/", has no
+//     ".." segment, no NUL, and cleaning it again changes nothing; the file
+//     it resolves to, if any, lies under the root;
+//   - the same bytes in different chunks get the same replies (Date aside),
+//     and the connection is closed once the client has finished sending.
+func FuzzHTTPHead(f *testing.F) {
+	for _, s := range httpSeeds {
+		f.Add([]byte(s.data), []byte(s.cuts))
+	}
+	h := newHTTPHarness(f)
+	f.Fuzz(func(t *testing.T, data, cuts []byte) {
+		if len(data) > 8<<10 {
+			return // far below maxHead: the 431 path depends on no chunking
+		}
+		checkHead(t, h.srv, data)
+		fds := openFDs()
+		whole := h.stream(t, data, nil)
+		chunked := h.stream(t, data, cuts)
+		if n := openFDs(); n != fds {
+			t.Fatalf("%d descriptors open before the connections, %d after", fds, n)
+		}
+		if !bytes.Equal(whole, chunked) {
+			t.Fatalf("replies depend on the chunking %v:\nwhole:   %q\nchunked: %q", cuts, whole, chunked)
+		}
+	})
+}
+
+// httpSeeds are requests that reach each branch of the parser and the
+// connection; the files under testdata/fuzz/FuzzHTTPHead hold the same.
+var httpSeeds = []struct{ data, cuts string }{
+	{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "\x01\x02\x03"},
+	{"GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\nHEAD /sub/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "\x10"},
+	{"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhelloGET /%2e%2e/secret HTTP/1.1\r\nHost: x\r\n\r\n", "\x05\x00\x07"},
+	{"\r\n\r\nGET /../out HTTP/1.1\r\nHost: x\r\n\r\nGET /out HTTP/1.1\r\nHost: x\r\n\r\n", "\x02\x02\x02"},
+	{"GET http://h/sub/b.txt?q=1 HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: Mon, 06 May 2024 07:08:09 GMT\r\n\r\n", "\x03\x30"},
+	{"GET / HTTP/2.0\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "\x01"},
+	{"PUT /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "\x04\x04"},
+	{"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "\x20"},
+	{"GET /a%00b HTTP/1.1\r\nHost: x\r\n Folded: y\r\n\r\n", "\x01\x01\x01\x01"},
+	{"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", ""},
+}
+
+// httpHarness is a server with a small document root, with no listener: its
+// connections are socketpairs the fuzz function writes to.
+type httpHarness struct {
+	l   *loop.Loop
+	m   *loop.Map
+	srv *server
+	buf []byte
+}
+
+func newHTTPHarness(f *testing.F) *httpHarness {
+	dir := f.TempDir()
+	root := filepath.Join(dir, "root")
+	for name, data := range map[string]string{
+		"index.html": "<h1>home</h1>\n",
+		"a.txt":      "a file\n",
+		"sub/b.txt":  "b file\n",
+		"../secret":  "outside the root\n",
+	} {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			f.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			f.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			f.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(dir, "secret"), filepath.Join(root, "out")); err != nil {
+		f.Fatal(err)
+	}
+	real, err := resolveRoot(root)
+	if err != nil {
+		f.Fatal(err)
+	}
+	m := loop.NewMap()
+	l, err := loop.New(loop.Options{Map: m})
+	if err != nil {
+		f.Fatal(err)
+	}
+	srv := &server{root: real}
+	srv.Init(srv, m)
+	f.Cleanup(func() {
+		_ = dispatcher.CloseAll(m, true)
+		_ = l.Close()
+	})
+	return &httpHarness{l: l, m: m, srv: srv, buf: make([]byte, 64<<10)}
+}
+
+// checkHead checks parseRequest's result for data as a head, and
+// targetPath's for data as a target.
+func checkHead(t *testing.T, srv *server, data []byte) {
+	head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
+	req, status := parseRequest(head)
+	switch status {
+	case 0:
+		if req.method == "" {
+			rest := head
+			for bytes.HasPrefix(rest, []byte("\r\n")) {
+				rest = rest[2:]
+			}
+			if len(rest) != 0 {
+				t.Fatalf("no request and no error for %q", head)
+			}
+			return
+		}
+		if !isToken([]byte(req.method)) || req.minor > 1 || req.contentLength < 0 {
+			t.Fatalf("accepted a malformed request %+v from %q", req, head)
+		}
+		checkPath(t, srv, req.target, req.path)
+	case http.StatusBadRequest, http.StatusRequestURITooLong, http.StatusHTTPVersionNotSupported:
+	default:
+		t.Fatalf("status %d for %q", status, head)
+	}
+	if p, ok := targetPath(string(data)); ok {
+		checkPath(t, srv, string(data), p)
+	}
+}
+
+// checkPath checks that p, the path of target, is confined to the root.
+func checkPath(t *testing.T, srv *server, target, p string) {
+	if !strings.HasPrefix(p, "/") || strings.IndexByte(p, 0) >= 0 {
+		t.Fatalf("target %q: path %q", target, p)
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			t.Fatalf("target %q: path %q has a .. segment", target, p)
+		}
+	}
+	if clean := path.Clean(p); clean != strings.TrimSuffix(p, "/") && clean != p {
+		t.Fatalf("target %q: path %q is not clean (%q)", target, p, clean)
+	}
+	if name, _, found := srv.resolve(p); found {
+		rel, err := filepath.Rel(srv.root, name)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			t.Fatalf("target %q resolves to %q, outside the root %q", target, name, srv.root)
+		}
+	}
+}
+
+// dateField is the Date header, the one part of a reply that depends on
+// when it was made.
+var dateField = regexp.MustCompile(`\r\nDate: [^\r]*`)
+
+// stream sends data to a new connection in the chunks cuts gives (each
+// byte the length of the next chunk; the rest of data goes last), runs the
+// loop after every chunk, then half-closes and collects every reply until
+// the server closes. The server must close, and leave nothing in the map.
+func (h *httpHarness) stream(t *testing.T, data, cuts []byte) []byte {
+	fds, err := testutil.NewSocketpair() // non-blocking, close-on-exec, on every Unix
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := fds[1]
+	defer unix.Close(peer)
+	h.srv.HandleAccepted(fds[0], nil)
+
+	var out []byte
+	pump := func() {
+		if err := h.l.RunOnce(0); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			n, err := unix.Read(peer, h.buf)
+			if n <= 0 || err != nil {
+				return
+			}
+			out = append(out, h.buf[:n]...)
+		}
+	}
+	open := true
+	for _, chunk := range fuzzChunks(data, cuts) {
+		for open && len(chunk) > 0 {
+			n, err := unix.Write(peer, chunk)
+			if n > 0 {
+				chunk = chunk[n:]
+			}
+			switch {
+			case errors.Is(err, unix.EAGAIN):
+			case err != nil:
+				open = false // the server closed: the rest is not sent
+			}
+			pump()
+		}
+	}
+	_ = unix.Shutdown(peer, unix.SHUT_WR)
+	for i := 0; h.m.Len() > 0; i++ {
+		if i == 1000 {
+			t.Fatalf("the connection is still open after EOF; replies so far %q", out)
+		}
+		pump()
+	}
+	pump()
+	return dateField.ReplaceAll(out, nil)
+}
+
+// fuzzChunks splits data into chunks whose lengths are the bytes of cuts; a
+// zero means one byte. What is left over is the last chunk.
+func fuzzChunks(data, cuts []byte) [][]byte {
+	var out [][]byte
+	for _, c := range cuts {
+		if len(data) == 0 {
+			break
+		}
+		n := min(max(int(c), 1), len(data))
+		out = append(out, data[:n])
+		data = data[n:]
+	}
+	if len(data) > 0 {
+		out = append(out, data)
+	}
+	return out
+}
+
+// openFDs counts this process's open descriptors; -1 without /proc.
+func openFDs() int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(entries)
+}
