@@ -227,32 +227,32 @@ func (c *AsyncChat) feed(data []byte) {
 		return // a close was decided: later input is not acted on (F22)
 	}
 	for len(data) > 0 && c.open() {
-		if c.overLength() {
+		if c.term.kind == kindLength && c.overLength() {
 			return
 		}
 		if !c.framing {
 			c.startFrame()
 		}
-		st := Match(data, c.term)
-		c.term = st.Next
-		if st.Collect != nil {
+		// Match's core, updating c.term in place (see match).
+		n, adv, found, wait := match(data, &c.term)
+		if n > 0 {
 			// Only input waiting for a delimiter makes a line: what None or
 			// a length collected before a switch to a delimiter does not.
-			c.frame += len(st.Collect)
-			if c.term.Delim() == nil {
+			c.frame += n
+			if c.term.kind != kindDelim {
 				c.frame = 0
 			}
 			if max := positive(c.MaxLine, DefaultMaxLine); max > 0 && c.frame > max {
 				c.fail(ErrLineTooLong)
 				return
 			}
-			c.self.CollectIncomingData(st.Collect)
+			c.self.CollectIncomingData(data[:n:n])
 			if !c.open() {
 				break // the collector failed or closed: the frame is not delivered
 			}
 		}
-		data = data[st.Advance:]
-		if st.Found {
+		data = data[adv:]
+		if found {
 			c.frame = 0
 			c.framing = false
 			c.discarded = false
@@ -260,7 +260,7 @@ func (c *AsyncChat) feed(data []byte) {
 			if c.discarded {
 				data = nil // as asynchat's discard_buffers empties ac_in_buffer
 			}
-		} else if st.Wait {
+		} else if wait {
 			break
 		}
 	}

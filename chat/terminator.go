@@ -165,27 +165,41 @@ type Step struct {
 //     longest proper prefix of d that ends buf are collected and Wait is
 //     set, so that a delimiter split across reads is still found.
 func Match(buf []byte, t Terminator) Step {
+	n, adv, found, wait := match(buf, &t)
+	return Step{Collect: piece(buf, n), Advance: adv, Found: found, Next: t, Wait: wait}
+}
+
+// match is Match without the Step: it returns how many bytes of buf to
+// collect (from its start) and to consume, and updates *t in place (only a
+// length changes: it counts down). Split and AsyncChat frame with it
+// directly, so the per-frame work is a few integers, not an 88-byte Step
+// and a Terminator copied into the chat at every frame.
+func match(buf []byte, t *Terminator) (collect, advance int, found, wait bool) {
 	if len(buf) == 0 {
-		return Step{Next: t}
+		return 0, 0, false, false
 	}
 	switch {
-	case t.IsNone():
-		return Step{Collect: piece(buf, len(buf)), Advance: len(buf), Next: t}
-	case t.kind == kindLength:
-		if len(buf) < t.n {
-			return Step{Collect: piece(buf, len(buf)), Advance: len(buf), Next: Terminator{kind: kindLength, n: t.n - len(buf)}}
+	case t.kind == kindDelim:
+		d := t.delim
+		if i := bytes.Index(buf, d); i >= 0 {
+			return i, i + len(d), true, false
 		}
-		return Step{Collect: piece(buf, t.n), Advance: t.n, Found: true, Next: Terminator{kind: kindLength}}
+		if k := PrefixAtEnd(buf, d); k > 0 {
+			rest := len(buf) - k
+			return rest, rest, false, true
+		}
+		return len(buf), len(buf), false, false
+	case t.IsNone():
+		return len(buf), len(buf), false, false
 	}
-	d := t.delim
-	if i := bytes.Index(buf, d); i >= 0 {
-		return Step{Collect: piece(buf, i), Advance: i + len(d), Found: true, Next: t}
+	// A length: kindLength with n > 0.
+	if len(buf) < t.n {
+		t.n -= len(buf)
+		return len(buf), len(buf), false, false
 	}
-	if k := PrefixAtEnd(buf, d); k > 0 {
-		rest := len(buf) - k
-		return Step{Collect: piece(buf, rest), Advance: rest, Next: t, Wait: true}
-	}
-	return Step{Collect: piece(buf, len(buf)), Advance: len(buf), Next: t}
+	n := t.n
+	t.n = 0
+	return n, n, true, false
 }
 
 // piece is buf[:n] with no spare capacity, or nil when n is 0: asynchat does
@@ -251,16 +265,15 @@ func Split(chunks [][]byte, t Terminator, collect func([]byte), found func(Termi
 			buf = pending
 		}
 		for len(buf) > 0 {
-			s := Match(buf, t)
-			t = s.Next
-			if s.Collect != nil {
-				collect(s.Collect)
+			n, adv, isFound, wait := match(buf, &t)
+			if n > 0 {
+				collect(buf[:n:n])
 			}
-			buf = buf[s.Advance:]
-			if s.Found {
+			buf = buf[adv:]
+			if isFound {
 				t = found(t)
 			}
-			if s.Wait {
+			if wait {
 				break
 			}
 		}
