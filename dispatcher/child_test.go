@@ -241,11 +241,11 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // TestAcceptEMFILEBacksOff.
 func TestAcceptEMFILE(t *testing.T) {
 	const (
-		extras     = 50                     // step 2
-		window     = 2 * time.Second        // step 3
-		maxCPU     = 200 * time.Millisecond // step 3
-		shedWithin = time.Second            // step 4
-		maxP99     = 50 * time.Millisecond  // step 5
+		extras     = 50                        // step 2
+		window     = 2 * time.Second           // step 3
+		maxCPU     = 200 * time.Millisecond    // step 3
+		shedWithin = time.Second               // step 4
+		maxP99     = 3 * 50 * time.Millisecond // step 5: 50ms, with the 3x margin of reliability.md §3
 		reaccept   = 1500 * time.Millisecond
 		ioLimit    = 5 * time.Second
 	)
