@@ -1,0 +1,6 @@
+//go:build !race
+
+package chat_test
+
+// raceSlowdown is 1 without the race detector; see race_test.go.
+const raceSlowdown = 1
