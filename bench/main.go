@@ -1,10 +1,14 @@
 // Command bench compares this library's servers with evio, gnet, Go's net
 // package, a C epoll reference and Python's asyncore, each a separate process
-// serving a byte echo or a newline-terminated line protocol on loopback.
+// serving a byte echo or a newline-terminated line protocol on loopback. It
+// also measures what 10,000 idle connections cost 50 active ones (-cells
+// idle), and runs the resp and httpd examples against redis-server and Go's
+// net/http under redis-benchmark and wrk (-cells resp,http).
 //
 //	cd bench && go run .            # quick comparison, under 3 minutes
-//	go run . -full                  # the whole matrix, 3 repetitions
+//	go run . -full                  # everything, 3 repetitions
 //	go run . -servers asyncore-epoll,c-epoll -conns 50 -inflight 16
+//	go run . -cells matrix -loops 1,2
 //
 // On a machine with two or more CPUs and taskset(1), every server runs pinned
 // to CPU 0 and the harness — which is also the load generator — re-executes
@@ -19,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,6 +59,9 @@ func main() {
 		maxReqs     = flag.Int64("maxreqs", 50_000_000, "stop a cell early after this many replies")
 		outDir      = flag.String("out", "results", "directory for latest.md and latest.json")
 		noPin       = flag.Bool("nopin", false, "do not pin the servers and the load generator to CPUs")
+		cellsFlag   = flag.String("cells", "", "comma-separated cell groups: matrix, idle, resp, http (default matrix,resp,http quick; all with -full)")
+		loopsFlag   = flag.String("loops", "1", "comma-separated loop counts; N > 1 runs the multi-loop servers with N loops on CPUs 0..N-1")
+		idleConns   = flag.Int("idle", 10000, "idle connections in the idle cell")
 	)
 	flag.Parse()
 
@@ -80,7 +88,7 @@ func main() {
 	if *duration == 0 {
 		*duration = 3 * time.Second
 		if *full {
-			*duration = 5 * time.Second
+			*duration = 3 * time.Second
 		}
 	}
 	if *reps == 0 {
@@ -89,37 +97,169 @@ func main() {
 			*reps = 3
 		}
 	}
-	cells, err := matrix(*full, *modesFlag, *connsFlag, *payloadFlag, *inflight)
+	groups, err := cellGroups(*cellsFlag, *full)
 	if err != nil {
 		fatalf("%v", err)
 	}
+	loops, err := ints(*loopsFlag)
+	if err != nil {
+		fatalf("-loops: %v", err)
+	}
+	if !pin && slices.ContainsFunc(loops, func(n int) bool { return n > 1 }) {
+		fmt.Fprintln(os.Stderr, "bench: -loops N > 1 without pinning: the loops are not tied to CPUs")
+	}
+	if pin && slices.Max(loops) > cpus {
+		fatalf("-loops %d: this machine has %d CPUs", slices.Max(loops), cpus)
+	}
+	var cells []cell
+	if groups["matrix"] {
+		if cells, err = matrix(*full, *modesFlag, *connsFlag, *payloadFlag, *inflight); err != nil {
+			fatalf("%v", err)
+		}
+	}
 
-	servers, binDir, err := prepare(*serversFlag)
+	var servers []*serverSpec
+	binDir, err := os.MkdirTemp("", "asyncore-bench-")
 	if err != nil {
 		fatalf("%v", err)
+	}
+	defer os.RemoveAll(binDir)
+	var notes []string
+	if groups["matrix"] || groups["idle"] {
+		built, err := prepare(*serversFlag, binDir)
+		if err != nil {
+			_ = os.RemoveAll(binDir)
+			fatalf("%v", err)
+		}
+		var single []string
+		servers, single = withLoops(built, loops)
+		if slices.Max(loops) > 1 {
+			note := "×N rows run N loops on CPUs 0..N−1 with GOMAXPROCS=N and SO_REUSEPORT listeners (gonet×N: GOMAXPROCS=N)"
+			if len(single) > 0 {
+				note += "; single-loop: " + strings.Join(single, ", ")
+			}
+			notes = append(notes, note+"; the load generator shares CPU 1 with them.")
+		}
 	}
 	serverCPU := -1
 	if pin {
 		serverCPU = 0
 	}
-	results := run(servers, cells, runOptions{
-		duration: *duration, warmup: *warmup, reps: *reps, maxReqs: *maxReqs, serverCPU: serverCPU,
-	})
+	o := runOptions{duration: *duration, warmup: *warmup, reps: *reps, maxReqs: *maxReqs, serverCPU: serverCPU}
 
-	_ = os.RemoveAll(binDir)
+	var results []result
+	if len(cells) > 0 {
+		results = run(servers, cells, o)
+	}
+	var idle []idleResult
+	if groups["idle"] {
+		ks := []int{1}
+		idleOpts := o
+		if *full {
+			ks = []int{1, 16}
+			idleOpts.reps = min(o.reps, 2)
+		}
+		if *inflight != "" {
+			ks, _ = ints(*inflight)
+		}
+		idle = runIdle(servers, ks, *idleConns, idleOpts)
+	}
+	var real []realResult
+	var suites []string
+	for _, g := range []string{"resp", "http"} {
+		if groups[g] {
+			suites = append(suites, g)
+		}
+	}
+	if len(suites) > 0 {
+		ro := realOptions{respRequests: 10000, wrkDuration: time.Second, tests: []string{"SET", "GET"},
+			reps: 1, serverCPU: serverCPU}
+		if *full {
+			ro = realOptions{respRequests: 100000, wrkDuration: *duration, tests: []string{"SET", "GET", "MSET"},
+				reps: *reps, serverCPU: serverCPU}
+		}
+		if ss := prepareReal(suites, binDir, ro); len(ss) > 0 {
+			real = runReal(ss, ro)
+		}
+	}
 
-	rep := newReport(results, servers, cells, *duration, *reps, pin, cpus)
+	rep := newReport(results, servers, cells, *duration, *reps, pin, cpus, idle, real, notes)
+	charts := rep.charts()
+	for name := range charts {
+		rep.Charts = append(rep.Charts, name)
+	}
+	slices.Sort(rep.Charts)
 	md := rep.markdown()
 	fmt.Print(md)
 	if err := rep.write(*outDir, md); err != nil {
 		fatalf("%v", err)
 	}
-	fmt.Fprintf(os.Stderr, "bench: wrote %s/latest.md and %s/latest.json\n", *outDir, *outDir)
+	if err := writeCharts(*outDir, charts); err != nil {
+		fatalf("%v", err)
+	}
+	fmt.Fprintf(os.Stderr, "bench: wrote %s/latest.md, %s/latest.json and %d charts\n", *outDir, *outDir, len(charts))
+	failed := false
 	for _, r := range results {
-		if r.Err != "" {
-			os.Exit(1)
+		failed = failed || r.Err != ""
+	}
+	for _, r := range idle {
+		failed = failed || r.Err != ""
+	}
+	for _, r := range real {
+		failed = failed || r.Err != ""
+	}
+	if failed {
+		_ = os.RemoveAll(binDir)
+		os.Exit(1)
+	}
+}
+
+// cellGroups parses -cells. The default is the matrix and the real-client
+// cells; -full adds the idle cell.
+func cellGroups(s string, full bool) (map[string]bool, error) {
+	if s == "" {
+		s = "matrix,resp,http"
+		if full {
+			s = "matrix,idle,resp,http"
 		}
 	}
+	g := map[string]bool{}
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		switch f {
+		case "matrix", "idle", "resp", "http":
+			g[f] = true
+		case "real":
+			g["resp"], g["http"] = true, true
+		default:
+			return nil, fmt.Errorf("unknown cell group %q (matrix, idle, resp, http, real)", f)
+		}
+	}
+	return g, nil
+}
+
+// withLoops returns the servers to run for the loop counts: each server as
+// it is for 1, and for n > 1 a copy with n loops of every server that can run
+// several. Servers that cannot (the C and Python references) run once, with
+// one loop, and are returned in single as well.
+func withLoops(built []*serverSpec, loops []int) (servers []*serverSpec, single []string) {
+	seen := map[string]bool{}
+	for _, n := range loops {
+		for _, s := range built {
+			if n > 1 && s.loopArgs != nil {
+				servers = append(servers, s.withLoops(n))
+				continue
+			}
+			if !seen[s.Name] {
+				servers = append(servers, s)
+				seen[s.Name] = true
+			}
+			if n > 1 && !slices.Contains(single, s.Name) {
+				single = append(single, s.Name)
+			}
+		}
+	}
+	return servers, single
 }
 
 // reexecPinned runs this same program again under taskset -c 1 and exits with
@@ -226,7 +366,7 @@ func ints(s string) ([]int, error) {
 
 // prepare builds every selected server into a temporary directory and drops,
 // with a note, those that cannot run here (no cc, no Python asyncore).
-func prepare(selected string) ([]*serverSpec, string, error) {
+func prepare(selected, dir string) ([]*serverSpec, error) {
 	all := allServers()
 	if selected != "" {
 		byName := map[string]*serverSpec{}
@@ -237,14 +377,10 @@ func prepare(selected string) ([]*serverSpec, string, error) {
 		for n := range strings.SplitSeq(selected, ",") {
 			s, ok := byName[strings.TrimSpace(n)]
 			if !ok {
-				return nil, "", fmt.Errorf("unknown server %q", n)
+				return nil, fmt.Errorf("unknown server %q", n)
 			}
 			all = append(all, s)
 		}
-	}
-	dir, err := os.MkdirTemp("", "asyncore-bench-")
-	if err != nil {
-		return nil, "", err
 	}
 	var ready []*serverSpec
 	for _, s := range all {
@@ -259,9 +395,9 @@ func prepare(selected string) ([]*serverSpec, string, error) {
 	}
 	fmt.Fprintf(os.Stderr, "\r%40s\r", "")
 	if len(ready) == 0 {
-		return nil, "", errors.New("no server could be built")
+		return nil, errors.New("no server could be built")
 	}
-	return ready, dir, nil
+	return ready, nil
 }
 
 func fatalf(format string, args ...any) {

@@ -39,6 +39,13 @@ type report struct {
 	Summaries []summary   `json:"summaries"`
 	Raw       []result    `json:"raw"`
 	Geomeans  []geomeanCS `json:"cpu_geomean_vs_c,omitempty"`
+
+	IdleSummaries []idleSummary `json:"idle_summaries,omitempty"`
+	IdleRaw       []idleResult  `json:"idle_raw,omitempty"`
+	RealSummaries []realSummary `json:"real_client_summaries,omitempty"`
+	RealRaw       []realResult  `json:"real_client_raw,omitempty"`
+	Notes         []string      `json:"notes,omitempty"`
+	Charts        []string      `json:"charts,omitempty"`
 }
 
 // geomeanCS is one server's geometric mean, over the cells both ran, of its
@@ -49,10 +56,13 @@ type geomeanCS struct {
 	Cells  int     `json:"cells"`
 }
 
-func newReport(raw []result, servers []*serverSpec, cells []cell, d time.Duration, reps int, pinned bool, cpus int) *report {
+func newReport(raw []result, servers []*serverSpec, cells []cell, d time.Duration, reps int, pinned bool, cpus int,
+	idle []idleResult, real []realResult, notes []string) *report {
 	host, _ := os.Hostname()
 	r := &report{Time: time.Now().UTC(), Host: host, CPUs: cpus, Pinned: pinned,
-		Duration: d.String(), Reps: reps, Cells: cells, Raw: raw}
+		Duration: d.String(), Reps: reps, Cells: cells, Raw: raw,
+		IdleRaw: idle, IdleSummaries: summarizeIdle(idle),
+		RealRaw: real, RealSummaries: summarizeReal(real), Notes: notes}
 	for _, s := range servers {
 		r.Servers = append(r.Servers, s.Name)
 	}
@@ -148,14 +158,34 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "## asyncore-go benchmark, %s\n\n", r.Time.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "%d CPUs, %s; %s measured per cell after warm-up, %d repetition(s), medians shown.\n",
 		r.CPUs, pin, r.Duration, r.Reps)
+	for _, n := range r.Notes {
+		b.WriteString(n + "\n")
+	}
 	b.WriteString("Cell: mode, c = connections, p = payload bytes, k = requests in flight per connection.\n")
 	b.WriteString("CPU µs/req is the server's user+system time per request; ×C divides it by the C epoll reference's.\n")
 	b.WriteString("×Py is how many times Python's asyncore each server is: in req/s, and in CPU per request (higher is better).\n\n")
+	if len(r.Summaries) == 0 {
+		b.WriteString("(no matrix cells in this run)\n")
+	} else {
+		r.matrixMarkdown(&b)
+	}
+	r.idleMarkdown(&b)
+	r.realMarkdown(&b)
+	if len(r.Charts) > 0 {
+		b.WriteString("\n### Charts\n\n")
+		for _, c := range r.Charts {
+			fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(c, ".svg"), c)
+		}
+	}
+	return b.String()
+}
+
+func (r *report) matrixMarkdown(b *strings.Builder) {
 	b.WriteString("| cell | server | req/s | ±% | MB/s | p50 µs | p99 µs | CPU µs/req | ×C CPU | ×Py req/s | ×Py CPU | peak RSS MiB |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, s := range r.Summaries {
 		if s.Reps == 0 {
-			fmt.Fprintf(&b, "| %s | %s | failed: %s |||||||||||\n", s.Cell, s.Server, oneLine(s.Err))
+			fmt.Fprintf(b, "| %s | %s | failed: %s |||||||||||\n", s.Cell, s.Server, oneLine(s.Err))
 			continue
 		}
 		ref, py := r.find("c-epoll", s.Cell), r.find("python-asyncore", s.Cell)
@@ -175,18 +205,17 @@ func (r *report) markdown() string {
 		if s.Reps > 1 {
 			spread = fmt.Sprintf("%.0f", s.Spread*100)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %.1f | %.0f | %.0f | %.2f | %s | %s | %s | %.1f |\n",
+		fmt.Fprintf(b, "| %s | %s | %.0f | %s | %.1f | %.0f | %.0f | %.2f | %s | %s | %s | %.1f |\n",
 			s.Cell, name, s.ReqPerSec, spread, s.MBPerSec, s.P50us, s.P99us,
 			s.CPUusReq, xc, pyReq, pyCPU, float64(s.PeakRSSkB)/1024)
 	}
 	if len(r.Geomeans) > 0 {
 		b.WriteString("\nGeometric mean over the cells of CPU µs/request ÷ the C reference's:")
 		for _, g := range r.Geomeans {
-			fmt.Fprintf(&b, " %s %.2f;", g.Server, g.Ratio)
+			fmt.Fprintf(b, " %s %.2f;", g.Server, g.Ratio)
 		}
 		b.WriteString("\n")
 	}
-	return b.String()
 }
 
 func oneLine(s string) string {
@@ -211,4 +240,215 @@ func (r *report) write(dir, md string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "latest.json"), append(js, '\n'), 0o644)
+}
+
+// idleSummary is the median of one server's idle-cell repetitions.
+type idleSummary struct {
+	Server        string  `json:"server"`
+	Inflight      int     `json:"inflight"`
+	Reps          int     `json:"reps"`
+	Idle          int     `json:"idle_conns"`
+	BaseReqPerSec float64 `json:"base_req_per_sec"`
+	IdleReqPerSec float64 `json:"idle_req_per_sec"`
+	ReqRatio      float64 `json:"req_ratio"` // median of with ÷ without, per repetition
+	BaseCPUusReq  float64 `json:"base_cpu_us_per_req"`
+	IdleCPUusReq  float64 `json:"idle_cpu_us_per_req"`
+	CPURatio      float64 `json:"cpu_ratio"`
+	BaseP99us     float64 `json:"base_p99_us"`
+	IdleP99us     float64 `json:"idle_p99_us"`
+	RSSPerIdleB   float64 `json:"rss_bytes_per_idle_conn"`
+	Skipped       string  `json:"skipped,omitempty"`
+	Err           string  `json:"error,omitempty"`
+}
+
+// realSummary compares our example with the reference in one real-client
+// test, from the medians of the repetitions.
+type realSummary struct {
+	Suite     string  `json:"suite"`
+	Test      string  `json:"test"`
+	Pipeline  int     `json:"pipeline"`
+	OursReqPS float64 `json:"ours_req_per_sec"`
+	RefReqPS  float64 `json:"ref_req_per_sec"`
+	ReqRatio  float64 `json:"req_ratio"` // ours ÷ reference
+	OursCPUus float64 `json:"ours_cpu_us_per_req"`
+	RefCPUus  float64 `json:"ref_cpu_us_per_req"`
+	CPURatio  float64 `json:"cpu_ratio"` // ours ÷ reference; lower is cheaper
+	Reps      int     `json:"reps"`
+	Err       string  `json:"error,omitempty"`
+	OursName  string  `json:"ours"`
+	RefName   string  `json:"reference"`
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func summarizeIdle(raw []idleResult) []idleSummary {
+	type key struct {
+		server string
+		k      int
+	}
+	var order []key
+	groups := map[key][]idleResult{}
+	for _, r := range raw {
+		k := key{r.Server, r.Inflight}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	var out []idleSummary
+	for _, k := range order {
+		rs := groups[k]
+		s := idleSummary{Server: k.server, Inflight: k.k, Idle: rs[0].Idle}
+		var f [9][]float64
+		for _, r := range rs {
+			switch {
+			case r.Skipped != "":
+				s.Skipped = r.Skipped
+				continue
+			case r.Err != "":
+				s.Err = r.Err
+				continue
+			}
+			s.Reps++
+			for i, v := range []float64{r.BaseReqPerSec, r.IdleReqPerSec, r.reqRatio(), r.BaseCPUusReq,
+				r.IdleCPUusReq, r.cpuRatio(), r.BaseP99us, r.IdleP99us, r.RSSPerIdleB} {
+				f[i] = append(f[i], v)
+			}
+		}
+		if s.Reps > 0 {
+			s.Err = ""
+			s.BaseReqPerSec, s.IdleReqPerSec, s.ReqRatio = median(f[0]), median(f[1]), median(f[2])
+			s.BaseCPUusReq, s.IdleCPUusReq, s.CPURatio = median(f[3]), median(f[4]), median(f[5])
+			s.BaseP99us, s.IdleP99us, s.RSSPerIdleB = median(f[6]), median(f[7]), median(f[8])
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func summarizeReal(raw []realResult) []realSummary {
+	type key struct {
+		suite, test string
+		p           int
+	}
+	var order []key
+	type pair struct {
+		names    []string
+		req, cpu map[string][]float64
+		errs     map[string]string
+		okReps   int
+	}
+	groups := map[key]*pair{}
+	for _, r := range raw {
+		k := key{r.Suite, r.Test, r.Pipeline}
+		g := groups[k]
+		if g == nil {
+			g = &pair{req: map[string][]float64{}, cpu: map[string][]float64{}, errs: map[string]string{}}
+			groups[k] = g
+			order = append(order, k)
+		}
+		if !slices.Contains(g.names, r.Server) {
+			g.names = append(g.names, r.Server)
+		}
+		if r.Err != "" {
+			g.errs[r.Server] = r.Err
+			continue
+		}
+		g.req[r.Server] = append(g.req[r.Server], r.ReqPerSec)
+		g.cpu[r.Server] = append(g.cpu[r.Server], r.CPUusReq)
+	}
+	var out []realSummary
+	for _, k := range order {
+		g := groups[k]
+		s := realSummary{Suite: k.suite, Test: k.test, Pipeline: k.p}
+		if len(g.names) != 2 {
+			continue
+		}
+		s.OursName, s.RefName = g.names[0], g.names[1]
+		s.Reps = min(len(g.req[s.OursName]), len(g.req[s.RefName]))
+		for _, n := range g.names {
+			if len(g.req[n]) == 0 {
+				s.Err = fmt.Sprintf("%s: %s", n, g.errs[n])
+			}
+		}
+		s.OursReqPS, s.RefReqPS = median(g.req[s.OursName]), median(g.req[s.RefName])
+		s.OursCPUus, s.RefCPUus = median(g.cpu[s.OursName]), median(g.cpu[s.RefName])
+		s.ReqRatio, s.CPURatio = ratio(s.OursReqPS, s.RefReqPS), ratio(s.OursCPUus, s.RefCPUus)
+		out = append(out, s)
+	}
+	return out
+}
+
+// realLabel names a real-client test for tables and charts.
+func (s realSummary) label() string {
+	if s.Suite == "http" {
+		if s.Pipeline > 1 {
+			return fmt.Sprintf("HTTP GET, %d pipelined", s.Pipeline)
+		}
+		return "HTTP GET"
+	}
+	return fmt.Sprintf("%s -P %d", s.Test, s.Pipeline)
+}
+
+// idleMarkdown renders the idle cell's table.
+func (r *report) idleMarkdown(b *strings.Builder) {
+	if len(r.IdleSummaries) == 0 {
+		return
+	}
+	idle := r.IdleSummaries[0].Idle
+	fmt.Fprintf(b, "\n### Idle connections: %d idle + %d active (echo, 64 B)\n\n", idle, idleActive)
+	b.WriteString("Each server serves the 50 active connections alone, then with the idle ones open too (same process).\n")
+	b.WriteString("×req/s and ×CPU divide the run with idle connections by the run without: the target is ≥ 0.90 and ≤ 1.10.\n")
+	fmt.Fprintf(b, "RSS/idle conn = (VmRSS with − VmRSS without) / %d; the target is ≤ 2 KiB.\n\n", idle)
+	b.WriteString("| server | k | req/s without | req/s with | ×req/s | CPU µs/req without | with | ×CPU | p99 µs without | with | RSS/idle conn |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, s := range r.IdleSummaries {
+		switch {
+		case s.Skipped != "":
+			fmt.Fprintf(b, "| %s | %d | skipped: %s |||||||||\n", s.Server, s.Inflight, oneLine(s.Skipped))
+		case s.Reps == 0:
+			fmt.Fprintf(b, "| %s | %d | failed: %s |||||||||\n", s.Server, s.Inflight, oneLine(s.Err))
+		default:
+			fmt.Fprintf(b, "| %s | %d | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %s |\n",
+				s.Server, s.Inflight, s.BaseReqPerSec, s.IdleReqPerSec, s.ReqRatio,
+				s.BaseCPUusReq, s.IdleCPUusReq, s.CPURatio, s.BaseP99us, s.IdleP99us, bytesKiB(s.RSSPerIdleB))
+		}
+	}
+}
+
+func bytesKiB(v float64) string {
+	if math.Abs(v) < 1024 {
+		return fmt.Sprintf("%.0f B", v)
+	}
+	return fmt.Sprintf("%.1f KiB", v/1024)
+}
+
+// realMarkdown renders the real-client cells' table.
+func (r *report) realMarkdown(b *strings.Builder) {
+	if len(r.RealSummaries) == 0 {
+		return
+	}
+	b.WriteString("\n### Real clients\n\n")
+	b.WriteString("examples/resp against redis-server (redis-benchmark -c 50, one test per run), and examples/httpd against Go's net/http\n")
+	b.WriteString("(wrk -t1 -c50; pipelined with examples/httpd/pipeline.lua). req/s is the client's figure; ×req/s and ×CPU divide ours by the reference's.\n\n")
+	b.WriteString("| test | ours | req/s | CPU µs/req | reference | req/s | CPU µs/req | ×req/s | ×CPU |\n")
+	b.WriteString("|---|---|--:|--:|---|--:|--:|--:|--:|\n")
+	for _, s := range r.RealSummaries {
+		if s.Err != "" {
+			fmt.Fprintf(b, "| %s | %s | failed: %s ||| %s |||||\n", s.label(), s.OursName, oneLine(s.Err), s.RefName)
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %s | %.0f | %.2f | %s | %.0f | %.2f | %.2f | %.2f |\n", s.label(),
+			s.OursName, s.OursReqPS, s.OursCPUus, s.RefName, s.RefReqPS, s.RefCPUus, s.ReqRatio, s.CPURatio)
+	}
 }

@@ -112,23 +112,61 @@ func runCell(s *serverSpec, c cell, rep int, o runOptions, hz int64) result {
 		srv.stop()
 	}()
 
-	load, err := startLoad(loadSpec{Addr: srv.addr, Conns: c.Conns, Payload: c.Payload,
-		Inflight: c.Inflight, MaxReqs: o.maxReqs})
+	m, err := measureLoad(srv.pid, loadSpec{Addr: srv.addr, Conns: c.Conns, Payload: c.Payload,
+		Inflight: c.Inflight, MaxReqs: o.maxReqs}, o, hz)
 	if err != nil {
 		return fail(err)
+	}
+	res.Requests, res.Seconds, res.CPUTicks = m.requests, m.seconds, m.cpuTicks
+	res.Starved, res.PeakRSSkB = m.starved, m.peakRSSkB
+	res.ReqPerSec = m.reqPerSec()
+	res.MBPerSec = res.ReqPerSec * float64(c.Payload) / 1e6
+	res.P50us, res.P99us = m.p50us, m.p99us
+	res.CPUusReq = m.cpuUsPerReq(hz)
+	return res
+}
+
+// measurement is what measureLoad observed of one load on one server.
+type measurement struct {
+	requests     int64
+	seconds      float64
+	cpuTicks     int64
+	p50us, p99us float64
+	starved      int
+	peakRSSkB    int64 // VmHWM at the end of the measured interval
+	rssKB        int64 // VmRSS at the same moment
+}
+
+func (m measurement) reqPerSec() float64 { return float64(m.requests) / m.seconds }
+
+func (m measurement) cpuUsPerReq(hz int64) float64 {
+	if m.requests == 0 {
+		return 0
+	}
+	return float64(m.cpuTicks) * 1e6 / float64(hz) / float64(m.requests)
+}
+
+// measureLoad runs one load against the server with PID pid through its
+// warm-up and measured interval, reads the server's CPU time around the
+// measured interval and its memory at the end, and stops the load.
+func measureLoad(pid int, spec loadSpec, o runOptions, hz int64) (measurement, error) {
+	var m measurement
+	load, err := startLoad(spec)
+	if err != nil {
+		return m, err
 	}
 	warm := time.NewTimer(o.warmup)
 	select {
 	case <-warm.C:
 	case <-load.maxed: // only an error can end the warm-up early
-		return fail(load.stop())
+		return m, load.stop()
 	}
 
 	t0 := time.Now()
-	cpu0, err := cpuTicks(srv.pid)
+	cpu0, err := cpuTicks(pid)
 	if err != nil {
 		_ = load.stop()
-		return fail(err)
+		return m, err
 	}
 	load.phase.Store(phaseMeasure)
 	timer := time.NewTimer(o.duration)
@@ -137,28 +175,24 @@ func runCell(s *serverSpec, c cell, rep int, o runOptions, hz int64) result {
 	case <-load.maxed:
 	}
 	load.phase.Store(phaseStop) // replies after this are not counted
-	res.Requests = load.count.Load()
-	cpu1, cpuErr := cpuTicks(srv.pid)
-	res.Seconds = time.Since(t0).Seconds()
-	rss, rssErr := peakRSS(srv.pid)
+	m.requests = load.count.Load()
+	cpu1, cpuErr := cpuTicks(pid)
+	m.seconds = time.Since(t0).Seconds()
+	hwm, hwmErr := peakRSS(pid)
+	rss, rssErr := residentKB(pid)
 	if err := load.stop(); err != nil {
-		return fail(err)
+		return m, err
 	}
-	if err := firstErr(cpuErr, rssErr); err != nil {
-		return fail(err)
+	if err := firstErr(cpuErr, hwmErr, rssErr); err != nil {
+		return m, err
 	}
 	h := load.latencies()
-	res.Starved = load.starved()
-	res.ReqPerSec = float64(res.Requests) / res.Seconds
-	res.MBPerSec = res.ReqPerSec * float64(c.Payload) / 1e6
-	res.P50us = float64(h.quantile(0.50)) / 1e3
-	res.P99us = float64(h.quantile(0.99)) / 1e3
-	res.CPUTicks = cpu1 - cpu0
-	if res.Requests > 0 {
-		res.CPUusReq = float64(res.CPUTicks) * 1e6 / float64(hz) / float64(res.Requests)
-	}
-	res.PeakRSSkB = rss
-	return res
+	m.starved = load.starved()
+	m.p50us = float64(h.quantile(0.50)) / 1e3
+	m.p99us = float64(h.quantile(0.99)) / 1e3
+	m.cpuTicks = cpu1 - cpu0
+	m.peakRSSkB, m.rssKB = hwm, rss
+	return m, nil
 }
 
 func firstErr(errs ...error) error {

@@ -26,6 +26,19 @@ type serverSpec struct {
 	build func(dir string) ([]string, error)
 	args  func(port int, mode string) []string
 	argv  []string // set once built
+	// loopArgs, for a server that can run several event loops, returns the
+	// arguments that ask for n of them.
+	loopArgs func(n int) []string
+	loops    int  // loops to run; 0 or 1 is the single-loop server
+	dialWait bool // ready once its port accepts a connection, not on "ready ADDR"
+}
+
+// withLoops returns a copy of s that runs n loops, named "s×n".
+func (s *serverSpec) withLoops(n int) *serverSpec {
+	c := *s
+	c.Name = fmt.Sprintf("%s×%d", s.Name, n)
+	c.loops = n
+	return &c
 }
 
 // allServers lists every server, in the order the table shows them.
@@ -48,14 +61,16 @@ func allServers() []*serverSpec {
 	portArgs := func(port int, mode string) []string {
 		return []string{"-port", strconv.Itoa(port), "-mode", mode}
 	}
+	loopsFlag := func(n int) []string { return []string{"-loops", strconv.Itoa(n)} }
 	ours := buildOnce(goBuild("./servers/asyncore", "asyncore")) // three backends, one binary
 	return []*serverSpec{
-		{Name: "asyncore-epoll", build: ours, args: addrArgs("-backend", "epoll")},
-		{Name: "asyncore-poll", build: ours, args: addrArgs("-backend", "poll")},
-		{Name: "asyncore-select", build: ours, args: addrArgs("-backend", "select")},
-		{Name: "gnet", build: goBuild("./servers/gnet", "gnet"), args: portArgs},
-		{Name: "evio", build: goBuild("./servers/evio", "evio"), args: portArgs},
-		{Name: "gonet", build: goBuild("./servers/gonet", "gonet"), args: addrArgs()},
+		{Name: "asyncore-epoll", build: ours, args: addrArgs("-backend", "epoll"), loopArgs: loopsFlag},
+		{Name: "asyncore-poll", build: ours, args: addrArgs("-backend", "poll"), loopArgs: loopsFlag},
+		{Name: "asyncore-select", build: ours, args: addrArgs("-backend", "select"), loopArgs: loopsFlag},
+		{Name: "gnet", build: goBuild("./servers/gnet", "gnet"), args: portArgs, loopArgs: loopsFlag},
+		{Name: "evio", build: goBuild("./servers/evio", "evio"), args: portArgs, loopArgs: loopsFlag},
+		// Go's net has no loops: n runs it with GOMAXPROCS=n.
+		{Name: "gonet", build: goBuild("./servers/gonet", "gonet"), args: addrArgs(), loopArgs: func(int) []string { return nil }},
 		{Name: "c-epoll", build: buildC, args: func(port int, mode string) []string {
 			return []string{strconv.Itoa(port), mode}
 		}},
@@ -118,18 +133,27 @@ type running struct {
 }
 
 // startServer starts spec on a free port, pinned to cpu when cpu >= 0, and
-// waits for its "ready ADDR" line.
+// waits for its "ready ADDR" line (or, for a dialWait server, for its port to
+// accept a connection). A server with n > 1 loops is pinned to CPUs
+// cpu..cpu+n-1 and runs with GOMAXPROCS=n.
 func startServer(spec *serverSpec, mode string, cpu int) (*running, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	argv := append(append([]string{}, spec.argv...), spec.args(port, mode)...)
+	cpus, env := strconv.Itoa(cpu), os.Environ()
+	if spec.loops > 1 {
+		argv = append(argv, spec.loopArgs(spec.loops)...)
+		cpus = fmt.Sprintf("%d-%d", cpu, cpu+spec.loops-1)
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(spec.loops))
+	}
 	if cpu >= 0 {
 		// taskset execs the server, so the PID is the server's own.
-		argv = append([]string{"taskset", "-c", strconv.Itoa(cpu)}, argv...)
+		argv = append([]string{"taskset", "-c", cpus}, argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -144,7 +168,7 @@ func startServer(spec *serverSpec, mode string, cpu int) (*running, error) {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "ready "); ok {
+			if a, ok := strings.CutPrefix(sc.Text(), "ready "); ok && !spec.dialWait {
 				ready <- a
 				break
 			}
@@ -152,6 +176,24 @@ func startServer(spec *serverSpec, mode string, cpu int) (*running, error) {
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
 	go func() { _ = cmd.Wait(); close(r.exited) }()
+	if spec.dialWait {
+		go func() {
+			a := fmt.Sprintf("127.0.0.1:%d", port)
+			for {
+				c, err := net.DialTimeout("tcp", a, time.Second)
+				if err == nil {
+					_ = c.Close()
+					ready <- a
+					return
+				}
+				select {
+				case <-r.exited:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}()
+	}
 	select {
 	case r.addr = <-ready:
 		return r, nil
@@ -230,17 +272,28 @@ func cpuTicks(pid int) (int64, error) {
 }
 
 // peakRSS returns VmHWM from /proc/PID/status, in KiB.
-func peakRSS(pid int) (int64, error) {
+func peakRSS(pid int) (int64, error) { return procStatusKB(pid, "VmHWM") }
+
+// residentKB returns VmRSS from /proc/PID/status, in KiB.
+func residentKB(pid int) (int64, error) { return procStatusKB(pid, "VmRSS") }
+
+func procStatusKB(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		}
 	}
-	return 0, errors.New("no VmHWM in /proc status")
+	return 0, fmt.Errorf("no %s in /proc status", field)
+}
+
+// openFDs counts the descriptors the process holds, from /proc/PID/fd.
+func openFDs(pid int) (int, error) {
+	es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	return len(es), err
 }
 
 // clockTicks is sysconf(_SC_CLK_TCK), the unit of /proc CPU times: asked of

@@ -1,7 +1,9 @@
 // Command asyncore is the benchmark server for this library: one loop on the
 // poller named by -backend, serving either a byte echo (DispatcherWithSend,
 // send back whatever arrives) or a line protocol (AsyncChat with a "\n"
-// delimiter, each line answered by its own reply).
+// delimiter, each line answered by its own reply). With -loops N it runs N
+// loops (loop.StartGroup), each with its own listener on the same address
+// (SO_REUSEPORT), and the kernel spreads the connections between them.
 //
 // It prints "ready ADDR" on stdout once it accepts connections; the harness
 // waits for that line and stops the server with SIGTERM.
@@ -27,9 +29,12 @@ import (
 const maxPending = 256 << 10
 
 // echoHandler is examples/echo's handler: read into a reused buffer, Send.
+// The buffer is the loop's, shared by its connections as the C reference
+// shares its one: Send copies what the socket does not take at once, and one
+// loop runs one handler at a time.
 type echoHandler struct {
 	dispatcher.DispatcherWithSend
-	buf [16 << 10]byte
+	buf *[16 << 10]byte
 }
 
 func (h *echoHandler) HandleRead() {
@@ -59,6 +64,7 @@ func (l *lineHandler) FoundTerminator() {
 type server struct {
 	dispatcher.Dispatcher
 	line bool
+	buf  *[16 << 10]byte // the echo handlers' read buffer, one per loop
 }
 
 func (s *server) HandleAccepted(fd int, _ net.Addr) {
@@ -72,7 +78,7 @@ func (s *server) HandleAccepted(fd int, _ net.Addr) {
 		h.SetTerminator(chat.DelimiterString("\n"))
 		err = h.Adopt(fd)
 	} else {
-		h := &echoHandler{}
+		h := &echoHandler{buf: s.buf}
 		h.Init(h, s.Map())
 		err = h.Adopt(fd)
 	}
@@ -86,27 +92,62 @@ func main() {
 	var kind poller.Kind
 	flag.Var(&kind, "backend", "poller: epoll, poll, select or best")
 	mode := flag.String("mode", "echo", "echo or line")
+	loops := flag.Int("loops", 1, "event loops, each with its own SO_REUSEPORT listener")
 	flag.Parse()
 
-	m := loop.NewMap()
-	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1})
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	var err error
+	if *loops > 1 {
+		err = runGroup(ctx, *loops, *addr, kind, *mode == "line")
+	} else {
+		err = runOne(ctx, *addr, kind, *mode == "line")
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	s := &server{line: *mode == "line"}
+}
+
+// The loops run without the library's default cap on accepted connections
+// (loop.DefaultMaxConns, 10,000), as the other servers have none: the idle
+// cell opens 10,050.
+
+// runOne serves on one loop on the calling goroutine.
+func runOne(ctx context.Context, addr string, kind poller.Kind, line bool) error {
+	m := loop.NewMap()
+	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1, MaxConns: -1})
+	if err != nil {
+		return err
+	}
+	s := &server{line: line, buf: new([16 << 10]byte)}
 	s.Init(s, m)
-	if err := s.ListenTCP(*addr); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	if err := s.ListenTCP(addr); err != nil {
+		return err
 	}
 	fmt.Printf("ready %s\n", s.Addr())
-
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
 	defer context.AfterFunc(ctx, l.Stop)()
-	if err := l.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	return l.Run()
+}
+
+// runGroup serves on n loops. Loop 0 binds addr (port 0 picks one) and the
+// others bind the address it got; every listener sets SO_REUSEPORT.
+func runGroup(ctx context.Context, n int, addr string, kind poller.Kind, line bool) error {
+	g, err := loop.StartGroup(n, loop.Options{Backend: kind, Timeout: -1, MaxConns: -1}, func(i int, l *loop.Loop) error {
+		s := &server{line: line, buf: new([16 << 10]byte)}
+		s.Init(s, l.Map())
+		if err := s.ListenTCPReusePort(addr); err != nil {
+			return err
+		}
+		if i == 0 {
+			addr = s.Addr().String()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	fmt.Printf("ready %s\n", addr)
+	defer context.AfterFunc(ctx, g.Stop)()
+	return g.Wait()
 }

@@ -1,6 +1,7 @@
 // Command evio is the tidwall/evio reference with one loop: a byte echo, or a
 // line protocol with a hand-written splitter keeping each connection's
-// partial line in its context.
+// partial line in its context. With -loops N it runs N loops, each with its
+// own SO_REUSEPORT listener.
 package main
 
 import (
@@ -20,9 +21,10 @@ type conn struct {
 func main() {
 	port := flag.Int("port", 0, "TCP port on 127.0.0.1")
 	mode := flag.String("mode", "echo", "echo or line")
+	loops := flag.Int("loops", 1, "event loops")
 	flag.Parse()
 	var events evio.Events
-	events.NumLoops = 1
+	events.NumLoops = *loops
 	events.Serving = func(evio.Server) evio.Action {
 		fmt.Printf("ready 127.0.0.1:%d\n", *port)
 		return evio.None
@@ -55,7 +57,11 @@ func main() {
 			return in, evio.None
 		}
 	}
-	if err := evio.Serve(events, fmt.Sprintf("tcp://127.0.0.1:%d", *port)); err != nil {
+	addr := fmt.Sprintf("tcp://127.0.0.1:%d", *port)
+	if *loops > 1 {
+		addr += "?reuseport=true"
+	}
+	if err := evio.Serve(events, addr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
