@@ -153,12 +153,47 @@ func serve(ctx context.Context, addr string, kind poller.Kind, udp bool, ready f
 	return l.Run() // returns after Stop (or when the map is empty)
 }
 
+// serveLoops is serve for TCP on n loops, one per thread (loop.StartGroup):
+// each loop has its own listener on addr, bound with SO_REUSEPORT, and the
+// kernel spreads new connections between them. Loop 0 binds first, so a
+// port 0 in addr becomes one port that the others then share.
+func serveLoops(ctx context.Context, addr string, kind poller.Kind, n int, ready func(net.Addr)) error {
+	var bound net.Addr
+	g, err := loop.StartGroup(n, loop.Options{Backend: kind, Timeout: -1}, func(i int, l *loop.Loop) error {
+		s := &echoServer{}
+		s.Init(s, l.Map())
+		if i > 0 {
+			addr = bound.String()
+		}
+		if err := s.ListenTCPReusePort(addr); err != nil {
+			return err
+		}
+		bound = s.Addr()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slog.Info("echo server listening", "addr", bound, "proto", "tcp", "loops", n)
+	if ready != nil {
+		ready(bound)
+	}
+	<-ctx.Done()
+	for i := range n {
+		// Each loop closes its own sockets, on its own goroutine.
+		_ = g.Post(i, func(l *loop.Loop) { _ = dispatcher.CloseAll(l.Map(), true) })
+	}
+	g.Stop()
+	return g.Wait()
+}
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:7007", "address to listen on")
 	var kind poller.Kind // the best available unless -backend names one
 	flag.Var(&kind, "backend", "poller: epoll, kqueue, poll, select or best")
 	udp := flag.Bool("udp", false, "echo UDP datagrams instead of TCP streams")
 	verbose := flag.Bool("v", false, "log every connection")
+	loops := flag.Int("loops", 1, "TCP: event loops, one per thread, sharing the port with SO_REUSEPORT")
 	flag.Parse()
 
 	if *verbose {
@@ -167,7 +202,13 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := serve(ctx, *addr, kind, *udp, nil); err != nil {
+	var err error
+	if *loops > 1 && !*udp {
+		err = serveLoops(ctx, *addr, kind, *loops, nil)
+	} else {
+		err = serve(ctx, *addr, kind, *udp, nil)
+	}
+	if err != nil {
 		slog.Error("echo server failed", "err", err)
 		os.Exit(1)
 	}

@@ -170,3 +170,35 @@ func TestReadmeSnippet(t *testing.T) {
 	}
 	assert.Greater(t, checked, 15)
 }
+
+// TestEchoTCPLoops serves with -loops 2: clients spread over both loops are
+// echoed, a client still connected at shutdown sees EOF, and no descriptor
+// is left behind.
+func TestEchoTCPLoops(t *testing.T) {
+	checkFDs := testutil.FDCheck(t)
+	addr, stop := testutil.Serve(t, func(ctx context.Context, ready func(net.Addr)) error {
+		return serveLoops(ctx, "127.0.0.1:0", 0, 2, ready)
+	})
+	for i := range 20 {
+		c, err := net.Dial("tcp", addr.String())
+		require.NoError(t, err)
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		msg := bytes.Repeat([]byte{byte('a' + i)}, 1000+i)
+		got, err := roundTrip(c, msg)
+		require.NoError(t, err)
+		assert.Equal(t, msg, got)
+		require.NoError(t, c.Close())
+	}
+	idle, err := net.Dial("tcp", addr.String())
+	require.NoError(t, err)
+	got, err := roundTrip(idle, []byte("still here"))
+	require.NoError(t, err)
+	assert.Equal(t, "still here", string(got))
+	stop()
+	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := idle.Read(make([]byte, 1))
+	assert.Equal(t, 0, n)
+	assert.ErrorIs(t, err, io.EOF, "the server should close open connections on shutdown")
+	require.NoError(t, idle.Close())
+	checkFDs()
+}
