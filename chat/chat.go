@@ -17,6 +17,9 @@ const (
 	// ac_out_buffer_size: the most bytes one read asks for, and the most
 	// bytes one write hands the kernel.
 	DefaultBufferSize = 65536
+	// DefaultFramesPerRead is how many frames one read may deliver before
+	// the other channels get their turn.
+	DefaultFramesPerRead = 1024
 	// DefaultMaxLine bounds a frame waiting for its delimiter.
 	DefaultMaxLine = 64 << 10
 	// DefaultMaxMessage bounds a length terminator, and what the default
@@ -87,6 +90,14 @@ type AsyncChat struct {
 	// write hands the kernel, which bounds what one client's writable
 	// event can cost the others.
 	OutBufferSize int
+	// FramesPerRead bounds the frames one read delivers (to
+	// FoundTerminator) before the chat lets the loop serve the other
+	// channels: the rest of the input is kept and framed later in the
+	// same loop iteration (phase 5), without another read, and reading
+	// waits until it is done. A read is at most InBufferSize bytes, but
+	// 64 KiB of two-byte lines is 32,768 frames — tens of milliseconds in
+	// one event. Negative: no limit.
+	FramesPerRead int
 	// MaxLine bounds the bytes of a frame received while waiting for a
 	// delimiter; going past it is ErrLineTooLong. Negative: no limit.
 	MaxLine int
@@ -131,6 +142,8 @@ type AsyncChat struct {
 	bufs     [][]byte // Gather's scratch
 
 	reading  bool // inside HandleRead: writes wait for its end
+	backlog  bool // c.in holds input read but not yet framed (FramesPerRead)
+	resumeFn func()
 	closing  bool // CloseWhenDone was called: input is discarded
 	flushing bool // the peer sent EOF: close once the output is written
 	paused   bool // reading stopped above OutHighWater
@@ -226,6 +239,7 @@ func (c *AsyncChat) feed(data []byte) {
 	if c.closing || c.failed {
 		return // a close was decided: later input is not acted on (F22)
 	}
+	frames, most := 0, positive(c.FramesPerRead, DefaultFramesPerRead)
 	for len(data) > 0 && c.open() {
 		if c.term.kind == kindLength && c.overLength() {
 			return
@@ -260,6 +274,10 @@ func (c *AsyncChat) feed(data []byte) {
 			if c.discarded {
 				data = nil // as asynchat's discard_buffers empties ac_in_buffer
 			}
+			if frames++; most > 0 && frames >= most && len(data) > 0 && c.open() {
+				c.postpone(data)
+				return
+			}
 		} else if wait {
 			break
 		}
@@ -269,7 +287,48 @@ func (c *AsyncChat) feed(data []byte) {
 		return
 	}
 	c.overLength()
+	if cap(c.in) > maxKeptIn && len(data) <= maxKeptIn/2 {
+		c.in = nil // a postponed backlog was framed: give its buffer back
+	}
 	c.in = append(c.in[:0], data...) // the partial delimiter, if any
+}
+
+// maxKeptIn is the largest buffer c.in keeps once what it holds is small
+// again, so that an idle channel holds a few bytes, not a read's worth.
+const maxKeptIn = 4096
+
+// postpone keeps input read but not yet framed, because this read has
+// delivered FramesPerRead frames already, and arranges for it to be framed
+// after the other channels of this loop iteration have had their events:
+// by a function posted to the loop (phase 5). Until then the chat does not
+// read (Readable is false), so the backlog cannot grow.
+func (c *AsyncChat) postpone(data []byte) {
+	c.in = append(c.in[:0], data...) // data may be a suffix of c.in: append moves it
+	l := c.Loop()
+	if l == nil {
+		return
+	}
+	if c.resumeFn == nil {
+		c.resumeFn = c.resume
+	}
+	if l.Post(c.resumeFn) == nil {
+		c.backlog = true
+		c.UpdateInterest()
+	}
+}
+
+// resume frames a postponed backlog (see postpone) and writes the replies.
+func (c *AsyncChat) resume() {
+	if !c.backlog {
+		return
+	}
+	c.backlog = false
+	c.UpdateInterest()
+	if c.Fd() < 0 {
+		return
+	}
+	c.handleInput(c.in)
+	c.initiateSend()
 }
 
 // startFrame starts the frame clock at the first byte of a frame.
@@ -569,8 +628,9 @@ func (c *AsyncChat) lowWater() int {
 func (c *AsyncChat) HandleWrite() { c.initiateSend() }
 
 // Readable is asynchat's readable(), always true there; here it is false
-// while queued output is above OutHighWater.
-func (c *AsyncChat) Readable() bool { return !c.paused }
+// while queued output is above OutHighWater, and while input already read
+// waits to be framed (FramesPerRead).
+func (c *AsyncChat) Readable() bool { return !c.paused && !c.backlog }
 
 // Writable is asynchat's writable(): true while output is queued, or before
 // the socket is connected.

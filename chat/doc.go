@@ -73,6 +73,11 @@
 //   - Everything is counted: Stats on the loop (bytes, timeouts, limit
 //     disconnections, ...) and ChannelStats on each chat (bytes, buffered
 //     input, queued output).
+//   - One client cannot monopolise the loop: a read delivers at most
+//     FramesPerRead frames (default 1,024); the rest is framed after the
+//     other channels have had their turn, and the chat reads no more until
+//     it is done. Each read is at most InBufferSize bytes and each write at
+//     most OutBufferSize.
 //   - Idle connections hold no read buffer: reads borrow one from a pool.
 //
 // # Deliberate differences from asynchat
