@@ -1,3 +1,5 @@
+//go:build linux
+
 package chat_test
 
 // reliability.md F20 (a) and (b): one connection that floods the server —
