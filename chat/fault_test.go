@@ -9,7 +9,6 @@ package chat_test
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -25,35 +24,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
-
-var (
-	faultSeedFlag    = flag.Uint64("fault.seed", 0, "base seed of the fault-injection property tests (0: a random one)")
-	faultScriptsFlag = flag.Int("fault.scripts", 0, "scripts per fault-injection property test (0: the test's default)")
-)
-
-// faultSeed returns the base seed of a property test and logs it.
-func faultSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := *faultSeedFlag
-	if seed == 0 {
-		seed = rand.Uint64()
-	}
-	t.Logf("fault scripts from seed %d (replay with -fault.seed=%d)", seed, seed)
-	return seed
-}
-
-// faultScripts is how many scripts a property test runs on each backend:
-// its default total (or -fault.scripts) shared among the backends, fewer
-// under -short.
-func faultScripts(total, short int) int {
-	switch {
-	case *faultScriptsFlag > 0:
-		total = *faultScriptsFlag
-	case testing.Short():
-		total = short
-	}
-	return max(1, total/len(testutil.Backends()))
-}
 
 // faultDeadline bounds one script; a script that does not finish in it has
 // hung the chat, and the test fails with its seed.
@@ -259,8 +229,8 @@ func peerRead(fd int, buf []byte) (got []byte, eof bool, err error) {
 // three to check.
 func TestFaultEcho(t *testing.T) {
 	testutil.WarmUp(t)
-	seed := faultSeed(t)
-	scripts := faultScripts(2000, 300)
+	seed := testutil.FaultSeed(t)
+	scripts := testutil.FaultScripts(2000, 300)
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		l := testutil.NewLoop(t, kind)
@@ -429,8 +399,8 @@ func faultEchoScript(t *testing.T, l *loop.Loop, seed uint64, i int) bool {
 // runs after the close, and nothing reaches HandleError.
 func TestFaultOutputQueue(t *testing.T) {
 	testutil.WarmUp(t)
-	seed := faultSeed(t)
-	scripts := faultScripts(600, 150)
+	seed := testutil.FaultSeed(t)
+	scripts := testutil.FaultScripts(600, 150)
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		l := testutil.NewLoop(t, kind)

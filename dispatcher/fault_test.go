@@ -7,7 +7,6 @@ package dispatcher_test
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,36 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var (
-	faultSeedFlag    = flag.Uint64("fault.seed", 0, "base seed of the fault-injection property tests (0: a random one)")
-	faultScriptsFlag = flag.Int("fault.scripts", 0, "scripts per fault-injection property test (0: the test's default)")
-)
-
 var faultQuiet = slog.New(slog.DiscardHandler)
-
-// faultSeed returns the base seed of a property test and logs it.
-func faultSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := *faultSeedFlag
-	if seed == 0 {
-		seed = rand.Uint64()
-	}
-	t.Logf("fault scripts from seed %d (replay with -fault.seed=%d)", seed, seed)
-	return seed
-}
-
-// faultScripts is how many scripts a property test runs on each backend:
-// its default total (or -fault.scripts) shared among the backends, fewer
-// under -short.
-func faultScripts(total, short int) int {
-	switch {
-	case *faultScriptsFlag > 0:
-		total = *faultScriptsFlag
-	case testing.Short():
-		total = short
-	}
-	return max(1, total/len(testutil.Backends()))
-}
 
 // faultListener is a listener that checks, around every HandleAccept, that
 // it backs off after running out of descriptors. HandleAccepted greets each
@@ -107,8 +77,8 @@ func (s *faultListener) HandleError(err error) { s.errs = append(s.errs, err) }
 // client is accepted.
 func TestFaultListener(t *testing.T) {
 	const backoff = 2 * time.Millisecond
-	seed := faultSeed(t)
-	scripts := faultScripts(600, 90)
+	seed := testutil.FaultSeed(t)
+	scripts := testutil.FaultScripts(600, 90)
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
 		l := testutil.NewLoop(t, kind)
@@ -253,8 +223,8 @@ func (s *closeAccepted) HandleAccepted(fd int, _ net.Addr) {
 // way HandleConnect never runs, Connecting ends false, nothing runs after
 // the close, and the descriptor is released.
 func TestFaultConnect(t *testing.T) {
-	seed := faultSeed(t)
-	scripts := faultScripts(300, 60)
+	seed := testutil.FaultSeed(t)
+	scripts := testutil.FaultScripts(300, 60)
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
 		l := testutil.NewLoop(t, kind)

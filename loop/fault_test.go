@@ -5,7 +5,6 @@ package loop_test
 // is logged, and -fault.seed replays a failing run.
 
 import (
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -20,35 +19,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
-
-var (
-	faultSeedFlag    = flag.Uint64("fault.seed", 0, "base seed of the fault-injection property tests (0: a random one)")
-	faultScriptsFlag = flag.Int("fault.scripts", 0, "scripts per fault-injection property test (0: the test's default)")
-)
-
-// faultSeed returns the base seed of a property test and logs it.
-func faultSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := *faultSeedFlag
-	if seed == 0 {
-		seed = rand.Uint64()
-	}
-	t.Logf("fault scripts from seed %d (replay with -fault.seed=%d)", seed, seed)
-	return seed
-}
-
-// faultScripts is how many scripts a property test runs on each backend:
-// its default total (or -fault.scripts) shared among the backends, fewer
-// under -short.
-func faultScripts(total, short int) int {
-	switch {
-	case *faultScriptsFlag > 0:
-		total = *faultScriptsFlag
-	case testing.Short():
-		total = short
-	}
-	return max(1, total/len(testutil.Backends()))
-}
 
 // waitFaults returns an injector answer for the wait: EINTR or EAGAIN at
 // the given rate, counting them in n.
@@ -66,8 +36,8 @@ func waitFaults(rng *rand.Rand, rate float64, n *int) func() sock.Fault {
 // nothing ready, never an error. Under a random script of them an echo
 // completes, a timer fires once and not early, and a posted function runs.
 func TestFaultWait(t *testing.T) {
-	seed := faultSeed(t)
-	scripts := faultScripts(600, 90)
+	seed := testutil.FaultSeed(t)
+	scripts := testutil.FaultScripts(600, 90)
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		l := newLoop(t, kind, loop.Options{})
@@ -163,8 +133,8 @@ func TestFaultWaitError(t *testing.T) {
 // no handler runs after the close.
 func TestFaultClose(t *testing.T) {
 	logs := captureLog(t)
-	seed := faultSeed(t)
-	scripts := faultScripts(600, 90)
+	seed := testutil.FaultSeed(t)
+	scripts := testutil.FaultScripts(600, 90)
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		l := newLoop(t, kind, loop.Options{})

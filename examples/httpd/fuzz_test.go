@@ -39,10 +39,10 @@ func FuzzHTTPHead(f *testing.F) {
 			return // far below maxHead: the 431 path depends on no chunking
 		}
 		checkHead(t, h.srv, data)
-		fds := openFDs()
+		fds := testutil.OpenFDs()
 		whole := h.stream(t, data, nil)
 		chunked := h.stream(t, data, cuts)
-		if n := openFDs(); n != fds {
+		if n := testutil.OpenFDs(); n != fds {
 			t.Fatalf("%d descriptors open before the connections, %d after", fds, n)
 		}
 		if !bytes.Equal(whole, chunked) {
@@ -198,7 +198,7 @@ func (h *httpHarness) stream(t *testing.T, data, cuts []byte) []byte {
 		}
 	}
 	open := true
-	for _, chunk := range fuzzChunks(data, cuts) {
+	for _, chunk := range testutil.Chunks(data, cuts) {
 		for open && len(chunk) > 0 {
 			n, err := unix.Write(peer, chunk)
 			if n > 0 {
@@ -221,31 +221,4 @@ func (h *httpHarness) stream(t *testing.T, data, cuts []byte) []byte {
 	}
 	pump()
 	return dateField.ReplaceAll(out, nil)
-}
-
-// fuzzChunks splits data into chunks whose lengths are the bytes of cuts; a
-// zero means one byte. What is left over is the last chunk.
-func fuzzChunks(data, cuts []byte) [][]byte {
-	var out [][]byte
-	for _, c := range cuts {
-		if len(data) == 0 {
-			break
-		}
-		n := min(max(int(c), 1), len(data))
-		out = append(out, data[:n])
-		data = data[n:]
-	}
-	if len(data) > 0 {
-		out = append(out, data)
-	}
-	return out
-}
-
-// openFDs counts this process's open descriptors; -1 without /proc.
-func openFDs() int {
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(entries)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -182,11 +181,11 @@ func FuzzRESP(f *testing.F) {
 		if len(data) > 4<<10 {
 			return
 		}
-		fds := openFDs()
+		fds := testutil.OpenFDs()
 		whole := h.stream(t, data, nil)
 		checkReplies(t, data, whole)
 		chunked := h.stream(t, data, cuts)
-		if n := openFDs(); n != fds {
+		if n := testutil.OpenFDs(); n != fds {
 			t.Fatalf("%d descriptors open before the connections, %d after", fds, n)
 		}
 		if bytes.Contains(bytes.ToLower(data), []byte("ttl")) || bytes.Contains(bytes.ToLower(data), []byte("px")) {
@@ -402,13 +401,4 @@ func respChunks(data, cuts []byte) [][]byte {
 		out = append(out, data)
 	}
 	return out
-}
-
-// openFDs counts this process's open descriptors; -1 without /proc.
-func openFDs() int {
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(entries)
 }

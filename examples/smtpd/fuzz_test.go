@@ -78,11 +78,11 @@ func FuzzSMTPCommand(f *testing.F) {
 		if len(data) > 8<<10 {
 			return
 		}
-		fds := openFDs()
+		fds := testutil.OpenFDs()
 		whole := h.stream(t, data, nil)
 		h.check(t, data, whole)
 		chunked := h.stream(t, data, cuts)
-		if n := openFDs(); n != fds {
+		if n := testutil.OpenFDs(); n != fds {
 			t.Fatalf("%d descriptors open before the sessions, %d after", fds, n)
 		}
 		if !bytes.Equal(whole.out, chunked.out) || !slices.EqualFunc(whole.msgs, chunked.msgs, bytes.Equal) {
@@ -309,13 +309,4 @@ func smtpChunks(data, cuts []byte) [][]byte {
 		out = append(out, data)
 	}
 	return out
-}
-
-// openFDs counts this process's open descriptors; -1 without /proc.
-func openFDs() int {
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(entries)
 }
