@@ -276,7 +276,7 @@ func (h *respHarness) stream(t *testing.T, data, cuts []byte) respStream {
 		}
 	}
 	open := true
-	for _, chunk := range respChunks(data, cuts) {
+	for _, chunk := range testutil.Chunks(data, cuts) {
 		for open && len(chunk) > 0 {
 			n, err := unix.Write(peer, chunk)
 			if n > 0 {
@@ -383,22 +383,4 @@ func skipReply(b []byte, depth int) ([]byte, error) {
 		return rest, nil
 	}
 	return nil, fmt.Errorf("unknown reply type %q", line[0])
-}
-
-// respChunks splits data into chunks whose lengths are the bytes of cuts; a
-// zero means one byte. What is left over is the last chunk.
-func respChunks(data, cuts []byte) [][]byte {
-	var out [][]byte
-	for _, c := range cuts {
-		if len(data) == 0 {
-			break
-		}
-		n := min(max(int(c), 1), len(data))
-		out = append(out, data[:n])
-		data = data[n:]
-	}
-	if len(data) > 0 {
-		out = append(out, data)
-	}
-	return out
 }

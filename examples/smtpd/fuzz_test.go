@@ -183,7 +183,7 @@ func (h *smtpHarness) stream(t *testing.T, data, cuts []byte) smtpRun {
 	}
 	pump()
 	open := true
-	for _, chunk := range smtpChunks(data, cuts) {
+	for _, chunk := range testutil.Chunks(data, cuts) {
 		for open && len(chunk) > 0 {
 			n, err := unix.Write(peer, chunk)
 			if n > 0 {
@@ -291,22 +291,4 @@ func (h *smtpHarness) check(t *testing.T, data []byte, run smtpRun) {
 	if len(replies) > 0 || len(msgs) > 0 {
 		t.Fatalf("input %q: replies %q and messages %q unaccounted for", data, replies, msgs)
 	}
-}
-
-// smtpChunks splits data into chunks whose lengths are the bytes of cuts; a
-// zero means one byte. What is left over is the last chunk.
-func smtpChunks(data, cuts []byte) [][]byte {
-	var out [][]byte
-	for _, c := range cuts {
-		if len(data) == 0 {
-			break
-		}
-		n := min(max(int(c), 1), len(data))
-		out = append(out, data[:n])
-		data = data[n:]
-	}
-	if len(data) > 0 {
-		out = append(out, data)
-	}
-	return out
 }
