@@ -177,10 +177,14 @@ func (c *conn) stats(req *request) int {
 	return http.StatusOK
 }
 
-// serveFile answers GET and HEAD of a file under the root. The head is
-// pushed now; the body is a producer queued behind it, which reads the
+// serveFile answers GET and HEAD of a file under the root. A small file
+// comes from the server's cache (see fileCache). Otherwise the head is
+// pushed now, and the body is a producer queued behind it, which reads the
 // file a buffer at a time as the socket drains (see fileBody).
 func (c *conn) serveFile(req *request) int {
+	if f, ok := c.srv.cached(req.path); ok {
+		return c.serveCached(req, f)
+	}
 	name, info, ok := c.srv.resolve(req.path)
 	if !ok {
 		return c.sendError(req, http.StatusNotFound, "")
@@ -201,6 +205,27 @@ func (c *conn) serveFile(req *request) int {
 	c.pushHead(h, req)
 	if req.method == "GET" && info.Size() > 0 {
 		c.PushWithProducer(newFileBody(c, name, info.Size()))
+	}
+	return http.StatusOK
+}
+
+// serveCached answers GET and HEAD of a file held by the server's cache:
+// the same reply as serveFile's, built from the entry's formatted fields,
+// with the body pushed from memory.
+func (c *conn) serveCached(req *request, f *cachedFile) int {
+	if !req.ifModifiedSince.IsZero() && !f.modified.After(req.ifModifiedSince) {
+		h := c.startHead(http.StatusNotModified)
+		h = header(h, "Last-Modified", f.lastModified)
+		c.pushHead(h, req)
+		return http.StatusNotModified
+	}
+	h := c.startHead(http.StatusOK)
+	h = header(h, "Content-Type", f.contentType)
+	h = header(h, "Content-Length", f.length)
+	h = header(h, "Last-Modified", f.lastModified)
+	c.pushHead(h, req)
+	if req.method == "GET" {
+		c.Push(f.body)
 	}
 	return http.StatusOK
 }

@@ -9,12 +9,14 @@
 //
 // It serves GET and HEAD of the files under -root (a directory means its
 // index.html) and answers POST /echo with the request body. Connections are
-// kept alive and requests may be pipelined. The files:
+// kept alive and requests may be pipelined. Small files are served from
+// memory, checked against the disk once a second (-cache-ttl). The files:
 //
 //	main.go     flags, the listener, start-up and shutdown
 //	conn.go     one connection: framing, dispatching, replies
 //	request.go  the request head parser
 //	files.go    mapping URL paths to files, and the file body producer
+//	cache.go    the small-file cache
 package main
 
 import (
@@ -38,10 +40,11 @@ import (
 )
 
 // server is the listening socket, and what every connection shares: the
-// root directory and the cached Date header.
+// root directory, the small-file cache and the cached Date header.
 type server struct {
 	dispatcher.Dispatcher
-	root string // absolute, with symbolic links resolved
+	root  string     // absolute, with symbolic links resolved
+	cache *fileCache // nil: every request goes to the file system
 
 	// The Date header changes once a second; formatting it once a second
 	// rather than once a reply is the trick every fast server uses. One
@@ -75,9 +78,10 @@ func (s *server) date() string {
 	return s.dateStr
 }
 
-// listen creates the server's listening socket on addr in map m.
-func listen(m *loop.Map, addr, root string) (*server, error) {
-	s := &server{root: root}
+// listen creates the server's listening socket on addr in map m, serving
+// root with a file cache configured by cache.
+func listen(m *loop.Map, addr, root string, cache cacheOptions) (*server, error) {
+	s := &server{root: root, cache: newFileCache(cache)}
 	s.Init(s, m)
 	// Over the loop's MaxConns a new connection gets this and is closed.
 	s.RejectMessage = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
@@ -113,7 +117,7 @@ func resolveRoot(root string) (string, error) {
 // ctx is cancelled; then it closes every socket and the loop. ready, if not
 // nil, receives the bound address once the server accepts clients. kind 0
 // picks the best backend.
-func serve(ctx context.Context, addr, root string, kind poller.Kind, ready func(net.Addr)) error {
+func serve(ctx context.Context, addr, root string, kind poller.Kind, cache cacheOptions, ready func(net.Addr)) error {
 	root, err := resolveRoot(root)
 	if err != nil {
 		return err
@@ -130,7 +134,7 @@ func serve(ctx context.Context, addr, root string, kind poller.Kind, ready func(
 		_ = l.Close()
 	}()
 
-	s, err := listen(m, addr, root)
+	s, err := listen(m, addr, root, cache)
 	if err != nil {
 		return err
 	}
@@ -151,6 +155,10 @@ func main() {
 	var kind poller.Kind // the best available unless -backend names one
 	flag.Var(&kind, "backend", "poller: epoll, kqueue, poll, select or best")
 	verbose := flag.Bool("v", false, "log every connection and request")
+	cache := defaultCacheOptions
+	flag.DurationVar(&cache.TTL, "cache-ttl", cache.TTL, "serve a cached file this long before checking it again (0: check every request; <0: no cache)")
+	flag.Int64Var(&cache.MaxFile, "cache-max-file", cache.MaxFile, "largest file kept in memory, in bytes")
+	flag.Int64Var(&cache.Size, "cache-size", cache.Size, "bytes of file content the cache may hold")
 	flag.Parse()
 
 	if *verbose {
@@ -159,7 +167,7 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := serve(ctx, *addr, *root, kind, nil); err != nil {
+	if err := serve(ctx, *addr, *root, kind, cache, nil); err != nil {
 		slog.Error("httpd failed", "err", err)
 		os.Exit(1)
 	}

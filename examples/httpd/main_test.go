@@ -27,10 +27,16 @@ import (
 	"github.com/asyncore-go/asyncore/poller"
 )
 
-// onLoopback is serve on 127.0.0.1:0 with root, for testutil.Serve.
+// onLoopback is serve on 127.0.0.1:0 with root and the default cache, for
+// testutil.Serve.
 func onLoopback(root string, kind poller.Kind) testutil.ServeFunc {
+	return onLoopbackCache(root, kind, defaultCacheOptions)
+}
+
+// onLoopbackCache is onLoopback with the cache configured by cache.
+func onLoopbackCache(root string, kind poller.Kind, cache cacheOptions) testutil.ServeFunc {
 	return func(ctx context.Context, ready func(net.Addr)) error {
-		return serve(ctx, "127.0.0.1:0", root, kind, ready)
+		return serve(ctx, "127.0.0.1:0", root, kind, cache, ready)
 	}
 }
 
@@ -141,35 +147,45 @@ func get(method, target string, extra ...string) string {
 	return b.String()
 }
 
+// TestHTTPD runs the server-level tests on every backend with the default
+// cache, so that the small files come from memory, and once more on the
+// default backend without it, so that every file is read from disk.
 func TestHTTPD(t *testing.T) {
 	fx := makeRoot(t)
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDs := testutil.FDCheck(t)
-		bound, stop := testutil.Serve(t, onLoopback(fx.root, kind))
-		addr := bound.String()
-		base := "http://" + addr
-
-		// One keep-alive client for the whole backend: requests reuse its
-		// connections.
-		tr := &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true, ExpectContinueTimeout: 5 * time.Second}
-		client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
-
-		t.Run("client", func(t *testing.T) { testClient(t, client, base, fx) })
-		t.Run("raw", func(t *testing.T) { testRaw(t, addr, fx) })
-		t.Run("body-race", func(t *testing.T) { testBodyRace(t, addr, fx) })
-		t.Run("stats", func(t *testing.T) { testStats(t, client, base) })
-
-		// A client left connected must not keep the server from stopping.
-		idle := dialRaw(t, addr)
-		idle.send(t, get("GET", "/small.txt"))
-		assert.Equal(t, http.StatusOK, idle.read(t, "GET").StatusCode)
-
-		tr.CloseIdleConnections()
-		stop()
-		assert.True(t, idle.closed(t), "the server should close open connections on shutdown")
-		require.NoError(t, idle.Close())
-		checkFDs()
+		testHTTPD(t, fx, kind, defaultCacheOptions)
 	})
+	t.Run("nocache", func(t *testing.T) {
+		testHTTPD(t, fx, 0, cacheOptions{TTL: -1})
+	})
+}
+
+func testHTTPD(t *testing.T, fx fixture, kind poller.Kind, cache cacheOptions) {
+	checkFDs := testutil.FDCheck(t)
+	bound, stop := testutil.Serve(t, onLoopbackCache(fx.root, kind, cache))
+	addr := bound.String()
+	base := "http://" + addr
+
+	// One keep-alive client for the whole backend: requests reuse its
+	// connections.
+	tr := &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true, ExpectContinueTimeout: 5 * time.Second}
+	client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+
+	t.Run("client", func(t *testing.T) { testClient(t, client, base, fx) })
+	t.Run("raw", func(t *testing.T) { testRaw(t, addr, fx) })
+	t.Run("body-race", func(t *testing.T) { testBodyRace(t, addr, fx) })
+	t.Run("stats", func(t *testing.T) { testStats(t, client, base) })
+
+	// A client left connected must not keep the server from stopping.
+	idle := dialRaw(t, addr)
+	idle.send(t, get("GET", "/small.txt"))
+	assert.Equal(t, http.StatusOK, idle.read(t, "GET").StatusCode)
+
+	tr.CloseIdleConnections()
+	stop()
+	assert.True(t, idle.closed(t), "the server should close open connections on shutdown")
+	require.NoError(t, idle.Close())
+	checkFDs()
 }
 
 // testClient talks to the server with net/http's client, over keep-alive
@@ -517,12 +533,12 @@ func TestServeErrors(t *testing.T) {
 	root := t.TempDir()
 	testutil.ServeCancelled(t, onLoopback(root, 0))
 
-	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", root, 0, nil))
-	assert.Error(t, serve(context.Background(), "127.0.0.1:0", filepath.Join(root, "missing"), 0, nil))
+	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", root, 0, defaultCacheOptions, nil))
+	assert.Error(t, serve(context.Background(), "127.0.0.1:0", filepath.Join(root, "missing"), 0, defaultCacheOptions, nil))
 	file := filepath.Join(root, "file")
 	require.NoError(t, os.WriteFile(file, nil, 0o644))
-	assert.Error(t, serve(context.Background(), "127.0.0.1:0", file, 0, nil), "root is a file")
-	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), root, 0, nil), "port in use")
+	assert.Error(t, serve(context.Background(), "127.0.0.1:0", file, 0, defaultCacheOptions, nil), "root is a file")
+	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), root, 0, defaultCacheOptions, nil), "port in use")
 }
 
 // TestParseRequest covers the parser on its own, including what the

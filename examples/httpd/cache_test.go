@@ -1,0 +1,182 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// cacheServer is a server with only what cached needs: a root holding
+// files, and a cache whose clock the test moves.
+type cacheServer struct {
+	*server
+	clock *time.Time
+}
+
+func newCacheServer(t *testing.T, opt cacheOptions, files map[string]string) cacheServer {
+	t.Helper()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	require.NoError(t, os.Mkdir(root, 0o755))
+	for name, data := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(root, name), []byte(data), 0o644))
+	}
+	real, err := resolveRoot(root)
+	require.NoError(t, err)
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	fc := newFileCache(opt)
+	require.NotNil(t, fc)
+	fc.now = func() time.Time { return clock }
+	return cacheServer{&server{root: real, cache: fc}, &clock}
+}
+
+func (s cacheServer) write(t *testing.T, name, data string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(filepath.Join(s.root, name), []byte(data), 0o644))
+}
+
+// body returns the cached body of urlPath, or "" with false.
+func (s cacheServer) body(urlPath string) (string, bool) {
+	f, ok := s.cached(urlPath)
+	if !ok {
+		return "", false
+	}
+	return string(f.body), true
+}
+
+func TestFileCache(t *testing.T) {
+	opt := cacheOptions{TTL: time.Second, MaxFile: 16, Size: 1 << 10}
+
+	t.Run("fresh entries are served without looking", func(t *testing.T) {
+		s := newCacheServer(t, opt, map[string]string{"a.txt": "first"})
+		body, ok := s.body("/a.txt")
+		require.True(t, ok)
+		assert.Equal(t, "first", body)
+		f, _ := s.cached("/a.txt")
+		assert.Equal(t, "5", f.length)
+		assert.Equal(t, "text/plain; charset=utf-8", f.contentType)
+
+		// Within the TTL a change is not seen; removing the file is not
+		// either. That is the price of serving without a system call.
+		s.write(t, "a.txt", "other")
+		// Set the mtime: a write in the same clock tick may not change it.
+		later := time.Now().Add(time.Minute)
+		require.NoError(t, os.Chtimes(filepath.Join(s.root, "a.txt"), later, later))
+		*s.clock = s.clock.Add(opt.TTL - time.Nanosecond)
+		body, _ = s.body("/a.txt")
+		assert.Equal(t, "first", body)
+
+		// Once the TTL has passed the file is checked, and read again as
+		// it changed (same size: the new mtime gives it away).
+		*s.clock = s.clock.Add(time.Nanosecond)
+		body, ok = s.body("/a.txt")
+		require.True(t, ok)
+		assert.Equal(t, "other", body)
+	})
+
+	t.Run("an unchanged file is not read again", func(t *testing.T) {
+		s := newCacheServer(t, opt, map[string]string{"a.txt": "same"})
+		first, ok := s.cached("/a.txt")
+		require.True(t, ok)
+		*s.clock = s.clock.Add(time.Hour)
+		again, ok := s.cached("/a.txt")
+		require.True(t, ok)
+		assert.Same(t, first, again, "revalidated, not replaced")
+		assert.Equal(t, *s.clock, again.checked)
+	})
+
+	t.Run("a file renamed over is a new file", func(t *testing.T) {
+		// Same size, same mtime: only the inode tells them apart.
+		s := newCacheServer(t, opt, map[string]string{"a.txt": "old", "new.txt": "new"})
+		mt := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		for _, n := range []string{"a.txt", "new.txt"} {
+			require.NoError(t, os.Chtimes(filepath.Join(s.root, n), mt, mt))
+		}
+		body, _ := s.body("/a.txt")
+		assert.Equal(t, "old", body)
+		require.NoError(t, os.Rename(filepath.Join(s.root, "new.txt"), filepath.Join(s.root, "a.txt")))
+		*s.clock = s.clock.Add(opt.TTL)
+		body, _ = s.body("/a.txt")
+		assert.Equal(t, "new", body)
+	})
+
+	t.Run("ttl 0 checks every request", func(t *testing.T) {
+		s := newCacheServer(t, cacheOptions{TTL: 0, MaxFile: 16, Size: 1 << 10}, map[string]string{"a.txt": "one"})
+		body, _ := s.body("/a.txt")
+		assert.Equal(t, "one", body)
+		s.write(t, "a.txt", "two, longer")
+		body, _ = s.body("/a.txt")
+		assert.Equal(t, "two, longer", body)
+		require.NoError(t, os.Remove(filepath.Join(s.root, "a.txt")))
+		_, ok := s.body("/a.txt")
+		assert.False(t, ok)
+		assert.Empty(t, s.cache.entries)
+		assert.Zero(t, s.cache.bytes)
+	})
+
+	t.Run("what is not cached", func(t *testing.T) {
+		s := newCacheServer(t, opt, map[string]string{"big.txt": "seventeen bytes!!", "edge.txt": "sixteen bytes!!!"})
+		require.NoError(t, os.Mkdir(filepath.Join(s.root, "dir"), 0o755))
+		secret := filepath.Join(filepath.Dir(s.root), "secret")
+		require.NoError(t, os.WriteFile(secret, []byte("outside"), 0o644))
+		require.NoError(t, os.Symlink(secret, filepath.Join(s.root, "out")))
+		for _, p := range []string{"/big.txt", "/missing", "/dir", "/dir/", "/edge.txt/", "/out"} {
+			_, ok := s.cached(p)
+			assert.False(t, ok, p)
+		}
+		body, ok := s.body("/edge.txt")
+		assert.True(t, ok, "a file of exactly MaxFile bytes is cached")
+		assert.Equal(t, "sixteen bytes!!!", body)
+		assert.Len(t, s.cache.entries, 1)
+
+		// A cached file that grows past MaxFile leaves the cache.
+		s.write(t, "edge.txt", "now it is too big for the cache")
+		*s.clock = s.clock.Add(opt.TTL)
+		_, ok = s.cached("/edge.txt")
+		assert.False(t, ok)
+		assert.Empty(t, s.cache.entries)
+		assert.Zero(t, s.cache.bytes)
+	})
+
+	t.Run("size bound", func(t *testing.T) {
+		files := map[string]string{}
+		for _, n := range "abcdefgh" {
+			files[string(n)+".txt"] = "0123456789" // 10 bytes each
+		}
+		s := newCacheServer(t, cacheOptions{TTL: time.Second, MaxFile: 16, Size: 35}, files)
+		for name := range files {
+			body, ok := s.body("/" + name)
+			require.True(t, ok)
+			assert.Equal(t, "0123456789", body)
+			assert.LessOrEqual(t, s.cache.bytes, int64(35))
+		}
+		assert.Len(t, s.cache.entries, 3)
+		var sum int64
+		for _, e := range s.cache.entries {
+			sum += int64(len(e.body))
+		}
+		assert.Equal(t, sum, s.cache.bytes)
+	})
+
+	t.Run("index.html stands for its directory", func(t *testing.T) {
+		s := newCacheServer(t, opt, map[string]string{"index.html": "<p>hi</p>"})
+		body, ok := s.body("/")
+		require.True(t, ok)
+		assert.Equal(t, "<p>hi</p>", body)
+		f, _ := s.cached("/")
+		assert.Equal(t, "text/html; charset=utf-8", f.contentType)
+	})
+
+	t.Run("off", func(t *testing.T) {
+		assert.Nil(t, newFileCache(cacheOptions{TTL: -1, MaxFile: 16, Size: 16}))
+		assert.Nil(t, newFileCache(cacheOptions{TTL: time.Second, MaxFile: 0, Size: 16}))
+		assert.Nil(t, newFileCache(cacheOptions{TTL: time.Second, MaxFile: 16, Size: 0}))
+		s := &server{root: t.TempDir()}
+		_, ok := s.cached("/")
+		assert.False(t, ok)
+	})
+}
