@@ -1,8 +1,8 @@
 // Command resp is an in-memory key-value server that speaks the Redis
 // protocol (RESP2), so redis-cli, redis-benchmark and Redis client libraries
 // can talk to it. It is built on chat.AsyncChat, the way asynchat servers
-// are: the terminator follows the protocol, switching between a line and a
-// byte count as each part of a request arrives.
+// are: the terminator follows the protocol — a line for the first line of a
+// request, then byte counts for the rest of it.
 //
 //	go run ./examples/resp                  # on 127.0.0.1:6380
 //	redis-cli -p 6380 set greeting hello
@@ -42,6 +42,10 @@ const (
 	// maxBulk is the largest argument length the protocol allows ($N):
 	// Redis's proto-max-bulk-len.
 	maxBulk = 512 << 20
+	// maxLine is the longest line: the chat's MaxLine for the first line
+	// of a request, and the parser's limit for "$N" lines. It is Redis's
+	// limit for an inline command.
+	maxLine = 64 << 10
 	// maxMessage is the largest argument this server will hold: the
 	// chat's MaxMessage. A longer announced length fails in the chat,
 	// before anything is read or allocated for it (see HandleError).
@@ -54,12 +58,15 @@ const (
 	keepBuffer = 64 << 10
 )
 
-// lineTerm ends the header lines (*N, $N) and inline commands. Redis accepts
-// a bare LF at the end of an inline command ("PING\n" from nc), so the
-// terminator is LF and a CR before it is dropped. It is made once:
-// chat.Delimiter copies its argument, and the terminator switches twice per
-// argument.
+// lineTerm ends the first line of a request: "*N" or an inline command.
+// Redis accepts a bare LF at the end of an inline command ("PING\n" from
+// nc), so the terminator is LF and a CR before it is dropped. It is made
+// once: chat.Delimiter copies its argument.
 var lineTerm = chat.DelimiterString("\n")
+
+// minArg is the fewest bytes a bulk argument takes: "$0\n", then the CRLF
+// after its empty data.
+const minArg = 5
 
 // span locates one argument in a client's request buffer. Offsets rather
 // than slices, because the buffer may move as it grows.
@@ -70,51 +77,185 @@ type parseState uint8
 
 const (
 	stateCommand    parseState = iota // a line: "*N" or an inline command
-	stateBulkHeader                   // a line: "$N"
-	stateBulkBody                     // N bytes and CRLF, under chat.Length(N+2)
+	stateBulkHeader                   // a "$N" line
+	stateBulkBody                     // N bytes and CRLF
+	stateRefused                      // over a limit: the chat is refusing the request (see refuse)
 )
 
 // client serves one connection. Its methods run on the loop's goroutine, as
 // does everything in the server, so the store needs no lock.
+//
+// The first line of a request comes under lineTerm. The rest of a "*N"
+// request comes under a chat.Length of need() bytes — as many as the rest
+// of the request takes at the least, judging by what has been parsed, since
+// an argument still to come is at least minArg bytes — and is parsed as it
+// arrives, "$N" lines and data alike, by CollectIncomingData. When the
+// length fires, FoundTerminator sets the next one, or runs the command: a
+// request is never shorter than need says, so a length never reaches into
+// the next request and fires exactly at the end of this one.
+// redis-benchmark's MSET of 21 arguments is nine frames this way, not 43
+// (one per line and one per argument). Parsing as the bytes arrive, with
+// the limits a "$N" line would have under lineTerm, answers a malformed
+// request at the same byte, with the same error, as framing line by line
+// does.
 type client struct {
 	chat.AsyncChat
 	srv  *server
 	id   int64
 	name string
 
-	state  parseState
-	want   int      // bulk arguments still to come in this request
-	buf    []byte   // this request's arguments, then the frame being collected
-	mark   int      // where the frame being collected starts in buf
-	spans  []span   // the arguments received so far, in buf
-	argv   [][]byte // the arguments as slices, rebuilt for each request
-	line   []byte   // an inline command being split
-	out    []byte   // the reply being built
-	lname  [32]byte // scratch for lower-casing command and option names
-	broken bool     // a protocol error was answered: the rest is ignored
+	state   parseState
+	want    int      // bulk arguments still to come in this request, the current one included
+	body    int      // stateBulkBody: bytes of the argument and its CRLF still to come
+	buf     []byte   // this request's arguments, then the part of a line or argument received
+	mark    int      // where that part starts in buf
+	spans   []span   // the arguments received so far, in buf
+	argv    [][]byte // the arguments as slices, rebuilt for each request
+	line    []byte   // an inline command being split
+	out     []byte   // the reply being built
+	lname   [32]byte // scratch for lower-casing command and option names
+	refusal string   // stateRefused: the protocol error to answer
+	broken  bool     // a protocol error was answered: the rest is ignored
 }
 
-// CollectIncomingData is asynchat's collect_incoming_data: it appends the
-// frame's data to the request buffer. data points into the chat's read
-// buffer and is only valid during the call, so it is copied — once, into a
-// buffer the connection keeps from request to request.
+// CollectIncomingData is asynchat's collect_incoming_data. A first line is
+// appended to the request buffer; the rest of a request is parsed. data
+// points into the chat's read buffer and is only valid during the call, so
+// what is kept is copied — once, into a buffer the connection keeps from
+// request to request.
 func (c *client) CollectIncomingData(data []byte) {
 	if c.broken {
 		return
 	}
+	switch c.state {
+	case stateCommand:
+		c.collect(data)
+	case stateBulkHeader, stateBulkBody:
+		c.parse(data)
+	}
+}
+
+// collect appends data to the request buffer, or answers a protocol error
+// and reports false if the request would grow past maxCommand.
+func (c *client) collect(data []byte) bool {
 	// Count the bookkeeping of each argument too, so that a request of a
 	// million empty arguments is bounded as well.
 	if len(c.buf)+len(data)+len(c.spans)*40 > maxCommand {
 		c.protocolError("request too large")
-		return
+		return false
 	}
 	c.buf = append(c.buf, data...)
+	return true
 }
 
-// FoundTerminator is asynchat's found_terminator: a header line, an inline
-// command or an argument is complete. It switches the terminator for what
-// comes next — a byte count after "$N", a line after the argument — and
-// runs the command once its last argument is in.
+// parse reads "$N" lines and arguments from data, which the length
+// terminator keeps within this request.
+func (c *client) parse(data []byte) {
+	for len(data) > 0 && c.want > 0 && !c.broken && c.state != stateRefused {
+		if c.state == stateBulkBody {
+			n := min(c.body, len(data))
+			if !c.collect(data[:n]) {
+				return
+			}
+			data = data[n:]
+			if c.body -= n; c.body == 0 {
+				c.endArg()
+			}
+			continue
+		}
+		line, rest := data, data[len(data):]
+		found := false
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, rest, found = data[:i], data[i+1:], true
+		}
+		// The limits of a line under lineTerm: the chat's MaxLine, the
+		// request's size.
+		if len(c.buf)-c.mark+len(line) > maxLine {
+			c.refuse("too big bulk count string")
+			return
+		}
+		if len(c.buf)+len(line)+len(c.spans)*40 > maxCommand {
+			c.protocolError("request too large")
+			return
+		}
+		if !found {
+			c.buf = append(c.buf, line...) // the line goes on in the next frame
+			return
+		}
+		if c.mark < len(c.buf) {
+			// The line began in an earlier frame.
+			c.buf = append(c.buf, line...)
+			line = c.buf[c.mark:]
+			c.buf = c.buf[:c.mark]
+		}
+		c.header(trimCR(line))
+		data = rest
+	}
+}
+
+// header reads a "$N" line: the length of the next argument.
+func (c *client) header(line []byte) {
+	if len(line) == 0 || line[0] != '$' {
+		got := byte('\r')
+		if len(line) > 0 {
+			got = line[0]
+		}
+		c.protocolError("expected '$', got '" + printable(got) + "'")
+		return
+	}
+	n, ok := parseInt(line[1:])
+	switch {
+	case !ok || n < 0 || n > maxBulk:
+		c.protocolError("invalid bulk length")
+	case n+2 > maxMessage:
+		c.refuse("invalid bulk length")
+	default:
+		c.state, c.body = stateBulkBody, int(n)+2 // the argument and its CRLF
+	}
+}
+
+// endArg checks the CRLF after an argument's data and records the argument.
+func (c *client) endArg() {
+	end := len(c.buf) - 2
+	if !bytes.Equal(c.buf[end:], crlf) {
+		c.protocolError("expected '\\r\\n' after bulk data")
+		return
+	}
+	c.buf = c.buf[:end]
+	c.spans = append(c.spans, span{c.mark, end})
+	c.mark = end
+	c.state = stateBulkHeader
+	c.want--
+}
+
+// need is the length of the next frame of a "*N" request: the fewest bytes
+// the rest of the request can take, given what has been parsed.
+func (c *client) need() int {
+	n := minArg * (c.want - 1) // the arguments after the current one
+	if c.state == stateBulkBody {
+		n += c.body
+	} else {
+		// The rest of the "$N" line — at least its LF, and three bytes
+		// in all — then the CRLF after the data.
+		n += max(1, 3-(len(c.buf)-c.mark)) + 2
+	}
+	return min(n, maxMessage)
+}
+
+// refuse ends a request that goes past MaxLine with a "$N" line, or past
+// MaxMessage with the N, the way the chat ends one that goes past its
+// limits: by setting a length above MaxMessage, which the chat refuses
+// before it frames another byte. So the connection is counted in
+// limit_disconnections, HandleError answers msg, and the close lingers so
+// that the rest of what the client sends does not reset the answer.
+func (c *client) refuse(msg string) {
+	c.state, c.refusal = stateRefused, msg
+	c.SetTerminator(chat.Length(maxMessage + 1))
+}
+
+// FoundTerminator is asynchat's found_terminator: the first line of a
+// request, or a frame of the rest, is complete. It sets the terminator for
+// what comes next and runs the command once its last argument is in.
 func (c *client) FoundTerminator() {
 	if c.broken {
 		return
@@ -137,43 +278,16 @@ func (c *client) FoundTerminator() {
 			c.protocolError("invalid multibulk length")
 		case n > 0:
 			c.want, c.state = int(n), stateBulkHeader
+			c.SetTerminator(chat.Length(c.need()))
 		} // *0 and *-1 are empty requests: ignored
-	case stateBulkHeader:
-		line := trimCR(c.buf[c.mark:])
-		c.buf = c.buf[:c.mark]
-		if len(line) == 0 || line[0] != '$' {
-			got := byte('\r')
-			if len(line) > 0 {
-				got = line[0]
-			}
-			c.protocolError("expected '$', got '" + printable(got) + "'")
+	case stateBulkHeader, stateBulkBody:
+		if c.want > 0 {
+			c.SetTerminator(chat.Length(c.need()))
 			return
 		}
-		n, ok := parseInt(line[1:])
-		if !ok || n < 0 || n > maxBulk {
-			c.protocolError("invalid bulk length")
-			return
-		}
-		// The argument and its CRLF. Above MaxMessage the chat refuses
-		// this terminator and reports chat.ErrMessageTooLarge.
-		c.SetTerminator(chat.Length(int(n) + 2))
-		c.state = stateBulkBody
-	case stateBulkBody:
-		end := len(c.buf) - 2
-		if !bytes.Equal(c.buf[end:], crlf) {
-			c.protocolError("expected '\\r\\n' after bulk data")
-			return
-		}
-		c.buf = c.buf[:end]
-		c.spans = append(c.spans, span{c.mark, end})
-		c.mark = end
 		c.SetTerminator(lineTerm)
-		if c.want--; c.want > 0 {
-			c.state = stateBulkHeader
-			return
-		}
 		c.execute()
-	}
+	} // stateRefused: the chat is refusing the request
 }
 
 // trimCR drops the CR of a CRLF line ending.
@@ -246,15 +360,14 @@ func (c *client) protocolError(msg string) {
 }
 
 // HandleError is asyncore's handle_error. The chat reports a client that
-// went past one of its input limits here; such a client gets the protocol
-// error Redis would send before the chat closes the connection. Anything
-// else gets the default: log it and close.
+// went past one of its input limits here, the parser's among them (see
+// refuse); such a client gets the protocol error Redis would send before
+// the chat closes the connection. Anything else gets the default: log it
+// and close.
 func (c *client) HandleError(err error) {
 	switch {
 	case errors.Is(err, chat.ErrMessageTooLarge):
-		c.protocolError("invalid bulk length")
-	case errors.Is(err, chat.ErrLineTooLong) && c.state == stateBulkHeader:
-		c.protocolError("too big bulk count string")
+		c.protocolError(c.refusal) // only refuse sets such a length
 	case errors.Is(err, chat.ErrLineTooLong):
 		c.protocolError("too big inline request")
 	default:
@@ -295,6 +408,7 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 	s.lastID++
 	c := &client{srv: s, id: s.lastID}
 	c.Init(c, s.Map())
+	c.MaxLine = maxLine
 	c.MaxMessage = maxMessage
 	c.IdleTimeout = -1 // as Redis's "timeout 0": idle clients stay connected
 	c.SetTerminator(lineTerm)

@@ -512,6 +512,13 @@ func TestProtocolErrors(t *testing.T) {
 		{"quote not ending an argument", "ECHO \"a\"b\r\n", "unbalanced quotes in request"},
 		{"inline too long", strings.Repeat("a", 70000), "too big inline request"},
 		{"bulk header too long", "*1\r\n$" + strings.Repeat("1", 70000), "too big bulk count string"},
+		// "$", the digits and the CR: MaxLine bytes are a line, one more
+		// is not, wherever in the request the line starts.
+		{"bulk header at MaxLine", "*2\r\n$3\r\nGET\r\n$" + strings.Repeat("1", maxLine-2) + "\r\n", "invalid bulk length"},
+		{"bulk header over MaxLine", "*2\r\n$3\r\nGET\r\n$" + strings.Repeat("1", maxLine-1) + "\r\n", "too big bulk count string"},
+		{"bulk without CRLF, later", "*3\r\n$3\r\nGET\r\n$1\r\nk\r\n$1\r\nvv\r\n" + follow, `expected '\r\n' after bulk data`},
+		{"not a bulk, later", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n:1\r\n" + follow, "expected '$', got ':'"},
+		{"bulk over MaxMessage, later", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$" + strconv.Itoa(maxMessage-1) + "\r\n", "invalid bulk length"},
 	}
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
