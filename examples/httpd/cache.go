@@ -117,16 +117,16 @@ func (s *server) cached(urlPath string) (*cachedFile, bool) {
 	return e, true
 }
 
-// readSmall reads the regular file name whole, if it has at most max bytes
+// readSmall reads the regular file name whole, if it has at most limit bytes
 // and its length did not change between the fstat and the read.
-func readSmall(name string, max int64) (*cachedFile, bool) {
+func readSmall(name string, limit int64) (*cachedFile, bool) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, false
 	}
 	defer f.Close()
 	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() || info.Size() > max {
+	if err != nil || !info.Mode().IsRegular() || info.Size() > limit {
 		return nil, false
 	}
 	// One byte more than announced, to see a file that grew.
