@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"net/http"
 	"os"
 	"path"
@@ -10,8 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
@@ -72,7 +69,6 @@ type httpHarness struct {
 	l   *loop.Loop
 	m   *loop.Map
 	srv *server
-	buf []byte
 }
 
 func newHTTPHarness(f *testing.F) *httpHarness {
@@ -113,7 +109,7 @@ func newHTTPHarness(f *testing.F) *httpHarness {
 		_ = dispatcher.CloseAll(m, true)
 		_ = l.Close()
 	})
-	return &httpHarness{l: l, m: m, srv: srv, buf: make([]byte, 64<<10)}
+	return &httpHarness{l: l, m: m, srv: srv}
 }
 
 // checkHead checks parseRequest's result for data as a head, and
@@ -176,49 +172,6 @@ var dateField = regexp.MustCompile(`\r\nDate: [^\r]*`)
 // loop after every chunk, then half-closes and collects every reply until
 // the server closes. The server must close, and leave nothing in the map.
 func (h *httpHarness) stream(t *testing.T, data, cuts []byte) []byte {
-	fds, err := testutil.NewSocketpair() // non-blocking, close-on-exec, on every Unix
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer := fds[1]
-	defer unix.Close(peer)
-	h.srv.HandleAccepted(fds[0], nil)
-
-	var out []byte
-	pump := func() {
-		if err := h.l.RunOnce(0); err != nil {
-			t.Fatal(err)
-		}
-		for {
-			n, err := unix.Read(peer, h.buf)
-			if n <= 0 || err != nil {
-				return
-			}
-			out = append(out, h.buf[:n]...)
-		}
-	}
-	open := true
-	for _, chunk := range testutil.Chunks(data, cuts) {
-		for open && len(chunk) > 0 {
-			n, err := unix.Write(peer, chunk)
-			if n > 0 {
-				chunk = chunk[n:]
-			}
-			switch {
-			case errors.Is(err, unix.EAGAIN):
-			case err != nil:
-				open = false // the server closed: the rest is not sent
-			}
-			pump()
-		}
-	}
-	_ = unix.Shutdown(peer, unix.SHUT_WR)
-	for i := 0; h.m.Len() > 0; i++ {
-		if i == 1000 {
-			t.Fatalf("the connection is still open after EOF; replies so far %q", out)
-		}
-		pump()
-	}
-	pump()
+	out := testutil.Converse(t, h.l, func(fd int) { h.srv.HandleAccepted(fd, nil) }, data, cuts)
 	return dateField.ReplaceAll(out, nil)
 }

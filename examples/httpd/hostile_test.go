@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -18,13 +17,6 @@ import (
 	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/poller"
 )
-
-// allocated returns the bytes allocated so far by the whole process.
-func allocated() uint64 {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.TotalAlloc
-}
 
 // TestHugeContentLength: a Content-Length of 10^15 is refused with 413 and
 // a header line longer than the server's limit, still being sent, with
@@ -56,10 +48,10 @@ func TestHugeContentLength(t *testing.T) {
 
 		t.Run("Content-Length 10^15", func(t *testing.T) {
 			c := dialRaw(t, addr)
-			before := allocated()
+			before := testutil.Allocated()
 			c.send(t, get("POST", "/echo", "Content-Length: 1000000000000000"))
 			r := c.read(t, "POST")
-			grew := allocated() - before
+			grew := testutil.Allocated() - before
 			assert.Equal(t, http.StatusRequestEntityTooLarge, r.StatusCode)
 			assert.True(t, r.Close, "Connection: close")
 			assert.True(t, c.closed(t), "the server should close after 413")
@@ -71,7 +63,7 @@ func TestHugeContentLength(t *testing.T) {
 		t.Run("header line over the limit", func(t *testing.T) {
 			c := dialRaw(t, addr)
 			line := "GET / HTTP/1.1\r\nHost: test\r\nX-Long: " + strings.Repeat("b", 4*maxHead)
-			before := allocated()
+			before := testutil.Allocated()
 			// The line has no end, and the server stops reading it: write
 			// on a goroutine, whose write fails once the server closes.
 			wrote := make(chan error, 1)
@@ -85,7 +77,7 @@ func TestHugeContentLength(t *testing.T) {
 			assert.Equal(t, fmt.Sprintf("%d %s\n", r.StatusCode, http.StatusText(r.StatusCode)), string(r.body))
 			assert.True(t, c.closed(t), "the server should close after 431")
 			<-wrote
-			grew := allocated() - before
+			grew := testutil.Allocated() - before
 			assert.Less(t, grew, uint64(maxAlloc), "bytes allocated, the line included")
 			t.Logf("%d bytes allocated for a %d KiB line", grew, len(line)>>10)
 			served()

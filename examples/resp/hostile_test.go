@@ -4,7 +4,6 @@ package main
 // announces must not decide what the server allocates.
 
 import (
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,13 +14,6 @@ import (
 	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/poller"
 )
-
-// allocated returns the bytes allocated so far by the whole process.
-func allocated() uint64 {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.TotalAlloc
-}
 
 // TestHugeLengthFields sends requests whose count or length fields claim
 // up to a trillion elements or bytes. Each is refused with a protocol error
@@ -50,9 +42,9 @@ func TestHugeLengthFields(t *testing.T) {
 
 		for _, tc := range refused {
 			t.Run(tc.name, func(t *testing.T) {
-				before := allocated()
+				before := testutil.Allocated()
 				got := protocolError(t, addr, []byte(tc.in))
-				grew := allocated() - before
+				grew := testutil.Allocated() - before
 				assert.Equal(t, "-ERR Protocol error: "+tc.want+"\r\n", got)
 				assert.Less(t, grew, uint64(maxAlloc), "bytes allocated for %q", tc.in)
 				assert.Equal(t, status("PONG"), other.do("PING"), "another client")
@@ -64,10 +56,10 @@ func TestHugeLengthFields(t *testing.T) {
 			// Without '*' the line is an inline command: the name of an
 			// unknown one, not a length; the connection stays usable.
 			rc := dial(t, addr)
-			before := allocated()
+			before := testutil.Allocated()
 			rc.write([]byte("$999999999999\r\n"))
 			reply := rc.read()
-			grew := allocated() - before
+			grew := testutil.Allocated() - before
 			require.IsType(t, respError(""), reply)
 			assert.True(t, strings.HasPrefix(string(reply.(respError)), "ERR unknown command '$999999999999'"), "%v", reply)
 			assert.Less(t, grew, uint64(maxAlloc))
@@ -79,14 +71,14 @@ func TestHugeLengthFields(t *testing.T) {
 			// 8 MB less one is within MaxMessage: the server waits for the
 			// value, holding only what has arrived.
 			rc := dial(t, addr)
-			before := allocated()
+			before := testutil.Allocated()
 			rc.write([]byte("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$" + strconv.Itoa(maxMessage-3) + "\r\nabc"))
 			// The request is readable before the first PING is sent, so
 			// the batch that answers that PING, or the one before, reads
 			// it too; by the second answer it has been handled.
 			assert.Equal(t, status("PONG"), other.do("PING"), "another client")
 			assert.Equal(t, status("PONG"), other.do("PING"), "another client")
-			grew := allocated() - before
+			grew := testutil.Allocated() - before
 			assert.Less(t, grew, uint64(maxAlloc), "bytes allocated while waiting for the value")
 			t.Logf("%d bytes allocated while waiting", grew)
 			require.NoError(t, rc.conn.Close())

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,8 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
@@ -114,7 +111,6 @@ type smtpHarness struct {
 	l   *loop.Loop
 	m   *loop.Map
 	srv *server
-	buf []byte
 }
 
 func newSMTPHarness(f *testing.F) *smtpHarness {
@@ -141,7 +137,7 @@ func newSMTPHarness(f *testing.F) *smtpHarness {
 		_ = dispatcher.CloseAll(m, true)
 		_ = l.Close()
 	})
-	return &smtpHarness{l: l, m: m, srv: srv, buf: make([]byte, 64<<10)}
+	return &smtpHarness{l: l, m: m, srv: srv}
 }
 
 // smtpRun is what one session sent back and stored.
@@ -160,50 +156,7 @@ var queuedAs = regexp.MustCompile(`(?m)^250 OK: queued as ([^\r]*)`)
 // every reply until the session closes. The messages delivered are read
 // and removed.
 func (h *smtpHarness) stream(t *testing.T, data, cuts []byte) smtpRun {
-	fds, err := testutil.NewSocketpair() // non-blocking, close-on-exec, on every Unix
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer := fds[1]
-	defer unix.Close(peer)
-	h.srv.HandleAccepted(fds[0], nil)
-
-	var out []byte
-	pump := func() {
-		if err := h.l.RunOnce(0); err != nil {
-			t.Fatal(err)
-		}
-		for {
-			n, err := unix.Read(peer, h.buf)
-			if n <= 0 || err != nil {
-				return
-			}
-			out = append(out, h.buf[:n]...)
-		}
-	}
-	pump()
-	open := true
-	for _, chunk := range testutil.Chunks(data, cuts) {
-		for open && len(chunk) > 0 {
-			n, err := unix.Write(peer, chunk)
-			if n > 0 {
-				chunk = chunk[n:]
-			}
-			if err != nil && !errors.Is(err, unix.EAGAIN) {
-				open = false // the session closed: the rest is not sent
-			}
-			pump()
-		}
-	}
-	_ = unix.Shutdown(peer, unix.SHUT_WR)
-	for i := 0; h.m.Len() > 0; i++ {
-		if i == 1000 {
-			t.Fatalf("the session is still open after EOF; replies so far %q", out)
-		}
-		pump()
-	}
-	pump()
-
+	out := testutil.Converse(t, h.l, func(fd int) { h.srv.HandleAccepted(fd, nil) }, data, cuts)
 	run := smtpRun{raw: out}
 	for _, m := range queuedAs.FindAllSubmatch(out, -1) {
 		name := filepath.Join(h.srv.box.dir, "new", string(m[1]))
