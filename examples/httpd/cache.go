@@ -2,9 +2,7 @@ package main
 
 import (
 	"io"
-	"net/http"
 	"os"
-	"strconv"
 	"syscall"
 	"time"
 )
@@ -60,18 +58,13 @@ type fileCache struct {
 
 // cachedFile is one file held by a fileCache.
 type cachedFile struct {
-	name    string // with symbolic links resolved
-	size    int64
-	mtime   time.Time // as stat reported it, to the nanosecond
-	ino     uint64
-	body    []byte
-	checked time.Time // when the file system last confirmed the entry
-
-	// The reply-head values, formatted once.
-	contentType  string
-	length       string    // Content-Length
-	modified     time.Time // mtime in UTC, truncated to the second
-	lastModified string    // modified as an HTTP date
+	name     string // with symbolic links resolved
+	size     int64
+	mtime    time.Time // as stat reported it, to the nanosecond
+	ino      uint64
+	body     []byte
+	checked  time.Time // when the file system last confirmed the entry
+	fileHead           // the reply-head values, formatted once
 }
 
 // newFileCache returns a cache with opt, or nil — no cache — if opt.TTL is
@@ -135,17 +128,13 @@ func readSmall(name string, limit int64) (*cachedFile, bool) {
 	if int64(n) != info.Size() || err != io.ErrUnexpectedEOF && !(err == io.EOF && n == 0) {
 		return nil, false
 	}
-	mtime := info.ModTime().UTC().Truncate(time.Second) // HTTP dates have whole seconds
 	return &cachedFile{
-		name:         name,
-		size:         info.Size(),
-		mtime:        info.ModTime(),
-		ino:          inode(info),
-		body:         body[:n:n],
-		contentType:  contentType(name),
-		length:       strconv.FormatInt(info.Size(), 10),
-		modified:     mtime,
-		lastModified: mtime.Format(http.TimeFormat),
+		name:     name,
+		size:     info.Size(),
+		mtime:    info.ModTime(),
+		ino:      inode(info),
+		body:     body[:n:n],
+		fileHead: newFileHead(name, info),
 	}, true
 }
 

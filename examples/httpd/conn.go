@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/asyncore-go/asyncore/chat"
 )
@@ -183,50 +182,40 @@ func (c *conn) stats(req *request) int {
 // file a buffer at a time as the socket drains (see fileBody).
 func (c *conn) serveFile(req *request) int {
 	if f, ok := c.srv.cached(req.path); ok {
-		return c.serveCached(req, f)
+		status := c.pushFileHead(req, &f.fileHead)
+		if status == http.StatusOK && req.method == "GET" {
+			c.Push(f.body)
+		}
+		return status
 	}
 	name, info, ok := c.srv.resolve(req.path)
 	if !ok {
 		return c.sendError(req, http.StatusNotFound, "")
 	}
-	// HTTP dates have one-second precision, so the modification time is
-	// compared, and sent, truncated to the second.
-	mtime := info.ModTime().UTC().Truncate(time.Second)
-	if !req.ifModifiedSince.IsZero() && !mtime.After(req.ifModifiedSince) {
-		h := c.startHead(http.StatusNotModified)
-		h = header(h, "Last-Modified", mtime.Format(http.TimeFormat))
-		c.pushHead(h, req)
-		return http.StatusNotModified
-	}
-	h := c.startHead(http.StatusOK)
-	h = header(h, "Content-Type", contentType(name))
-	h = header(h, "Content-Length", strconv.FormatInt(info.Size(), 10))
-	h = header(h, "Last-Modified", mtime.Format(http.TimeFormat))
-	c.pushHead(h, req)
-	if req.method == "GET" && info.Size() > 0 {
+	fh := newFileHead(name, info)
+	status := c.pushFileHead(req, &fh)
+	if status == http.StatusOK && req.method == "GET" && info.Size() > 0 {
 		c.PushWithProducer(newFileBody(c, name, info.Size()))
 	}
-	return http.StatusOK
+	return status
 }
 
-// serveCached answers GET and HEAD of a file held by the server's cache:
-// the same reply as serveFile's, built from the entry's formatted fields,
-// with the body pushed from memory.
-func (c *conn) serveCached(req *request, f *cachedFile) int {
-	if !req.ifModifiedSince.IsZero() && !f.modified.After(req.ifModifiedSince) {
+// pushFileHead pushes the head of a reply to a GET or HEAD of a file
+// described by fh: 304 Not Modified if the request's If-Modified-Since is
+// not older than the file, else 200 OK. It returns the status; the caller
+// pushes the body after a 200 to a GET.
+func (c *conn) pushFileHead(req *request, fh *fileHead) int {
+	if !req.ifModifiedSince.IsZero() && !fh.modified.After(req.ifModifiedSince) {
 		h := c.startHead(http.StatusNotModified)
-		h = header(h, "Last-Modified", f.lastModified)
+		h = header(h, "Last-Modified", fh.lastModified)
 		c.pushHead(h, req)
 		return http.StatusNotModified
 	}
 	h := c.startHead(http.StatusOK)
-	h = header(h, "Content-Type", f.contentType)
-	h = header(h, "Content-Length", f.length)
-	h = header(h, "Last-Modified", f.lastModified)
+	h = header(h, "Content-Type", fh.contentType)
+	h = header(h, "Content-Length", fh.length)
+	h = header(h, "Last-Modified", fh.lastModified)
 	c.pushHead(h, req)
-	if req.method == "GET" {
-		c.Push(f.body)
-	}
 	return http.StatusOK
 }
 

@@ -5,9 +5,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"mime"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -63,6 +66,27 @@ func contentType(name string) string {
 		return t
 	}
 	return "application/octet-stream"
+}
+
+// fileHead is what a reply head says of a file, formatted.
+type fileHead struct {
+	contentType  string
+	length       string    // Content-Length
+	modified     time.Time // the modification time in UTC, truncated to the second
+	lastModified string    // modified as an HTTP date
+}
+
+// newFileHead describes the file name, whose FileInfo is info. HTTP dates
+// have one-second precision, so the modification time is compared, and
+// sent, truncated to the second.
+func newFileHead(name string, info fs.FileInfo) fileHead {
+	mtime := info.ModTime().UTC().Truncate(time.Second)
+	return fileHead{
+		contentType:  contentType(name),
+		length:       strconv.FormatInt(info.Size(), 10),
+		modified:     mtime,
+		lastModified: mtime.Format(http.TimeFormat),
+	}
 }
 
 // fileBody is the body of a GET reply: a producer that streams a file
