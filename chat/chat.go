@@ -105,16 +105,25 @@ type AsyncChat struct {
 	// collector holds; going past it is ErrMessageTooLarge. Negative: no
 	// limit.
 	MaxMessage int
-	// OutHighWater is the queued output above which the chat stops reading
-	// input until the queue drains below OutLowWater, so a peer that
-	// pipelines requests without reading the replies cannot grow the queue
-	// without bound. Negative: never stop reading.
+	// OutHighWater is the queued output above which the chat stops
+	// framing input until the queue drains below OutLowWater: checked
+	// after every frame, so the reply that crosses it is the last one
+	// queued, and the rest of the input already read is held, unframed,
+	// while nothing more is read. A peer that pipelines requests without
+	// reading the replies therefore costs at most about OutHighWater plus
+	// one reply plus one read, and one that reads gets every reply of
+	// any pipeline, however much they add up to. Negative: never stop.
 	OutHighWater int
-	// OutLowWater is where reading resumes; zero means half of
+	// OutLowWater is where framing and reading resume — in the same loop
+	// iteration as the write that drained the queue; zero means half of
 	// OutHighWater.
 	OutLowWater int
 	// OutLimit is the queued output above which the channel fails with
-	// ErrOutputLimit and is closed. Negative: no limit.
+	// ErrOutputLimit and is closed. Inside FoundTerminator it bounds that
+	// frame's reply alone (what is still queued of the replies before it
+	// does not count), so only a single reply larger than OutLimit, or
+	// output pushed from outside FoundTerminator to a peer that does not
+	// read, closes the channel. Negative: no limit.
 	OutLimit int
 	// FrameTimeout bounds the time from the first byte of a frame to its
 	// terminator; going past it is ErrFrameTimeout, handled like the
@@ -141,13 +150,20 @@ type AsyncChat struct {
 	out      producer.FIFO
 	bufs     [][]byte // Gather's scratch
 
-	reading  bool // inside HandleRead: writes wait for its end
-	backlog  bool // c.in holds input read but not yet framed (FramesPerRead)
+	reading bool // inside HandleRead: writes wait for its end
+	backlog bool // c.in holds input read but not yet framed (FramesPerRead)
+	// held: c.in holds input not framed because the output queue went
+	// above OutHighWater; it is framed once the queue drains (see hold).
+	held     bool
 	resumeFn func()
-	closing  bool // CloseWhenDone was called: input is discarded
-	flushing bool // the peer sent EOF: close once the output is written
-	paused   bool // reading stopped above OutHighWater
-	failed   bool // a limit was exceeded: no more input is framed
+	// replyBase is what was queued when the current FoundTerminator began
+	// (0 outside one): OutLimit bounds one reply, not the rest of the
+	// reply before it that is still being written.
+	replyBase int
+	closing   bool // CloseWhenDone was called: input is discarded
+	flushing  bool // the peer sent EOF: close once the output is written
+	paused    bool // reading stopped above OutHighWater
+	failed    bool // a limit was exceeded: no more input is framed
 	// discarded is set by DiscardBuffers, so that one called from
 	// FoundTerminator also drops the rest of the input being framed.
 	discarded bool
@@ -200,6 +216,14 @@ var readBuffers = sync.Pool{New: func() any { return new([]byte) }}
 // HandleRead reads what the socket has, frames it, and writes the replies
 // the frames produced with one gathered write: asynchat's handle_read.
 func (c *AsyncChat) HandleRead() {
+	if c.held || c.backlog {
+		// Input read earlier waits to be framed, and the chat is not
+		// watched for reading; only a hang-up calls HandleRead now (see
+		// dispatcher's handleHangup). Reading would let a peer that
+		// does not read its replies grow c.in, and the peer that hung
+		// up cannot receive replies anyway: it is closed.
+		return
+	}
 	size := c.InBufferSize
 	if size <= 0 {
 		size = DefaultBufferSize
@@ -270,13 +294,22 @@ func (c *AsyncChat) feed(data []byte) {
 			c.frame = 0
 			c.framing = false
 			c.discarded = false
+			c.replyBase = c.out.Len()
 			c.self.FoundTerminator()
+			c.replyBase = 0
 			if c.discarded {
 				data = nil // as asynchat's discard_buffers empties ac_in_buffer
 			}
-			if frames++; most > 0 && frames >= most && len(data) > 0 && c.open() {
-				c.postpone(data)
-				return
+			frames++
+			if len(data) > 0 && c.open() {
+				if c.paused {
+					c.hold(data)
+					return
+				}
+				if most > 0 && frames >= most {
+					c.postpone(data)
+					return
+				}
 			}
 		} else if wait {
 			break
@@ -315,6 +348,21 @@ func (c *AsyncChat) postpone(data []byte) {
 		c.backlog = true
 		c.UpdateInterest()
 	}
+}
+
+// hold keeps input read but not yet framed, because the replies queued so
+// far are above OutHighWater: per-frame flow control. Framing a pipelined
+// request only to queue its reply behind a megabyte the peer has not read
+// yet gains nothing and costs memory, so the chat stops at the frame that
+// crossed the high-water mark, as nginx does not parse the next pipelined
+// request before the current reply is sent. It reads nothing more
+// meanwhile (Readable is false), so what it holds is at most one read.
+// When the queue drains below OutLowWater, initiateSend hands the input to
+// postpone, which frames it in the same loop iteration.
+func (c *AsyncChat) hold(data []byte) {
+	c.in = append(c.in[:0], data...) // data may be a suffix of c.in: append moves it
+	c.held = true
+	c.UpdateInterest()
 }
 
 // resume frames a postponed backlog (see postpone) and writes the replies.
@@ -531,7 +579,7 @@ func (c *AsyncChat) CloseWhenDone() {
 		return
 	}
 	c.closing = true
-	c.in = nil
+	c.in, c.held = nil, false
 	c.framing = false
 	if to := timeout(c.LingerTimeout, DefaultLingerTimeout); to > 0 {
 		if l := c.Loop(); l != nil {
@@ -550,7 +598,7 @@ func (c *AsyncChat) CloseWhenDone() {
 // send is set, starts writing.
 func (c *AsyncChat) queued(send bool) {
 	pending := c.out.Len()
-	if limit := positive(c.OutLimit, DefaultOutLimit); limit > 0 && pending > limit {
+	if limit := positive(c.OutLimit, DefaultOutLimit); limit > 0 && pending-c.replyBase > limit {
 		c.out.Discard()
 		c.failed = true
 		c.CountLimitClose()
@@ -613,6 +661,12 @@ func (c *AsyncChat) initiateSend() {
 	}
 	if c.paused && c.out.Len() < c.lowWater() {
 		c.paused = false
+		if c.held {
+			// The output drained: frame what was held, after the
+			// other channels' events of this iteration.
+			c.held = false
+			c.postpone(c.in)
+		}
 	}
 	c.UpdateInterest()
 }
@@ -629,8 +683,8 @@ func (c *AsyncChat) HandleWrite() { c.initiateSend() }
 
 // Readable is asynchat's readable(), always true there; here it is false
 // while queued output is above OutHighWater, and while input already read
-// waits to be framed (FramesPerRead).
-func (c *AsyncChat) Readable() bool { return !c.paused && !c.backlog }
+// waits to be framed (FramesPerRead, or held above OutHighWater).
+func (c *AsyncChat) Readable() bool { return !c.paused && !c.backlog && !c.held }
 
 // Writable is asynchat's writable(): true while output is queued, or before
 // the socket is connected.
@@ -699,7 +753,7 @@ func (c *AsyncChat) HandleClose() {
 // output (producers that are io.Closers are closed).
 func (c *AsyncChat) Close() error {
 	c.out.Discard()
-	c.in, c.incoming = nil, nil
+	c.in, c.incoming, c.held = nil, nil, false
 	c.framing, c.lingering = false, false
 	c.draining, c.dropped = false, false
 	return c.Dispatcher.Close()
@@ -710,11 +764,12 @@ func (c *AsyncChat) Close() error {
 // the rest of the input read with that frame, as asynchat's does.
 func (c *AsyncChat) DiscardBuffers() {
 	c.discarded = true
-	c.in = c.in[:0]
+	c.in, c.held = c.in[:0], false
 	c.incoming = c.incoming[:0]
 	c.frame = 0
 	c.framing = false
 	c.out.Discard()
+	c.replyBase = 0
 	c.paused = false
 	c.UpdateInterest()
 }

@@ -40,11 +40,17 @@
 //     MaxMessage bytes. Going past a limit calls HandleError with
 //     ErrLineTooLong or ErrMessageTooLarge and closes the channel — after
 //     writing whatever HandleError pushed, if it kept the channel open.
-//   - Output is bounded. Above OutHighWater (default 1 MiB) queued, the chat
-//     stops reading, so a client that pipelines requests without reading the
-//     replies stalls instead of growing the queue; reading resumes below
-//     OutLowWater. Above OutLimit (default 32 MiB) it fails with
-//     ErrOutputLimit and closes.
+//   - Output is bounded, frame by frame. Once the queued output is above
+//     OutHighWater (default 1 MiB), the chat frames no further request: the
+//     rest of the input already read is held unframed and nothing more is
+//     read, until the queue drains below OutLowWater; then framing resumes
+//     in the same loop iteration. So a client that pipelines requests
+//     without reading the replies stalls, holding at most about
+//     OutHighWater plus one reply plus one read, and a client that reads
+//     gets every reply of a pipeline however large they add up to. A single
+//     reply above OutLimit (default 32 MiB) fails with ErrOutputLimit and
+//     closes; so does output pushed from outside FoundTerminator (a timer,
+//     another channel) that piles up above OutLimit.
 //   - EOF from the peer is not the end of the conversation: frames already
 //     received have been delivered, and replies still queued are written
 //     before the close. A peer that half-closes after its request (nc -N)
