@@ -85,6 +85,10 @@
 //     it is done. Each read is at most InBufferSize bytes and each write at
 //     most OutBufferSize.
 //   - Idle connections hold no read buffer: reads borrow one from a pool.
+//   - Output need not be copied. Push copies (the caller may reuse its
+//     buffer); PushShared queues by reference data the caller never
+//     modifies — a cached file body that many replies send costs no copy
+//     per reply — and PushString takes a string without converting it.
 //
 // # Deliberate differences from asynchat
 //

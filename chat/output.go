@@ -3,6 +3,7 @@ package chat
 import (
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/asyncore-go/asyncore/producer"
 )
@@ -13,27 +14,62 @@ import (
 // Linux and the BSDs; a reply is rarely more than one or two buffers).
 const maxWriteBufs = 64
 
+// shareStringsFrom is the length from which PushString queues a string by
+// reference: below it, copying the bytes into the tail buffer is cheaper
+// than one more piece for the gathered write.
+const shareStringsFrom = 4096
+
 // Push queues data to be sent: asynchat's push. The data is copied unless
 // it can be written at once, so the caller may reuse it. Replies pushed
 // while the chat is handling input are written together, with one system
 // call, when the input has been handled. Data pushed after CloseWhenDone is
 // dropped, as asynchat never sends it.
-func (c *AsyncChat) Push(data []byte) {
+//
+// PushShared queues without the copy, for data that never changes;
+// PushString takes a string; PushWithProducer streams output made on
+// demand.
+func (c *AsyncChat) Push(data []byte) { c.push(data, false) }
+
+// PushShared is Push without the copy: data is queued by reference and
+// written from where it lies. The caller promises never to modify data,
+// neither before it is written nor after — a cached, immutable file body,
+// say, which many replies then send at the cost of one queue entry each
+// and no copy. Shared data counts as queued output for OutHighWater and
+// OutLimit like any other.
+func (c *AsyncChat) PushShared(data []byte) { c.push(data, true) }
+
+// PushString is Push for a string, without converting it to a new []byte:
+// a string is immutable, so a long one (4 KiB or more) is queued by
+// reference, as PushShared does, and a short one is copied into the queue
+// with the data around it.
+func (c *AsyncChat) PushString(s string) {
+	if len(s) == 0 {
+		return
+	}
+	// Only read, never written: the bytes of a string are immutable.
+	c.push(unsafe.Slice(unsafe.StringData(s), len(s)), len(s) >= shareStringsFrom)
+}
+
+// push is Push, and PushShared if shared is set.
+func (c *AsyncChat) push(data []byte, shared bool) {
 	if c.closing || c.Fd() < 0 || len(data) == 0 {
 		return
 	}
-	if !c.reading && c.out.Empty() && c.Connected() {
+	send := !c.reading
+	if send && c.out.Empty() && c.Connected() {
 		n, err := c.Dispatcher.Send(data)
 		if err != nil || n == len(data) {
 			return
 		}
 		// The socket is full: queue the rest for the next writable event.
-		c.out.Push(data[n:])
-		c.queued(false)
-		return
+		data, send = data[n:], false
 	}
-	c.out.Push(data)
-	c.queued(!c.reading)
+	if shared {
+		c.out.PushShared(data)
+	} else {
+		c.out.Push(data)
+	}
+	c.queued(send)
 }
 
 // PushWithProducer queues a producer, whose chunks are sent when the data
