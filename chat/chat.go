@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"errors"
 	"sync"
 	"time"
 
@@ -40,21 +39,6 @@ const (
 // keepIncoming is the largest default-collector buffer kept for reuse once
 // its data has been taken.
 const keepIncoming = 64 << 10
-
-// Errors that reach HandleError when a peer goes past a limit.
-var (
-	// ErrLineTooLong: more than MaxLine bytes arrived without the delimiter.
-	ErrLineTooLong = errors.New("chat: line too long: no delimiter within MaxLine bytes")
-	// ErrMessageTooLarge: a length terminator above MaxMessage was set, or
-	// the default collector would hold more than MaxMessage bytes.
-	ErrMessageTooLarge = errors.New("chat: message too large: over MaxMessage bytes")
-	// ErrOutputLimit: more than OutLimit bytes of output were queued (the
-	// peer does not read its replies).
-	ErrOutputLimit = errors.New("chat: output queue over OutLimit bytes")
-	// ErrFrameTimeout: a frame was begun and its terminator did not come
-	// within FrameTimeout (a slowloris peer, trickling a request).
-	ErrFrameTimeout = errors.New("chat: frame timeout: no terminator within FrameTimeout of the frame's first byte")
-)
 
 // Handler is what an AsyncChat's embedding type can override: everything a
 // dispatcher's can, plus the two asynchat override points.

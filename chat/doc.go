@@ -51,6 +51,11 @@
 //     reply above OutLimit (default 32 MiB) fails with ErrOutputLimit and
 //     closes; so does output pushed from outside FoundTerminator (a timer,
 //     another channel) that piles up above OutLimit.
+//   - The limit and timeout errors (ErrLineTooLong, ErrMessageTooLarge,
+//     ErrOutputLimit, ErrFrameTimeout) are peer-caused: they have a
+//     PeerCaused method returning true, found by errors.As on an
+//     interface{ PeerCaused() bool }, so logging can tell what a peer did
+//     from a fault of the program. A failed producer is not peer-caused.
 //   - EOF from the peer is not the end of the conversation: frames already
 //     received have been delivered, and replies still queued are written
 //     before the close. A peer that half-closes after its request (nc -N)
