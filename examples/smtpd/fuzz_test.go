@@ -70,7 +70,7 @@ func FuzzSMTPCommand(f *testing.F) {
 	logger := slog.Default()
 	slog.SetDefault(slog.New(slog.DiscardHandler))
 	f.Cleanup(func() { slog.SetDefault(logger) })
-	h := newSMTPHarness(f)
+	h := newSMTPHarness(f, smtpSize)
 	f.Fuzz(func(t *testing.T, data, cuts []byte) {
 		if len(data) > 8<<10 {
 			return
@@ -113,7 +113,9 @@ type smtpHarness struct {
 	srv *server
 }
 
-func newSMTPHarness(f *testing.F) *smtpHarness {
+// newSMTPHarness makes a harness whose server accepts messages of up to
+// size bytes. Everything it made is released when the test ends.
+func newSMTPHarness(f testing.TB, size int) *smtpHarness {
 	// Every message is synced to disk; on tmpfs that costs nothing.
 	dir := ""
 	if d, err := os.MkdirTemp("/dev/shm", "smtpd-fuzz-"); err == nil {
@@ -126,12 +128,13 @@ func newSMTPHarness(f *testing.F) *smtpHarness {
 	if err != nil {
 		f.Fatal(err)
 	}
+	f.Cleanup(box.close)
 	m := loop.NewMap()
 	l, err := loop.New(loop.Options{Map: m})
 	if err != nil {
 		f.Fatal(err)
 	}
-	srv := &server{hostname: "fuzz.example", size: smtpSize, box: box}
+	srv := &server{hostname: "fuzz.example", size: size, box: box}
 	srv.Init(srv, m)
 	f.Cleanup(func() {
 		_ = dispatcher.CloseAll(m, true)

@@ -94,6 +94,7 @@ func serve(ctx context.Context, cfg config, ready func(net.Addr)) error {
 	if err != nil {
 		return err
 	}
+	defer box.close()
 
 	m := loop.NewMap()
 	l, err := loop.New(loop.Options{Map: m, Backend: cfg.backend, Timeout: -1})

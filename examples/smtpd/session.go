@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/chat"
+	"github.com/asyncore-go/asyncore/loop"
 )
 
 // Limits on what one session holds.
@@ -30,6 +31,7 @@ const (
 	syntaxMail    = "501 Syntax: MAIL FROM:<address>"
 	syntaxRcpt    = "501 Syntax: RCPT TO:<address>"
 	extendedParam = " [SP <mail-parameters>]"
+	localError    = "451 Requested action aborted: local error in processing"
 )
 
 // helpTopics answers "HELP command".
@@ -75,10 +77,11 @@ type session struct {
 
 	// The DATA state.
 	inData  bool
-	msg     []byte // the message so far, transparency dots removed
-	lineLen int    // bytes received of the current line, without its CRLF
-	dot     bool   // the current line began with "."
-	tooBig  bool   // the message went over the size limit: it is not stored
+	msg     *message // the file the message is written to; nil once refused
+	size    int      // bytes of the message so far, transparency dots removed
+	lineLen int      // bytes received of the current line, without its CRLF
+	dot     bool     // the current line began with "."
+	tooBig  bool     // the message went over the size limit: it is not stored
 }
 
 // reply queues one reply line; Push adds nothing, so the CRLF is ours.
@@ -118,18 +121,42 @@ func (s *session) CollectIncomingData(data []byte) {
 	s.store(data)
 }
 
-// store appends b to the message. If that would make the message larger
-// than the size limit, the message is dropped instead: the rest of it is
-// read and discarded, and its end is answered with 552.
+// store appends b to the message, which goes to its file in tmp/ a chunk
+// at a time, so a session holds little of it in memory. If b would make the
+// message larger than the size limit, the message is dropped instead, its
+// file removed at once: the rest of it is read and counted, and its end is
+// answered with 552.
 func (s *session) store(b []byte) {
 	if s.tooBig || len(b) == 0 {
 		return
 	}
-	if len(s.msg)+len(b) > s.srv.size {
-		s.tooBig, s.msg = true, nil
+	if s.size+len(b) > s.srv.size {
+		s.tooBig = true
+		s.dropMessage()
 		return
 	}
-	s.msg = append(s.msg, b...)
+	s.size += len(b)
+	if s.msg != nil {
+		s.msg.write(b)
+	}
+}
+
+// dropMessage removes the file of the message under way, if any.
+func (s *session) dropMessage() {
+	if s.msg != nil {
+		s.msg.abort()
+		s.msg = nil
+	}
+}
+
+// HandleRead reads and frames input as the chat does, then writes what the
+// message under way gathered from this read: between reads a session holds
+// no part of a message in memory.
+func (s *session) HandleRead() {
+	s.AsyncChat.HandleRead()
+	if s.msg != nil {
+		s.msg.flush()
+	}
 }
 
 // FoundTerminator is asynchat's found_terminator: a line has ended.
@@ -307,7 +334,15 @@ func (s *session) data(arg string) {
 	case arg != "":
 		s.reply("501 Syntax: DATA")
 	default:
-		s.inData = true
+		name := s.srv.box.uniqueName()
+		msg, err := s.srv.box.create(name)
+		if err != nil {
+			slog.Error("cannot create message file", "peer", s.peer, "err", err)
+			s.reply(localError)
+			return
+		}
+		s.inData, s.msg, s.size = true, msg, 0
+		msg.write(s.trace(name))
 		s.reply("354 End data with <CR><LF>.<CR><LF>")
 	}
 }
@@ -324,14 +359,15 @@ func (s *session) endData() {
 		s.reply("552 Error: Too much mail data")
 		return
 	}
-	name := s.srv.box.uniqueName()
-	if err := s.srv.box.deliver(name, s.trace(name), s.msg); err != nil {
+	msg := s.msg
+	s.msg = nil
+	if err := msg.commit(); err != nil {
 		slog.Error("cannot deliver message", "peer", s.peer, "err", err)
-		s.reply("451 Requested action aborted: local error in processing")
+		s.reply(localError)
 		return
 	}
-	slog.Info("message received", "id", name, "peer", s.peer, "from", s.from, "rcpts", len(s.rcpts), "bytes", len(s.msg))
-	s.replyf("250 OK: queued as %s", name)
+	slog.Info("message received", "id", msg.name, "peer", s.peer, "from", s.from, "rcpts", len(s.rcpts), "bytes", s.size)
+	s.replyf("250 OK: queued as %s", msg.name)
 }
 
 // trace returns the header lines written above the message: a Received
@@ -360,7 +396,8 @@ func (s *session) trace(id string) []byte {
 // kept.
 func (s *session) reset() {
 	s.from, s.rcpts = "", nil
-	s.inData, s.msg, s.tooBig = false, nil, false
+	s.dropMessage()
+	s.inData, s.size, s.tooBig = false, 0, false
 	s.lineLen, s.dot = 0, false
 }
 
@@ -378,10 +415,12 @@ func (s *session) help(arg string) {
 }
 
 // Close logs the end of the session and closes it. The chat calls it after
-// QUIT's reply is written or when the client goes away, and CloseAll at
-// shutdown.
+// QUIT's reply is written, when the client goes away or a timeout fires,
+// and CloseAll at shutdown. A message whose end has not arrived was never
+// acknowledged: its file is removed.
 func (s *session) Close() error {
 	slog.Debug("connection closed", "peer", s.peer)
+	s.reset()
 	return s.AsyncChat.Close()
 }
 
@@ -415,4 +454,15 @@ func parsePath(arg, keyword string) (path string, params []string, ok bool) {
 		return "", nil, false
 	}
 	return "<" + addr + ">", strings.Fields(rest), true
+}
+
+// ChannelStats adds what the session holds itself — the command line under
+// way and the message not yet on disk — to the chat's buffered input.
+func (s *session) ChannelStats() loop.ChannelStats {
+	cs := s.AsyncChat.ChannelStats()
+	cs.InBuffered += len(s.line)
+	if s.msg != nil {
+		cs.InBuffered += s.msg.buffered()
+	}
+	return cs
 }
