@@ -26,6 +26,9 @@ type maildir struct {
 	seq    int    // file names made so far by this process
 	tmpDir int    // tmp/, open
 	newDir int    // new/, open
+	// sync flushes a message's file to disk: (*os.File).Sync, or a test's
+	// stand-in.
+	sync func(*os.File) error
 }
 
 // openMaildir creates dir and its tmp/, new/ and cur/ subdirectories if
@@ -39,7 +42,7 @@ func openMaildir(dir, hostname string) (*maildir, error) {
 	// The Maildir specification escapes these two, which would otherwise
 	// be a path separator and the separator of the info suffix in cur/.
 	host := strings.NewReplacer("/", `\057`, ":", `\072`).Replace(hostname)
-	m := &maildir{dir: dir, host: host, tmpDir: -1, newDir: -1}
+	m := &maildir{dir: dir, host: host, tmpDir: -1, newDir: -1, sync: (*os.File).Sync}
 	var err error
 	if m.tmpDir, err = openDir(filepath.Join(dir, "tmp")); err != nil {
 		return nil, err
@@ -190,7 +193,7 @@ func (w *message) commit() error {
 	w.flush()
 	err := w.err
 	if err == nil {
-		err = w.f.Sync()
+		err = w.box.sync(w.f)
 	}
 	if cerr := w.f.Close(); err == nil {
 		err = cerr

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
@@ -35,6 +36,17 @@ type config struct {
 	maildir  string      // where messages are delivered
 	size     int         // the largest message accepted, in bytes
 	hostname string      // the name in the greeting; "" asks os.Hostname
+	// minFree is the free space, in bytes, below which messages are
+	// refused with 452; 0 means one and a half times size, as Postfix
+	// asks; negative turns the check off.
+	minFree int64
+
+	// For tests.
+	syncFile   func(*os.File) error   // replaces (*os.File).Sync when set
+	freeSpace  func() (uint64, error) // replaces the statfs of the maildir when set
+	spaceEvery time.Duration          // replaces spaceCheckEvery when not 0
+	workers    int                    // commit goroutines: 0 the default, < 0 none
+	queue      int                    // commit queue: 0 the default
 }
 
 // server is the listening socket: Python's smtpd.SMTPServer. It holds what
@@ -44,6 +56,8 @@ type server struct {
 	hostname string
 	size     int
 	box      *maildir
+	commits  *committer // syncs finished messages off the loop
+	space    *space     // refuses messages when the disk is nearly full
 }
 
 // HandleAccepted starts a session on a new connection and greets the client.
@@ -62,6 +76,22 @@ func (srv *server) HandleAccepted(fd int, addr net.Addr) {
 	}
 	slog.Debug("connection opened", "peer", addr)
 	s.replyf("220 %s asyncore-go smtpd", srv.hostname)
+}
+
+// newSpace is the free-space check cfg asks for.
+func newSpace(cfg config) *space {
+	sp := &space{minFree: cfg.minFree, probe: cfg.freeSpace, every: cfg.spaceEvery}
+	if sp.minFree == 0 {
+		sp.minFree = int64(cfg.size) * 3 / 2
+	}
+	if sp.probe == nil {
+		dir := cfg.maildir
+		sp.probe = func() (uint64, error) { return freeSpace(dir) }
+	}
+	if sp.every == 0 {
+		sp.every = spaceCheckEvery
+	}
+	return sp
 }
 
 // listen makes srv listen on addr in map m and returns its bound
@@ -95,6 +125,9 @@ func serve(ctx context.Context, cfg config, ready func(net.Addr)) error {
 		return err
 	}
 	defer box.close()
+	if cfg.syncFile != nil {
+		box.sync = cfg.syncFile
+	}
 
 	m := loop.NewMap()
 	l, err := loop.New(loop.Options{Map: m, Backend: cfg.backend, Timeout: -1})
@@ -109,7 +142,11 @@ func serve(ctx context.Context, cfg config, ready func(net.Addr)) error {
 		_ = l.Close()
 	}()
 
-	srv := &server{hostname: cfg.hostname, size: cfg.size, box: box}
+	srv := &server{hostname: cfg.hostname, size: cfg.size, box: box, space: newSpace(cfg)}
+	// The workers finish the messages already handed to them before serve
+	// returns, and before the maildir's directories are closed.
+	srv.commits = newCommitter(cfg.workers, cfg.queue)
+	defer srv.commits.close()
 	bound, err := listen(m, srv, cfg.addr)
 	if err != nil {
 		return err
@@ -129,6 +166,7 @@ func main() {
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8025", "address to listen on")
 	flag.StringVar(&cfg.maildir, "maildir", "./maildir", "Maildir to deliver into (tmp/, new/ and cur/ are created)")
 	flag.IntVar(&cfg.size, "size", 10<<20, "largest message accepted, in bytes (advertised with SIZE)")
+	flag.Int64Var(&cfg.minFree, "minfree", 0, "refuse mail with 452 while the maildir's disk has less free `bytes` (0: 1.5 × -size; negative: never)")
 	flag.Var(&cfg.backend, "backend", "poller: epoll, kqueue, poll, select or best")
 	verbose := flag.Bool("v", false, "log every connection")
 	flag.Parse()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,7 @@ const (
 	syntaxRcpt    = "501 Syntax: RCPT TO:<address>"
 	extendedParam = " [SP <mail-parameters>]"
 	localError    = "451 Requested action aborted: local error in processing"
+	noStorage     = "452 4.3.1 Insufficient system storage" // RFC 3463: mail system full
 )
 
 // helpTopics answers "HELP command".
@@ -82,6 +84,13 @@ type session struct {
 	lineLen int      // bytes received of the current line, without its CRLF
 	dot     bool     // the current line began with "."
 	tooBig  bool     // the message went over the size limit: it is not stored
+
+	// A message being committed (see endData): its reply has not been
+	// sent, so input is not read, and what the last read held after the
+	// message waits in held until the reply has gone.
+	commit *commitJob
+	held   []byte // input framed during the commit, lines ending in CRLF
+	quit   bool   // QUIT was answered: held input is dropped
 }
 
 // reply queues one reply line; Push adds nothing, so the CRLF is ours.
@@ -101,6 +110,10 @@ func (s *session) replyf(format string, args ...any) {
 // ends and the session can go on — as Python's smtpd does. The chat's own
 // MaxLine and MaxMessage limits would close the connection instead.
 func (s *session) CollectIncomingData(data []byte) {
+	if s.commit != nil {
+		s.held = append(s.held, data...)
+		return
+	}
 	if !s.inData {
 		if s.tooLong || len(s.line)+len(data)+len(crlf) > maxCommandLine {
 			s.tooLong = true
@@ -152,7 +165,14 @@ func (s *session) dropMessage() {
 // HandleRead reads and frames input as the chat does, then writes what the
 // message under way gathered from this read: between reads a session holds
 // no part of a message in memory.
+//
+// While a message is being committed it does not read at all (Readable is
+// false, but a hang-up still calls HandleRead): the client's next commands
+// must not be answered before that message is.
 func (s *session) HandleRead() {
+	if s.commit != nil {
+		return
+	}
 	s.AsyncChat.HandleRead()
 	if s.msg != nil {
 		s.msg.flush()
@@ -161,6 +181,10 @@ func (s *session) HandleRead() {
 
 // FoundTerminator is asynchat's found_terminator: a line has ended.
 func (s *session) FoundTerminator() {
+	if s.commit != nil {
+		s.held = append(s.held, crlf...)
+		return
+	}
 	if s.inData {
 		end := s.dot && s.lineLen == 1
 		s.lineLen, s.dot = 0, false
@@ -217,6 +241,7 @@ func (s *session) command(line string) {
 	case "HELP":
 		s.help(arg)
 	case "QUIT":
+		s.quit = true
 		s.reply("221 Bye")
 		s.CloseWhenDone() // input after QUIT is read and ignored
 	case "EXPN", "TURN", "ETRN", "STARTTLS", "AUTH":
@@ -264,6 +289,7 @@ func (s *session) mail(arg string) {
 		s.reply("503 Error: nested MAIL command")
 		return
 	}
+	declared := int64(0)
 	for _, p := range params {
 		key, value, _ := strings.Cut(p, "=")
 		switch strings.ToUpper(key) {
@@ -277,6 +303,7 @@ func (s *session) mail(arg string) {
 				s.reply("552 Error: message size exceeds fixed maximum message size")
 				return
 			}
+			declared = int64(n)
 		case "BODY": // RFC 6152
 			if v := strings.ToUpper(value); v != "7BIT" && v != "8BITMIME" {
 				s.reply("501 Error: BODY can only be one of 7BIT, 8BITMIME")
@@ -286,6 +313,10 @@ func (s *session) mail(arg string) {
 			s.reply("555 MAIL FROM parameters not recognized or not implemented")
 			return
 		}
+	}
+	if !s.srv.space.enough(declared) {
+		s.reply(noStorage)
+		return
 	}
 	s.from = path
 	s.reply("250 OK")
@@ -333,6 +364,8 @@ func (s *session) data(arg string) {
 		s.reply("503 Error: need RCPT command")
 	case arg != "":
 		s.reply("501 Syntax: DATA")
+	case !s.srv.space.enough(0):
+		s.reply(noStorage)
 	default:
 		name := s.srv.box.uniqueName()
 		msg, err := s.srv.box.create(name)
@@ -347,8 +380,17 @@ func (s *session) data(arg string) {
 	}
 }
 
-// endData is called at the line holding a single ".". It delivers the
-// message or refuses it, and ends the transaction either way.
+// endData is called at the line holding a single ".". It refuses the
+// message, or hands it to the commit workers, and ends the transaction
+// either way.
+//
+// The 250 promises that the message is on disk, so it waits for the fsync,
+// which is done off the loop (see committer). Until the reply is sent the
+// session reads nothing and holds what it has framed already: a client
+// that pipelines its next commands gets their replies after this one, in
+// order. If the client goes away meanwhile the message is delivered all the
+// same — it was complete, and a duplicate is the lesser harm than a loss
+// (RFC 1047) — and the result is dropped.
 //
 // Python's smtpd also counted a message past its limit and answered 552 at
 // its end, but then stayed in the DATA state, so the client's next
@@ -361,13 +403,64 @@ func (s *session) endData() {
 	}
 	msg := s.msg
 	s.msg = nil
-	if err := msg.commit(); err != nil {
+	msg.flush() // the last chunk is written here, on the loop, like the others
+	job := &commitJob{msg: msg}
+	from, rcpts, size := s.from, len(s.rcpts), s.size
+	l := s.Loop()
+	done := func(err error) {
+		if l == nil || l.Post(func() { s.committed(job, err, from, rcpts, size) }) != nil {
+			return // the server is stopping: there is no one to tell
+		}
+	}
+	s.commit = job
+	s.UpdateInterest()
+	if !s.srv.commits.submit(msg, done) {
+		s.commit = nil
+		s.UpdateInterest()
+		msg.abort()
+		slog.Warn("commit queue full, message refused", "peer", s.peer)
+		s.reply("451 4.3.0 Too many messages being written, try again later")
+	}
+}
+
+// committed runs on the loop goroutine when a commit worker is done with
+// job: it sends the reply the client waits for, then goes on with the
+// input held meanwhile.
+func (s *session) committed(job *commitJob, err error, from string, rcpts, size int) {
+	if s.commit != job || s.Fd() < 0 {
+		return // the session was closed meanwhile
+	}
+	s.commit = nil
+	if err != nil {
 		slog.Error("cannot deliver message", "peer", s.peer, "err", err)
 		s.reply(localError)
-		return
+	} else {
+		slog.Info("message received", "id", job.msg.name, "peer", s.peer, "from", from, "rcpts", rcpts, "bytes", size)
+		s.replyf("250 OK: queued as %s", job.msg.name)
 	}
-	slog.Info("message received", "id", msg.name, "peer", s.peer, "from", s.from, "rcpts", len(s.rcpts), "bytes", s.size)
-	s.replyf("250 OK: queued as %s", msg.name)
+	s.replay()
+	s.UpdateInterest()
+}
+
+// replay frames the input held during a commit as the chat would have: each
+// line to CollectIncomingData and FoundTerminator, and a last partial line
+// to CollectIncomingData only, the chat bringing the rest of it. It stops
+// if a held line ends another message, to go on when that one is
+// committed.
+func (s *session) replay() {
+	for len(s.held) > 0 && s.commit == nil && !s.quit && s.Fd() >= 0 {
+		line, rest, whole := bytes.Cut(s.held, crlf)
+		s.held = rest
+		if len(line) > 0 {
+			s.CollectIncomingData(line)
+		}
+		if whole {
+			s.FoundTerminator()
+		}
+	}
+	if s.commit == nil {
+		s.held = nil
+	}
 }
 
 // trace returns the header lines written above the message: a Received
@@ -421,6 +514,7 @@ func (s *session) help(arg string) {
 func (s *session) Close() error {
 	slog.Debug("connection closed", "peer", s.peer)
 	s.reset()
+	s.commit, s.held = nil, nil // a commit under way finishes, unanswered
 	return s.AsyncChat.Close()
 }
 
@@ -456,11 +550,15 @@ func parsePath(arg, keyword string) (path string, params []string, ok bool) {
 	return "<" + addr + ">", strings.Fields(rest), true
 }
 
+// Readable is false while a message is being committed: the client's next
+// commands wait in the socket until its reply has been sent.
+func (s *session) Readable() bool { return s.commit == nil && s.AsyncChat.Readable() }
+
 // ChannelStats adds what the session holds itself — the command line under
 // way and the message not yet on disk — to the chat's buffered input.
 func (s *session) ChannelStats() loop.ChannelStats {
 	cs := s.AsyncChat.ChannelStats()
-	cs.InBuffered += len(s.line)
+	cs.InBuffered += len(s.line) + len(s.held)
 	if s.msg != nil {
 		cs.InBuffered += s.msg.buffered()
 	}
