@@ -19,9 +19,14 @@ const (
 	// maxCommandLine is the longest command line, CRLF included
 	// (RFC 5321 §4.5.3.1.4).
 	maxCommandLine = 512
-	// maxRecipients bounds the RCPT commands of one transaction; RFC 5321
+	// defaultMaxRecipients bounds the RCPT commands of one transaction
+	// (-max-rcpt), as Postfix's smtpd_recipient_limit; RFC 5321
 	// §4.5.3.1.8 asks servers to accept at least 100.
-	maxRecipients = 1000
+	defaultMaxRecipients = 1000
+	// maxPath is the longest reverse- or forward-path, brackets included
+	// (RFC 5321 §4.5.3.1.3). With the recipient limit it bounds what a
+	// session's recipient list holds.
+	maxPath = 256
 )
 
 // Replies used in more than one place.
@@ -33,6 +38,7 @@ const (
 	syntaxRcpt    = "501 Syntax: RCPT TO:<address>"
 	extendedParam = " [SP <mail-parameters>]"
 	localError    = "451 Requested action aborted: local error in processing"
+	pathTooLong   = "501 Error: path too long"              // RFC 5321 §4.5.3.1.10
 	noStorage     = "452 4.3.1 Insufficient system storage" // RFC 3463: mail system full
 )
 
@@ -159,6 +165,7 @@ func (s *session) dropMessage() {
 	if s.msg != nil {
 		s.msg.abort()
 		s.msg = nil
+		s.srv.open--
 	}
 }
 
@@ -285,6 +292,10 @@ func (s *session) mail(arg string) {
 		s.reply(syntax)
 		return
 	}
+	if len(path) > maxPath {
+		s.reply(pathTooLong)
+		return
+	}
 	if s.from != "" {
 		s.reply("503 Error: nested MAIL command")
 		return
@@ -345,7 +356,15 @@ func (s *session) rcpt(arg string) {
 		s.reply("555 RCPT TO parameters not recognized or not implemented")
 		return
 	}
-	if len(s.rcpts) >= maxRecipients {
+	if len(path) > maxPath {
+		s.reply(pathTooLong)
+		return
+	}
+	most := s.srv.maxRcpt
+	if most <= 0 {
+		most = defaultMaxRecipients
+	}
+	if len(s.rcpts) >= most {
 		s.reply("452 Error: too many recipients") // RFC 5321 §4.5.3.1.10
 		return
 	}
@@ -366,14 +385,21 @@ func (s *session) data(arg string) {
 		s.reply("501 Syntax: DATA")
 	case !s.srv.space.enough(0):
 		s.reply(noStorage)
+	case s.srv.maxOpen > 0 && s.srv.open >= s.srv.maxOpen:
+		s.srv.warn("too many messages in progress, DATA refused", "peer", s.peer, "max", s.srv.maxOpen)
+		s.reply("451 4.3.2 Too many messages in progress, try again later")
 	default:
 		name := s.srv.box.uniqueName()
 		msg, err := s.srv.box.create(name)
 		if err != nil {
-			slog.Error("cannot create message file", "peer", s.peer, "err", err)
+			// Out of descriptors, say: not a bug of ours, and a
+			// client can cause it, so not an error, and not a log
+			// line per client.
+			s.srv.warn("cannot create message file", "peer", s.peer, "err", err)
 			s.reply(localError)
 			return
 		}
+		s.srv.open++
 		s.inData, s.msg, s.size = true, msg, 0
 		msg.write(s.trace(name))
 		s.reply("354 End data with <CR><LF>.<CR><LF>")
@@ -408,7 +434,7 @@ func (s *session) endData() {
 	from, rcpts, size := s.from, len(s.rcpts), s.size
 	l := s.Loop()
 	done := func(err error) {
-		if l == nil || l.Post(func() { s.committed(job, err, from, rcpts, size) }) != nil {
+		if l == nil || l.Post(func() { s.srv.open--; s.committed(job, err, from, rcpts, size) }) != nil {
 			return // the server is stopping: there is no one to tell
 		}
 	}
@@ -418,7 +444,8 @@ func (s *session) endData() {
 		s.commit = nil
 		s.UpdateInterest()
 		msg.abort()
-		slog.Warn("commit queue full, message refused", "peer", s.peer)
+		s.srv.open--
+		s.srv.warn("commit queue full, message refused", "peer", s.peer)
 		s.reply("451 4.3.0 Too many messages being written, try again later")
 	}
 }
