@@ -103,6 +103,9 @@ var smtpSeeds = []struct{ data, cuts string }{
 	{"HELO c\r\nMAIL FROM:<a>\r\nRCPT TO:<b>\r\nDATA\r\n" + strings.Repeat("0123456789abcdef\r\n", 20) + ".\r\nNOOP\r\n", "\x20\x01"},
 	{"HELO c\r\n" + strings.Repeat("x", 600) + "\r\nNOOP a\rb\r\nNOOP\n\r\nQUIT\r\nNOOP\r\n", "\x00\x00\x00"},
 	{"HELO c\r\nMAIL FROM:<a>\r\nRCPT TO:<b>\r\nDATA\r\n.\r\r\n...\r\n.x\r\n.\r\n", "\x01\x01\x01\x01\x01\x01\x01\x01"},
+	// Two messages and commands after each, in one piece: what follows a
+	// final "." waits for that message's commit and is framed after it.
+	{"HELO c\r\nMAIL FROM:<a>\r\nRCPT TO:<b>\r\nDATA\r\none\r\n.\r\nNOOP\r\nMAIL FROM:<c>\r\nRCPT TO:<d>\r\nDATA\r\ntwo\r\n..\r\n.\r\nRSET\r\nQUIT\r\n", "\x30"},
 }
 
 // smtpHarness is a server without a listener: its sessions are socketpairs

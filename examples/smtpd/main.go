@@ -8,8 +8,10 @@
 //
 // A listener (server) wraps each accepted connection in a session, an
 // AsyncChat that frames its input into CRLF-terminated lines: commands, and
-// in DATA the lines of the message. See session.go for the protocol and
-// maildir.go for delivery.
+// in DATA the lines of the message. See session.go for the protocol,
+// maildir.go for the files messages are streamed to, commit.go for the
+// goroutines that sync them to disk off the loop, and space.go for the
+// free-space check.
 package main
 
 import (
