@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/poller"
 )
 
 // heldSync is a stand-in for fsync that blocks until released, so a test
@@ -47,8 +48,12 @@ func startWith(t *testing.T, size int, edit func(*config)) *running {
 // and that the commands the client pipelined after the message are answered
 // after it, in order.
 func TestCommitOffLoop(t *testing.T) {
+	testutil.ForEachBackend(t, testCommitOffLoop)
+}
+
+func testCommitOffLoop(t *testing.T, kind poller.Kind) {
 	held := newHeldSync()
-	s := startWith(t, 1<<20, func(c *config) { c.syncFile = held.sync })
+	s := startWith(t, 1<<20, func(c *config) { c.syncFile, c.backend = held.sync, kind })
 	var once atomic.Bool
 	release := func() {
 		if once.CompareAndSwap(false, true) {
@@ -128,8 +133,12 @@ func TestCommitQueueFull(t *testing.T) {
 // message is being synced leaves the server unharmed: the message, complete,
 // is delivered, and the result, which has no one to go to, is dropped.
 func TestCommitAfterClose(t *testing.T) {
+	testutil.ForEachBackend(t, testCommitAfterClose)
+}
+
+func testCommitAfterClose(t *testing.T, kind poller.Kind) {
 	held := newHeldSync()
-	s := startWith(t, 1<<20, func(c *config) { c.syncFile = held.sync })
+	s := startWith(t, 1<<20, func(c *config) { c.syncFile, c.backend = held.sync, kind })
 	var once atomic.Bool
 	release := func() {
 		if once.CompareAndSwap(false, true) {
