@@ -46,6 +46,14 @@
 // connect that fails later (refused, unreachable) reaches HandleError with
 // the errno, which errors.Is finds.
 //
+// The default HandleError tells two kinds of error apart (IsPeerCaused).
+// What the peer can cause at will — a reset, a timeout, a limit it went
+// over — is logged at debug level and at most loop.LogGateBurst times a
+// second per loop, with a count of the lines held back, because a server
+// meets such errors all the time and an attacker can make thousands. The
+// rest is logged at error level as asyncore's "uncaptured error": it means
+// a bug, in the library or in a handler (a recovered panic always is).
+//
 // # Timeouts
 //
 // Every dispatcher has three timeout fields, read whenever a deadline is

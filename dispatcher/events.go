@@ -1,10 +1,14 @@
 package dispatcher
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/loop"
@@ -313,9 +317,19 @@ func (d *Dispatcher) HandleClose() {
 
 // HandleError is asyncore's handle_error: it receives an error the library
 // met on the dispatcher's behalf — a failed connect, an unexpected I/O error,
-// or a recovered panic (*loop.PanicError, with its stack). The default logs
-// "uncaptured error, closing channel …" at error level and calls HandleClose.
+// a timeout, a limit, or a recovered panic (*loop.PanicError, with its
+// stack). The default calls HandleClose after logging the error. What the
+// peer caused (IsPeerCaused: a reset, a timeout, a limit it went over) is
+// logged at debug level, through the loop's LogGate, so that an attack
+// cannot flood the log with it: servers meet these all the time, and the
+// loop's Stats count them. Anything else is asyncore's "uncaptured error,
+// closing channel …" at error level: it means a bug, here or in a handler.
 func (d *Dispatcher) HandleError(err error) {
+	if IsPeerCaused(err) {
+		d.logPeer("closing channel after a peer-caused error", err)
+		d.self.HandleClose()
+		return
+	}
 	var attrs []any
 	var pe *loop.PanicError
 	if errors.As(err, &pe) {
@@ -323,4 +337,44 @@ func (d *Dispatcher) HandleError(err error) {
 	}
 	d.logInfo(fmt.Sprintf("uncaptured error, closing channel %v (%v)", d.self, err), "error", attrs...)
 	d.self.HandleClose()
+}
+
+// logPeer logs msg at debug level about something a peer caused, if the
+// logger wants debug output and the loop's LogGate lets the line through;
+// the line reports how many were held back before it. Nothing is
+// allocated for a line that is not written.
+func (d *Dispatcher) logPeer(msg string, err error) {
+	lg := d.logger()
+	ctx := context.Background()
+	if !lg.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	ok, held := peerLogGate(d.m.Loop())
+	if !ok {
+		return
+	}
+	attrs := []any{"channel", d.self, "err", err}
+	if held > 0 {
+		attrs = append(attrs, "suppressed", held)
+	}
+	lg.Log(ctx, slog.LevelDebug, "dispatcher: "+msg, attrs...)
+}
+
+// processGate rate-limits peer-caused log lines of dispatchers whose map has
+// no loop yet; processStart is its clock's origin.
+var (
+	processGateMu sync.Mutex
+	processGate   loop.LogGate
+	processStart  = time.Now()
+)
+
+// peerLogGate asks l's LogGate, at l's clock, whether a line may be logged;
+// without a loop it asks the process-wide one.
+func peerLogGate(l *loop.Loop) (ok bool, held uint64) {
+	if l != nil {
+		return l.PeerLog().Allow(l.Now())
+	}
+	processGateMu.Lock()
+	defer processGateMu.Unlock()
+	return processGate.Allow(time.Since(processStart))
 }

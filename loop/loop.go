@@ -111,6 +111,7 @@ type Loop struct {
 	epoch   time.Time // timer deadlines are nanoseconds since epoch
 	lastNow int64     // the last value now returned
 	clock   int64     // what Now returns while an iteration runs
+	peerLog LogGate   // see PeerLog
 
 	wake        waker
 	wakePending atomic.Bool // a wake-up was written and not yet drained
