@@ -107,10 +107,15 @@
 // the descriptor limit less 32): it accepts each one, writes the
 // listener's RejectMessage if any, and closes it at once, as Redis does at
 // maxclients, rather than pausing the listener and leaving clients waiting
-// in the backlog. Rejected counts them. A connection counts from the moment
-// HandleAccepted adopts its descriptor until it closes (loop.Map.Conns);
-// connections made with Connect do not count. A HandleAccept of your own
-// that calls Accept itself bypasses the cap.
+// in the backlog. On the select backend, which cannot watch a descriptor
+// numbered FD_SETSIZE or higher, the default cap is at most FD_SETSIZE less
+// 32, and a connection that arrives on such a descriptor anyway (other
+// files took the low numbers) is refused the same way; Adopt and
+// CreateSocket return poller.ErrFDTooLarge for one. Rejected counts the
+// refusals, which are logged at debug level, rate-limited. A connection
+// counts from the moment HandleAccepted adopts its descriptor until it
+// closes (loop.Map.Conns); connections made with Connect do not count. A
+// HandleAccept of your own that calls Accept itself bypasses the cap.
 //
 // # Deliberate differences from asyncore
 //

@@ -254,7 +254,11 @@ func (d *Dispatcher) HandleConnect() { d.LogInfo("unhandled connect event", "war
 // where a level-triggered listener would keep the loop busy and the client
 // would wait without an answer (reliability.md F2). HandleAccepted does
 // not see it. A connection counts once HandleAccepted has adopted its
-// descriptor into the map, until that channel closes.
+// descriptor into the map, until that channel closes. A connection whose
+// descriptor the loop's backend cannot watch — on select, one numbered
+// FD_SETSIZE or higher (loop.Loop.FDLimit) — is refused the same way,
+// whatever the cap. Refusals are counted in Rejected and the loop's
+// Stats.Rejected, and logged at debug level, rate-limited.
 func (d *Dispatcher) HandleAccept() {
 	epoch := d.epoch
 	for range acceptsPerEvent {
@@ -263,7 +267,11 @@ func (d *Dispatcher) HandleAccept() {
 			return
 		}
 		if d.overCap() {
-			d.reject(fd)
+			d.reject(fd, "over MaxConns")
+			continue
+		}
+		if d.overFDLimit(fd) {
+			d.reject(fd, "descriptor over the backend's limit (FD_SETSIZE)")
 			continue
 		}
 		d.m.MarkAccepted(fd)
@@ -286,19 +294,30 @@ func (d *Dispatcher) overCap() bool {
 	return limit >= 0 && d.m.Conns() >= limit
 }
 
+// overFDLimit reports whether the loop's backend cannot watch fd.
+func (d *Dispatcher) overFDLimit(fd int) bool {
+	l := d.m.Loop()
+	if l == nil {
+		return false
+	}
+	limit := l.FDLimit()
+	return limit > 0 && fd >= limit
+}
+
 // reject refuses an accepted connection: RejectMessage if the socket takes
-// it at once, then close.
-func (d *Dispatcher) reject(fd int) {
+// it at once, then close. why is for the log.
+func (d *Dispatcher) reject(fd int, why string) {
 	if len(d.RejectMessage) > 0 {
 		_, _ = sock.Send(fd, d.RejectMessage)
 	}
 	_ = unix.Close(fd)
 	d.rejected++
 	d.m.Stats().Rejected++
+	d.logPeer("connection refused: "+why, nil)
 }
 
 // Rejected reports how many connections this listener refused because
-// MaxConns was reached.
+// MaxConns was reached or the backend could not watch their descriptor.
 func (d *Dispatcher) Rejected() uint64 { return d.rejected }
 
 // HandleAccepted is asyncore's handle_accepted: the default closes the new
@@ -339,7 +358,8 @@ func (d *Dispatcher) HandleError(err error) {
 	d.self.HandleClose()
 }
 
-// logPeer logs msg at debug level about something a peer caused, if the
+// logPeer logs msg (and err, if not nil) at debug level about something a
+// peer caused, if the
 // logger wants debug output and the loop's LogGate lets the line through;
 // the line reports how many were held back before it. Nothing is
 // allocated for a line that is not written.
@@ -353,7 +373,10 @@ func (d *Dispatcher) logPeer(msg string, err error) {
 	if !ok {
 		return
 	}
-	attrs := []any{"channel", d.self, "err", err}
+	attrs := []any{"channel", d.self}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
 	if held > 0 {
 		attrs = append(attrs, "suppressed", held)
 	}
