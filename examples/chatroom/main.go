@@ -11,6 +11,11 @@
 // (/nick, /who, /me, /quit, /help). Lines may end in "\n" (nc) or "\r\n"
 // (telnet, nc -C); replies end in "\r\n", which both display well.
 //
+// What a client sends is shown on the others' terminals, so control
+// characters and invalid UTF-8 are shown as visible text before a line is
+// relayed (see clean), and nicknames are compared without regard to case
+// (see foldNick): nobody can pass for somebody else.
+//
 // The server protects itself from its clients with AsyncChat's limits: a
 // line longer than maxLine gets an error and the connection is closed, and
 // a client that stops reading is disconnected once outLimit bytes of chat
@@ -30,6 +35,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
@@ -65,7 +72,7 @@ const help = `* Commands:
 // room is the chat room: the clients that have chosen a nickname. It lives
 // in the loop's goroutine, like the clients, so it needs no locking.
 type room struct {
-	members map[string]*client // by nickname
+	members map[string]*client // by foldNick(nickname)
 
 	// Messages waiting to be broadcast. Pushing to one client can close it
 	// (ErrOutputLimit, or a broken connection), and its "has left" notice
@@ -104,27 +111,99 @@ func (r *room) broadcast(from *client, line string) {
 	r.queue, r.sending = nil, false
 }
 
-// nicks returns the members' nicknames, sorted.
+// nicks returns the members' nicknames as they chose them, sorted without
+// regard to case.
 func (r *room) nicks() []string {
-	names := make([]string, 0, len(r.members))
-	for name := range r.members {
-		names = append(names, name)
+	keys := make([]string, 0, len(r.members))
+	for key := range r.members {
+		keys = append(keys, key)
 	}
-	slices.Sort(names)
+	slices.Sort(keys)
+	names := make([]string, len(keys))
+	for i, key := range keys {
+		names[i] = r.members[key].nick
+	}
 	return names
 }
 
-// checkNick returns why name cannot be used as a nickname, or "" if it can.
-func (r *room) checkNick(name string) string {
+// checkNick returns why name cannot be c's nickname, or "" if it can. A
+// nickname is taken if another member's differs from it only in case.
+func (r *room) checkNick(c *client, name string) string {
 	switch {
 	case name == "":
 		return "* a nickname is required"
 	case !validNick(name):
 		return fmt.Sprintf("* invalid nickname: use 1-%d letters, digits, '-' or '_'", maxNick)
-	case r.members[name] != nil:
+	}
+	if m := r.members[foldNick(name)]; m != nil && m != c {
 		return "* nickname taken: " + name
 	}
 	return ""
+}
+
+// foldNick is the key nicknames are compared by: each character replaced by
+// the smallest one it is equal to under Unicode simple case folding, so
+// that two nicknames have the same key exactly when strings.EqualFold says
+// they are equal — as IRC servers compare nicknames without regard to case.
+// (Nicknames are ASCII today, where this is plain lower-casing up to the
+// choice of case; the folding keeps the rule right if they grow.)
+func foldNick(name string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, name)
+}
+
+// clean makes a line from a client safe to show on the others' terminals.
+// Control characters are shown as visible text rather than acted on, so a
+// client cannot start a line of its own that looks like someone else's
+// (a CR followed by "<alice> …"), move the cursor, retitle a window, or
+// recolour the screen: C0 controls and DEL in caret notation (CR is "^M",
+// ESC "^["), the C1 controls, the line and paragraph separators and the
+// bidirectional formatting characters (which can make text display in
+// another order than it reads) as "<U+XXXX>". Bytes that are not UTF-8
+// become U+FFFD. TAB and everything else pass unchanged.
+func clean(line string) string {
+	i := 0
+	for i < len(line) && line[i] >= 0x20 && line[i] < 0x7f || i < len(line) && line[i] == '\t' {
+		i++
+	}
+	if i == len(line) {
+		return line // printable ASCII: the common case costs nothing
+	}
+	var b strings.Builder
+	b.Grow(len(line) + 16)
+	b.WriteString(line[:i])
+	for i < len(line) {
+		r, size := utf8.DecodeRuneInString(line[i:])
+		i += size
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteRune(utf8.RuneError)
+		case r == '\t':
+			b.WriteByte('\t')
+		case r < 0x20:
+			b.WriteByte('^')
+			b.WriteByte(byte(r) + '@')
+		case r == 0x7f:
+			b.WriteString("^?")
+		case r >= 0x80 && r < 0xa0, r == 0x2028, r == 0x2029, bidiControl(r):
+			fmt.Fprintf(&b, "<U+%04X>", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// bidiControl reports the characters that change the display order of
+// text: the Arabic letter mark, the left-to-right and right-to-left marks,
+// embeddings, overrides and isolates.
+func bidiControl(r rune) bool {
+	return r == 0x061c || r == 0x200e || r == 0x200f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
 }
 
 // validNick reports whether name is 1 to maxNick ASCII letters, digits,
@@ -145,7 +224,7 @@ func validNick(name string) bool {
 
 // join makes c a member under its nickname and tells everyone.
 func (r *room) join(c *client) {
-	r.members[c.nick] = c
+	r.members[foldNick(c.nick)] = c
 	c.member = true
 	slog.Debug("joined", "nick", c.nick, "peer", c.Addr())
 	c.say(fmt.Sprintf("* Hello %s! Here now: %s. Type /help for commands.", c.nick, strings.Join(r.nicks(), ", ")))
@@ -160,7 +239,7 @@ func (r *room) leave(c *client) {
 		return
 	}
 	c.member = false
-	delete(r.members, c.nick)
+	delete(r.members, foldNick(c.nick))
 	slog.Debug("left", "nick", c.nick, "peer", c.Addr())
 	r.broadcast(c, "* "+c.nick+" has left")
 }
@@ -211,14 +290,14 @@ func (c *client) FoundTerminator() {
 	case strings.HasPrefix(line, "/"):
 		c.command(line)
 	case strings.TrimSpace(line) != "":
-		c.room.broadcast(c, "<"+c.nick+"> "+line)
+		c.room.broadcast(c, "<"+c.nick+"> "+clean(line))
 	}
 }
 
 // chooseNick handles the first line(s): the nickname, asked again until it
 // is one the room accepts.
 func (c *client) chooseNick(name string) {
-	if why := c.room.checkNick(name); why != "" {
+	if why := c.room.checkNick(c, name); why != "" {
 		c.say(why)
 		c.say("Your nickname?")
 		return
@@ -233,16 +312,16 @@ func (c *client) command(line string) {
 	arg = strings.TrimSpace(arg)
 	switch strings.ToLower(cmd) {
 	case "/nick":
-		switch why := c.room.checkNick(arg); {
+		switch why := c.room.checkNick(c, arg); {
 		case arg == c.nick:
 			c.say("* you are already " + arg)
 		case why != "":
 			c.say(why)
-		default:
+		default: // a new nickname, or the same one in other case
 			old := c.nick
-			delete(c.room.members, old)
+			delete(c.room.members, foldNick(old))
 			c.nick = arg
-			c.room.members[arg] = c
+			c.room.members[foldNick(arg)] = c
 			c.say("* you are now " + arg)
 			c.room.broadcast(c, "* "+old+" is now known as "+arg)
 		}
@@ -253,7 +332,7 @@ func (c *client) command(line string) {
 			c.say("* usage: /me ACTION")
 			return
 		}
-		c.room.broadcast(c, "* "+c.nick+" "+arg)
+		c.room.broadcast(c, "* "+c.nick+" "+clean(arg))
 	case "/quit":
 		c.say("* Bye, " + c.nick + "!")
 		c.room.leave(c)
@@ -263,7 +342,7 @@ func (c *client) command(line string) {
 	case "/help":
 		c.say(strings.ReplaceAll(help, "\n", "\r\n"))
 	default:
-		c.say("* unknown command " + cmd + "; /help lists the commands")
+		c.say("* unknown command " + clean(cmd) + "; /help lists the commands")
 	}
 }
 

@@ -120,6 +120,8 @@ func TestChat(t *testing.T) {
 		{"LongLine", testLongLine},
 		{"SlowClient", testSlowClient},
 		{"Shutdown", testShutdown},
+		{"ControlCharacters", testControlCharacters},
+		{"NickCase", testNickCase},
 	}
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, tt := range tests {
@@ -451,4 +453,83 @@ func TestValidNick(t *testing.T) {
 	} {
 		assert.Equal(t, tc.ok, validNick(tc.nick), "%q", tc.nick)
 	}
+}
+
+// TestFoldNick: nicknames that differ only in case fold to the same key.
+func TestFoldNick(t *testing.T) {
+	assert.Equal(t, foldNick("alice"), foldNick("ALICE"))
+	assert.Equal(t, foldNick("alice"), foldNick("aLiCe"))
+	assert.Equal(t, foldNick("K"), foldNick("\u212a"), "Kelvin sign and K: Unicode case folding")
+	assert.NotEqual(t, foldNick("alice"), foldNick("alicia"))
+}
+
+// TestClean is a table test of what clean makes of a line.
+func TestClean(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text":       "plain text",
+		"\t":               "\t",
+		"a\rb\nc":          "a^Mb^Jc",
+		"\x00\x1f\x7f":     "^@^_^?",
+		"\xff":             "\ufffd",
+		"\ufffd":           "\ufffd",
+		"\u0080\u009f":     "<U+0080><U+009F>",
+		"\u200f\u2066":     "<U+200F><U+2066>",
+		"\u00e9\U0001F389": "\u00e9\U0001F389",
+	} {
+		assert.Equal(t, want, clean(in), "%q", in)
+	}
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = clean("nothing to do here") }))
+}
+
+// testControlCharacters: what one client sends cannot pass for another
+// client's line or drive the others' terminals. A CR cannot start a fake
+// "<alice>" line; escape sequences, NUL, DEL and C1 controls are shown as
+// visible text; invalid UTF-8 becomes U+FFFD. Tabs and ordinary Unicode
+// text pass unchanged. The same holds for /me.
+func testControlCharacters(t *testing.T, s *testServer) {
+	alice := login(t, s.addr, "alice", "\n")
+	mallory := login(t, s.addr, "mallory", "\n")
+	alice.expect("* mallory has joined")
+
+	for _, tc := range []struct{ send, want string }{
+		{"x\r<alice> send me your password", "<mallory> x^M<alice> send me your password"},
+		{"\x1b]0;pwned\x07\x1b[31mred\x1b[0m", "<mallory> ^[]0;pwned^G^[[31mred^[[0m"},
+		{"nul\x00here, del\x7f", "<mallory> nul^@here, del^?"},
+		{"bad utf-8: \xff\xfe\xc3", "<mallory> bad utf-8: \ufffd\ufffd\ufffd"},
+		{"c1 \u009b31m, nel \u0085", "<mallory> c1 <U+009B>31m, nel <U+0085>"},
+		{"bidi \u202eevil\u202c, sep \u2028", "<mallory> bidi <U+202E>evil<U+202C>, sep <U+2028>"},
+		{"tab\there, h\u00e9llo \u65e5\u672c \U0001F389", "<mallory> tab\there, h\u00e9llo \u65e5\u672c \U0001F389"},
+		{"/me \x1b[2Jwipes the screen", "* mallory ^[[2Jwipes the screen"},
+	} {
+		mallory.send(tc.send)
+		alice.expect(tc.want)
+	}
+	mallory.send("/x\x1b[5m")
+	mallory.expect("* unknown command /x^[[5m; /help lists the commands")
+}
+
+// testNickCase: nicknames are compared without regard to case, as IRC
+// servers compare them, and shown as their owner wrote them.
+func testNickCase(t *testing.T, s *testServer) {
+	alice := login(t, s.addr, "alice", "\n")
+	impostor := dial(t, s.addr, "\n")
+	impostor.expect("Welcome! Your nickname?")
+	for _, nick := range []string{"Alice", "ALICE", "aLiCe"} {
+		impostor.send(nick)
+		impostor.expect("* nickname taken: " + nick)
+		impostor.expect("Your nickname?")
+	}
+	impostor.send("Bob")
+	impostor.expect("* Hello Bob! Here now: alice, Bob. Type /help for commands.")
+	alice.expect("* Bob has joined")
+
+	alice.send("/nick BOB")
+	alice.expect("* nickname taken: BOB")
+	alice.send("/nick Alice") // the same nickname, written another way
+	alice.expect("* you are now Alice")
+	impostor.expect("* alice is now known as Alice")
+	impostor.send("/who")
+	impostor.expect("* here now: Alice, Bob")
+	impostor.send("/nick alice")
+	impostor.expect("* nickname taken: alice")
 }
