@@ -20,7 +20,8 @@
 // line longer than maxLine gets an error and the connection is closed, and
 // a client that stops reading is disconnected once outLimit bytes of chat
 // are waiting for it, instead of making the server hold everyone else's
-// messages for ever.
+// messages for ever. Flood control paces each client (see floodBurst), and
+// a connection has nickTimeout to choose a nickname.
 package main
 
 import (
@@ -35,6 +36,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -58,7 +60,42 @@ const (
 	outLimit = 256 << 10
 	// maxNick is the longest nickname.
 	maxNick = 16
+
+	// Flood control, a token bucket per connection, as IRC servers have:
+	// every line costs one unit, plus one per full KiB. floodBurst units
+	// may be spent at once and floodRate come back each second. A sender
+	// with none left is not read from until it has one again, which
+	// paces it at floodRate without losing a line; lines it had already
+	// sent are relayed on credit, and one that takes it more than
+	// floodDebt units into debt disconnects it ("excess flood"). So one
+	// client can put at most (floodBurst+floodDebt) KiB-ish in every other
+	// member's queue at once, far below outLimit, and a flood cannot get
+	// the others disconnected.
+	floodBurst = 20
+	floodRate  = 5 // units a second
+	floodDebt  = 50
+
+	// nickTimeout is how long a new connection has to choose a nickname.
+	// People sit in a room without typing, so members have no idle
+	// timeout; connections that never join would otherwise hold their
+	// slots for ever.
+	nickTimeout = 60 * time.Second
 )
+
+// config is what serve needs besides the address: the backend and the
+// limits above, which tests change.
+type config struct {
+	backend     poller.Kind // 0: the best available
+	floodBurst  int
+	floodRate   float64 // 0: no flood control
+	floodDebt   int
+	nickTimeout time.Duration
+}
+
+// defaultConfig is the configuration main uses, on the given backend.
+func defaultConfig(kind poller.Kind) config {
+	return config{backend: kind, floodBurst: floodBurst, floodRate: floodRate, floodDebt: floodDebt, nickTimeout: nickTimeout}
+}
 
 const help = `* Commands:
 *   /nick NAME   change your nickname
@@ -73,6 +110,7 @@ const help = `* Commands:
 // in the loop's goroutine, like the clients, so it needs no locking.
 type room struct {
 	members map[string]*client // by foldNick(nickname)
+	cfg     config
 
 	// Messages waiting to be broadcast. Pushing to one client can close it
 	// (ErrOutputLimit, or a broken connection), and its "has left" notice
@@ -259,6 +297,14 @@ type client struct {
 	room   *room
 	nick   string // "" until the client has chosen one
 	member bool   // in room.members
+
+	// Flood control (see floodBurst): the units the client may spend,
+	// negative when in debt, as of allowanceAt (loop.Loop.Now).
+	allowance   float64
+	allowanceAt time.Duration
+	throttled   bool        // not read from until the allowance is back
+	unthrottle  *loop.Timer // ends throttled
+	nickTimer   *loop.Timer // closes the connection if no nickname comes
 }
 
 // newClient prepares a chat for a connection in map m; the caller adopts
@@ -273,8 +319,88 @@ func newClient(r *room, m *loop.Map) *client {
 	// People sit in a chat room without typing: no idle timeout. A line
 	// begun and never finished is still bounded by the chat's FrameTimeout.
 	c.IdleTimeout = -1
+	c.allowance = float64(r.cfg.floodBurst)
 	return c
 }
+
+// start begins the client's clocks once its socket is adopted: the flood
+// allowance, and the time it has to choose a nickname.
+func (c *client) start() {
+	l := c.Loop()
+	if l == nil {
+		return
+	}
+	c.allowanceAt = l.Now()
+	if to := c.room.cfg.nickTimeout; to > 0 {
+		c.nickTimer = l.AfterFunc(to, func() {
+			c.nickTimer = nil
+			if !c.member && c.Fd() >= 0 {
+				c.say("* no nickname chosen in time; bye")
+				c.CloseWhenDone()
+			}
+		})
+	}
+}
+
+// spend charges the allowance for one line of n bytes and reports whether
+// the line may be acted on. When the allowance runs out the client is not
+// read from until one unit has come back; a line that goes more than
+// floodDebt units into debt disconnects it.
+func (c *client) spend(n int) bool {
+	cfg := &c.room.cfg
+	l := c.Loop()
+	if cfg.floodRate <= 0 || l == nil {
+		return true
+	}
+	c.refill()
+	c.allowance -= float64(1 + n/1024)
+	if c.allowance < -float64(cfg.floodDebt) {
+		c.logPeer("excess flood; closing")
+		c.CountLimitClose()
+		c.say("* excess flood")
+		c.room.leave(c)
+		c.CloseWhenDone()
+		return false
+	}
+	if c.allowance < 1 && !c.throttled {
+		c.throttled = true
+		c.UpdateInterest()
+		c.waitForAllowance()
+	}
+	return true
+}
+
+// refill adds what the allowance has earned since it was last brought up to
+// date, up to floodBurst.
+func (c *client) refill() {
+	cfg := &c.room.cfg
+	now := c.Loop().Now()
+	c.allowance = min(float64(cfg.floodBurst), c.allowance+(now-c.allowanceAt).Seconds()*cfg.floodRate)
+	c.allowanceAt = now
+}
+
+// waitForAllowance sets a timer for when the allowance is back to one unit,
+// as far as is known now; lines already read may spend more meanwhile, so
+// the timer looks again before it lets the client be read.
+func (c *client) waitForAllowance() {
+	wait := max(time.Millisecond, time.Duration((1-c.allowance)/c.room.cfg.floodRate*float64(time.Second)))
+	c.unthrottle = c.Loop().AfterFunc(wait, func() {
+		c.unthrottle = nil
+		if c.Fd() < 0 {
+			return
+		}
+		if c.refill(); c.allowance < 1 {
+			c.waitForAllowance()
+			return
+		}
+		c.throttled = false
+		c.UpdateInterest()
+	})
+}
+
+// Readable is false while flood control holds the client back, on top of
+// AsyncChat's own reasons.
+func (c *client) Readable() bool { return !c.throttled && c.AsyncChat.Readable() }
 
 // say sends one line to this client.
 func (c *client) say(line string) { c.Push([]byte(line + "\r\n")) }
@@ -284,6 +410,9 @@ func (c *client) say(line string) { c.Push([]byte(line + "\r\n")) }
 // nc -C) is dropped too.
 func (c *client) FoundTerminator() {
 	line := strings.TrimSuffix(string(c.TakeData()), "\r")
+	if !c.spend(len(line)) {
+		return
+	}
 	switch {
 	case !c.member:
 		c.chooseNick(strings.TrimSpace(line))
@@ -303,6 +432,10 @@ func (c *client) chooseNick(name string) {
 		return
 	}
 	c.nick = name
+	if c.nickTimer != nil {
+		c.nickTimer.Stop()
+		c.nickTimer = nil
+	}
 	c.room.join(c)
 }
 
@@ -370,16 +503,30 @@ func (c *client) HandleError(err error) {
 	case errors.Is(err, chat.ErrLineTooLong):
 		// Keeping the channel open lets the chat write this line before it
 		// closes (it calls CloseWhenDone after HandleError returns).
-		slog.Debug("line too long; closing", "nick", c.nick, "peer", c.Addr())
+		c.logPeer("line too long; closing")
 		c.say("* line too long")
 		c.room.leave(c)
 	case errors.Is(err, chat.ErrOutputLimit):
 		// The client is not reading. Its queue has been dropped and the
 		// chat closes the socket when HandleError returns; Close tells the
 		// room.
-		slog.Info("client not reading; disconnected", "nick", c.nick, "peer", c.Addr())
+		c.logPeer("client not reading; disconnected")
 	default:
 		c.AsyncChat.HandleError(err)
+	}
+}
+
+// logPeer logs, at debug level, a limit the client ran into. A client can
+// run into them on purpose, as often as it likes, so the lines go through
+// the loop's LogGate: at most a few a second, and the next one says how
+// many were held back.
+func (c *client) logPeer(msg string) {
+	l := c.Loop()
+	if l == nil || !slog.Default().Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	if ok, held := l.PeerLog().Allow(l.Now()); ok {
+		slog.Debug(msg, "nick", c.nick, "peer", c.Addr(), "suppressed", held)
 	}
 }
 
@@ -388,6 +535,12 @@ func (c *client) HandleError(err error) {
 // output limit directly, and shutdown through CloseAll.
 func (c *client) Close() error {
 	c.room.leave(c)
+	for _, t := range []**loop.Timer{&c.nickTimer, &c.unthrottle} {
+		if *t != nil {
+			(*t).Stop()
+			*t = nil
+		}
+	}
 	return c.AsyncChat.Close()
 }
 
@@ -412,6 +565,7 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 	// an interactive server turns it off, as Go's net package does.
 	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 	slog.Debug("connection opened", "peer", addr)
+	c.start()
 	c.say("Welcome! Your nickname?")
 }
 
@@ -430,13 +584,13 @@ func listen(m *loop.Map, r *room, addr string) (net.Addr, error) {
 // serve runs the chat server on addr until ctx is cancelled, then closes
 // every socket and the loop. ready, if not nil, receives the bound address
 // once the server accepts clients. kind 0 picks the best backend.
-func serve(ctx context.Context, addr string, kind poller.Kind, ready func(net.Addr)) error {
+func serve(ctx context.Context, addr string, cfg config, ready func(net.Addr)) error {
 	m := loop.NewMap()
-	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1})
+	l, err := loop.New(loop.Options{Map: m, Backend: cfg.backend, Timeout: -1})
 	if err != nil {
 		return err
 	}
-	r := &room{members: map[string]*client{}}
+	r := &room{members: map[string]*client{}, cfg: cfg}
 	defer func() {
 		r.shutdown()
 		_ = dispatcher.CloseAll(m, true) // the listener and every client
@@ -470,7 +624,7 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := serve(ctx, *addr, kind, nil); err != nil {
+	if err := serve(ctx, *addr, defaultConfig(kind), nil); err != nil {
 		slog.Error("chat server failed", "err", err)
 		os.Exit(1)
 	}

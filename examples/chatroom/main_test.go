@@ -27,17 +27,17 @@ type testServer struct {
 }
 
 // onLoopback is serve on 127.0.0.1:0, for testutil.Serve.
-func onLoopback(kind poller.Kind) testutil.ServeFunc {
+func onLoopback(cfg config) testutil.ServeFunc {
 	return func(ctx context.Context, ready func(net.Addr)) error {
-		return serve(ctx, "127.0.0.1:0", kind, ready)
+		return serve(ctx, "127.0.0.1:0", cfg, ready)
 	}
 }
 
-// start runs the server, waits until it listens, and stops it when the test
-// ends.
-func start(t *testing.T, kind poller.Kind) *testServer {
+// start runs the server with cfg, waits until it listens, and stops it when
+// the test ends.
+func start(t *testing.T, cfg config) *testServer {
 	t.Helper()
-	addr, stop := testutil.Serve(t, onLoopback(kind))
+	addr, stop := testutil.Serve(t, onLoopback(cfg))
 	return &testServer{addr: addr.String(), stop: stop}
 }
 
@@ -112,23 +112,33 @@ func TestChat(t *testing.T) {
 	tests := []struct {
 		name string
 		f    func(t *testing.T, s *testServer)
+		tune func(cfg *config) // changes to the defaults, if any
 	}{
-		{"Nickname", testNickname},
-		{"Broadcast", testBroadcast},
-		{"Commands", testCommands},
-		{"LineEndings", testLineEndings},
-		{"LongLine", testLongLine},
-		{"SlowClient", testSlowClient},
-		{"Shutdown", testShutdown},
-		{"ControlCharacters", testControlCharacters},
-		{"NickCase", testNickCase},
+		{"Nickname", testNickname, nil},
+		{"Broadcast", testBroadcast, nil},
+		{"Commands", testCommands, nil},
+		{"LineEndings", testLineEndings, nil},
+		{"LongLine", testLongLine, nil},
+		// One writer stands for the many it would take to fill a queue
+		// with flood control on.
+		{"SlowClient", testSlowClient, func(cfg *config) { cfg.floodRate = 0 }},
+		{"Shutdown", testShutdown, nil},
+		{"ControlCharacters", testControlCharacters, nil},
+		{"NickCase", testNickCase, nil},
+		{"Flood", testFlood, nil},
+		{"FloodPaced", testFloodPaced, func(cfg *config) { cfg.floodBurst, cfg.floodRate = 3, 20 }},
+		{"NickTimeout", testNickTimeout, func(cfg *config) { cfg.nickTimeout = nickTimeoutForTest }},
 	}
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				testutil.WarmUp(t)
 				testutil.CheckFDLeaks(t) // registered first: checks after the cleanups below
-				tt.f(t, start(t, kind))
+				cfg := defaultConfig(kind)
+				if tt.tune != nil {
+					tt.tune(&cfg)
+				}
+				tt.f(t, start(t, cfg))
 			})
 		}
 	})
@@ -436,9 +446,9 @@ func testShutdown(t *testing.T, s *testServer) {
 // TestServeErrors checks that a context cancelled before the loop starts
 // still stops it, and that set-up errors are returned.
 func TestServeErrors(t *testing.T) {
-	testutil.ServeCancelled(t, onLoopback(0))
-	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", 0, nil))
-	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), 0, nil), "port in use")
+	testutil.ServeCancelled(t, onLoopback(defaultConfig(0)))
+	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", defaultConfig(0), nil))
+	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), defaultConfig(0), nil), "port in use")
 }
 
 // TestValidNick is a table test of the nickname rule.
@@ -532,4 +542,101 @@ func testNickCase(t *testing.T, s *testServer) {
 	impostor.expect("* here now: Alice, Bob")
 	impostor.send("/nick alice")
 	impostor.expect("* nickname taken: alice")
+}
+
+// testFlood: a member who sends lines faster than flood control allows has
+// them relayed up to floodBurst plus floodDebt lines' worth, and is then
+// disconnected ("excess flood", as IRC servers say), instead of filling
+// everyone else's queue; the room goes on.
+func testFlood(t *testing.T, s *testServer) {
+	watcher := login(t, s.addr, "watcher", "\n")
+	flooder := login(t, s.addr, "flooder", "\n")
+	watcher.expect("* flooder has joined")
+
+	const lines = 10000
+	var b strings.Builder
+	for i := range lines {
+		fmt.Fprintf(&b, "spam %d\n", i)
+	}
+	go func() { _, _ = flooder.c.Write([]byte(b.String())) }() // the server may stop reading
+	flooder.expect("* excess flood")
+	flooder.expectEOF()
+
+	got := 0
+	for {
+		line := watcher.line()
+		if line == "* flooder has left" {
+			break
+		}
+		require.Equal(t, fmt.Sprintf("<flooder> spam %d", got), line, "relayed in order")
+		got++
+	}
+	t.Logf("%d of %d lines relayed", got, lines)
+	assert.LessOrEqual(t, got, floodBurst+floodDebt+1)
+	assert.GreaterOrEqual(t, got, floodBurst, "the burst is relayed")
+
+	other := login(t, s.addr, "other", "\n")
+	watcher.expect("* other has joined")
+	other.send("still here?")
+	watcher.expect("<other> still here?")
+	other.send("/stats")
+	other.line()
+	other.line()
+	other.line()
+	assert.Regexp(t, `^\* timeouts 0, limit disconnections 1, `, other.line())
+}
+
+// testFloodPaced: lines beyond the burst but within the debt are relayed,
+// in order, and the server stops reading from their sender until its
+// allowance is back: the next line waits (floodBurst 3, floodRate 20/s).
+func testFloodPaced(t *testing.T, s *testServer) {
+	watcher := login(t, s.addr, "watcher", "\n")
+	paster := login(t, s.addr, "paster", "\n")
+	watcher.expect("* paster has joined")
+
+	const paste = 10
+	var b strings.Builder
+	for i := range paste {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	start := time.Now()
+	_, err := paster.c.Write([]byte(b.String()))
+	require.NoError(t, err)
+	for i := range paste {
+		watcher.expect(fmt.Sprintf("<paster> line %d", i))
+	}
+	paster.send("after the paste")
+	watcher.expect("<paster> after the paste")
+	// 3 lines of allowance, 10 spent: reading waits until the allowance is
+	// back to one line, (10-3+1)/20 s after the paste.
+	assert.GreaterOrEqual(t, time.Since(start), 350*time.Millisecond, "the sender was paced")
+	paster.send("/who")
+	paster.expect("* here now: paster, watcher")
+}
+
+// nickTimeoutForTest is the nickname timeout testNickTimeout runs with.
+const nickTimeoutForTest = 300 * time.Millisecond
+
+// testNickTimeout: a connection that does not choose a nickname in time is
+// closed, so idle connections cannot hold the server's slots for ever; one
+// that has joined is not.
+func testNickTimeout(t *testing.T, s *testServer) {
+	start := time.Now()
+	silent := dial(t, s.addr, "\n")
+	silent.expect("Welcome! Your nickname?")
+	alice := login(t, s.addr, "alice", "\n")
+	guesser := dial(t, s.addr, "\n") // keeps trying names that are refused
+	guesser.expect("Welcome! Your nickname?")
+	guesser.send("no way")
+	guesser.expect("* invalid nickname: use 1-16 letters, digits, '-' or '_'")
+	guesser.expect("Your nickname?")
+
+	silent.expect("* no nickname chosen in time; bye")
+	silent.expectEOF()
+	assert.GreaterOrEqual(t, time.Since(start), nickTimeoutForTest, "not before the timeout")
+	guesser.expect("* no nickname chosen in time; bye")
+	guesser.expectEOF()
+
+	alice.send("/who") // long past the timeout: members stay
+	alice.expect("* here now: alice")
 }
