@@ -443,7 +443,9 @@ func clientCmd(c *client, argv [][]byte) {
 
 // clientList is CLIENT LIST: one line per connection, in Redis's format,
 // from each connection's ChannelStats — qbuf is the input waiting for a
-// terminator, omem the output queued.
+// terminator, omem the output queued — and its own buffers: argv-mem is
+// what its request buffers hold (see client.argvMem), tot-mem that and the
+// reply scratch, qbuf and omem together.
 func clientList(m *loop.Map) string {
 	var b strings.Builder
 	m.Range(func(fd int, ch loop.Channel) bool {
@@ -452,8 +454,10 @@ func clientList(m *loop.Map) string {
 			return true
 		}
 		st := cl.ChannelStats()
-		fmt.Fprintf(&b, "id=%d addr=%s fd=%d name=%s qbuf=%d omem=%d tot-net-in=%d tot-net-out=%d\n",
-			cl.id, cl.RemoteAddr(), fd, cl.name, st.InBuffered, st.OutBuffered, st.BytesIn, st.BytesOut)
+		argvMem := cl.argvMem()
+		totMem := argvMem + cap(cl.out) + st.InBuffered + st.OutBuffered
+		fmt.Fprintf(&b, "id=%d addr=%s fd=%d name=%s qbuf=%d argv-mem=%d omem=%d tot-mem=%d tot-net-in=%d tot-net-out=%d\n",
+			cl.id, cl.RemoteAddr(), fd, cl.name, st.InBuffered, argvMem, st.OutBuffered, totMem, st.BytesIn, st.BytesOut)
 		return true
 	})
 	return b.String()

@@ -283,7 +283,7 @@ func TestCommands(t *testing.T) {
 			assert.Zero(t, stat(second, "panics_recovered"))
 
 			list, _ := rc.do("CLIENT", "LIST").(string)
-			assert.Regexp(t, `(?m)^id=\d+ addr=127\.0\.0\.1:\d+ fd=\d+ name=cli qbuf=0 omem=0 tot-net-in=\d+ tot-net-out=\d+$`, list)
+			assert.Regexp(t, `(?m)^id=\d+ addr=127\.0\.0\.1:\d+ fd=\d+ name=cli qbuf=0 argv-mem=\d+ omem=0 tot-mem=\d+ tot-net-in=\d+ tot-net-out=\d+$`, list)
 		})
 
 		t.Run("unknown", func(t *testing.T) {
