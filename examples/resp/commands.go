@@ -166,14 +166,43 @@ func set(c *client, argv [][]byte) {
 // GET key
 func get(c *client, argv [][]byte) { c.value(argv[1]) }
 
-// value appends key's value as a bulk string, or null if it has none.
+// value appends key's value as a bulk string, or null if it has none. A
+// value of keepBuffer bytes or more is queued on its own rather than
+// copied into the reply scratch (see pushValue).
 func (c *client) value(key []byte) {
-	if e := c.srv.db.get(key); e != nil {
-		c.out = appendBulk(c.out, e.val)
-	} else {
+	e := c.srv.db.get(key)
+	switch {
+	case e == nil:
 		c.out = append(c.out, replyNull...)
+	case len(e.val) < keepBuffer:
+		c.out = appendBulk(c.out, e.val)
+	default:
+		c.out = appendBulkHeader(c.out, len(e.val))
+		c.spill()
+		c.pushValue(e)
+		c.out = append(c.out, crlf...)
 	}
 }
+
+// pushValue queues a stored value as part of the reply. Push copies it into
+// the chat's output queue, which enforces OutLimit as it grows.
+func (c *client) pushValue(e *entry) { c.Push(e.val) }
+
+// spill queues the part of a reply built so far, keeping the scratch's
+// memory. A reply that repeats stored values (MGET) is queued as it is
+// built, so that it is the chat's output queue, and its OutLimit, that
+// bounds it, not the scratch growing to its whole size: an MGET naming a
+// large value a thousand times closes the connection at OutLimit instead
+// of building gigabytes.
+func (c *client) spill() {
+	c.Push(c.out)
+	c.out = c.out[:0]
+}
+
+// gone reports whether the connection has been closed, as it is when a
+// reply goes past the chat's OutLimit: what is left of the reply need not
+// be built.
+func (c *client) gone() bool { return c.Fd() < 0 }
 
 // DEL key [key ...]
 func del(c *client, argv [][]byte) {
@@ -247,6 +276,12 @@ func mget(c *client, argv [][]byte) {
 	c.out = appendArray(c.out, len(argv)-1)
 	for _, key := range argv[1:] {
 		c.value(key)
+		if len(c.out) >= keepBuffer {
+			c.spill()
+		}
+		if c.gone() {
+			return
+		}
 	}
 }
 

@@ -53,6 +53,14 @@ func appendBulk(b, data []byte) []byte {
 	return append(b, '\r', '\n')
 }
 
+// appendBulkHeader appends the header of a bulk string of n bytes, whose
+// data and CRLF the caller sends next.
+func appendBulkHeader(b []byte, n int) []byte {
+	b = append(b, '$')
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, '\r', '\n')
+}
+
 // appendBulkString is appendBulk for a string.
 func appendBulkString(b []byte, s string) []byte {
 	b = append(b, '$')
