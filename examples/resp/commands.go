@@ -184,9 +184,16 @@ func (c *client) value(key []byte) {
 	}
 }
 
-// pushValue queues a stored value as part of the reply. Push copies it into
-// the chat's output queue, which enforces OutLimit as it grows.
-func (c *client) pushValue(e *entry) { c.Push(e.val) }
+// pushValue queues a stored value as part of the reply, by reference
+// (chat.PushShared), so that GETs of a large value do not copy it once per
+// reply. The entry is marked shared: the value's bytes are not written
+// again, a SET of the key gets new memory (see entry.writable), and the
+// queued reply sends the value it was asked for. The queue counts the
+// value towards OutHighWater and OutLimit like any other output.
+func (c *client) pushValue(e *entry) {
+	e.shared = true
+	c.PushShared(e.val)
+}
 
 // spill queues the part of a reply built so far, keeping the scratch's
 // memory. A reply that repeats stored values (MGET) is queued as it is
@@ -263,7 +270,7 @@ func (c *client) incrBy(key []byte, delta int64) {
 	}
 	n := old + delta
 	if e != nil {
-		e.val = strconv.AppendInt(e.val[:0], n, 10)
+		e.val = strconv.AppendInt(e.writable(20), n, 10)
 	} else {
 		var digits [20]byte
 		db.set(nil, key, strconv.AppendInt(digits[:0], n, 10))
