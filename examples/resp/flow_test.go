@@ -63,8 +63,10 @@ func TestUnreadPipelineBounded(t *testing.T) {
 		send(t, flood, []byte(strings.Repeat(string(encode("GET", "u")), gets)))
 
 		// Wait until the server has queued output it cannot write: the
-		// client's socket buffers are full.
-		for {
+		// client's socket buffers are full. The count bounds a server that
+		// never queues that much (a test that would otherwise spin).
+		for polls := 0; ; polls++ {
+			require.Less(t, polls, 100_000, "the server never queued more than half the high-water mark")
 			omem := clientField(t, observer, id, "omem")
 			require.LessOrEqual(t, omem, bound, "bytes queued for a client that does not read")
 			if omem > chat.DefaultOutHighWater/2 {
