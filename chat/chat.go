@@ -46,6 +46,16 @@ type Handler interface {
 	dispatcher.Handler
 	// CollectIncomingData is asynchat's collect_incoming_data: it receives
 	// the input of the current frame, in pieces, as it arrives.
+	//
+	// data is only lent: it points into a read buffer that later reads
+	// reuse (and other connections borrow), so it is valid only until
+	// CollectIncomingData returns, as bufio.Scanner.Bytes is until the
+	// next Scan. Copy what you keep — c.buf = append(c.buf, data...) — and
+	// never keep data itself: asynchat's self.buffer.append(data), ported
+	// as c.parts = append(c.parts, data), yields corrupted frames later.
+	// Under go test -race, or with ASYNCORE_DEBUG=1 in the environment,
+	// the chat overwrites data with '#' bytes as soon as the call returns,
+	// so that such a bug shows at once (see debug.go).
 	CollectIncomingData(data []byte)
 	// FoundTerminator is asynchat's found_terminator: the current frame is
 	// complete.
@@ -264,6 +274,9 @@ func (c *AsyncChat) feed(data []byte) {
 				return
 			}
 			c.self.CollectIncomingData(data[:n:n])
+			if debugCollect {
+				poison(data[:n]) // the handler's loan has ended
+			}
 			if !c.open() {
 				break // the collector failed or closed: the frame is not delivered
 			}

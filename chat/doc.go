@@ -110,7 +110,13 @@
 //     CollectIncomingData is asynchat's _collect_incoming_data, and TakeData
 //     its _get_data.
 //   - The data given to CollectIncomingData is only valid during the call
-//     (it points into a reused read buffer); the default collector copies it.
+//     (it points into a reused read buffer), like bufio.Scanner.Bytes; the
+//     default collector copies it. Keeping the slice itself — asynchat's
+//     self.buffer.append(data) ported as c.parts = append(c.parts, data) —
+//     corrupts frames later. Under the race detector, or with the
+//     environment variable ASYNCORE_DEBUG set (to anything but "0"), the
+//     chat overwrites the slice with '#' bytes as soon as the call
+//     returns, so that mistake shows in tests at once.
 //   - After CloseWhenDone, input that arrives is read and discarded rather
 //     than framed, so no request is acted on after the decision to close
 //     (reliability.md F22), and the close does not turn into a reset because
