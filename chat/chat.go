@@ -69,6 +69,13 @@ type Handler interface {
 // CollectIncomingData (or use the default collector and TakeData) and
 // FoundTerminator, and call Init. The exported fields may be set before the
 // connection starts or changed while it runs; zero means the default.
+//
+// If the embedding type has a HandleDrained() method (dispatcher.Drainer),
+// it is called each time the queued output has all been written — the
+// place to push the next block of a long transfer, or to shut down
+// sending. It is not called for a Push written at once, which queued
+// nothing (Pending is 0 right after it), nor when the queue is emptied by
+// DiscardBuffers or by closing, nor after CloseWhenDone.
 type AsyncChat struct {
 	dispatcher.Dispatcher
 
@@ -132,6 +139,7 @@ type AsyncChat struct {
 	LingerTimeout time.Duration
 
 	self     Handler
+	drainer  drainer // self, if it has HandleDrained
 	term     Terminator
 	in       []byte // a partial delimiter kept between reads
 	incoming []byte // the default collector's buffer
@@ -180,6 +188,7 @@ func (c *AsyncChat) Init(self Handler, m *loop.Map) {
 		panic("chat: Init's self must be the value that embeds this AsyncChat")
 	}
 	c.self = self
+	c.drainer, _ = self.(drainer)
 	c.Dispatcher.Init(self, m)
 	c.UseServerTimeouts()
 }

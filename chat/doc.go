@@ -90,6 +90,9 @@
 //     it is done. Each read is at most InBufferSize bytes and each write at
 //     most OutBufferSize.
 //   - Idle connections hold no read buffer: reads borrow one from a pool.
+//   - An embedding type with a HandleDrained() method hears when its queued
+//     output has all been written (not after CloseWhenDone): the place to
+//     push the next block of a long transfer.
 //   - Output need not be copied. Push copies (the caller may reuse its
 //     buffer); PushShared queues by reference data the caller never
 //     modifies — a cached file body that many replies send costs no copy
