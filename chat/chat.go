@@ -70,6 +70,29 @@ type Handler interface {
 // FoundTerminator, and call Init. The exported fields may be set before the
 // connection starts or changed while it runs; zero means the default.
 //
+// Unlike asynchat, which has no limits at all, an AsyncChat is protected
+// against hostile and broken peers by default. Each default applies to the
+// field left at zero; a negative value turns it off:
+//
+//	IdleTimeout        120 s    no input or output progress: ErrIdleTimeout (dispatcher)
+//	WriteStallTimeout  60 s     queued output not moving: ErrWriteStall (dispatcher)
+//	FrameTimeout       60 s     first byte of a frame to its terminator: ErrFrameTimeout
+//	LingerTimeout      5 s      a stalled CloseWhenDone, and the lingering close
+//	MaxLine            64 KiB   a frame waiting for its delimiter: ErrLineTooLong
+//	MaxMessage         1 MiB    a length terminator, the default collector: ErrMessageTooLarge
+//	OutHighWater       1 MiB    queued output above which framing and reading stop
+//	OutLimit           32 MiB   one reply, or output nobody reads: ErrOutputLimit
+//	FramesPerRead      1024     frames one read delivers before other channels run
+//
+// OutLowWater defaults to half of OutHighWater; InBufferSize and
+// OutBufferSize to 65536, as in asynchat. The two dispatcher timeouts are
+// on because Init calls UseServerTimeouts; a timeout that fires, like a
+// limit, reaches HandleError with a peer-caused error (the default logs
+// and closes). So for asynchat's behaviour, set all of them to -1; for a
+// client that waits on a slow server, set IdleTimeout and FrameTimeout to
+// -1 at least. Lowering a timeout on a running chat takes effect after
+// ResetTimeouts.
+//
 // If the embedding type has a HandleDrained() method (dispatcher.Drainer),
 // it is called each time the queued output has all been written — the
 // place to push the next block of a long transfer, or to shut down

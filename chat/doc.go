@@ -98,6 +98,27 @@
 //     modifies — a cached file body that many replies send costs no copy
 //     per reply — and PushString takes a string without converting it.
 //
+// # Defaults
+//
+// asynchat has no limits and no timeouts; AsyncChat has both, on by
+// default, because a server without them is one slow or hostile client
+// away from running out of memory or connections. Each applies when its
+// field is zero and is turned off by a negative value:
+//
+//   - IdleTimeout 120 s and WriteStallTimeout 60 s, the dispatcher's
+//     server timeouts, turned on by Init (UseServerTimeouts).
+//   - FrameTimeout 60 s, from the first byte of a frame to its terminator.
+//   - LingerTimeout 5 s, for a stalled CloseWhenDone and the lingering
+//     close.
+//   - MaxLine 64 KiB, MaxMessage 1 MiB: input limits.
+//   - OutHighWater 1 MiB (OutLowWater half of it), OutLimit 32 MiB:
+//     output limits.
+//   - FramesPerRead 1,024: fairness between channels.
+//
+// A client talking to a slow server, or a port of asynchat code that
+// expects none of this, sets the ones it does not want to -1 — at least
+// IdleTimeout and FrameTimeout, the two most likely to surprise.
+//
 // # Deliberate differences from asynchat
 //
 //   - Push of empty data does nothing (asynchat queues it and later sends
