@@ -46,6 +46,16 @@ type Handler interface {
 	dispatcher.Handler
 	// CollectIncomingData is asynchat's collect_incoming_data: it receives
 	// the input of the current frame, in pieces, as it arrives.
+	//
+	// data is only lent: it points into a read buffer that later reads
+	// reuse (and other connections borrow), so it is valid only until
+	// CollectIncomingData returns, as bufio.Scanner.Bytes is until the
+	// next Scan. Copy what you keep — c.buf = append(c.buf, data...) — and
+	// never keep data itself: asynchat's self.buffer.append(data), ported
+	// as c.parts = append(c.parts, data), yields corrupted frames later.
+	// Under go test -race, or with ASYNCORE_DEBUG=1 in the environment,
+	// the chat overwrites data with '#' bytes as soon as the call returns,
+	// so that such a bug shows at once (see debug.go).
 	CollectIncomingData(data []byte)
 	// FoundTerminator is asynchat's found_terminator: the current frame is
 	// complete.
@@ -59,6 +69,36 @@ type Handler interface {
 // CollectIncomingData (or use the default collector and TakeData) and
 // FoundTerminator, and call Init. The exported fields may be set before the
 // connection starts or changed while it runs; zero means the default.
+//
+// Unlike asynchat, which has no limits at all, an AsyncChat is protected
+// against hostile and broken peers by default. Each default applies to the
+// field left at zero; a negative value turns it off:
+//
+//	IdleTimeout        120 s    no input or output progress: ErrIdleTimeout (dispatcher)
+//	WriteStallTimeout  60 s     queued output not moving: ErrWriteStall (dispatcher)
+//	FrameTimeout       60 s     first byte of a frame to its terminator: ErrFrameTimeout
+//	LingerTimeout      5 s      a stalled CloseWhenDone, and the lingering close
+//	MaxLine            64 KiB   a frame waiting for its delimiter: ErrLineTooLong
+//	MaxMessage         1 MiB    a length terminator, the default collector: ErrMessageTooLarge
+//	OutHighWater       1 MiB    queued output above which framing and reading stop
+//	OutLimit           32 MiB   one reply, or output nobody reads: ErrOutputLimit
+//	FramesPerRead      1024     frames one read delivers before other channels run
+//
+// OutLowWater defaults to half of OutHighWater; InBufferSize and
+// OutBufferSize to 65536, as in asynchat. The two dispatcher timeouts are
+// on because Init calls UseServerTimeouts; a timeout that fires, like a
+// limit, reaches HandleError with a peer-caused error (the default logs
+// and closes). So for asynchat's behaviour, set all of them to -1; for a
+// client that waits on a slow server, set IdleTimeout and FrameTimeout to
+// -1 at least. Lowering a timeout on a running chat takes effect after
+// ResetTimeouts.
+//
+// If the embedding type has a HandleDrained() method (dispatcher.Drainer),
+// it is called each time the queued output has all been written — the
+// place to push the next block of a long transfer, or to shut down
+// sending. It is not called for a Push written at once, which queued
+// nothing (Pending is 0 right after it), nor when the queue is emptied by
+// DiscardBuffers or by closing, nor after CloseWhenDone.
 type AsyncChat struct {
 	dispatcher.Dispatcher
 
@@ -122,6 +162,7 @@ type AsyncChat struct {
 	LingerTimeout time.Duration
 
 	self     Handler
+	drainer  drainer // self, if it has HandleDrained
 	term     Terminator
 	in       []byte // a partial delimiter kept between reads
 	incoming []byte // the default collector's buffer
@@ -170,6 +211,7 @@ func (c *AsyncChat) Init(self Handler, m *loop.Map) {
 		panic("chat: Init's self must be the value that embeds this AsyncChat")
 	}
 	c.self = self
+	c.drainer, _ = self.(drainer)
 	c.Dispatcher.Init(self, m)
 	c.UseServerTimeouts()
 }
@@ -264,6 +306,9 @@ func (c *AsyncChat) feed(data []byte) {
 				return
 			}
 			c.self.CollectIncomingData(data[:n:n])
+			if debugCollect {
+				poison(data[:n]) // the handler's loan has ended
+			}
 			if !c.open() {
 				break // the collector failed or closed: the frame is not delivered
 			}

@@ -90,10 +90,34 @@
 //     it is done. Each read is at most InBufferSize bytes and each write at
 //     most OutBufferSize.
 //   - Idle connections hold no read buffer: reads borrow one from a pool.
+//   - An embedding type with a HandleDrained() method hears when its queued
+//     output has all been written (not after CloseWhenDone): the place to
+//     push the next block of a long transfer.
 //   - Output need not be copied. Push copies (the caller may reuse its
 //     buffer); PushShared queues by reference data the caller never
 //     modifies — a cached file body that many replies send costs no copy
 //     per reply — and PushString takes a string without converting it.
+//
+// # Defaults
+//
+// asynchat has no limits and no timeouts; AsyncChat has both, on by
+// default, because a server without them is one slow or hostile client
+// away from running out of memory or connections. Each applies when its
+// field is zero and is turned off by a negative value:
+//
+//   - IdleTimeout 120 s and WriteStallTimeout 60 s, the dispatcher's
+//     server timeouts, turned on by Init (UseServerTimeouts).
+//   - FrameTimeout 60 s, from the first byte of a frame to its terminator.
+//   - LingerTimeout 5 s, for a stalled CloseWhenDone and the lingering
+//     close.
+//   - MaxLine 64 KiB, MaxMessage 1 MiB: input limits.
+//   - OutHighWater 1 MiB (OutLowWater half of it), OutLimit 32 MiB:
+//     output limits.
+//   - FramesPerRead 1,024: fairness between channels.
+//
+// A client talking to a slow server, or a port of asynchat code that
+// expects none of this, sets the ones it does not want to -1 — at least
+// IdleTimeout and FrameTimeout, the two most likely to surprise.
 //
 // # Deliberate differences from asynchat
 //
@@ -110,7 +134,13 @@
 //     CollectIncomingData is asynchat's _collect_incoming_data, and TakeData
 //     its _get_data.
 //   - The data given to CollectIncomingData is only valid during the call
-//     (it points into a reused read buffer); the default collector copies it.
+//     (it points into a reused read buffer), like bufio.Scanner.Bytes; the
+//     default collector copies it. Keeping the slice itself — asynchat's
+//     self.buffer.append(data) ported as c.parts = append(c.parts, data) —
+//     corrupts frames later. Under the race detector, or with the
+//     environment variable ASYNCORE_DEBUG set (to anything but "0"), the
+//     chat overwrites the slice with '#' bytes as soon as the call
+//     returns, so that mistake shows in tests at once.
 //   - After CloseWhenDone, input that arrives is read and discarded rather
 //     than framed, so no request is acted on after the decision to close
 //     (reliability.md F22), and the close does not turn into a reset because

@@ -187,3 +187,60 @@ func ExampleAsyncChat_PushWithProducer() {
 	// length: 43
 	// body: The quick brown fox jumps over the lazy dog
 }
+
+// cacheServer answers GET with a length line and a body it keeps cached:
+// the body is pushed by reference, so a thousand replies of it cost no
+// copy. QUIT closes once the replies are written.
+type cacheServer struct {
+	chat.AsyncChat
+	cached []byte // never modified once built
+}
+
+func (s *cacheServer) FoundTerminator() {
+	switch string(s.TakeData()) {
+	case "GET":
+		s.PushString(strconv.Itoa(len(s.cached)) + "\r\n")
+		s.PushShared(s.cached)
+	case "QUIT":
+		s.CloseWhenDone()
+	default:
+		s.PushString("ERR\r\n")
+	}
+}
+
+// ExampleAsyncChat_PushShared serves a cached body twice over a socketpair,
+// queuing it by reference with PushShared and the length line with
+// PushString.
+func ExampleAsyncChat_PushShared() {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	m := loop.NewMap()
+
+	s := &cacheServer{cached: []byte("The quick brown fox jumps over the lazy dog")}
+	s.Init(s, m)
+	s.SetTerminator(chat.DelimiterString("\r\n"))
+	c := &fileClient{}
+	c.Init(c, m)
+	c.SetTerminator(chat.DelimiterString("\r\n"))
+	if err := s.Adopt(fds[0]); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := c.Adopt(fds[1]); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	c.PushString("GET\r\nGET\r\nQUIT\r\n")
+	if err := loop.Run(loop.Options{Map: m}); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// length: 43
+	// body: The quick brown fox jumps over the lazy dog
+	// length: 43
+	// body: The quick brown fox jumps over the lazy dog
+}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"testing"
 	"time"
 
@@ -126,7 +125,8 @@ func pipeline(cli *net.TCPConn, n int, halfClose bool, want int) <-chan readResu
 // up to 3.2 MB, more than twelve times OutLimit, all read by the client.
 // Every byte arrives, in order, and the connection stays open (or, after
 // the client's half-close, closes only once everything is written). The
-// output queue never holds more than OutHighWater plus one reply.
+// output queue never holds more than OutHighWater plus one reply. With
+// FramesPerRead 3, framing stops for both reasons in turn.
 func TestPipelineOverOutLimit(t *testing.T) {
 	const (
 		n         = 200
@@ -134,10 +134,16 @@ func TestPipelineOverOutLimit(t *testing.T) {
 		highWater = 64 << 10
 		outLimit  = 256 << 10
 	)
-	for _, halfClose := range []bool{false, true} {
-		t.Run("halfclose="+strconv.FormatBool(halfClose), func(t *testing.T) {
+	for _, tc := range []struct {
+		halfClose     bool
+		framesPerRead int
+	}{{false, 0}, {true, 0}, {false, 3}, {true, 3}} {
+		halfClose := tc.halfClose
+		name := fmt.Sprintf("halfclose=%v/frames=%d", halfClose, tc.framesPerRead)
+		t.Run(name, func(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, e *env) {
 				c := newBulkChat(e, size)
+				c.FramesPerRead = tc.framesPerRead
 				c.OutHighWater = highWater
 				c.OutLimit = outLimit
 				cli := adoptTCP(t, c)

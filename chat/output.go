@@ -130,11 +130,14 @@ func (c *AsyncChat) queued(send bool) {
 
 // initiateSend writes what is queued, at most OutBufferSize bytes in one
 // gathered system call: asynchat's initiate_send. When it reaches a
-// CloseWhenDone marker it calls HandleClose.
+// CloseWhenDone marker it calls HandleClose. When it has written the last
+// of the queue, it calls the embedding type's HandleDrained, if it has
+// one, unless the chat is closing.
 func (c *AsyncChat) initiateSend() {
 	if !c.Connected() || c.Fd() < 0 {
 		return
 	}
+	wasEmpty := c.out.Empty()
 	if !c.out.AtClose() {
 		bufs := c.out.Gather(c.bufs[:0], positive(c.OutBufferSize, DefaultBufferSize), maxWriteBufs)
 		c.bufs = bufs[:0]
@@ -180,7 +183,14 @@ func (c *AsyncChat) initiateSend() {
 		}
 	}
 	c.UpdateInterest()
+	if !wasEmpty && c.drainer != nil && c.out.Empty() && !c.closing && c.Fd() >= 0 {
+		c.drainer.HandleDrained()
+	}
 }
+
+// drainer is what an embedding type implements to hear that its queued
+// output has all been written: the same method as dispatcher.Drainer.
+type drainer interface{ HandleDrained() }
 
 func (c *AsyncChat) lowWater() int {
 	if c.OutLowWater > 0 {
