@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/asyncore-go/asyncore/chat"
+	"github.com/asyncore-go/asyncore/producer"
 )
 
 // Limits on what one request may make the server hold in memory.
@@ -184,7 +185,7 @@ func (c *conn) serveFile(req *request) int {
 	if f, ok := c.srv.cached(req.path); ok {
 		status := c.pushFileHead(req, &f.fileHead)
 		if status == http.StatusOK && req.method == "GET" {
-			c.Push(f.body)
+			c.pushBody(f.body)
 		}
 		return status
 	}
@@ -198,6 +199,29 @@ func (c *conn) serveFile(req *request) int {
 		c.PushWithProducer(newFileBody(c, name, info.Size()))
 	}
 	return status
+}
+
+// copyBelow is the size under which a cached body is copied into the
+// output queue rather than queued by reference. Copied, it joins the reply
+// heads around it in one gathered write, which is what makes pipelined
+// replies of small files cheap; the copies of a whole read's worth of
+// pipelined requests stay well below the chat's limits.
+const copyBelow = 4 << 10
+
+// pushBody queues a cached body, which is never modified (see fileCache).
+// A large one is queued by reference, through a producer that hands out the
+// cached bytes themselves: a client pipelining hundreds of GETs of a 64 KiB
+// file must not make the server hold hundreds of copies — 600 of them came
+// to more than the chat's OutLimit, and the connection was closed with
+// nothing sent. The output queue counts a producer's bytes only once it is
+// being written, so the queue holds one body at a time, whatever the number
+// of replies waiting.
+func (c *conn) pushBody(body []byte) {
+	if len(body) < copyBelow {
+		c.Push(body)
+		return
+	}
+	c.PushWithProducer(producer.SimpleProducer(body, len(body)))
 }
 
 // pushFileHead pushes the head of a reply to a GET or HEAD of a file
