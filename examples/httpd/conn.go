@@ -46,6 +46,7 @@ type conn struct {
 	req    request // the request whose body is being read
 	inBody bool    // the terminator is the body's length, not headEnd
 	head   []byte  // scratch for reply heads, reused (Push copies it)
+	held   int     // queued file bodies holding their descriptor (fileBody)
 }
 
 // newConn serves the connected socket fd with srv's files.
@@ -182,21 +183,33 @@ func (c *conn) stats(req *request) int {
 // pushed now, and the body is a producer queued behind it, which reads the
 // file a buffer at a time as the socket drains (see fileBody).
 func (c *conn) serveFile(req *request) int {
-	if f, ok := c.srv.cached(req.path); ok {
-		status := c.pushFileHead(req, &f.fileHead)
-		if status == http.StatusOK && req.method == "GET" {
-			c.pushBody(f.body)
-		}
-		return status
+	if f := c.srv.fresh(req.path); f != nil {
+		return c.serveCached(req, f)
 	}
-	name, info, ok := c.srv.resolve(req.path)
+	f, name, info, ok := c.srv.resolve(req.path)
 	if !ok {
+		c.srv.forget(req.path)
 		return c.sendError(req, http.StatusNotFound, "")
+	}
+	if e := c.srv.fill(req.path, f, name, info); e != nil {
+		_ = f.Close()
+		return c.serveCached(req, e)
 	}
 	fh := newFileHead(name, info)
 	status := c.pushFileHead(req, &fh)
 	if status == http.StatusOK && req.method == "GET" && info.Size() > 0 {
-		c.PushWithProducer(newFileBody(c, name, info.Size()))
+		c.PushWithProducer(newFileBody(c, f, name, info))
+	} else {
+		_ = f.Close()
+	}
+	return status
+}
+
+// serveCached answers GET and HEAD of a file from its cache entry f.
+func (c *conn) serveCached(req *request, f *cachedFile) int {
+	status := c.pushFileHead(req, &f.fileHead)
+	if status == http.StatusOK && req.method == "GET" {
+		c.pushBody(f.body)
 	}
 	return status
 }

@@ -43,8 +43,9 @@ import (
 // root directory, the small-file cache and the cached Date header.
 type server struct {
 	dispatcher.Dispatcher
-	root  string     // absolute, with symbolic links resolved
-	cache *fileCache // nil: every request goes to the file system
+	root   string     // absolute, with symbolic links resolved
+	rootFD int        // root, open: files are opened relative to it
+	cache  *fileCache // nil: every request goes to the file system
 
 	// The Date header changes once a second; formatting it once a second
 	// rather than once a reply is the trick every fast server uses. One
@@ -78,14 +79,30 @@ func (s *server) date() string {
 	return s.dateStr
 }
 
+// newServer returns a server for root (as resolveRoot returns it) with a
+// cache configured by cache, holding root open: the files it serves are
+// opened relative to that descriptor (see openBeneath), which the caller
+// closes when done.
+func newServer(root string, cache cacheOptions) (*server, error) {
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	return &server{root: root, rootFD: fd, cache: newFileCache(cache)}, nil
+}
+
 // listen creates the server's listening socket on addr in map m, serving
 // root with a file cache configured by cache.
 func listen(m *loop.Map, addr, root string, cache cacheOptions) (*server, error) {
-	s := &server{root: root, cache: newFileCache(cache)}
+	s, err := newServer(root, cache)
+	if err != nil {
+		return nil, err
+	}
 	s.Init(s, m)
 	// Over the loop's MaxConns a new connection gets this and is closed.
 	s.RejectMessage = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 	if err := s.ListenTCP(addr); err != nil {
+		_ = unix.Close(s.rootFD)
 		return nil, err
 	}
 	return s, nil
@@ -138,6 +155,7 @@ func serve(ctx context.Context, addr, root string, kind poller.Kind, cache cache
 	if err != nil {
 		return err
 	}
+	defer unix.Close(s.rootFD)
 	slog.Info("httpd listening", "addr", s.Addr(), "root", root, "backend", l.Kind())
 	if ready != nil {
 		ready(s.Addr())
