@@ -1,8 +1,6 @@
 package chat
 
 import (
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -41,25 +39,6 @@ const (
 // keepIncoming is the largest default-collector buffer kept for reuse once
 // its data has been taken.
 const keepIncoming = 64 << 10
-
-// maxWriteBufs bounds the buffers one write gathers (IOV_MAX is 1024 on
-// Linux and the BSDs; a reply is rarely more than one or two buffers).
-const maxWriteBufs = 64
-
-// Errors that reach HandleError when a peer goes past a limit.
-var (
-	// ErrLineTooLong: more than MaxLine bytes arrived without the delimiter.
-	ErrLineTooLong = errors.New("chat: line too long: no delimiter within MaxLine bytes")
-	// ErrMessageTooLarge: a length terminator above MaxMessage was set, or
-	// the default collector would hold more than MaxMessage bytes.
-	ErrMessageTooLarge = errors.New("chat: message too large: over MaxMessage bytes")
-	// ErrOutputLimit: more than OutLimit bytes of output were queued (the
-	// peer does not read its replies).
-	ErrOutputLimit = errors.New("chat: output queue over OutLimit bytes")
-	// ErrFrameTimeout: a frame was begun and its terminator did not come
-	// within FrameTimeout (a slowloris peer, trickling a request).
-	ErrFrameTimeout = errors.New("chat: frame timeout: no terminator within FrameTimeout of the frame's first byte")
-)
 
 // Handler is what an AsyncChat's embedding type can override: everything a
 // dispatcher's can, plus the two asynchat override points.
@@ -105,16 +84,25 @@ type AsyncChat struct {
 	// collector holds; going past it is ErrMessageTooLarge. Negative: no
 	// limit.
 	MaxMessage int
-	// OutHighWater is the queued output above which the chat stops reading
-	// input until the queue drains below OutLowWater, so a peer that
-	// pipelines requests without reading the replies cannot grow the queue
-	// without bound. Negative: never stop reading.
+	// OutHighWater is the queued output above which the chat stops
+	// framing input until the queue drains below OutLowWater: checked
+	// after every frame, so the reply that crosses it is the last one
+	// queued, and the rest of the input already read is held, unframed,
+	// while nothing more is read. A peer that pipelines requests without
+	// reading the replies therefore costs at most about OutHighWater plus
+	// one reply plus one read, and one that reads gets every reply of
+	// any pipeline, however much they add up to. Negative: never stop.
 	OutHighWater int
-	// OutLowWater is where reading resumes; zero means half of
+	// OutLowWater is where framing and reading resume — in the same loop
+	// iteration as the write that drained the queue; zero means half of
 	// OutHighWater.
 	OutLowWater int
 	// OutLimit is the queued output above which the channel fails with
-	// ErrOutputLimit and is closed. Negative: no limit.
+	// ErrOutputLimit and is closed. Inside FoundTerminator it bounds that
+	// frame's reply alone (what is still queued of the replies before it
+	// does not count), so only a single reply larger than OutLimit, or
+	// output pushed from outside FoundTerminator to a peer that does not
+	// read, closes the channel. Negative: no limit.
 	OutLimit int
 	// FrameTimeout bounds the time from the first byte of a frame to its
 	// terminator; going past it is ErrFrameTimeout, handled like the
@@ -141,13 +129,20 @@ type AsyncChat struct {
 	out      producer.FIFO
 	bufs     [][]byte // Gather's scratch
 
-	reading  bool // inside HandleRead: writes wait for its end
-	backlog  bool // c.in holds input read but not yet framed (FramesPerRead)
+	reading bool // inside HandleRead: writes wait for its end
+	backlog bool // c.in holds input read but not yet framed (FramesPerRead)
+	// held: c.in holds input not framed because the output queue went
+	// above OutHighWater; it is framed once the queue drains (see hold).
+	held     bool
 	resumeFn func()
-	closing  bool // CloseWhenDone was called: input is discarded
-	flushing bool // the peer sent EOF: close once the output is written
-	paused   bool // reading stopped above OutHighWater
-	failed   bool // a limit was exceeded: no more input is framed
+	// replyBase is what was queued when the current FoundTerminator began
+	// (0 outside one): OutLimit bounds one reply, not the rest of the
+	// reply before it that is still being written.
+	replyBase int
+	closing   bool // CloseWhenDone was called: input is discarded
+	flushing  bool // the peer sent EOF: close once the output is written
+	paused    bool // reading stopped above OutHighWater
+	failed    bool // a limit was exceeded: no more input is framed
 	// discarded is set by DiscardBuffers, so that one called from
 	// FoundTerminator also drops the rest of the input being framed.
 	discarded bool
@@ -200,6 +195,14 @@ var readBuffers = sync.Pool{New: func() any { return new([]byte) }}
 // HandleRead reads what the socket has, frames it, and writes the replies
 // the frames produced with one gathered write: asynchat's handle_read.
 func (c *AsyncChat) HandleRead() {
+	if c.held || c.backlog {
+		// Input read earlier waits to be framed, and the chat is not
+		// watched for reading; only a hang-up calls HandleRead now (see
+		// dispatcher's handleHangup). Reading would let a peer that
+		// does not read its replies grow c.in, and the peer that hung
+		// up cannot receive replies anyway: it is closed.
+		return
+	}
 	size := c.InBufferSize
 	if size <= 0 {
 		size = DefaultBufferSize
@@ -270,13 +273,22 @@ func (c *AsyncChat) feed(data []byte) {
 			c.frame = 0
 			c.framing = false
 			c.discarded = false
+			c.replyBase = c.out.Len()
 			c.self.FoundTerminator()
+			c.replyBase = 0
 			if c.discarded {
 				data = nil // as asynchat's discard_buffers empties ac_in_buffer
 			}
-			if frames++; most > 0 && frames >= most && len(data) > 0 && c.open() {
-				c.postpone(data)
-				return
+			frames++
+			if len(data) > 0 && c.open() {
+				if c.paused {
+					c.hold(data)
+					return
+				}
+				if most > 0 && frames >= most {
+					c.postpone(data)
+					return
+				}
 			}
 		} else if wait {
 			break
@@ -315,6 +327,21 @@ func (c *AsyncChat) postpone(data []byte) {
 		c.backlog = true
 		c.UpdateInterest()
 	}
+}
+
+// hold keeps input read but not yet framed, because the replies queued so
+// far are above OutHighWater: per-frame flow control. Framing a pipelined
+// request only to queue its reply behind a megabyte the peer has not read
+// yet gains nothing and costs memory, so the chat stops at the frame that
+// crossed the high-water mark, as nginx does not parse the next pipelined
+// request before the current reply is sent. It reads nothing more
+// meanwhile (Readable is false), so what it holds is at most one read.
+// When the queue drains below OutLowWater, initiateSend hands the input to
+// postpone, which frames it in the same loop iteration.
+func (c *AsyncChat) hold(data []byte) {
+	c.in = append(c.in[:0], data...) // data may be a suffix of c.in: append moves it
+	c.held = true
+	c.UpdateInterest()
 }
 
 // resume frames a postponed backlog (see postpone) and writes the replies.
@@ -490,151 +517,10 @@ func (c *AsyncChat) FoundTerminator() {
 	c.incoming = c.incoming[:0]
 }
 
-// Push queues data to be sent: asynchat's push. The data is copied unless
-// it can be written at once, so the caller may reuse it. Replies pushed
-// while the chat is handling input are written together, with one system
-// call, when the input has been handled. Data pushed after CloseWhenDone is
-// dropped, as asynchat never sends it.
-func (c *AsyncChat) Push(data []byte) {
-	if c.closing || c.Fd() < 0 || len(data) == 0 {
-		return
-	}
-	if !c.reading && c.out.Empty() && c.Connected() {
-		n, err := c.Dispatcher.Send(data)
-		if err != nil || n == len(data) {
-			return
-		}
-		// The socket is full: queue the rest for the next writable event.
-		c.out.Push(data[n:])
-		c.queued(false)
-		return
-	}
-	c.out.Push(data)
-	c.queued(!c.reading)
-}
-
-// PushWithProducer queues a producer, whose chunks are sent when the data
-// queued before it has gone: asynchat's push_with_producer.
-func (c *AsyncChat) PushWithProducer(p producer.Producer) {
-	if c.closing || c.Fd() < 0 || p == nil {
-		return
-	}
-	c.out.PushProducer(p)
-	c.queued(!c.reading)
-}
-
-// CloseWhenDone closes the channel once everything queued so far has been
-// written: asynchat's close_when_done. Input that arrives meanwhile is read
-// and discarded, not framed, and anything pushed afterwards is dropped.
-func (c *AsyncChat) CloseWhenDone() {
-	if c.closing || c.Fd() < 0 {
-		return
-	}
-	c.closing = true
-	c.in = nil
-	c.framing = false
-	if to := timeout(c.LingerTimeout, DefaultLingerTimeout); to > 0 {
-		if l := c.Loop(); l != nil {
-			c.lingering, c.lingerAt = true, int64(l.Now())
-			c.ArmTimeout(time.Duration(c.lingerAt + int64(to)))
-		}
-	}
-	c.out.PushClose()
-	c.UpdateInterest()
-	if !c.reading {
-		c.initiateSend()
-	}
-}
-
-// queued enforces the output limits after something was queued and, if
-// send is set, starts writing.
-func (c *AsyncChat) queued(send bool) {
-	pending := c.out.Len()
-	if limit := positive(c.OutLimit, DefaultOutLimit); limit > 0 && pending > limit {
-		c.out.Discard()
-		c.failed = true
-		c.CountLimitClose()
-		c.self.HandleError(ErrOutputLimit)
-		if c.Fd() >= 0 {
-			_ = c.self.Close()
-		}
-		return
-	}
-	if high := positive(c.OutHighWater, DefaultOutHighWater); high > 0 && pending > high && !c.paused {
-		c.paused = true
-	}
-	c.UpdateInterest()
-	if send {
-		c.initiateSend()
-	}
-}
-
-// initiateSend writes what is queued, at most OutBufferSize bytes in one
-// gathered system call: asynchat's initiate_send. When it reaches a
-// CloseWhenDone marker it calls HandleClose.
-func (c *AsyncChat) initiateSend() {
-	if !c.Connected() || c.Fd() < 0 {
-		return
-	}
-	if !c.out.AtClose() {
-		bufs := c.out.Gather(c.bufs[:0], positive(c.OutBufferSize, DefaultBufferSize), maxWriteBufs)
-		c.bufs = bufs[:0]
-		if len(bufs) > 0 {
-			n, err := c.SendBuffers(bufs)
-			clear(bufs)
-			if err != nil {
-				return // HandleClose or HandleError has run
-			}
-			c.out.Consume(n)
-			if l := c.Loop(); n > 0 && c.lingering && l != nil {
-				// The close is making progress: LingerTimeout bounds
-				// a close that has stalled, not one that is slow.
-				c.lingerAt = int64(l.Now())
-			}
-		}
-	}
-	if c.out.AtClose() {
-		c.out.PopClose()
-		if err := c.out.Err(); err != nil {
-			// A producer failed: the reply it was part of is cut short,
-			// and what follows cannot be framed; the connection is done.
-			c.failed = true
-			c.self.HandleError(fmt.Errorf("chat: producer failed: %w", err))
-			if c.Fd() >= 0 {
-				_ = c.self.Close()
-			}
-			return
-		}
-		if c.linger() {
-			return
-		}
-		c.self.HandleClose()
-		return
-	}
-	if c.paused && c.out.Len() < c.lowWater() {
-		c.paused = false
-	}
-	c.UpdateInterest()
-}
-
-func (c *AsyncChat) lowWater() int {
-	if c.OutLowWater > 0 {
-		return c.OutLowWater
-	}
-	return positive(c.OutHighWater, DefaultOutHighWater) / 2
-}
-
-// HandleWrite writes queued output: asynchat's handle_write.
-func (c *AsyncChat) HandleWrite() { c.initiateSend() }
-
 // Readable is asynchat's readable(), always true there; here it is false
 // while queued output is above OutHighWater, and while input already read
-// waits to be framed (FramesPerRead).
-func (c *AsyncChat) Readable() bool { return !c.paused && !c.backlog }
-
-// Writable is asynchat's writable(): true while output is queued, or before
-// the socket is connected.
-func (c *AsyncChat) Writable() bool { return !c.out.Empty() || !c.Connected() }
+// waits to be framed (FramesPerRead, or held above OutHighWater).
+func (c *AsyncChat) Readable() bool { return !c.paused && !c.backlog && !c.held }
 
 // drop notes input that arrived after CloseWhenDone and was dropped; while
 // draining it also counts as progress for the linger deadline.
@@ -699,7 +585,7 @@ func (c *AsyncChat) HandleClose() {
 // output (producers that are io.Closers are closed).
 func (c *AsyncChat) Close() error {
 	c.out.Discard()
-	c.in, c.incoming = nil, nil
+	c.in, c.incoming, c.held = nil, nil, false
 	c.framing, c.lingering = false, false
 	c.draining, c.dropped = false, false
 	return c.Dispatcher.Close()
@@ -710,11 +596,12 @@ func (c *AsyncChat) Close() error {
 // the rest of the input read with that frame, as asynchat's does.
 func (c *AsyncChat) DiscardBuffers() {
 	c.discarded = true
-	c.in = c.in[:0]
+	c.in, c.held = c.in[:0], false
 	c.incoming = c.incoming[:0]
 	c.frame = 0
 	c.framing = false
 	c.out.Discard()
+	c.replyBase = 0
 	c.paused = false
 	c.UpdateInterest()
 }
@@ -727,9 +614,6 @@ func (c *AsyncChat) ChannelStats() loop.ChannelStats {
 	s.OutBuffered = c.out.Len()
 	return s
 }
-
-// Pending reports how many bytes of output are queued in memory.
-func (c *AsyncChat) Pending() int { return c.out.Len() }
 
 // positive returns v, or def when v is zero (negative values pass through,
 // meaning "no limit" for the limits).

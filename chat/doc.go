@@ -40,11 +40,22 @@
 //     MaxMessage bytes. Going past a limit calls HandleError with
 //     ErrLineTooLong or ErrMessageTooLarge and closes the channel — after
 //     writing whatever HandleError pushed, if it kept the channel open.
-//   - Output is bounded. Above OutHighWater (default 1 MiB) queued, the chat
-//     stops reading, so a client that pipelines requests without reading the
-//     replies stalls instead of growing the queue; reading resumes below
-//     OutLowWater. Above OutLimit (default 32 MiB) it fails with
-//     ErrOutputLimit and closes.
+//   - Output is bounded, frame by frame. Once the queued output is above
+//     OutHighWater (default 1 MiB), the chat frames no further request: the
+//     rest of the input already read is held unframed and nothing more is
+//     read, until the queue drains below OutLowWater; then framing resumes
+//     in the same loop iteration. So a client that pipelines requests
+//     without reading the replies stalls, holding at most about
+//     OutHighWater plus one reply plus one read, and a client that reads
+//     gets every reply of a pipeline however large they add up to. A single
+//     reply above OutLimit (default 32 MiB) fails with ErrOutputLimit and
+//     closes; so does output pushed from outside FoundTerminator (a timer,
+//     another channel) that piles up above OutLimit.
+//   - The limit and timeout errors (ErrLineTooLong, ErrMessageTooLarge,
+//     ErrOutputLimit, ErrFrameTimeout) are peer-caused: they have a
+//     PeerCaused method returning true, found by errors.As on an
+//     interface{ PeerCaused() bool }, so logging can tell what a peer did
+//     from a fault of the program. A failed producer is not peer-caused.
 //   - EOF from the peer is not the end of the conversation: frames already
 //     received have been delivered, and replies still queued are written
 //     before the close. A peer that half-closes after its request (nc -N)
@@ -79,6 +90,10 @@
 //     it is done. Each read is at most InBufferSize bytes and each write at
 //     most OutBufferSize.
 //   - Idle connections hold no read buffer: reads borrow one from a pool.
+//   - Output need not be copied. Push copies (the caller may reuse its
+//     buffer); PushShared queues by reference data the caller never
+//     modifies — a cached file body that many replies send costs no copy
+//     per reply — and PushString takes a string without converting it.
 //
 // # Deliberate differences from asynchat
 //

@@ -41,9 +41,10 @@ func (s *outputScript) byte() int {
 func (s *outputScript) uint16() int { return s.byte()<<8 | s.byte() }
 
 // FuzzChatOutput checks the output queue against a socket that takes
-// little at a time: a script of Push (0–5000 bytes), PushWithProducer
-// (SimpleProducer with random buffer sizes), CloseWhenDone, loop
-// iterations and random-size non-blocking reads by the peer, on a
+// little at a time: a script of Push, PushShared or PushString (0–5000
+// bytes), PushWithProducer (SimpleProducer with random buffer sizes),
+// CloseWhenDone, loop iterations and random-size non-blocking reads by
+// the peer, on a
 // socketpair whose chat end has a small SO_SNDBUF. The first byte picks the
 // backend. Property: the peer receives exactly the bytes queued before
 // CloseWhenDone, in order, and if CloseWhenDone was called, EOF after
@@ -114,9 +115,16 @@ func FuzzChatOutput(f *testing.F) {
 
 		for len(s.ops) > 0 && failure == nil {
 			switch s.byte() % 6 {
-			case 0: // Push
+			case 0: // Push, PushShared or PushString, by the length
 				n := s.uint16() % 5001
-				c.Push(stream(queued, n))
+				switch data := stream(queued, n); n % 3 {
+				case 0:
+					c.Push(data)
+				case 1:
+					c.PushShared(data)
+				case 2:
+					c.PushString(string(data))
+				}
 				if !closing {
 					queued += n
 				}

@@ -30,6 +30,7 @@ const (
 	dataItem     kind = iota // bytes pushed with Push, in a buffer the FIFO owns
 	producerItem             // a Producer and its current chunk
 	closeItem                // a close-when-done marker
+	sharedItem               // bytes pushed with PushShared: the caller's, never written to
 )
 
 // item is one entry of the queue. For a data item buf[off:] is what is left
@@ -45,8 +46,9 @@ type item struct {
 
 // FIFO is the output queue AsyncChat drains: asynchat's producer_fifo. It
 // holds, in order, data pushed with Push (copied into buffers the queue owns
-// and reuses, so steady-state pushes allocate nothing), producers, and
-// close-when-done markers. The owner writes with Gather + Consume.
+// and reuses, so steady-state pushes allocate nothing), data pushed with
+// PushShared (referenced, not copied), producers, and close-when-done
+// markers. The owner writes with Gather + Consume.
 //
 // The zero value is an empty queue ready to use. A FIFO is not safe for
 // concurrent use.
@@ -101,6 +103,19 @@ func (it *item) appendData(data []byte) {
 	it.off = 0
 }
 
+// PushShared queues data by reference, without copying it: the caller
+// promises never to modify it, now or later — a cached, immutable file
+// body, say, that many replies send. It is gathered where it lies; the
+// FIFO never writes into it, appends to it or keeps it for reuse. It counts
+// in Len like pushed data, since it is output waiting to be written.
+func (q *FIFO) PushShared(data []byte) {
+	if len(data) == 0 {
+		return
+	}
+	q.n += len(data)
+	q.items = append(q.items, item{kind: sharedItem, buf: data[:len(data):len(data)]})
+}
+
 // PushProducer queues p: the queueing half of asynchat's push_with_producer.
 // More is first called when Gather reaches p. A nil p is ignored.
 func (q *FIFO) PushProducer(p Producer) {
@@ -117,8 +132,9 @@ func (q *FIFO) PushClose() {
 	q.items = append(q.items, item{kind: closeItem})
 }
 
-// Len returns the number of bytes held in memory: pushed data not yet
-// consumed plus the unconsumed part of producers' current chunks. This is
+// Len returns the number of bytes held in memory: pushed data (shared or
+// not) not yet consumed plus the unconsumed part of producers' current
+// chunks. This is
 // what a high-water mark should count. A producer's future output is not
 // counted, so Len grows when Gather asks a producer for its next chunk.
 func (q *FIFO) Len() int { return q.n }
@@ -170,7 +186,7 @@ func (q *FIFO) Gather(bufs [][]byte, maxBytes, maxBufs int) [][]byte {
 		switch it.kind {
 		case closeItem:
 			return bufs
-		case dataItem:
+		case dataItem, sharedItem:
 			b := clip(it.buf[it.off:], maxBytes)
 			bufs = append(bufs, b)
 			maxBytes -= len(b)
@@ -254,10 +270,13 @@ func (q *FIFO) Consume(n int) {
 		if it.off < len(it.buf) {
 			return
 		}
-		if it.kind == dataItem {
+		switch it.kind {
+		case dataItem:
 			q.putBuffer(it.buf)
 			q.pop()
-		} else {
+		case sharedItem:
+			q.pop()
+		default:
 			// Keep the producer; drop our hold on its chunk so its
 			// buffer can be reused by the next More.
 			it.buf, it.off = nil, 0

@@ -21,6 +21,7 @@ type fuzzFIFO struct {
 	rng       uint32 // content generator
 	generated int    // bytes of content made so far
 	bufs      [][]byte
+	shared    [][]byte // pairs: data pushed with PushShared, and a copy of it
 }
 
 // Bounds on the work one input can cause, so that a long input cannot
@@ -167,12 +168,13 @@ func (h *fuzzFIFO) popClose() {
 
 func FuzzFIFO(f *testing.F) {
 	f.Add([]byte{})
-	f.Add([]byte{0, 5, 3, 200, 3, 255})                           // push, short write, full write
-	f.Add([]byte{1, 3, 4, 0, 9, 0, 8, 5, 0, 3, 9, 4, 1})          // data, producer with an early empty chunk, data
-	f.Add([]byte{0, 3, 2, 0, 4, 5, 5, 4, 0, 6, 5})                // push, close, push, drain, pop, drain
-	f.Add([]byte{1, 0, 0, 1, 2, 0, 7, 0, 9, 3, 1, 1, 0})          // empty producers around data
-	f.Add([]byte{128, 200, 0, 255, 3, 17, 2, 100, 3, 255, 7, 13}) // large pushes, partial writes
-	f.Add([]byte{1, 5, 1, 2, 3, 4, 5, 2, 1, 2, 0, 7, 5, 4, 5})    // producer, close, producer, close
+	f.Add([]byte{0, 5, 3, 200, 3, 255})                                    // push, short write, full write
+	f.Add([]byte{1, 3, 4, 0, 9, 0, 8, 5, 0, 3, 9, 4, 1})                   // data, producer with an early empty chunk, data
+	f.Add([]byte{0, 3, 2, 0, 4, 5, 5, 4, 0, 6, 5})                         // push, close, push, drain, pop, drain
+	f.Add([]byte{1, 0, 0, 1, 2, 0, 7, 0, 9, 3, 1, 1, 0})                   // empty producers around data
+	f.Add([]byte{128, 200, 0, 255, 3, 17, 2, 100, 3, 255, 7, 13})          // large pushes, partial writes
+	f.Add([]byte{1, 5, 1, 2, 3, 4, 5, 2, 1, 2, 0, 7, 5, 4, 5})             // producer, close, producer, close
+	f.Add([]byte{0x46, 10, 0, 3, 3, 1, 9, 1, 0xC4, 200, 0, 5, 4, 0x46, 7}) // shared, push, short write, large shared
 	f.Fuzz(runFIFOOps)
 }
 
@@ -193,16 +195,21 @@ func runFIFOOps(t *testing.T, ops []byte) {
 	for i < len(ops) {
 		op := arg()
 		switch op % 7 {
-		case 0: // Push, sizes 0..255, or up to ~10 KB with the top bit set
+		case 0: // Push, sizes 0..255, or up to ~10 KB with the top bit set; PushShared with bit 6
 			n := arg()
 			if op&0x80 != 0 {
 				n *= 41
 			}
 			data := h.content(n)
-			h.q.Push(data)
 			h.pushed += len(data)
 			l := h.last()
 			h.segments[l] = append(h.segments[l], data...)
+			if op&0x40 != 0 {
+				h.q.PushShared(data)
+				h.shared = append(h.shared, data, bytes.Clone(data))
+				break
+			}
+			h.q.Push(data)
 			clear(data) // Push copied it
 		case 1: // PushProducer: 0..7 chunks of 0..63 bytes (~6 KB with the top bit set), then an empty one
 			p := &fuzzProducer{h: h, seg: h.last()}
@@ -274,4 +281,9 @@ func runFIFOOps(t *testing.T, ops []byte) {
 		t.Fatalf("drained queue: Empty=%v Len=%d AtClose=%v", h.q.Empty(), h.q.Len(), h.q.AtClose())
 	}
 	h.check()
+	for k := 0; k < len(h.shared); k += 2 {
+		if !bytes.Equal(h.shared[k], h.shared[k+1]) {
+			t.Fatalf("the FIFO wrote into data pushed with PushShared")
+		}
+	}
 }

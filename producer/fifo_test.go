@@ -436,6 +436,47 @@ func TestFIFOReaderProducerZeroCopy(t *testing.T) {
 	assert.Same(t, &p.buf[0], &bufs[0][0], "the chunk is gathered where the producer read it")
 }
 
+// TestFIFOPushShared: shared data is gathered where it lies, never copied,
+// never appended to and never recycled; it counts in Len; data pushed
+// around it is copied as usual, in order.
+func TestFIFOPushShared(t *testing.T) {
+	body := []byte("shared body")
+	var q FIFO
+	q.Push([]byte("head;"))
+	q.PushShared(body)
+	q.Push([]byte(";tail"))
+	q.PushShared(nil) // nothing
+	assert.Equal(t, len("head;shared body;tail"), q.Len())
+	bufs := q.Gather(nil, 100, 16)
+	require.Len(t, bufs, 3)
+	assert.Same(t, &body[0], &bufs[1][0], "gathered by reference")
+	assert.Equal(t, len(bufs[1]), cap(bufs[1]), "no spare capacity to append into")
+
+	q.Consume(len("head;sha"))
+	assert.Equal(t, []string{"red body", ";tail"}, gather(&q, 100, 16))
+	assert.Equal(t, "red body;tail", drainFIFO(t, &q, 100, 16))
+	assert.Equal(t, "shared body", string(body), "the shared data is not written to")
+	assert.Zero(t, q.Len())
+
+	// Emptied, the shared item is not kept as a buffer for later pushes.
+	q.PushShared(body[:6])
+	q.Push([]byte("XXXXXX"))
+	assert.Equal(t, "sharedXXXXXX", drainFIFO(t, &q, 100, 16))
+	q.Push([]byte("YYYYYYYYYYYY"))
+	assert.Equal(t, "shared body", string(body))
+	q.PushShared(body)
+	q.Discard()
+	assert.True(t, q.Empty())
+	assert.Equal(t, "shared body", string(body))
+
+	scratch := make([][]byte, 0, 1)
+	allocs := testing.AllocsPerRun(100, func() {
+		q.PushShared(body)
+		q.Consume(len(q.Gather(scratch, 100, 1)[0]))
+	})
+	assert.Zero(t, allocs)
+}
+
 func TestFIFOManyItems(t *testing.T) {
 	// Enough items to make the head index pass the compaction threshold,
 	// with exhausted producers removed from the middle of gathers.

@@ -1,0 +1,200 @@
+package chat
+
+import (
+	"fmt"
+	"time"
+	"unsafe"
+
+	"github.com/asyncore-go/asyncore/producer"
+)
+
+// The output side of AsyncChat: the queue, its limits and the writes.
+
+// maxWriteBufs bounds the buffers one write gathers (IOV_MAX is 1024 on
+// Linux and the BSDs; a reply is rarely more than one or two buffers).
+const maxWriteBufs = 64
+
+// shareStringsFrom is the length from which PushString queues a string by
+// reference: below it, copying the bytes into the tail buffer is cheaper
+// than one more piece for the gathered write.
+const shareStringsFrom = 4096
+
+// Push queues data to be sent: asynchat's push. The data is copied unless
+// it can be written at once, so the caller may reuse it. Replies pushed
+// while the chat is handling input are written together, with one system
+// call, when the input has been handled. Data pushed after CloseWhenDone is
+// dropped, as asynchat never sends it.
+//
+// PushShared queues without the copy, for data that never changes;
+// PushString takes a string; PushWithProducer streams output made on
+// demand.
+func (c *AsyncChat) Push(data []byte) { c.push(data, false) }
+
+// PushShared is Push without the copy: data is queued by reference and
+// written from where it lies. The caller promises never to modify data,
+// neither before it is written nor after — a cached, immutable file body,
+// say, which many replies then send at the cost of one queue entry each
+// and no copy. Shared data counts as queued output for OutHighWater and
+// OutLimit like any other.
+func (c *AsyncChat) PushShared(data []byte) { c.push(data, true) }
+
+// PushString is Push for a string, without converting it to a new []byte:
+// a string is immutable, so a long one (4 KiB or more) is queued by
+// reference, as PushShared does, and a short one is copied into the queue
+// with the data around it.
+func (c *AsyncChat) PushString(s string) {
+	if len(s) == 0 {
+		return
+	}
+	// Only read, never written: the bytes of a string are immutable.
+	c.push(unsafe.Slice(unsafe.StringData(s), len(s)), len(s) >= shareStringsFrom)
+}
+
+// push is Push, and PushShared if shared is set.
+func (c *AsyncChat) push(data []byte, shared bool) {
+	if c.closing || c.Fd() < 0 || len(data) == 0 {
+		return
+	}
+	send := !c.reading
+	if send && c.out.Empty() && c.Connected() {
+		n, err := c.Dispatcher.Send(data)
+		if err != nil || n == len(data) {
+			return
+		}
+		// The socket is full: queue the rest for the next writable event.
+		data, send = data[n:], false
+	}
+	if shared {
+		c.out.PushShared(data)
+	} else {
+		c.out.Push(data)
+	}
+	c.queued(send)
+}
+
+// PushWithProducer queues a producer, whose chunks are sent when the data
+// queued before it has gone: asynchat's push_with_producer.
+func (c *AsyncChat) PushWithProducer(p producer.Producer) {
+	if c.closing || c.Fd() < 0 || p == nil {
+		return
+	}
+	c.out.PushProducer(p)
+	c.queued(!c.reading)
+}
+
+// CloseWhenDone closes the channel once everything queued so far has been
+// written: asynchat's close_when_done. Input that arrives meanwhile is read
+// and discarded, not framed, and anything pushed afterwards is dropped.
+func (c *AsyncChat) CloseWhenDone() {
+	if c.closing || c.Fd() < 0 {
+		return
+	}
+	c.closing = true
+	c.in, c.held = nil, false
+	c.framing = false
+	if to := timeout(c.LingerTimeout, DefaultLingerTimeout); to > 0 {
+		if l := c.Loop(); l != nil {
+			c.lingering, c.lingerAt = true, int64(l.Now())
+			c.ArmTimeout(time.Duration(c.lingerAt + int64(to)))
+		}
+	}
+	c.out.PushClose()
+	c.UpdateInterest()
+	if !c.reading {
+		c.initiateSend()
+	}
+}
+
+// queued enforces the output limits after something was queued and, if
+// send is set, starts writing.
+func (c *AsyncChat) queued(send bool) {
+	pending := c.out.Len()
+	if limit := positive(c.OutLimit, DefaultOutLimit); limit > 0 && pending-c.replyBase > limit {
+		c.out.Discard()
+		c.failed = true
+		c.CountLimitClose()
+		c.self.HandleError(ErrOutputLimit)
+		if c.Fd() >= 0 {
+			_ = c.self.Close()
+		}
+		return
+	}
+	if high := positive(c.OutHighWater, DefaultOutHighWater); high > 0 && pending > high && !c.paused {
+		c.paused = true
+	}
+	c.UpdateInterest()
+	if send {
+		c.initiateSend()
+	}
+}
+
+// initiateSend writes what is queued, at most OutBufferSize bytes in one
+// gathered system call: asynchat's initiate_send. When it reaches a
+// CloseWhenDone marker it calls HandleClose.
+func (c *AsyncChat) initiateSend() {
+	if !c.Connected() || c.Fd() < 0 {
+		return
+	}
+	if !c.out.AtClose() {
+		bufs := c.out.Gather(c.bufs[:0], positive(c.OutBufferSize, DefaultBufferSize), maxWriteBufs)
+		c.bufs = bufs[:0]
+		if len(bufs) > 0 {
+			n, err := c.SendBuffers(bufs)
+			clear(bufs)
+			if err != nil {
+				return // HandleClose or HandleError has run
+			}
+			c.out.Consume(n)
+			if l := c.Loop(); n > 0 && c.lingering && l != nil {
+				// The close is making progress: LingerTimeout bounds
+				// a close that has stalled, not one that is slow.
+				c.lingerAt = int64(l.Now())
+			}
+		}
+	}
+	if c.out.AtClose() {
+		c.out.PopClose()
+		if err := c.out.Err(); err != nil {
+			// A producer failed: the reply it was part of is cut short,
+			// and what follows cannot be framed; the connection is done.
+			c.failed = true
+			c.self.HandleError(fmt.Errorf("chat: producer failed: %w", err))
+			if c.Fd() >= 0 {
+				_ = c.self.Close()
+			}
+			return
+		}
+		if c.linger() {
+			return
+		}
+		c.self.HandleClose()
+		return
+	}
+	if c.paused && c.out.Len() < c.lowWater() {
+		c.paused = false
+		if c.held {
+			// The output drained: frame what was held, after the
+			// other channels' events of this iteration.
+			c.held = false
+			c.postpone(c.in)
+		}
+	}
+	c.UpdateInterest()
+}
+
+func (c *AsyncChat) lowWater() int {
+	if c.OutLowWater > 0 {
+		return c.OutLowWater
+	}
+	return positive(c.OutHighWater, DefaultOutHighWater) / 2
+}
+
+// HandleWrite writes queued output: asynchat's handle_write.
+func (c *AsyncChat) HandleWrite() { c.initiateSend() }
+
+// Writable is asynchat's writable(): true while output is queued, or before
+// the socket is connected.
+func (c *AsyncChat) Writable() bool { return !c.out.Empty() || !c.Connected() }
+
+// Pending reports how many bytes of output are queued in memory.
+func (c *AsyncChat) Pending() int { return c.out.Len() }
