@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/asyncore-go/asyncore/chat"
-	"github.com/asyncore-go/asyncore/producer"
 )
 
 // Limits on what one request may make the server hold in memory.
@@ -216,25 +215,23 @@ func (c *conn) serveCached(req *request, f *cachedFile) int {
 
 // copyBelow is the size under which a cached body is copied into the
 // output queue rather than queued by reference. Copied, it joins the reply
-// heads around it in one gathered write, which is what makes pipelined
-// replies of small files cheap; the copies of a whole read's worth of
-// pipelined requests stay well below the chat's limits.
+// heads around it in one buffer of the gathered write, which is what makes
+// pipelined replies of small files cheap.
 const copyBelow = 4 << 10
 
 // pushBody queues a cached body, which is never modified (see fileCache).
-// A large one is queued by reference, through a producer that hands out the
-// cached bytes themselves: a client pipelining hundreds of GETs of a 64 KiB
-// file must not make the server hold hundreds of copies — 600 of them came
-// to more than the chat's OutLimit, and the connection was closed with
-// nothing sent. The output queue counts a producer's bytes only once it is
-// being written, so the queue holds one body at a time, whatever the number
-// of replies waiting.
+// A large one is queued by reference (PushShared): a client pipelining
+// hundreds of GETs of a 64 KiB file must not make the server hold hundreds
+// of copies — 600 of them came to more than the chat's OutLimit, and the
+// connection was closed with nothing sent. Shared bytes still count as
+// queued output, so the chat stops framing requests above OutHighWater
+// and the queue holds about that much plus one reply.
 func (c *conn) pushBody(body []byte) {
 	if len(body) < copyBelow {
 		c.Push(body)
 		return
 	}
-	c.PushWithProducer(producer.SimpleProducer(body, len(body)))
+	c.PushShared(body)
 }
 
 // pushFileHead pushes the head of a reply to a GET or HEAD of a file
