@@ -140,8 +140,8 @@ func (s *server) cached(urlPath string) (*cachedFile, bool) {
 	if e := s.fresh(urlPath); e != nil {
 		return e, true
 	}
-	f, name, info, ok := s.resolve(urlPath)
-	if !ok {
+	f, name, info, status := s.resolve(urlPath)
+	if status != 0 {
 		s.forget(urlPath)
 		return nil, false
 	}

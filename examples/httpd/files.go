@@ -30,10 +30,12 @@ var errOutside = errors.New("symbolic link leaves the root")
 // resolve maps a URL path — already decoded, cleaned and free of ".."
 // (targetPath) — to a regular file under the root, opened, and returns the
 // open file, its name relative to the root with symbolic links resolved,
-// and its FileInfo from fstat. A directory stands for its index.html; a
-// path ending in "/" must be a directory. It reports false, for a 404, when
-// there is no such file, when the name is not a regular file, and when a
-// symbolic link leads out of the root.
+// its FileInfo from fstat, and status 0. A directory stands for its
+// index.html, when named with a trailing slash; without one the status is
+// 301, for a redirect to the name with the slash (so that relative links in
+// the index resolve inside the directory). A path ending in "/" must be a
+// directory. The status is 404 when there is no such file, when the name is
+// not a regular file, and when a symbolic link leads out of the root.
 //
 // The file is opened once, here, and its reply is read from that
 // descriptor however much later the output queue reaches it: what was
@@ -41,16 +43,16 @@ var errOutside = errors.New("symbolic link leaves the root")
 // symbolic link to a file outside the root or by a FIFO. Opening never
 // blocks (see openBeneath), so a FIFO or a device put in the root costs a
 // 404, not a loop stuck until something writes to it.
-func (s *server) resolve(urlPath string) (f *os.File, name string, info fs.FileInfo, ok bool) {
+func (s *server) resolve(urlPath string) (f *os.File, name string, info fs.FileInfo, status int) {
 	f, name, err := s.openBeneath(urlPath)
 	if err == nil {
 		info, err = f.Stat()
 	}
 	if err == nil && info.IsDir() {
-		if !strings.HasSuffix(urlPath, "/") {
-			urlPath += "/"
-		}
 		_ = f.Close()
+		if !strings.HasSuffix(urlPath, "/") {
+			return nil, "", nil, http.StatusMovedPermanently
+		}
 		f, name, err = s.openBeneath(urlPath + "index.html")
 		if err == nil {
 			info, err = f.Stat()
@@ -68,9 +70,9 @@ func (s *server) resolve(urlPath string) (f *os.File, name string, info fs.FileI
 		if errors.Is(err, errOutside) || errors.Is(err, producer.ErrNotRegular) {
 			slog.Debug("refused", "path", urlPath, "err", err)
 		}
-		return nil, "", nil, false
+		return nil, "", nil, http.StatusNotFound
 	}
-	return f, name, info, true
+	return f, name, info, 0
 }
 
 // openBeneath opens the file that rel, a slash-separated path, names under

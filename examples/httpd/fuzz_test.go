@@ -105,7 +105,7 @@ func newHTTPHarness(f *testing.F) *httpHarness {
 	if err != nil {
 		f.Fatal(err)
 	}
-	srv, err := newServer(real, cacheOptions{TTL: -1})
+	srv, err := newServer(real, options{cache: cacheOptions{TTL: -1}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func checkPath(t *testing.T, srv *server, target, p string) {
 	if clean := path.Clean(p); clean != strings.TrimSuffix(p, "/") && clean != p {
 		t.Fatalf("target %q: path %q is not clean (%q)", target, p, clean)
 	}
-	if f, name, _, found := srv.resolve(p); found {
+	if f, name, _, status := srv.resolve(p); status == 0 {
 		_ = f.Close()
 		if path.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
 			t.Fatalf("target %q resolves to %q, outside the root %q", target, name, srv.root)

@@ -46,6 +46,7 @@ type server struct {
 	root   string     // absolute, with symbolic links resolved
 	rootFD int        // root, open: files are opened relative to it
 	cache  *fileCache // nil: every request goes to the file system
+	stats  bool       // GET /_stats serves the loop's counters (-stats)
 
 	// The Date header changes once a second; formatting it once a second
 	// rather than once a reply is the trick every fast server uses. One
@@ -79,22 +80,28 @@ func (s *server) date() string {
 	return s.dateStr
 }
 
+// options are the server's settings that flags change.
+type options struct {
+	cache cacheOptions
+	stats bool // serve GET /_stats
+}
+
 // newServer returns a server for root (as resolveRoot returns it) with a
 // cache configured by cache, holding root open: the files it serves are
 // opened relative to that descriptor (see openBeneath), which the caller
 // closes when done.
-func newServer(root string, cache cacheOptions) (*server, error) {
+func newServer(root string, opt options) (*server, error) {
 	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: root, Err: err}
 	}
-	return &server{root: root, rootFD: fd, cache: newFileCache(cache)}, nil
+	return &server{root: root, rootFD: fd, cache: newFileCache(opt.cache), stats: opt.stats}, nil
 }
 
 // listen creates the server's listening socket on addr in map m, serving
-// root with a file cache configured by cache.
-func listen(m *loop.Map, addr, root string, cache cacheOptions) (*server, error) {
-	s, err := newServer(root, cache)
+// root with the settings opt.
+func listen(m *loop.Map, addr, root string, opt options) (*server, error) {
+	s, err := newServer(root, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +141,7 @@ func resolveRoot(root string) (string, error) {
 // ctx is cancelled; then it closes every socket and the loop. ready, if not
 // nil, receives the bound address once the server accepts clients. kind 0
 // picks the best backend.
-func serve(ctx context.Context, addr, root string, kind poller.Kind, cache cacheOptions, ready func(net.Addr)) error {
+func serve(ctx context.Context, addr, root string, kind poller.Kind, opt options, ready func(net.Addr)) error {
 	root, err := resolveRoot(root)
 	if err != nil {
 		return err
@@ -151,7 +158,7 @@ func serve(ctx context.Context, addr, root string, kind poller.Kind, cache cache
 		_ = l.Close()
 	}()
 
-	s, err := listen(m, addr, root, cache)
+	s, err := listen(m, addr, root, opt)
 	if err != nil {
 		return err
 	}
@@ -173,7 +180,9 @@ func main() {
 	var kind poller.Kind // the best available unless -backend names one
 	flag.Var(&kind, "backend", "poller: epoll, kqueue, poll, select or best")
 	verbose := flag.Bool("v", false, "log every connection and request")
-	cache := defaultCacheOptions
+	opt := options{cache: defaultCacheOptions}
+	cache := &opt.cache
+	flag.BoolVar(&opt.stats, "stats", false, "serve the loop's counters as JSON at /_stats")
 	flag.DurationVar(&cache.TTL, "cache-ttl", cache.TTL, "serve a cached file this long before checking it again (0: check every request; <0: no cache)")
 	flag.Int64Var(&cache.MaxFile, "cache-max-file", cache.MaxFile, "largest file kept in memory, in bytes")
 	flag.Int64Var(&cache.Size, "cache-size", cache.Size, "bytes of file content the cache may hold")
@@ -185,7 +194,7 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := serve(ctx, *addr, *root, kind, cache, nil); err != nil {
+	if err := serve(ctx, *addr, *root, kind, opt, nil); err != nil {
 		slog.Error("httpd failed", "err", err)
 		os.Exit(1)
 	}
