@@ -132,3 +132,84 @@ func TestSwapWhileDraining(t *testing.T) {
 		t.Logf("%d of %d swapped files served as they were", served, n)
 	})
 }
+
+// TestSymlinkPolicy: symbolic links that stay in the root are followed,
+// relative or absolute, through directories and "..", as before the walk
+// replaced filepath.EvalSymlinks; links that leave it, and link loops, are
+// a 404.
+func TestSymlinkPolicy(t *testing.T) {
+	fx := makeRoot(t)
+	real, err := filepath.EvalSymlinks(fx.root)
+	require.NoError(t, err)
+	for name, target := range map[string]string{
+		"abs-in":      filepath.Join(real, "small.txt"),
+		"abs-dir":     filepath.Join(real, "sub"),
+		"sub/up":      "../small.txt",
+		"sub/updir":   "..",
+		"rel-dir":     "sub",
+		"loop1":       "loop2",
+		"loop2":       "loop1",
+		"sub/out":     "../../secret.txt",
+		"abs-outside": filepath.Join(filepath.Dir(real), "secret.txt"),
+		"abs-prefix":  real + "x/secret.txt",
+	} {
+		require.NoError(t, os.Symlink(target, filepath.Join(fx.root, filepath.FromSlash(name))))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(real), "rootx"), nil, 0o644))
+	bound, _ := testutil.Serve(t, onLoopbackCache(fx.root, 0, cacheOptions{TTL: -1}))
+	c := dialRaw(t, bound.String())
+	for _, tc := range []struct {
+		target string
+		status int
+		body   string
+	}{
+		{"/abs-in", 200, "small file\n"},
+		{"/abs-dir/data.json", 200, `{"a": 1}`},
+		{"/abs-dir/", 200, "<h1>sub</h1>\n"},
+		{"/sub/up", 200, "small file\n"},
+		{"/sub/updir/small.txt", 200, "small file\n"},
+		{"/rel-dir/data.json", 200, `{"a": 1}`},
+		{"/loop1", 404, ""},
+		{"/sub/out", 404, ""},
+		{"/abs-outside", 404, ""},
+		{"/abs-prefix", 404, ""},
+	} {
+		c.send(t, get("GET", tc.target))
+		r := c.read(t, "GET")
+		assert.Equal(t, tc.status, r.StatusCode, tc.target)
+		if tc.status == 200 {
+			assert.Equal(t, tc.body, string(r.body), tc.target)
+		}
+		assert.NotContains(t, string(r.body), secretText[:8], tc.target)
+	}
+}
+
+// TestPipelinedFilesDescriptors: a client that pipelines 200 GETs of a
+// 5 MiB file and reads slowly makes the server hold at most maxHeldFiles
+// descriptors for it, not one per request; every reply is still complete.
+func TestPipelinedFilesDescriptors(t *testing.T) {
+	fx := makeRoot(t)
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.WarmUp(t)
+		bound, _ := testutil.Serve(t, onLoopbackCache(fx.root, kind, cacheOptions{TTL: -1}))
+		base := testutil.OpenFDs()
+		c := dialRaw(t, bound.String())
+		require.NoError(t, c.Conn.(*net.TCPConn).SetReadBuffer(16<<10))
+		const n = 200
+		c.send(t, strings.Repeat(get("GET", "/big.bin"), n))
+		// The first head: every request has been read and answered.
+		first, err := http.ReadResponse(c.br, &http.Request{Method: "GET"})
+		require.NoError(t, err)
+		held := testutil.OpenFDs() - base
+		t.Logf("%d descriptors more while %d replies of 5 MiB are queued", held, n)
+		assert.LessOrEqual(t, held, maxHeldFiles+2, "descriptors (the client's and the server's sockets included)")
+		body, err := io.ReadAll(first.Body)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(fx.big, body))
+		for i := 1; i < 3; i++ {
+			r := c.read(t, "GET")
+			require.NoError(t, r.err)
+			require.True(t, bytes.Equal(fx.big, r.body), "reply %d", i)
+		}
+	})
+}
