@@ -32,10 +32,11 @@ const (
 // ends at the first empty line, with or without its CR.
 var headLine = chat.DelimiterString("\n")
 
-// headTimeout bounds the time from a head's first line to its end. The
-// chat's FrameTimeout bounds each line; this bounds the head, so that a
-// client cannot hold a connection by sending a header line every minute.
-const headTimeout = chat.DefaultFrameTimeout
+// defaultHeadTimeout bounds the time from a head's first line to its end.
+// The chat's FrameTimeout bounds each line; this bounds the head, so that a
+// client cannot hold a connection by sending a header line every minute,
+// or one line and then nothing.
+const defaultHeadTimeout = chat.DefaultFrameTimeout
 
 // conn serves one client connection. HTTP/1.1 is two kinds of frame in
 // turn, which is what asynchat's terminators are for:
@@ -108,7 +109,7 @@ func (c *conn) headLine(line []byte) {
 		c.inHead = true
 		if l := c.Loop(); l != nil {
 			c.headAt = l.Now()
-			c.ArmTimeout(c.headAt + headTimeout)
+			c.ArmTimeout(c.headAt + c.srv.headTimeout)
 		}
 	}
 	if len(c.lines)+len(line)+2 > maxHead {
@@ -119,20 +120,21 @@ func (c *conn) headLine(line []byte) {
 	c.lines = append(append(c.lines, line...), "\r\n"...)
 }
 
-// NextDeadline adds the head's deadline (headTimeout) to the chat's
-// (dispatcher.Deadliner).
+// NextDeadline adds the head's deadline (the server's headTimeout) to the
+// chat's (dispatcher.Deadliner).
 func (c *conn) NextDeadline() (time.Duration, bool) {
 	at, ok := c.AsyncChat.NextDeadline()
-	if c.inHead && (!ok || c.headAt+headTimeout < at) {
-		at, ok = c.headAt+headTimeout, true
+	if h := c.headAt + c.srv.headTimeout; c.inHead && (!ok || h < at) {
+		at, ok = h, true
 	}
 	return at, ok
 }
 
-// HandleDeadline answers a head not finished within headTimeout with 408
-// and closes, then lets the chat act on its own deadlines.
+// HandleDeadline answers a head not finished within the server's
+// headTimeout with 408 and closes, then lets the chat act on its own
+// deadlines.
 func (c *conn) HandleDeadline(now time.Duration) {
-	if c.inHead && now >= c.headAt+headTimeout {
+	if c.inHead && now >= c.headAt+c.srv.headTimeout {
 		c.lines, c.inHead = nil, false
 		c.CountTimeout()
 		c.refuse(chat.ErrFrameTimeout, http.StatusRequestTimeout)

@@ -47,6 +47,8 @@ type server struct {
 	rootFD int        // root, open: files are opened relative to it
 	cache  *fileCache // nil: every request goes to the file system
 	stats  bool       // GET /_stats serves the loop's counters (-stats)
+	// headTimeout bounds a request head, from its first line to its end.
+	headTimeout time.Duration
 
 	// The Date header changes once a second; formatting it once a second
 	// rather than once a reply is the trick every fast server uses. One
@@ -84,6 +86,9 @@ func (s *server) date() string {
 type options struct {
 	cache cacheOptions
 	stats bool // serve GET /_stats
+	// headTimeout bounds the reading of a request head; zero means
+	// defaultHeadTimeout. No flag sets it: tests shorten it.
+	headTimeout time.Duration
 }
 
 // newServer returns a server for root (as resolveRoot returns it) with a
@@ -95,7 +100,11 @@ func newServer(root string, opt options) (*server, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: root, Err: err}
 	}
-	return &server{root: root, rootFD: fd, cache: newFileCache(opt.cache), stats: opt.stats}, nil
+	s := &server{root: root, rootFD: fd, cache: newFileCache(opt.cache), stats: opt.stats, headTimeout: opt.headTimeout}
+	if s.headTimeout <= 0 {
+		s.headTimeout = defaultHeadTimeout
+	}
+	return s, nil
 }
 
 // listen creates the server's listening socket on addr in map m, serving

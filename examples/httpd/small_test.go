@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -94,4 +95,26 @@ func TestStatsOptIn(t *testing.T) {
 	r := c.read(t, "GET")
 	assert.Equal(t, http.StatusOK, r.StatusCode)
 	assert.Contains(t, string(r.body), "BytesIn")
+}
+
+// TestHeadTimeout: a head begun and never finished — one line, then
+// nothing, so no chat frame is under way — is answered with 408 once the
+// head timeout has passed (not before), and the connection is closed.
+func TestHeadTimeout(t *testing.T) {
+	fx := makeRoot(t)
+	const timeout = 300 * time.Millisecond
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		run := func(ctx context.Context, ready func(net.Addr)) error {
+			return serve(ctx, "127.0.0.1:0", fx.root, kind, options{cache: defaultCacheOptions, headTimeout: timeout}, ready)
+		}
+		bound, _ := testutil.Serve(t, run)
+		c := dialRaw(t, bound.String())
+		start := time.Now()
+		c.send(t, "GET /small.txt HTTP/1.1\r\nHost: x\r\n")
+		r := c.read(t, "GET")
+		assert.GreaterOrEqual(t, time.Since(start), timeout, "408 before the timeout")
+		assert.Equal(t, http.StatusRequestTimeout, r.StatusCode)
+		assert.True(t, r.Close, "Connection: close")
+		assert.True(t, c.closed(t))
+	})
 }
