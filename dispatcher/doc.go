@@ -46,6 +46,14 @@
 // connect that fails later (refused, unreachable) reaches HandleError with
 // the errno, which errors.Is finds.
 //
+// The default HandleError tells two kinds of error apart (IsPeerCaused).
+// What the peer can cause at will — a reset, a timeout, a limit it went
+// over — is logged at debug level and at most loop.LogGateBurst times a
+// second per loop, with a count of the lines held back, because a server
+// meets such errors all the time and an attacker can make thousands. The
+// rest is logged at error level as asyncore's "uncaptured error": it means
+// a bug, in the library or in a handler (a recovered panic always is).
+//
 // # Timeouts
 //
 // Every dispatcher has three timeout fields, read whenever a deadline is
@@ -99,10 +107,15 @@
 // the descriptor limit less 32): it accepts each one, writes the
 // listener's RejectMessage if any, and closes it at once, as Redis does at
 // maxclients, rather than pausing the listener and leaving clients waiting
-// in the backlog. Rejected counts them. A connection counts from the moment
-// HandleAccepted adopts its descriptor until it closes (loop.Map.Conns);
-// connections made with Connect do not count. A HandleAccept of your own
-// that calls Accept itself bypasses the cap.
+// in the backlog. On the select backend, which cannot watch a descriptor
+// numbered FD_SETSIZE or higher, the default cap is at most FD_SETSIZE less
+// 32, and a connection that arrives on such a descriptor anyway (other
+// files took the low numbers) is refused the same way; Adopt and
+// CreateSocket return poller.ErrFDTooLarge for one. Rejected counts the
+// refusals, which are logged at debug level, rate-limited. A connection
+// counts from the moment HandleAccepted adopts its descriptor until it
+// closes (loop.Map.Conns); connections made with Connect do not count. A
+// HandleAccept of your own that calls Accept itself bypasses the cap.
 //
 // # Deliberate differences from asyncore
 //

@@ -1,10 +1,14 @@
 package dispatcher
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/loop"
@@ -250,7 +254,11 @@ func (d *Dispatcher) HandleConnect() { d.LogInfo("unhandled connect event", "war
 // where a level-triggered listener would keep the loop busy and the client
 // would wait without an answer (reliability.md F2). HandleAccepted does
 // not see it. A connection counts once HandleAccepted has adopted its
-// descriptor into the map, until that channel closes.
+// descriptor into the map, until that channel closes. A connection whose
+// descriptor the loop's backend cannot watch — on select, one numbered
+// FD_SETSIZE or higher (loop.Loop.FDLimit) — is refused the same way,
+// whatever the cap. Refusals are counted in Rejected and the loop's
+// Stats.Rejected, and logged at debug level, rate-limited.
 func (d *Dispatcher) HandleAccept() {
 	epoch := d.epoch
 	for range acceptsPerEvent {
@@ -259,7 +267,11 @@ func (d *Dispatcher) HandleAccept() {
 			return
 		}
 		if d.overCap() {
-			d.reject(fd)
+			d.reject(fd, "over MaxConns")
+			continue
+		}
+		if d.overFDLimit(fd) {
+			d.reject(fd, "descriptor over the backend's limit (FD_SETSIZE)")
 			continue
 		}
 		d.m.MarkAccepted(fd)
@@ -282,19 +294,30 @@ func (d *Dispatcher) overCap() bool {
 	return limit >= 0 && d.m.Conns() >= limit
 }
 
+// overFDLimit reports whether the loop's backend cannot watch fd.
+func (d *Dispatcher) overFDLimit(fd int) bool {
+	l := d.m.Loop()
+	if l == nil {
+		return false
+	}
+	limit := l.FDLimit()
+	return limit > 0 && fd >= limit
+}
+
 // reject refuses an accepted connection: RejectMessage if the socket takes
-// it at once, then close.
-func (d *Dispatcher) reject(fd int) {
+// it at once, then close. why is for the log.
+func (d *Dispatcher) reject(fd int, why string) {
 	if len(d.RejectMessage) > 0 {
 		_, _ = sock.Send(fd, d.RejectMessage)
 	}
 	_ = unix.Close(fd)
 	d.rejected++
 	d.m.Stats().Rejected++
+	d.logPeer("connection refused: "+why, nil)
 }
 
 // Rejected reports how many connections this listener refused because
-// MaxConns was reached.
+// MaxConns was reached or the backend could not watch their descriptor.
 func (d *Dispatcher) Rejected() uint64 { return d.rejected }
 
 // HandleAccepted is asyncore's handle_accepted: the default closes the new
@@ -313,9 +336,19 @@ func (d *Dispatcher) HandleClose() {
 
 // HandleError is asyncore's handle_error: it receives an error the library
 // met on the dispatcher's behalf — a failed connect, an unexpected I/O error,
-// or a recovered panic (*loop.PanicError, with its stack). The default logs
-// "uncaptured error, closing channel …" at error level and calls HandleClose.
+// a timeout, a limit, or a recovered panic (*loop.PanicError, with its
+// stack). The default calls HandleClose after logging the error. What the
+// peer caused (IsPeerCaused: a reset, a timeout, a limit it went over) is
+// logged at debug level, through the loop's LogGate, so that an attack
+// cannot flood the log with it: servers meet these all the time, and the
+// loop's Stats count them. Anything else is asyncore's "uncaptured error,
+// closing channel …" at error level: it means a bug, here or in a handler.
 func (d *Dispatcher) HandleError(err error) {
+	if IsPeerCaused(err) {
+		d.logPeer("closing channel after a peer-caused error", err)
+		d.self.HandleClose()
+		return
+	}
 	var attrs []any
 	var pe *loop.PanicError
 	if errors.As(err, &pe) {
@@ -323,4 +356,48 @@ func (d *Dispatcher) HandleError(err error) {
 	}
 	d.logInfo(fmt.Sprintf("uncaptured error, closing channel %v (%v)", d.self, err), "error", attrs...)
 	d.self.HandleClose()
+}
+
+// logPeer logs msg (and err, if not nil) at debug level about something a
+// peer caused, if the
+// logger wants debug output and the loop's LogGate lets the line through;
+// the line reports how many were held back before it. Nothing is
+// allocated for a line that is not written.
+func (d *Dispatcher) logPeer(msg string, err error) {
+	lg := d.logger()
+	ctx := context.Background()
+	if !lg.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	ok, held := peerLogGate(d.m.Loop())
+	if !ok {
+		return
+	}
+	attrs := []any{"channel", d.self}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	if held > 0 {
+		attrs = append(attrs, "suppressed", held)
+	}
+	lg.Log(ctx, slog.LevelDebug, "dispatcher: "+msg, attrs...)
+}
+
+// processGate rate-limits peer-caused log lines of dispatchers whose map has
+// no loop yet; processStart is its clock's origin.
+var (
+	processGateMu sync.Mutex
+	processGate   loop.LogGate
+	processStart  = time.Now()
+)
+
+// peerLogGate asks l's LogGate, at l's clock, whether a line may be logged;
+// without a loop it asks the process-wide one.
+func peerLogGate(l *loop.Loop) (ok bool, held uint64) {
+	if l != nil {
+		return l.PeerLog().Allow(l.Now())
+	}
+	processGateMu.Lock()
+	defer processGateMu.Unlock()
+	return processGate.Allow(time.Since(processStart))
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -139,19 +140,29 @@ func TestAcceptPerEventCap(t *testing.T) {
 
 // TestSelectRefusesHighFDThroughHandleError is reliability.md F24 seen from
 // a dispatcher: on the select backend a descriptor at or above FD_SETSIZE
-// reaches HandleError with poller.ErrFDTooLarge — no panic — and the other
-// backends serve it normally.
+// is refused — no panic. Adopt into a map a select loop serves returns
+// poller.ErrFDTooLarge at once; one adopted before the loop existed
+// reaches HandleError with it. The other backends serve it normally.
 func TestSelectRefusesHighFDThroughHandleError(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
 		fd, peer := testutil.Socketpair(t)
 		high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 1500)
 		require.NoError(t, err)
 		require.GreaterOrEqual(t, high, 1500)
 
+		if kind == poller.Select {
+			early := &relConn{}
+			early.Init(early, testutil.NewLoop(t, kind).Map())
+			require.ErrorIs(t, early.Adopt(high), poller.ErrFDTooLarge)
+		}
+
+		m := loop.NewMap()
 		c := &relConn{}
-		c.Init(c, l.Map())
-		require.NoError(t, c.Adopt(high))
+		c.Init(c, m)
+		require.NoError(t, c.Adopt(high)) // no loop yet: nothing to check against
+		l, err := loop.New(loop.Options{Map: m, Backend: kind})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close(); _ = l.Close() })
 		_, err = unix.Write(peer, []byte("x"))
 		require.NoError(t, err)
 

@@ -46,8 +46,10 @@
 //
 //  1. Apply interest: ask Interest of every channel marked since the last
 //     pass (every channel in strict mode) and apply the changes to the poller.
-//     A channel the poller refuses (select's FD_SETSIZE, for one) receives
-//     HandleError.
+//     A channel the poller refuses receives HandleError. (Select's
+//     FD_SETSIZE is checked earlier: Map.Add refuses such a descriptor
+//     while a select loop serves the map; a channel added before the loop
+//     existed meets it here.)
 //  2. Wait: block in the poller until an fd is ready, for at most the
 //     smaller of Options.Timeout and the time to the next timer, rounded up
 //     to the millisecond; do not block at all when posted functions or a Stop

@@ -45,23 +45,43 @@ type Options struct {
 	// MaxConns caps the accepted connections the map holds (Map.Conns);
 	// a listener over the cap accepts and closes new connections at once
 	// (see dispatcher.Dispatcher.HandleAccept). Zero means
-	// DefaultMaxConns(); a negative value means no cap. Change it while
-	// running with SetMaxConns.
+	// DefaultMaxConns(), and on the select backend no more than
+	// poller.FDSetSize less 32, since select cannot watch a descriptor
+	// from FD_SETSIZE up (a listener also refuses a connection whose
+	// descriptor is that high, whatever the cap). A negative value means
+	// no cap. Change it while running with SetMaxConns.
 	MaxConns int
 }
+
+// reservedFDs are the descriptors the default cap leaves for everything
+// but clients: the standard ones, the loop's wake-up descriptor, listeners
+// and their spares, the Go runtime's poller, files, a backend connection.
+const reservedFDs = 32
 
 // DefaultMaxConns is the cap used when Options.MaxConns is zero: 10,000 or
 // the soft RLIMIT_NOFILE less 32, whichever is smaller, so the descriptors
 // the process needs for everything else (files, a backend connection, the
 // poller) are never all taken by clients. Redis sizes maxclients the same
-// way (CONFIG_MIN_RESERVED_FDS, reliability.md F2). It is never below 1.
+// way (CONFIG_MIN_RESERVED_FDS, reliability.md F2). It is never below 1. A
+// loop on the select backend lowers it further to FD_SETSIZE less 32
+// (see Options.MaxConns).
 func DefaultMaxConns() int {
-	const most, reserved = 10000, 32
+	const most = 10000
 	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur >= most+reserved {
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur >= most+reservedFDs {
 		return most
 	}
-	return max(1, int(rl.Cur)-reserved)
+	return max(1, int(rl.Cur)-reservedFDs)
+}
+
+// defaultMaxConns is DefaultMaxConns for a backend that watches only
+// descriptors below limit (0: any).
+func defaultMaxConns(limit int) int {
+	n := DefaultMaxConns()
+	if limit > 0 {
+		n = min(n, max(1, limit-reservedFDs))
+	}
+	return n
 }
 
 // Errors returned by a Loop.
@@ -111,6 +131,7 @@ type Loop struct {
 	epoch   time.Time // timer deadlines are nanoseconds since epoch
 	lastNow int64     // the last value now returned
 	clock   int64     // what Now returns while an iteration runs
+	peerLog LogGate   // see PeerLog
 
 	wake        waker
 	wakePending atomic.Bool // a wake-up was written and not yet drained
@@ -182,18 +203,24 @@ func (l *Loop) configure(opts Options) {
 	l.SetMaxConns(opts.MaxConns)
 }
 
+// FDLimit reports how many descriptors the loop's backend can watch: only
+// 0 to FDLimit()-1, or any when it is 0 (poller.Kind.FDLimit). On select it
+// is FD_SETSIZE; Map.Add refuses a higher descriptor, and a listener refuses
+// connections that arrive on one.
+func (l *Loop) FDLimit() int { return l.p.Kind().FDLimit() }
+
 // MaxConns reports the cap on accepted connections (Options.MaxConns), or
 // -1 if there is none.
 func (l *Loop) MaxConns() int { return l.maxConns }
 
 // SetMaxConns changes the cap on accepted connections while the loop runs:
-// zero means DefaultMaxConns(), a negative value no cap. Connections
-// already accepted above a lowered cap are kept; new ones are refused until
-// the count is below it.
+// zero means the default (see Options.MaxConns), a negative value no cap.
+// Connections already accepted above a lowered cap are kept; new ones are
+// refused until the count is below it.
 func (l *Loop) SetMaxConns(n int) {
 	switch {
 	case n == 0:
-		n = DefaultMaxConns()
+		n = defaultMaxConns(l.FDLimit())
 	case n < 0:
 		n = -1
 	}

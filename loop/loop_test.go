@@ -595,9 +595,9 @@ func TestStopFromAnotherGoroutine(t *testing.T) {
 		watchdog(t, l, 5*time.Second)
 		local, _ := newPair(t)
 		addFake(t, l.Map(), local, poller.Read)
+		start := time.Now() // before the timer is set: it fires 20ms after that
 		stopper := time.AfterFunc(20*time.Millisecond, l.Stop)
 		defer stopper.Stop()
-		start := time.Now()
 		require.NoError(t, l.Run())
 		elapsed := time.Since(start)
 		assert.GreaterOrEqual(t, elapsed, 20*time.Millisecond)

@@ -93,13 +93,21 @@ func (m *Map) Loop() *Loop { return m.loop }
 // Add registers ch under fd: asyncore's add_channel. A channel already
 // registered under fd is replaced, as in asyncore, and loses its
 // registration; its descriptor is not touched. The channel's Interest is
-// asked before the loop next waits.
+// asked before the loop next waits. A descriptor the serving loop's
+// backend cannot watch (select: fd >= FD_SETSIZE, see Loop.FDLimit) is
+// refused with an error that wraps poller.ErrFDTooLarge.
 func (m *Map) Add(fd int, ch Channel) error {
 	if fd < 0 {
 		return ErrBadFD
 	}
 	if ch == nil {
 		return fmt.Errorf("loop: Map.Add of a nil channel for fd %d", fd)
+	}
+	if m.loop != nil {
+		if limit := m.loop.FDLimit(); limit > 0 && fd >= limit {
+			return fmt.Errorf("loop: the %v backend cannot watch fd %d: FD_SETSIZE is %d; use poll or epoll: %w",
+				m.loop.Kind(), fd, limit, poller.ErrFDTooLarge)
+		}
 	}
 	if fd >= len(m.entries) {
 		grown := make([]entry, max(fd+1, 2*len(m.entries), 64))

@@ -679,21 +679,28 @@ func TestDupedFDNoGhostEvents(t *testing.T) {
 }
 
 // TestSelectRefusesHighFD is F24 at the loop level: select cannot watch a
-// descriptor at or above FD_SETSIZE, and the channel hears about it through
-// HandleError instead of the process panicking; the other backends serve it.
+// descriptor at or above FD_SETSIZE. Map.Add refuses it at once while a
+// select loop serves the map; a channel added before the loop existed hears
+// about it through HandleError instead of the process panicking. The other
+// backends serve it.
 func TestSelectRefusesHighFD(t *testing.T) {
 	const high = 1500
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		l := newLoop(t, kind, loop.Options{})
 		local, peer := newPair(t)
 		require.False(t, isOpen(high), "fd %d is taken", high)
 		require.NoError(t, testutil.DupTo(local, high))
 		require.NoError(t, unix.Close(local))
 		poke(t, peer)
-		c := addFake(t, l.Map(), high, poller.Read)
+		if kind == poller.Select {
+			served := newLoop(t, kind, loop.Options{})
+			assert.ErrorIs(t, served.Map().Add(high, &fake{}), poller.ErrFDTooLarge)
+		}
+		m := loop.NewMap()
+		c := addFake(t, m, high, poller.Read) // no loop yet
 		other, otherPeer := newPair(t)
 		poke(t, otherPeer)
-		o := addFake(t, l.Map(), other, poller.Read)
+		o := addFake(t, m, other, poller.Read)
+		l := newLoop(t, kind, loop.Options{Map: m})
 
 		require.NotPanics(t, func() { require.NoError(t, l.RunOnce(time.Second)) })
 		assert.Equal(t, 1, o.events, "the other channel is served")

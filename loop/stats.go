@@ -33,7 +33,8 @@ type Stats struct {
 	Channels int
 	Conns    int
 	// Accepted counts connections accepted and kept; Rejected those
-	// accepted and closed at once because MaxConns was reached; Shed those
+	// accepted and closed at once because MaxConns was reached or the
+	// backend cannot watch their descriptor (select, FD_SETSIZE); Shed those
 	// accepted and closed at once because the process ran out of
 	// descriptors (EMFILE); AcceptPauses the times a listener stopped
 	// accepting for its back-off after EMFILE or ENFILE.

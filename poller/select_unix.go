@@ -18,6 +18,21 @@ import (
 // array without a bounds check, so such an fd would panic.
 const fdSetSize = int(unsafe.Sizeof(unix.FdSet{})) * 8
 
+// FDSetSize is FD_SETSIZE, the number of descriptors an fd_set holds: the
+// select backend watches only descriptors below it (see FDLimit).
+const FDSetSize = fdSetSize
+
+// FDLimit returns the number of descriptors the backend k can watch — it
+// watches 0 to FDLimit()-1 — or 0 when only the system limits it: FDSetSize
+// for Select, 0 for the others. A server on select must refuse connections
+// whose descriptor is at or above it, as dispatcher.Dispatcher does.
+func (k Kind) FDLimit() int {
+	if k == Select {
+		return fdSetSize
+	}
+	return 0
+}
+
 // ErrFDTooLarge is returned by the select backend's Add and Modify for a
 // descriptor that does not fit in an fd_set (fd >= FD_SETSIZE). Go raises
 // the soft RLIMIT_NOFILE at start-up, so such descriptors do occur; use the

@@ -11,11 +11,17 @@
 // (/nick, /who, /me, /quit, /help). Lines may end in "\n" (nc) or "\r\n"
 // (telnet, nc -C); replies end in "\r\n", which both display well.
 //
+// What a client sends is shown on the others' terminals, so control
+// characters and invalid UTF-8 are shown as visible text before a line is
+// relayed (see clean), and nicknames are compared without regard to case
+// (see foldNick): nobody can pass for somebody else.
+//
 // The server protects itself from its clients with AsyncChat's limits: a
 // line longer than maxLine gets an error and the connection is closed, and
 // a client that stops reading is disconnected once outLimit bytes of chat
 // are waiting for it, instead of making the server hold everyone else's
-// messages for ever.
+// messages for ever. Flood control paces each client (see floodBurst), and
+// a connection has nickTimeout to choose a nickname.
 package main
 
 import (
@@ -30,6 +36,9 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
@@ -51,7 +60,42 @@ const (
 	outLimit = 256 << 10
 	// maxNick is the longest nickname.
 	maxNick = 16
+
+	// Flood control, a token bucket per connection, as IRC servers have:
+	// every line costs one unit, plus one per full KiB. floodBurst units
+	// may be spent at once and floodRate come back each second. A sender
+	// with none left is not read from until it has one again, which
+	// paces it at floodRate without losing a line; lines it had already
+	// sent are relayed on credit, and one that takes it more than
+	// floodDebt units into debt disconnects it ("excess flood"). So one
+	// client can put at most (floodBurst+floodDebt) KiB-ish in every other
+	// member's queue at once, far below outLimit, and a flood cannot get
+	// the others disconnected.
+	floodBurst = 20
+	floodRate  = 5 // units a second
+	floodDebt  = 50
+
+	// nickTimeout is how long a new connection has to choose a nickname.
+	// People sit in a room without typing, so members have no idle
+	// timeout; connections that never join would otherwise hold their
+	// slots for ever.
+	nickTimeout = 60 * time.Second
 )
+
+// config is what serve needs besides the address: the backend and the
+// limits above, which tests change.
+type config struct {
+	backend     poller.Kind // 0: the best available
+	floodBurst  int
+	floodRate   float64 // 0: no flood control
+	floodDebt   int
+	nickTimeout time.Duration
+}
+
+// defaultConfig is the configuration main uses, on the given backend.
+func defaultConfig(kind poller.Kind) config {
+	return config{backend: kind, floodBurst: floodBurst, floodRate: floodRate, floodDebt: floodDebt, nickTimeout: nickTimeout}
+}
 
 const help = `* Commands:
 *   /nick NAME   change your nickname
@@ -65,7 +109,8 @@ const help = `* Commands:
 // room is the chat room: the clients that have chosen a nickname. It lives
 // in the loop's goroutine, like the clients, so it needs no locking.
 type room struct {
-	members map[string]*client // by nickname
+	members map[string]*client // by foldNick(nickname)
+	cfg     config
 
 	// Messages waiting to be broadcast. Pushing to one client can close it
 	// (ErrOutputLimit, or a broken connection), and its "has left" notice
@@ -104,27 +149,99 @@ func (r *room) broadcast(from *client, line string) {
 	r.queue, r.sending = nil, false
 }
 
-// nicks returns the members' nicknames, sorted.
+// nicks returns the members' nicknames as they chose them, sorted without
+// regard to case.
 func (r *room) nicks() []string {
-	names := make([]string, 0, len(r.members))
-	for name := range r.members {
-		names = append(names, name)
+	keys := make([]string, 0, len(r.members))
+	for key := range r.members {
+		keys = append(keys, key)
 	}
-	slices.Sort(names)
+	slices.Sort(keys)
+	names := make([]string, len(keys))
+	for i, key := range keys {
+		names[i] = r.members[key].nick
+	}
 	return names
 }
 
-// checkNick returns why name cannot be used as a nickname, or "" if it can.
-func (r *room) checkNick(name string) string {
+// checkNick returns why name cannot be c's nickname, or "" if it can. A
+// nickname is taken if another member's differs from it only in case.
+func (r *room) checkNick(c *client, name string) string {
 	switch {
 	case name == "":
 		return "* a nickname is required"
 	case !validNick(name):
 		return fmt.Sprintf("* invalid nickname: use 1-%d letters, digits, '-' or '_'", maxNick)
-	case r.members[name] != nil:
+	}
+	if m := r.members[foldNick(name)]; m != nil && m != c {
 		return "* nickname taken: " + name
 	}
 	return ""
+}
+
+// foldNick is the key nicknames are compared by: each character replaced by
+// the smallest one it is equal to under Unicode simple case folding, so
+// that two nicknames have the same key exactly when strings.EqualFold says
+// they are equal — as IRC servers compare nicknames without regard to case.
+// (Nicknames are ASCII today, where this is plain lower-casing up to the
+// choice of case; the folding keeps the rule right if they grow.)
+func foldNick(name string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, name)
+}
+
+// clean makes a line from a client safe to show on the others' terminals.
+// Control characters are shown as visible text rather than acted on, so a
+// client cannot start a line of its own that looks like someone else's
+// (a CR followed by "<alice> …"), move the cursor, retitle a window, or
+// recolour the screen: C0 controls and DEL in caret notation (CR is "^M",
+// ESC "^["), the C1 controls, the line and paragraph separators and the
+// bidirectional formatting characters (which can make text display in
+// another order than it reads) as "<U+XXXX>". Bytes that are not UTF-8
+// become U+FFFD. TAB and everything else pass unchanged.
+func clean(line string) string {
+	i := 0
+	for i < len(line) && line[i] >= 0x20 && line[i] < 0x7f || i < len(line) && line[i] == '\t' {
+		i++
+	}
+	if i == len(line) {
+		return line // printable ASCII: the common case costs nothing
+	}
+	var b strings.Builder
+	b.Grow(len(line) + 16)
+	b.WriteString(line[:i])
+	for i < len(line) {
+		r, size := utf8.DecodeRuneInString(line[i:])
+		i += size
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteRune(utf8.RuneError)
+		case r == '\t':
+			b.WriteByte('\t')
+		case r < 0x20:
+			b.WriteByte('^')
+			b.WriteByte(byte(r) + '@')
+		case r == 0x7f:
+			b.WriteString("^?")
+		case r >= 0x80 && r < 0xa0, r == 0x2028, r == 0x2029, bidiControl(r):
+			fmt.Fprintf(&b, "<U+%04X>", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// bidiControl reports the characters that change the display order of
+// text: the Arabic letter mark, the left-to-right and right-to-left marks,
+// embeddings, overrides and isolates.
+func bidiControl(r rune) bool {
+	return r == 0x061c || r == 0x200e || r == 0x200f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
 }
 
 // validNick reports whether name is 1 to maxNick ASCII letters, digits,
@@ -145,7 +262,7 @@ func validNick(name string) bool {
 
 // join makes c a member under its nickname and tells everyone.
 func (r *room) join(c *client) {
-	r.members[c.nick] = c
+	r.members[foldNick(c.nick)] = c
 	c.member = true
 	slog.Debug("joined", "nick", c.nick, "peer", c.Addr())
 	c.say(fmt.Sprintf("* Hello %s! Here now: %s. Type /help for commands.", c.nick, strings.Join(r.nicks(), ", ")))
@@ -160,7 +277,7 @@ func (r *room) leave(c *client) {
 		return
 	}
 	c.member = false
-	delete(r.members, c.nick)
+	delete(r.members, foldNick(c.nick))
 	slog.Debug("left", "nick", c.nick, "peer", c.Addr())
 	r.broadcast(c, "* "+c.nick+" has left")
 }
@@ -180,6 +297,14 @@ type client struct {
 	room   *room
 	nick   string // "" until the client has chosen one
 	member bool   // in room.members
+
+	// Flood control (see floodBurst): the units the client may spend,
+	// negative when in debt, as of allowanceAt (loop.Loop.Now).
+	allowance   float64
+	allowanceAt time.Duration
+	throttled   bool        // not read from until the allowance is back
+	unthrottle  *loop.Timer // ends throttled
+	nickTimer   *loop.Timer // closes the connection if no nickname comes
 }
 
 // newClient prepares a chat for a connection in map m; the caller adopts
@@ -194,8 +319,88 @@ func newClient(r *room, m *loop.Map) *client {
 	// People sit in a chat room without typing: no idle timeout. A line
 	// begun and never finished is still bounded by the chat's FrameTimeout.
 	c.IdleTimeout = -1
+	c.allowance = float64(r.cfg.floodBurst)
 	return c
 }
+
+// start begins the client's clocks once its socket is adopted: the flood
+// allowance, and the time it has to choose a nickname.
+func (c *client) start() {
+	l := c.Loop()
+	if l == nil {
+		return
+	}
+	c.allowanceAt = l.Now()
+	if to := c.room.cfg.nickTimeout; to > 0 {
+		c.nickTimer = l.AfterFunc(to, func() {
+			c.nickTimer = nil
+			if !c.member && c.Fd() >= 0 {
+				c.say("* no nickname chosen in time; bye")
+				c.CloseWhenDone()
+			}
+		})
+	}
+}
+
+// spend charges the allowance for one line of n bytes and reports whether
+// the line may be acted on. When the allowance runs out the client is not
+// read from until one unit has come back; a line that goes more than
+// floodDebt units into debt disconnects it.
+func (c *client) spend(n int) bool {
+	cfg := &c.room.cfg
+	l := c.Loop()
+	if cfg.floodRate <= 0 || l == nil {
+		return true
+	}
+	c.refill()
+	c.allowance -= float64(1 + n/1024)
+	if c.allowance < -float64(cfg.floodDebt) {
+		c.logPeer("excess flood; closing")
+		c.CountLimitClose()
+		c.say("* excess flood")
+		c.room.leave(c)
+		c.CloseWhenDone()
+		return false
+	}
+	if c.allowance < 1 && !c.throttled {
+		c.throttled = true
+		c.UpdateInterest()
+		c.waitForAllowance()
+	}
+	return true
+}
+
+// refill adds what the allowance has earned since it was last brought up to
+// date, up to floodBurst.
+func (c *client) refill() {
+	cfg := &c.room.cfg
+	now := c.Loop().Now()
+	c.allowance = min(float64(cfg.floodBurst), c.allowance+(now-c.allowanceAt).Seconds()*cfg.floodRate)
+	c.allowanceAt = now
+}
+
+// waitForAllowance sets a timer for when the allowance is back to one unit,
+// as far as is known now; lines already read may spend more meanwhile, so
+// the timer looks again before it lets the client be read.
+func (c *client) waitForAllowance() {
+	wait := max(time.Millisecond, time.Duration((1-c.allowance)/c.room.cfg.floodRate*float64(time.Second)))
+	c.unthrottle = c.Loop().AfterFunc(wait, func() {
+		c.unthrottle = nil
+		if c.Fd() < 0 {
+			return
+		}
+		if c.refill(); c.allowance < 1 {
+			c.waitForAllowance()
+			return
+		}
+		c.throttled = false
+		c.UpdateInterest()
+	})
+}
+
+// Readable is false while flood control holds the client back, on top of
+// AsyncChat's own reasons.
+func (c *client) Readable() bool { return !c.throttled && c.AsyncChat.Readable() }
 
 // say sends one line to this client.
 func (c *client) say(line string) { c.Push([]byte(line + "\r\n")) }
@@ -205,25 +410,32 @@ func (c *client) say(line string) { c.Push([]byte(line + "\r\n")) }
 // nc -C) is dropped too.
 func (c *client) FoundTerminator() {
 	line := strings.TrimSuffix(string(c.TakeData()), "\r")
+	if !c.spend(len(line)) {
+		return
+	}
 	switch {
 	case !c.member:
 		c.chooseNick(strings.TrimSpace(line))
 	case strings.HasPrefix(line, "/"):
 		c.command(line)
 	case strings.TrimSpace(line) != "":
-		c.room.broadcast(c, "<"+c.nick+"> "+line)
+		c.room.broadcast(c, "<"+c.nick+"> "+clean(line))
 	}
 }
 
 // chooseNick handles the first line(s): the nickname, asked again until it
 // is one the room accepts.
 func (c *client) chooseNick(name string) {
-	if why := c.room.checkNick(name); why != "" {
+	if why := c.room.checkNick(c, name); why != "" {
 		c.say(why)
 		c.say("Your nickname?")
 		return
 	}
 	c.nick = name
+	if c.nickTimer != nil {
+		c.nickTimer.Stop()
+		c.nickTimer = nil
+	}
 	c.room.join(c)
 }
 
@@ -233,16 +445,16 @@ func (c *client) command(line string) {
 	arg = strings.TrimSpace(arg)
 	switch strings.ToLower(cmd) {
 	case "/nick":
-		switch why := c.room.checkNick(arg); {
+		switch why := c.room.checkNick(c, arg); {
 		case arg == c.nick:
 			c.say("* you are already " + arg)
 		case why != "":
 			c.say(why)
-		default:
+		default: // a new nickname, or the same one in other case
 			old := c.nick
-			delete(c.room.members, old)
+			delete(c.room.members, foldNick(old))
 			c.nick = arg
-			c.room.members[arg] = c
+			c.room.members[foldNick(arg)] = c
 			c.say("* you are now " + arg)
 			c.room.broadcast(c, "* "+old+" is now known as "+arg)
 		}
@@ -253,7 +465,7 @@ func (c *client) command(line string) {
 			c.say("* usage: /me ACTION")
 			return
 		}
-		c.room.broadcast(c, "* "+c.nick+" "+arg)
+		c.room.broadcast(c, "* "+c.nick+" "+clean(arg))
 	case "/quit":
 		c.say("* Bye, " + c.nick + "!")
 		c.room.leave(c)
@@ -263,7 +475,7 @@ func (c *client) command(line string) {
 	case "/help":
 		c.say(strings.ReplaceAll(help, "\n", "\r\n"))
 	default:
-		c.say("* unknown command " + cmd + "; /help lists the commands")
+		c.say("* unknown command " + clean(cmd) + "; /help lists the commands")
 	}
 }
 
@@ -291,16 +503,30 @@ func (c *client) HandleError(err error) {
 	case errors.Is(err, chat.ErrLineTooLong):
 		// Keeping the channel open lets the chat write this line before it
 		// closes (it calls CloseWhenDone after HandleError returns).
-		slog.Debug("line too long; closing", "nick", c.nick, "peer", c.Addr())
+		c.logPeer("line too long; closing")
 		c.say("* line too long")
 		c.room.leave(c)
 	case errors.Is(err, chat.ErrOutputLimit):
 		// The client is not reading. Its queue has been dropped and the
 		// chat closes the socket when HandleError returns; Close tells the
 		// room.
-		slog.Info("client not reading; disconnected", "nick", c.nick, "peer", c.Addr())
+		c.logPeer("client not reading; disconnected")
 	default:
 		c.AsyncChat.HandleError(err)
+	}
+}
+
+// logPeer logs, at debug level, a limit the client ran into. A client can
+// run into them on purpose, as often as it likes, so the lines go through
+// the loop's LogGate: at most a few a second, and the next one says how
+// many were held back.
+func (c *client) logPeer(msg string) {
+	l := c.Loop()
+	if l == nil || !slog.Default().Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	if ok, held := l.PeerLog().Allow(l.Now()); ok {
+		slog.Debug(msg, "nick", c.nick, "peer", c.Addr(), "suppressed", held)
 	}
 }
 
@@ -309,6 +535,12 @@ func (c *client) HandleError(err error) {
 // output limit directly, and shutdown through CloseAll.
 func (c *client) Close() error {
 	c.room.leave(c)
+	for _, t := range []**loop.Timer{&c.nickTimer, &c.unthrottle} {
+		if *t != nil {
+			(*t).Stop()
+			*t = nil
+		}
+	}
 	return c.AsyncChat.Close()
 }
 
@@ -333,6 +565,7 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 	// an interactive server turns it off, as Go's net package does.
 	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 	slog.Debug("connection opened", "peer", addr)
+	c.start()
 	c.say("Welcome! Your nickname?")
 }
 
@@ -351,13 +584,13 @@ func listen(m *loop.Map, r *room, addr string) (net.Addr, error) {
 // serve runs the chat server on addr until ctx is cancelled, then closes
 // every socket and the loop. ready, if not nil, receives the bound address
 // once the server accepts clients. kind 0 picks the best backend.
-func serve(ctx context.Context, addr string, kind poller.Kind, ready func(net.Addr)) error {
+func serve(ctx context.Context, addr string, cfg config, ready func(net.Addr)) error {
 	m := loop.NewMap()
-	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1})
+	l, err := loop.New(loop.Options{Map: m, Backend: cfg.backend, Timeout: -1})
 	if err != nil {
 		return err
 	}
-	r := &room{members: map[string]*client{}}
+	r := &room{members: map[string]*client{}, cfg: cfg}
 	defer func() {
 		r.shutdown()
 		_ = dispatcher.CloseAll(m, true) // the listener and every client
@@ -391,7 +624,7 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := serve(ctx, *addr, kind, nil); err != nil {
+	if err := serve(ctx, *addr, defaultConfig(kind), nil); err != nil {
 		slog.Error("chat server failed", "err", err)
 		os.Exit(1)
 	}

@@ -27,17 +27,17 @@ type testServer struct {
 }
 
 // onLoopback is serve on 127.0.0.1:0, for testutil.Serve.
-func onLoopback(kind poller.Kind) testutil.ServeFunc {
+func onLoopback(cfg config) testutil.ServeFunc {
 	return func(ctx context.Context, ready func(net.Addr)) error {
-		return serve(ctx, "127.0.0.1:0", kind, ready)
+		return serve(ctx, "127.0.0.1:0", cfg, ready)
 	}
 }
 
-// start runs the server, waits until it listens, and stops it when the test
-// ends.
-func start(t *testing.T, kind poller.Kind) *testServer {
+// start runs the server with cfg, waits until it listens, and stops it when
+// the test ends.
+func start(t *testing.T, cfg config) *testServer {
 	t.Helper()
-	addr, stop := testutil.Serve(t, onLoopback(kind))
+	addr, stop := testutil.Serve(t, onLoopback(cfg))
 	return &testServer{addr: addr.String(), stop: stop}
 }
 
@@ -112,21 +112,33 @@ func TestChat(t *testing.T) {
 	tests := []struct {
 		name string
 		f    func(t *testing.T, s *testServer)
+		tune func(cfg *config) // changes to the defaults, if any
 	}{
-		{"Nickname", testNickname},
-		{"Broadcast", testBroadcast},
-		{"Commands", testCommands},
-		{"LineEndings", testLineEndings},
-		{"LongLine", testLongLine},
-		{"SlowClient", testSlowClient},
-		{"Shutdown", testShutdown},
+		{"Nickname", testNickname, nil},
+		{"Broadcast", testBroadcast, nil},
+		{"Commands", testCommands, nil},
+		{"LineEndings", testLineEndings, nil},
+		{"LongLine", testLongLine, nil},
+		// One writer stands for the many it would take to fill a queue
+		// with flood control on.
+		{"SlowClient", testSlowClient, func(cfg *config) { cfg.floodRate = 0 }},
+		{"Shutdown", testShutdown, nil},
+		{"ControlCharacters", testControlCharacters, nil},
+		{"NickCase", testNickCase, nil},
+		{"Flood", testFlood, nil},
+		{"FloodPaced", testFloodPaced, func(cfg *config) { cfg.floodBurst, cfg.floodRate = 3, 20 }},
+		{"NickTimeout", testNickTimeout, func(cfg *config) { cfg.nickTimeout = nickTimeoutForTest }},
 	}
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				testutil.WarmUp(t)
 				testutil.CheckFDLeaks(t) // registered first: checks after the cleanups below
-				tt.f(t, start(t, kind))
+				cfg := defaultConfig(kind)
+				if tt.tune != nil {
+					tt.tune(&cfg)
+				}
+				tt.f(t, start(t, cfg))
 			})
 		}
 	})
@@ -434,9 +446,9 @@ func testShutdown(t *testing.T, s *testServer) {
 // TestServeErrors checks that a context cancelled before the loop starts
 // still stops it, and that set-up errors are returned.
 func TestServeErrors(t *testing.T) {
-	testutil.ServeCancelled(t, onLoopback(0))
-	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", 0, nil))
-	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), 0, nil), "port in use")
+	testutil.ServeCancelled(t, onLoopback(defaultConfig(0)))
+	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", defaultConfig(0), nil))
+	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), defaultConfig(0), nil), "port in use")
 }
 
 // TestValidNick is a table test of the nickname rule.
@@ -451,4 +463,180 @@ func TestValidNick(t *testing.T) {
 	} {
 		assert.Equal(t, tc.ok, validNick(tc.nick), "%q", tc.nick)
 	}
+}
+
+// TestFoldNick: nicknames that differ only in case fold to the same key.
+func TestFoldNick(t *testing.T) {
+	assert.Equal(t, foldNick("alice"), foldNick("ALICE"))
+	assert.Equal(t, foldNick("alice"), foldNick("aLiCe"))
+	assert.Equal(t, foldNick("K"), foldNick("\u212a"), "Kelvin sign and K: Unicode case folding")
+	assert.NotEqual(t, foldNick("alice"), foldNick("alicia"))
+}
+
+// TestClean is a table test of what clean makes of a line.
+func TestClean(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text":       "plain text",
+		"\t":               "\t",
+		"a\rb\nc":          "a^Mb^Jc",
+		"\x00\x1f\x7f":     "^@^_^?",
+		"\xff":             "\ufffd",
+		"\ufffd":           "\ufffd",
+		"\u0080\u009f":     "<U+0080><U+009F>",
+		"\u200f\u2066":     "<U+200F><U+2066>",
+		"\u00e9\U0001F389": "\u00e9\U0001F389",
+	} {
+		assert.Equal(t, want, clean(in), "%q", in)
+	}
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = clean("nothing to do here") }))
+}
+
+// testControlCharacters: what one client sends cannot pass for another
+// client's line or drive the others' terminals. A CR cannot start a fake
+// "<alice>" line; escape sequences, NUL, DEL and C1 controls are shown as
+// visible text; invalid UTF-8 becomes U+FFFD. Tabs and ordinary Unicode
+// text pass unchanged. The same holds for /me.
+func testControlCharacters(t *testing.T, s *testServer) {
+	alice := login(t, s.addr, "alice", "\n")
+	mallory := login(t, s.addr, "mallory", "\n")
+	alice.expect("* mallory has joined")
+
+	for _, tc := range []struct{ send, want string }{
+		{"x\r<alice> send me your password", "<mallory> x^M<alice> send me your password"},
+		{"\x1b]0;pwned\x07\x1b[31mred\x1b[0m", "<mallory> ^[]0;pwned^G^[[31mred^[[0m"},
+		{"nul\x00here, del\x7f", "<mallory> nul^@here, del^?"},
+		{"bad utf-8: \xff\xfe\xc3", "<mallory> bad utf-8: \ufffd\ufffd\ufffd"},
+		{"c1 \u009b31m, nel \u0085", "<mallory> c1 <U+009B>31m, nel <U+0085>"},
+		{"bidi \u202eevil\u202c, sep \u2028", "<mallory> bidi <U+202E>evil<U+202C>, sep <U+2028>"},
+		{"tab\there, h\u00e9llo \u65e5\u672c \U0001F389", "<mallory> tab\there, h\u00e9llo \u65e5\u672c \U0001F389"},
+		{"/me \x1b[2Jwipes the screen", "* mallory ^[[2Jwipes the screen"},
+	} {
+		mallory.send(tc.send)
+		alice.expect(tc.want)
+	}
+	mallory.send("/x\x1b[5m")
+	mallory.expect("* unknown command /x^[[5m; /help lists the commands")
+}
+
+// testNickCase: nicknames are compared without regard to case, as IRC
+// servers compare them, and shown as their owner wrote them.
+func testNickCase(t *testing.T, s *testServer) {
+	alice := login(t, s.addr, "alice", "\n")
+	impostor := dial(t, s.addr, "\n")
+	impostor.expect("Welcome! Your nickname?")
+	for _, nick := range []string{"Alice", "ALICE", "aLiCe"} {
+		impostor.send(nick)
+		impostor.expect("* nickname taken: " + nick)
+		impostor.expect("Your nickname?")
+	}
+	impostor.send("Bob")
+	impostor.expect("* Hello Bob! Here now: alice, Bob. Type /help for commands.")
+	alice.expect("* Bob has joined")
+
+	alice.send("/nick BOB")
+	alice.expect("* nickname taken: BOB")
+	alice.send("/nick Alice") // the same nickname, written another way
+	alice.expect("* you are now Alice")
+	impostor.expect("* alice is now known as Alice")
+	impostor.send("/who")
+	impostor.expect("* here now: Alice, Bob")
+	impostor.send("/nick alice")
+	impostor.expect("* nickname taken: alice")
+}
+
+// testFlood: a member who sends lines faster than flood control allows has
+// them relayed up to floodBurst plus floodDebt lines' worth, and is then
+// disconnected ("excess flood", as IRC servers say), instead of filling
+// everyone else's queue; the room goes on.
+func testFlood(t *testing.T, s *testServer) {
+	watcher := login(t, s.addr, "watcher", "\n")
+	flooder := login(t, s.addr, "flooder", "\n")
+	watcher.expect("* flooder has joined")
+
+	const lines = 10000
+	var b strings.Builder
+	for i := range lines {
+		fmt.Fprintf(&b, "spam %d\n", i)
+	}
+	go func() { _, _ = flooder.c.Write([]byte(b.String())) }() // the server may stop reading
+	flooder.expect("* excess flood")
+	flooder.expectEOF()
+
+	got := 0
+	for {
+		line := watcher.line()
+		if line == "* flooder has left" {
+			break
+		}
+		require.Equal(t, fmt.Sprintf("<flooder> spam %d", got), line, "relayed in order")
+		got++
+	}
+	t.Logf("%d of %d lines relayed", got, lines)
+	assert.LessOrEqual(t, got, floodBurst+floodDebt+1)
+	assert.GreaterOrEqual(t, got, floodBurst, "the burst is relayed")
+
+	other := login(t, s.addr, "other", "\n")
+	watcher.expect("* other has joined")
+	other.send("still here?")
+	watcher.expect("<other> still here?")
+	other.send("/stats")
+	other.line()
+	other.line()
+	other.line()
+	assert.Regexp(t, `^\* timeouts 0, limit disconnections 1, `, other.line())
+}
+
+// testFloodPaced: lines beyond the burst but within the debt are relayed,
+// in order, and the server stops reading from their sender until its
+// allowance is back: the next line waits (floodBurst 3, floodRate 20/s).
+func testFloodPaced(t *testing.T, s *testServer) {
+	watcher := login(t, s.addr, "watcher", "\n")
+	paster := login(t, s.addr, "paster", "\n")
+	watcher.expect("* paster has joined")
+
+	const paste = 10
+	var b strings.Builder
+	for i := range paste {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	start := time.Now()
+	_, err := paster.c.Write([]byte(b.String()))
+	require.NoError(t, err)
+	for i := range paste {
+		watcher.expect(fmt.Sprintf("<paster> line %d", i))
+	}
+	paster.send("after the paste")
+	watcher.expect("<paster> after the paste")
+	// 3 lines of allowance, 10 spent: reading waits until the allowance is
+	// back to one line, (10-3+1)/20 s after the paste.
+	assert.GreaterOrEqual(t, time.Since(start), 350*time.Millisecond, "the sender was paced")
+	paster.send("/who")
+	paster.expect("* here now: paster, watcher")
+}
+
+// nickTimeoutForTest is the nickname timeout testNickTimeout runs with.
+const nickTimeoutForTest = 300 * time.Millisecond
+
+// testNickTimeout: a connection that does not choose a nickname in time is
+// closed, so idle connections cannot hold the server's slots for ever; one
+// that has joined is not.
+func testNickTimeout(t *testing.T, s *testServer) {
+	start := time.Now()
+	silent := dial(t, s.addr, "\n")
+	silent.expect("Welcome! Your nickname?")
+	alice := login(t, s.addr, "alice", "\n")
+	guesser := dial(t, s.addr, "\n") // keeps trying names that are refused
+	guesser.expect("Welcome! Your nickname?")
+	guesser.send("no way")
+	guesser.expect("* invalid nickname: use 1-16 letters, digits, '-' or '_'")
+	guesser.expect("Your nickname?")
+
+	silent.expect("* no nickname chosen in time; bye")
+	silent.expectEOF()
+	assert.GreaterOrEqual(t, time.Since(start), nickTimeoutForTest, "not before the timeout")
+	guesser.expect("* no nickname chosen in time; bye")
+	guesser.expectEOF()
+
+	alice.send("/who") // long past the timeout: members stay
+	alice.expect("* here now: alice")
 }

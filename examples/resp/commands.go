@@ -166,14 +166,50 @@ func set(c *client, argv [][]byte) {
 // GET key
 func get(c *client, argv [][]byte) { c.value(argv[1]) }
 
-// value appends key's value as a bulk string, or null if it has none.
+// value appends key's value as a bulk string, or null if it has none. A
+// value of keepBuffer bytes or more is queued on its own rather than
+// copied into the reply scratch (see pushValue).
 func (c *client) value(key []byte) {
-	if e := c.srv.db.get(key); e != nil {
-		c.out = appendBulk(c.out, e.val)
-	} else {
+	e := c.srv.db.get(key)
+	switch {
+	case e == nil:
 		c.out = append(c.out, replyNull...)
+	case len(e.val) < keepBuffer:
+		c.out = appendBulk(c.out, e.val)
+	default:
+		c.out = appendBulkHeader(c.out, len(e.val))
+		c.spill()
+		c.pushValue(e)
+		c.out = append(c.out, crlf...)
 	}
 }
+
+// pushValue queues a stored value as part of the reply, by reference
+// (chat.PushShared), so that GETs of a large value do not copy it once per
+// reply. The entry is marked shared: the value's bytes are not written
+// again, a SET of the key gets new memory (see entry.writable), and the
+// queued reply sends the value it was asked for. The queue counts the
+// value towards OutHighWater and OutLimit like any other output.
+func (c *client) pushValue(e *entry) {
+	e.shared = true
+	c.PushShared(e.val)
+}
+
+// spill queues the part of a reply built so far, keeping the scratch's
+// memory. A reply that repeats stored values (MGET) is queued as it is
+// built, so that it is the chat's output queue, and its OutLimit, that
+// bounds it, not the scratch growing to its whole size: an MGET naming a
+// large value a thousand times closes the connection at OutLimit instead
+// of building gigabytes.
+func (c *client) spill() {
+	c.Push(c.out)
+	c.out = c.out[:0]
+}
+
+// gone reports whether the connection has been closed, as it is when a
+// reply goes past the chat's OutLimit: what is left of the reply need not
+// be built.
+func (c *client) gone() bool { return c.Fd() < 0 }
 
 // DEL key [key ...]
 func del(c *client, argv [][]byte) {
@@ -234,7 +270,7 @@ func (c *client) incrBy(key []byte, delta int64) {
 	}
 	n := old + delta
 	if e != nil {
-		e.val = strconv.AppendInt(e.val[:0], n, 10)
+		e.val = strconv.AppendInt(e.writable(20), n, 10)
 	} else {
 		var digits [20]byte
 		db.set(nil, key, strconv.AppendInt(digits[:0], n, 10))
@@ -247,6 +283,12 @@ func mget(c *client, argv [][]byte) {
 	c.out = appendArray(c.out, len(argv)-1)
 	for _, key := range argv[1:] {
 		c.value(key)
+		if len(c.out) >= keepBuffer {
+			c.spill()
+		}
+		if c.gone() {
+			return
+		}
 	}
 }
 
@@ -443,7 +485,9 @@ func clientCmd(c *client, argv [][]byte) {
 
 // clientList is CLIENT LIST: one line per connection, in Redis's format,
 // from each connection's ChannelStats — qbuf is the input waiting for a
-// terminator, omem the output queued.
+// terminator, omem the output queued — and its own buffers: argv-mem is
+// what its request buffers hold (see client.argvMem), tot-mem that and the
+// reply scratch, qbuf and omem together.
 func clientList(m *loop.Map) string {
 	var b strings.Builder
 	m.Range(func(fd int, ch loop.Channel) bool {
@@ -452,8 +496,10 @@ func clientList(m *loop.Map) string {
 			return true
 		}
 		st := cl.ChannelStats()
-		fmt.Fprintf(&b, "id=%d addr=%s fd=%d name=%s qbuf=%d omem=%d tot-net-in=%d tot-net-out=%d\n",
-			cl.id, cl.RemoteAddr(), fd, cl.name, st.InBuffered, st.OutBuffered, st.BytesIn, st.BytesOut)
+		argvMem := cl.argvMem()
+		totMem := argvMem + cap(cl.out) + st.InBuffered + st.OutBuffered
+		fmt.Fprintf(&b, "id=%d addr=%s fd=%d name=%s qbuf=%d argv-mem=%d omem=%d tot-mem=%d tot-net-in=%d tot-net-out=%d\n",
+			cl.id, cl.RemoteAddr(), fd, cl.name, st.InBuffered, argvMem, st.OutBuffered, totMem, st.BytesIn, st.BytesOut)
 		return true
 	})
 	return b.String()

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,7 +41,7 @@ func FuzzRESPInt(f *testing.F) {
 // redis-cli quotes them split back into themselves.
 func FuzzRESPInline(f *testing.F) {
 	for _, s := range []string{"set a b", `set "a b" 'c d'`, `"\x41\x4g\n\\" x`, `'it\'s' "q"x`, `"open`, "\t  \t",
-		`a"b c"`, `"a"b`, `""`, `'\'`, `"\"`, `"\x4"`} {
+		`a"b c"`, `"a"b`, `""`, `'\'`, `"\"`, `"\x4"`, "a\rb", "\v a\vb \"c\"\f", "'d'\re"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
@@ -87,22 +88,23 @@ func FuzzRESPInline(f *testing.F) {
 }
 
 // refSplitInline splits a line one argument at a time, as splitInline's
-// documentation describes: spaces and tabs separate arguments; a double or
-// single quote, anywhere in an argument, opens a quoted part that must be
-// closed and then followed by a space, a tab or the end; in double quotes
+// documentation describes: white space (space, \t, \n, \v, \f, \r) is
+// skipped before each argument; an argument ends at a space, \t, \r or \n;
+// a double or single quote, anywhere in an argument, opens a quoted part
+// that must be closed and then followed by white space or the end; in double quotes
 // \xHH and \n \r \t \b \a are escapes and a backslash takes the next byte
 // as it is; in single quotes only \' is an escape.
 func refSplitInline(line []byte) (args []string, ok bool) {
 	s := string(line)
 	for {
-		for s != "" && (s[0] == ' ' || s[0] == '\t') {
+		for s != "" && strings.ContainsRune(" \t\n\v\f\r", rune(s[0])) {
 			s = s[1:]
 		}
 		if s == "" {
 			return args, true
 		}
 		var arg []byte
-		for s != "" && s[0] != ' ' && s[0] != '\t' {
+		for s != "" && !strings.ContainsRune(" \t\r\n", rune(s[0])) {
 			q := s[0]
 			if q != '"' && q != '\'' {
 				arg = append(arg, q)
@@ -135,9 +137,10 @@ func refSplitInline(line []byte) (args []string, ok bool) {
 					s = s[1:]
 				}
 			}
-			if !closed || s != "" && s[0] != ' ' && s[0] != '\t' {
+			if !closed || s != "" && !strings.ContainsRune(" \t\n\v\f\r", rune(s[0])) {
 				return nil, false
 			}
+			break // the closing quote ends the argument
 		}
 		args = append(args, string(arg))
 	}

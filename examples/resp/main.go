@@ -23,8 +23,10 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -50,12 +52,15 @@ const (
 	// chat's MaxMessage. A longer announced length fails in the chat,
 	// before anything is read or allocated for it (see HandleError).
 	maxMessage = 8 << 20
-	// maxCommand bounds all the arguments of one request together.
-	maxCommand = 64 << 20
 	// keepBuffer is the capacity above which a connection's request
-	// buffer is released after the request, so one large SET does not
-	// pin its memory for the life of the connection.
+	// buffer, inline line or reply scratch is released after the request,
+	// so one large SET does not pin its memory for the life of the
+	// connection.
 	keepBuffer = 64 << 10
+	// keepArgs is the argument count above which a connection's argument
+	// offsets and slices are released after the request, for the same
+	// reason: 1024 of each, 40 KiB in all.
+	keepArgs = 1024
 )
 
 // lineTerm ends the first line of a request: "*N" or an inline command.
@@ -135,12 +140,21 @@ func (c *client) CollectIncomingData(data []byte) {
 	}
 }
 
+// argCost is what the server keeps for each argument besides its bytes:
+// its offsets while the request arrives, its slice when it runs.
+const argCost = int(unsafe.Sizeof(span{}) + unsafe.Sizeof([]byte(nil)))
+
+// tooLarge reports whether a request that holds n more bytes would go past
+// -client-query-buffer-limit. The bookkeeping of each argument counts too,
+// so that a request of a million empty arguments is bounded as well.
+func (c *client) tooLarge(n int) bool {
+	return len(c.buf)+n+len(c.spans)*argCost > c.srv.maxRequest
+}
+
 // collect appends data to the request buffer, or answers a protocol error
-// and reports false if the request would grow past maxCommand.
+// and reports false if the request would grow too large (see tooLarge).
 func (c *client) collect(data []byte) bool {
-	// Count the bookkeeping of each argument too, so that a request of a
-	// million empty arguments is bounded as well.
-	if len(c.buf)+len(data)+len(c.spans)*40 > maxCommand {
+	if c.tooLarge(len(data)) {
 		c.protocolError("request too large")
 		return false
 	}
@@ -174,7 +188,7 @@ func (c *client) parse(data []byte) {
 			c.refuse("too big bulk count string")
 			return
 		}
-		if len(c.buf)+len(line)+len(c.spans)*40 > maxCommand {
+		if c.tooLarge(len(line)) {
 			c.protocolError("request too large")
 			return
 		}
@@ -329,10 +343,39 @@ func (c *client) execute() {
 	c.state, c.want, c.mark = stateCommand, 0, 0
 	c.spans = c.spans[:0]
 	c.buf = c.buf[:0]
+	c.release()
+}
+
+// release gives back each request buffer that a large request grew past
+// its bound, as Redis frees a command's argument vector and shrinks its
+// query buffer: so that one request of a million arguments or of a large
+// value does not pin its memory for the life of the connection. Each
+// buffer is judged on its own — a million empty arguments grow the
+// offsets and slices, not the bytes. What is kept is at most keepBuffer
+// bytes for each byte buffer and keepArgs arguments.
+func (c *client) release() {
+	before := c.argvMem()
 	if cap(c.buf) > keepBuffer {
+		c.buf = nil
 		clear(c.argv[:cap(c.argv)]) // they point into the old buffer
-		c.buf, c.line, c.spans, c.argv = nil, nil, nil, nil
 	}
+	if cap(c.line) > keepBuffer {
+		c.line = nil
+	}
+	if cap(c.spans) > keepArgs {
+		c.spans = nil
+	}
+	if cap(c.argv) > keepArgs {
+		c.argv = nil
+	}
+	c.srv.released(before - c.argvMem())
+}
+
+// argvMem is the memory the connection's request buffers hold, by their
+// capacity: the arguments, their offsets and slices, an inline line.
+func (c *client) argvMem() int {
+	return cap(c.buf) + cap(c.line) +
+		cap(c.spans)*int(unsafe.Sizeof(span{})) + cap(c.argv)*int(unsafe.Sizeof([]byte(nil)))
 }
 
 // flush queues the reply built so far. Push copies it into the chat's
@@ -341,8 +384,9 @@ func (c *client) execute() {
 func (c *client) flush() {
 	c.Push(c.out)
 	c.out = c.out[:0]
-	if cap(c.out) > keepBuffer {
+	if n := cap(c.out); n > keepBuffer {
 		c.out = nil
+		c.srv.released(n)
 	}
 }
 
@@ -397,6 +441,54 @@ type server struct {
 	clients  int
 	lastID   int64
 	commands uint64 // INFO's total_commands_processed
+
+	// maxRequest bounds the memory one request takes: its arguments and
+	// their bookkeeping (-client-query-buffer-limit).
+	maxRequest int
+
+	// freed counts the bytes connections have released since the last
+	// time memory was given back to the system; freeing is set while
+	// that is scheduled (see released).
+	freed   int
+	freeing *loop.Timer
+}
+
+// Giving memory back to the system after large requests: see released.
+const (
+	// freeAfter is how many bytes connections must have released before
+	// the memory is given back.
+	freeAfter = 16 << 20
+	// freeDelay is how long after the first such release it is given back,
+	// so that a burst of large requests costs one collection, not one each.
+	freeDelay = time.Second
+)
+
+// released notes n bytes of buffers a connection gave up after a large
+// request. Go's collector frees them at its next cycle, but a server that
+// goes idle after a burst of large requests allocates nothing that would
+// start one — the runtime forces one only every two minutes — and returns
+// freed memory to the system slowly after that: the process would keep the
+// burst's size in RSS for minutes, which an operator takes for a leak. So,
+// once freeAfter bytes have been released, the server collects and returns
+// free memory to the system (debug.FreeOSMemory) freeDelay later, at most
+// once per freeDelay, on a goroutine of its own so that the loop goes on
+// serving while the collector works.
+func (s *server) released(n int) {
+	if n <= 0 {
+		return
+	}
+	s.freed += n
+	if s.freed < freeAfter || s.freeing != nil {
+		return
+	}
+	l := s.Loop()
+	if l == nil {
+		return
+	}
+	s.freeing = l.AfterFunc(freeDelay, func() {
+		s.freed, s.freeing = 0, nil
+		go debug.FreeOSMemory()
+	})
 }
 
 // HandleAccepted wraps each new connection in a client in the listener's
@@ -423,7 +515,7 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 
 // listen creates the listening socket on addr.
 func listen(m *loop.Map, addr string) (*server, error) {
-	s := &server{db: newStore(), started: time.Now()}
+	s := &server{db: newStore(), started: time.Now(), maxRequest: *maxRequest}
 	s.Init(s, m)
 	// Over the loop's MaxConns (-maxclients) a new connection is accepted,
 	// told so in Redis's words, and closed.
@@ -467,8 +559,15 @@ func serve(ctx context.Context, addr string, kind poller.Kind, ready func(net.Ad
 	return l.Run()
 }
 
-// maxClients is Redis's maxclients: 0 means loop.DefaultMaxConns().
-var maxClients = flag.Int("maxclients", 0, "most clients served at once; 0: min(10000, fd limit - 32)")
+// The flags that bound what clients may take, under Redis's names.
+var (
+	// maxClients is Redis's maxclients: 0 means loop.DefaultMaxConns().
+	maxClients = flag.Int("maxclients", 0, "most clients served at once; 0: min(10000, fd limit - 32)")
+	// maxRequest is what Redis's client-query-buffer-limit is for: the
+	// most memory one request may take, its arguments and 40 bytes of
+	// bookkeeping for each. A longer request is a protocol error.
+	maxRequest = flag.Int("client-query-buffer-limit", 64<<20, "most bytes one request may take, counting 40 bytes per argument")
+)
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:6380", "address to listen on")

@@ -283,7 +283,7 @@ func TestCommands(t *testing.T) {
 			assert.Zero(t, stat(second, "panics_recovered"))
 
 			list, _ := rc.do("CLIENT", "LIST").(string)
-			assert.Regexp(t, `(?m)^id=\d+ addr=127\.0\.0\.1:\d+ fd=\d+ name=cli qbuf=0 omem=0 tot-net-in=\d+ tot-net-out=\d+$`, list)
+			assert.Regexp(t, `(?m)^id=\d+ addr=127\.0\.0\.1:\d+ fd=\d+ name=cli qbuf=0 argv-mem=\d+ omem=0 tot-mem=\d+ tot-net-in=\d+ tot-net-out=\d+$`, list)
 		})
 
 		t.Run("unknown", func(t *testing.T) {
@@ -379,6 +379,45 @@ func TestInline(t *testing.T) {
 			rc.write([]byte(tc.line + "\r\n"))
 			assert.Equal(t, tc.want, rc.read(), "%s", tc.line)
 		}
+	})
+}
+
+// TestInlineWhitespace checks which bytes separate the words of an inline
+// command, against what redis-server 7.0 answers to the same bytes: a CR
+// ends a word like a space or a tab does, so "PING\rfoo" is PING with an
+// argument, not a command named "PING\rfoo"; a vertical tab or form feed is
+// skipped between words and after a closing quote, but is part of a word
+// that it is inside.
+func TestInlineWhitespace(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"PING\rfoo\r\n", "$3\r\nfoo\r\n"},
+		{"ECHO a\rb\r\n", "-ERR wrong number of arguments for 'echo' command\r\n"},
+		{"SET k\rv\r\nGET k\r\n", "+OK\r\n$1\r\nv\r\n"},
+		{"\rPING\r\n", "+PONG\r\n"},
+		{"PING\r\r\n", "+PONG\r\n"},
+		{"ECHO a\r\r\n", "$1\r\na\r\n"},
+		{"\x0bPING\r\n", "+PONG\r\n"},
+		{"ECHO \x0b a\r\n", "$1\r\na\r\n"},
+		{"ECHO \x0c\ta\r\n", "$1\r\na\r\n"},
+		{"ECHO a\x0bb\r\n", "$3\r\na\x0bb\r\n"},
+		{"ECHO a\x0cb\r\n", "$3\r\na\x0cb\r\n"},
+		{"ECHO \"a\"\x0b\r\n", "$1\r\na\r\n"},
+		{"ECHO 'a'\r\r\n", "$1\r\na\r\n"},
+		{"ECHO \"a\"\rb\r\n", "-ERR wrong number of arguments for 'echo' command\r\n"},
+		{"ECHO \"a\rb\"\r\n", "$3\r\na\rb\r\n"}, // quoted, a CR is data
+		{"\r\x0b\r\nPING\r\n", "+PONG\r\n"},     // only white space: ignored
+	}
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		addr := start(t, kind)
+		rc := dial(t, addr)
+		for _, tc := range tests {
+			rc.write([]byte(tc.in))
+			got := make([]byte, len(tc.want))
+			_, err := io.ReadFull(rc.r, got)
+			require.NoError(t, err, "%q", tc.in)
+			require.Equal(t, tc.want, string(got), "%q", tc.in)
+		}
+		assert.Equal(t, status("PONG"), rc.do("PING"))
 	})
 }
 

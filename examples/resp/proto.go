@@ -53,6 +53,14 @@ func appendBulk(b, data []byte) []byte {
 	return append(b, '\r', '\n')
 }
 
+// appendBulkHeader appends the header of a bulk string of n bytes, whose
+// data and CRLF the caller sends next.
+func appendBulkHeader(b []byte, n int) []byte {
+	b = append(b, '$')
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, '\r', '\n')
+}
+
 // appendBulkString is appendBulk for a string.
 func appendBulkString(b []byte, s string) []byte {
 	b = append(b, '$')
@@ -111,11 +119,14 @@ func parseInt(b []byte) (int64, bool) {
 }
 
 // splitInline splits an inline command line into arguments, appending each
-// to buf and its span to spans: Redis's sdssplitargs. Arguments are
-// separated by spaces or tabs; "double quotes" understand \n \r \t \b \a \\
-// \" and \xHH escapes, 'single quotes' only \'. A closing quote must be
-// followed by a space or the end of the line. ok is false for unbalanced
-// quotes.
+// to buf and its span to spans: Redis's sdssplitargs. White space (see
+// isSpace) before and between arguments is skipped; an unquoted argument
+// ends at a space, a tab, a CR or an LF (see isSep), so "PING\rfoo" is PING
+// with an argument, as Redis reads it. "double quotes" understand \n \r \t
+// \b \a \\ \" and \xHH escapes, 'single quotes' only \'. A closing quote
+// must be followed by white space or the end of the line. ok is false for
+// unbalanced quotes. Unlike Redis, which reads the line as a C string, a
+// NUL is an ordinary byte.
 func splitInline(line, buf []byte, spans []span) (_ []byte, _ []span, ok bool) {
 	i := 0
 	for {
@@ -167,7 +178,7 @@ func splitInline(line, buf []byte, spans []span) (_ []byte, _ []span, ok bool) {
 				done = true
 			case quote != 0:
 				buf = append(buf, ch)
-			case isSpace(ch):
+			case isSep(ch):
 				done = true
 			case ch == '"' || ch == '\'':
 				quote = ch
@@ -180,7 +191,15 @@ func splitInline(line, buf []byte, spans []span) (_ []byte, _ []span, ok bool) {
 	}
 }
 
-func isSpace(ch byte) bool { return ch == ' ' || ch == '\t' }
+// isSpace is C's isspace, which Redis skips between the arguments of an
+// inline command and accepts after a closing quote: space, \t, \n, \v,
+// \f and \r.
+func isSpace(ch byte) bool { return ch == ' ' || '\t' <= ch && ch <= '\r' }
+
+// isSep reports whether ch ends an unquoted argument of an inline command:
+// the bytes Redis's sdssplitargs stops at. \v and \f are not among them,
+// so "a\vb" is one argument although a \v between arguments is skipped.
+func isSep(ch byte) bool { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' }
 
 func isHex(ch byte) bool {
 	return '0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'f' || 'A' <= ch && ch <= 'F'

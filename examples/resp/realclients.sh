@@ -2,13 +2,16 @@
 # realclients.sh: the resp example against the real Redis tools. For each
 # poller backend (epoll, poll, select) it starts the server on a free
 # loopback port, checks redis-cli round trips byte for byte, runs
-# redis-benchmark with and without pipelining, and stops the server with
-# SIGTERM, which must end it with status 0.
+# redis-benchmark with and without pipelining, runs hostile_clients.py
+# (pipelined large GETs, a million arguments on 20 connections, an 8 GB
+# MGET: each delivered or refused within a memory bound), and stops the
+# server with SIGTERM, which must end it with status 0.
 #
 #	bash examples/resp/realclients.sh
 #	BACKENDS="epoll" REQUESTS=100000 bash examples/resp/realclients.sh
 #
-# It needs go, redis-cli and redis-benchmark (apt-get install redis-tools).
+# It needs go, python3, redis-cli and redis-benchmark (apt-get install
+# redis-tools).
 # Any failure stops it with a message and a non-zero status.
 set -euo pipefail
 
@@ -21,7 +24,7 @@ die() {
 	exit 1
 }
 
-for tool in go redis-cli redis-benchmark timeout; do
+for tool in go python3 redis-cli redis-benchmark timeout; do
 	command -v "$tool" >/dev/null ||
 		die "$tool not found (redis-cli and redis-benchmark: apt-get install redis-tools)"
 done
@@ -130,6 +133,9 @@ for backend in $BACKENDS; do
 
 	bench 1
 	bench 16
+
+	echo "   hostile clients"
+	timeout 300 python3 "$here/hostile_clients.py" "$port" "$pid" || die "hostile_clients.py failed"
 
 	stop
 	echo "   stopped cleanly with SIGTERM"

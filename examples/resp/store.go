@@ -20,6 +20,22 @@ type entry struct {
 	key    string
 	val    []byte
 	expire int64 // deadline on the store's clock; 0: none
+	// shared is set once val has been queued by reference as part of a
+	// reply (see client.pushValue): from then on its bytes must never be
+	// written again, so a new value gets new memory (see writable).
+	shared bool
+}
+
+// writable returns e's value buffer emptied, with room for n bytes, for a
+// new value to be written into: the old buffer when it is big enough and
+// no reply refers to it, so that overwriting a key allocates nothing, and
+// a new one otherwise.
+func (e *entry) writable(n int) []byte {
+	if e.shared || cap(e.val) < n {
+		e.shared = false
+		return make([]byte, 0, n)
+	}
+	return e.val[:0]
 }
 
 // store is the keyspace: a plain map, owned by the loop's goroutine like
@@ -52,12 +68,13 @@ func (s *store) get(key []byte) *entry {
 }
 
 // set stores val under key, copying it, and returns the entry. e is what
-// get returned for key: an existing entry's buffer is reused, so overwriting
-// a key with a value no longer than its last one allocates nothing. The
-// deadline is left as it was; the caller sets it with expireAt.
+// get returned for key: an existing entry's buffer is reused unless a reply
+// refers to it, so overwriting a key with a value no longer than its last
+// one allocates nothing. The deadline is left as it was; the caller sets it
+// with expireAt.
 func (s *store) set(e *entry, key, val []byte) *entry {
 	if e != nil {
-		e.val = append(e.val[:0], val...)
+		e.val = append(e.writable(len(val)), val...)
 		return e
 	}
 	e = &entry{key: string(key), val: append([]byte(nil), val...)}

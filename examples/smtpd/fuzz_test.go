@@ -70,7 +70,7 @@ func FuzzSMTPCommand(f *testing.F) {
 	logger := slog.Default()
 	slog.SetDefault(slog.New(slog.DiscardHandler))
 	f.Cleanup(func() { slog.SetDefault(logger) })
-	h := newSMTPHarness(f)
+	h := newSMTPHarness(f, smtpSize)
 	f.Fuzz(func(t *testing.T, data, cuts []byte) {
 		if len(data) > 8<<10 {
 			return
@@ -103,6 +103,9 @@ var smtpSeeds = []struct{ data, cuts string }{
 	{"HELO c\r\nMAIL FROM:<a>\r\nRCPT TO:<b>\r\nDATA\r\n" + strings.Repeat("0123456789abcdef\r\n", 20) + ".\r\nNOOP\r\n", "\x20\x01"},
 	{"HELO c\r\n" + strings.Repeat("x", 600) + "\r\nNOOP a\rb\r\nNOOP\n\r\nQUIT\r\nNOOP\r\n", "\x00\x00\x00"},
 	{"HELO c\r\nMAIL FROM:<a>\r\nRCPT TO:<b>\r\nDATA\r\n.\r\r\n...\r\n.x\r\n.\r\n", "\x01\x01\x01\x01\x01\x01\x01\x01"},
+	// Two messages and commands after each, in one piece: what follows a
+	// final "." waits for that message's commit and is framed after it.
+	{"HELO c\r\nMAIL FROM:<a>\r\nRCPT TO:<b>\r\nDATA\r\none\r\n.\r\nNOOP\r\nMAIL FROM:<c>\r\nRCPT TO:<d>\r\nDATA\r\ntwo\r\n..\r\n.\r\nRSET\r\nQUIT\r\n", "\x30"},
 }
 
 // smtpHarness is a server without a listener: its sessions are socketpairs
@@ -113,7 +116,9 @@ type smtpHarness struct {
 	srv *server
 }
 
-func newSMTPHarness(f *testing.F) *smtpHarness {
+// newSMTPHarness makes a harness whose server accepts messages of up to
+// size bytes. Everything it made is released when the test ends.
+func newSMTPHarness(f testing.TB, size int) *smtpHarness {
 	// Every message is synced to disk; on tmpfs that costs nothing.
 	dir := ""
 	if d, err := os.MkdirTemp("/dev/shm", "smtpd-fuzz-"); err == nil {
@@ -126,12 +131,13 @@ func newSMTPHarness(f *testing.F) *smtpHarness {
 	if err != nil {
 		f.Fatal(err)
 	}
+	f.Cleanup(box.close)
 	m := loop.NewMap()
 	l, err := loop.New(loop.Options{Map: m})
 	if err != nil {
 		f.Fatal(err)
 	}
-	srv := &server{hostname: "fuzz.example", size: smtpSize, box: box}
+	srv := &server{hostname: "fuzz.example", size: size, box: box}
 	srv.Init(srv, m)
 	f.Cleanup(func() {
 		_ = dispatcher.CloseAll(m, true)

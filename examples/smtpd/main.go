@@ -8,8 +8,10 @@
 //
 // A listener (server) wraps each accepted connection in a session, an
 // AsyncChat that frames its input into CRLF-terminated lines: commands, and
-// in DATA the lines of the message. See session.go for the protocol and
-// maildir.go for delivery.
+// in DATA the lines of the message. See session.go for the protocol,
+// maildir.go for the files messages are streamed to, commit.go for the
+// goroutines that sync them to disk off the loop, and space.go for the
+// free-space check.
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
@@ -35,6 +38,22 @@ type config struct {
 	maildir  string      // where messages are delivered
 	size     int         // the largest message accepted, in bytes
 	hostname string      // the name in the greeting; "" asks os.Hostname
+	// minFree is the free space, in bytes, below which messages are
+	// refused with 452; 0 means one and a half times size, as Postfix
+	// asks; negative turns the check off.
+	minFree int64
+	// maxRcpt bounds the recipients of one message; 0 means 1000.
+	maxRcpt int
+	// maxOpen bounds the messages under way at once (sessions in DATA,
+	// each holding a file open); 0 means half the connection cap.
+	maxOpen int
+
+	// For tests.
+	syncFile   func(*os.File) error   // replaces (*os.File).Sync when set
+	freeSpace  func() (uint64, error) // replaces the statfs of the maildir when set
+	spaceEvery time.Duration          // replaces spaceCheckEvery when not 0
+	workers    int                    // commit goroutines: 0 the default, < 0 none
+	queue      int                    // commit queue: 0 the default
 }
 
 // server is the listening socket: Python's smtpd.SMTPServer. It holds what
@@ -44,6 +63,30 @@ type server struct {
 	hostname string
 	size     int
 	box      *maildir
+	commits  *committer // syncs finished messages off the loop
+	space    *space     // refuses messages when the disk is nearly full
+	maxRcpt  int        // recipients per message; 0: defaultMaxRecipients
+	maxOpen  int        // messages under way at once; 0: no cap
+	open     int        // messages under way: files open in tmp/
+	warnedAt time.Time  // the last warning logged (see warn)
+	quiet    int        // warnings not logged since
+}
+
+// warn logs a condition clients can cause — too many messages at once, a
+// full commit queue — at most once a second, so a flood of clients does not
+// become a flood of log lines; the count of those left out goes with the
+// next one.
+func (srv *server) warn(msg string, args ...any) {
+	now := time.Now()
+	if now.Sub(srv.warnedAt) < time.Second {
+		srv.quiet++
+		return
+	}
+	if srv.quiet > 0 {
+		args = append(args, "suppressed", srv.quiet)
+	}
+	srv.warnedAt, srv.quiet = now, 0
+	slog.Warn(msg, args...)
 }
 
 // HandleAccepted starts a session on a new connection and greets the client.
@@ -62,6 +105,22 @@ func (srv *server) HandleAccepted(fd int, addr net.Addr) {
 	}
 	slog.Debug("connection opened", "peer", addr)
 	s.replyf("220 %s asyncore-go smtpd", srv.hostname)
+}
+
+// newSpace is the free-space check cfg asks for.
+func newSpace(cfg config) *space {
+	sp := &space{minFree: cfg.minFree, probe: cfg.freeSpace, every: cfg.spaceEvery}
+	if sp.minFree == 0 {
+		sp.minFree = int64(cfg.size) * 3 / 2
+	}
+	if sp.probe == nil {
+		dir := cfg.maildir
+		sp.probe = func() (uint64, error) { return freeSpace(dir) }
+	}
+	if sp.every == 0 {
+		sp.every = spaceCheckEvery
+	}
+	return sp
 }
 
 // listen makes srv listen on addr in map m and returns its bound
@@ -94,6 +153,10 @@ func serve(ctx context.Context, cfg config, ready func(net.Addr)) error {
 	if err != nil {
 		return err
 	}
+	defer box.close()
+	if cfg.syncFile != nil {
+		box.sync = cfg.syncFile
+	}
 
 	m := loop.NewMap()
 	l, err := loop.New(loop.Options{Map: m, Backend: cfg.backend, Timeout: -1})
@@ -108,7 +171,18 @@ func serve(ctx context.Context, cfg config, ready func(net.Addr)) error {
 		_ = l.Close()
 	}()
 
-	srv := &server{hostname: cfg.hostname, size: cfg.size, box: box}
+	srv := &server{hostname: cfg.hostname, size: cfg.size, box: box, space: newSpace(cfg),
+		maxRcpt: cfg.maxRcpt, maxOpen: cfg.maxOpen}
+	if srv.maxOpen == 0 {
+		// A session in DATA holds two descriptors, its socket and its
+		// file; half the connection cap keeps them within the
+		// descriptors the cap was sized for.
+		srv.maxOpen = max(1, l.MaxConns()/2)
+	}
+	// The workers finish the messages already handed to them before serve
+	// returns, and before the maildir's directories are closed.
+	srv.commits = newCommitter(cfg.workers, cfg.queue)
+	defer srv.commits.close()
 	bound, err := listen(m, srv, cfg.addr)
 	if err != nil {
 		return err
@@ -128,6 +202,9 @@ func main() {
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8025", "address to listen on")
 	flag.StringVar(&cfg.maildir, "maildir", "./maildir", "Maildir to deliver into (tmp/, new/ and cur/ are created)")
 	flag.IntVar(&cfg.size, "size", 10<<20, "largest message accepted, in bytes (advertised with SIZE)")
+	flag.IntVar(&cfg.maxRcpt, "max-rcpt", defaultMaxRecipients, "most recipients of one message")
+	flag.IntVar(&cfg.maxOpen, "max-data", 0, "most messages under way at once, each a session in DATA with a file open (0: half the connection cap; negative: no cap)")
+	flag.Int64Var(&cfg.minFree, "minfree", 0, "refuse mail with 452 while the maildir's disk has less free `bytes` (0: 1.5 × -size; negative: never)")
 	flag.Var(&cfg.backend, "backend", "poller: epoll, kqueue, poll, select or best")
 	verbose := flag.Bool("v", false, "log every connection")
 	flag.Parse()

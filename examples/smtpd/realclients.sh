@@ -7,6 +7,11 @@
 # files arrived in new/ with the envelope recorded and the bodies byte for
 # byte, then stops the server with SIGTERM and checks that it exits 0.
 #
+# On the first backend it also plays a hostile client: 20 sessions each send
+# 9 MB of DATA and never the final dot. The server must stream them to tmp/
+# rather than hold them (its RSS may grow by 64 MiB at most), and remove
+# every file in tmp/ once the clients have gone.
+#
 #   bash examples/smtpd/realclients.sh              # epoll, poll and select
 #   BACKENDS="kqueue poll" bash examples/smtpd/realclients.sh
 #
@@ -92,6 +97,59 @@ for sender, rcpts, body in messages:
 print("  3 messages delivered intact (%d bytes in all)" % sum(len(m[2]) for m in messages))
 EOF
 
+# The hostile client. argv: host port maildir server-pid.
+cat >"$work/hostile.py" <<'EOF'
+import os, socket, sys, time
+
+host, port, maildir, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+sessions, size = 20, 9 * 1000 * 1000
+
+def rss_mib():
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    raise SystemExit("no VmRSS for %d" % pid)
+
+before = peak = rss_mib()
+socks = []
+for i in range(sessions):
+    s = socket.create_connection((host, port), timeout=30)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220")
+    s.sendall(b"HELO hostile.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+    replies = [f.readline() for _ in range(4)]
+    assert replies[3].startswith(b"354"), replies
+    f.close()  # or the socket stays open after s.close()
+    socks.append(s)
+chunk = (b"y" * 78 + b"\r\n") * 800
+sent = 0
+while sent < size:
+    for s in socks:
+        s.sendall(chunk)
+    sent += len(chunk)
+    peak = max(peak, rss_mib())
+tmp = os.path.join(maildir, "tmp")
+total = 0
+deadline = time.time() + 30  # until the server has read it all
+while time.time() < deadline:
+    total = sum(os.path.getsize(os.path.join(tmp, n)) for n in os.listdir(tmp))
+    if total >= sessions * sent:
+        break
+    time.sleep(0.1)
+peak = max(peak, rss_mib())
+assert total >= sessions * sent, "only %d of %d bytes in tmp/" % (total, sessions * sent)
+for s in socks:
+    s.close()
+deadline = time.time() + 30
+while os.listdir(tmp) and time.time() < deadline:
+    time.sleep(0.1)
+assert not os.listdir(tmp), "files left in tmp/ after the clients went away: %r" % os.listdir(tmp)
+print("  %d unfinished %d-byte messages: RSS %d MiB before, %d at peak, %d after" % (sessions, sent, before, peak, rss_mib()))
+assert peak - before <= 64, "RSS grew by %d MiB" % (peak - before)
+EOF
+
+first=${backends%% *}
 for backend in $backends; do
 	echo "== backend $backend"
 	maildir="$work/maildir-$backend"
@@ -111,6 +169,9 @@ for backend in $backends; do
 	echo "  listening on $addr"
 
 	python3 "$work/client.py" "${addr%:*}" "${addr##*:}" "$maildir" || fail "$backend: smtplib client"
+	if [[ $backend == "$first" && -r /proc/$pid/status ]]; then
+		python3 "$work/hostile.py" "${addr%:*}" "${addr##*:}" "$maildir" "$pid" || fail "$backend: unfinished DATA sessions"
+	fi
 
 	kill -TERM "$pid"
 	status=0

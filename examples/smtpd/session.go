@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/chat"
+	"github.com/asyncore-go/asyncore/loop"
 )
 
 // Limits on what one session holds.
@@ -17,9 +19,14 @@ const (
 	// maxCommandLine is the longest command line, CRLF included
 	// (RFC 5321 §4.5.3.1.4).
 	maxCommandLine = 512
-	// maxRecipients bounds the RCPT commands of one transaction; RFC 5321
+	// defaultMaxRecipients bounds the RCPT commands of one transaction
+	// (-max-rcpt), as Postfix's smtpd_recipient_limit; RFC 5321
 	// §4.5.3.1.8 asks servers to accept at least 100.
-	maxRecipients = 1000
+	defaultMaxRecipients = 1000
+	// maxPath is the longest reverse- or forward-path, brackets included
+	// (RFC 5321 §4.5.3.1.3). With the recipient limit it bounds what a
+	// session's recipient list holds.
+	maxPath = 256
 )
 
 // Replies used in more than one place.
@@ -30,6 +37,9 @@ const (
 	syntaxMail    = "501 Syntax: MAIL FROM:<address>"
 	syntaxRcpt    = "501 Syntax: RCPT TO:<address>"
 	extendedParam = " [SP <mail-parameters>]"
+	localError    = "451 Requested action aborted: local error in processing"
+	pathTooLong   = "501 Error: path too long"              // RFC 5321 §4.5.3.1.10
+	noStorage     = "452 4.3.1 Insufficient system storage" // RFC 3463: mail system full
 )
 
 // helpTopics answers "HELP command".
@@ -75,10 +85,18 @@ type session struct {
 
 	// The DATA state.
 	inData  bool
-	msg     []byte // the message so far, transparency dots removed
-	lineLen int    // bytes received of the current line, without its CRLF
-	dot     bool   // the current line began with "."
-	tooBig  bool   // the message went over the size limit: it is not stored
+	msg     *message // the file the message is written to; nil once refused
+	size    int      // bytes of the message so far, transparency dots removed
+	lineLen int      // bytes received of the current line, without its CRLF
+	dot     bool     // the current line began with "."
+	tooBig  bool     // the message went over the size limit: it is not stored
+
+	// A message being committed (see endData): its reply has not been
+	// sent, so input is not read, and what the last read held after the
+	// message waits in held until the reply has gone.
+	commit *commitJob
+	held   []byte // input framed during the commit, lines ending in CRLF
+	quit   bool   // QUIT was answered: held input is dropped
 }
 
 // reply queues one reply line; Push adds nothing, so the CRLF is ours.
@@ -98,6 +116,10 @@ func (s *session) replyf(format string, args ...any) {
 // ends and the session can go on — as Python's smtpd does. The chat's own
 // MaxLine and MaxMessage limits would close the connection instead.
 func (s *session) CollectIncomingData(data []byte) {
+	if s.commit != nil {
+		s.held = append(s.held, data...)
+		return
+	}
 	if !s.inData {
 		if s.tooLong || len(s.line)+len(data)+len(crlf) > maxCommandLine {
 			s.tooLong = true
@@ -118,22 +140,58 @@ func (s *session) CollectIncomingData(data []byte) {
 	s.store(data)
 }
 
-// store appends b to the message. If that would make the message larger
-// than the size limit, the message is dropped instead: the rest of it is
-// read and discarded, and its end is answered with 552.
+// store appends b to the message, which goes to its file in tmp/ a chunk
+// at a time, so a session holds little of it in memory. If b would make the
+// message larger than the size limit, the message is dropped instead, its
+// file removed at once: the rest of it is read and counted, and its end is
+// answered with 552.
 func (s *session) store(b []byte) {
 	if s.tooBig || len(b) == 0 {
 		return
 	}
-	if len(s.msg)+len(b) > s.srv.size {
-		s.tooBig, s.msg = true, nil
+	if s.size+len(b) > s.srv.size {
+		s.tooBig = true
+		s.dropMessage()
 		return
 	}
-	s.msg = append(s.msg, b...)
+	s.size += len(b)
+	if s.msg != nil {
+		s.msg.write(b)
+	}
+}
+
+// dropMessage removes the file of the message under way, if any.
+func (s *session) dropMessage() {
+	if s.msg != nil {
+		s.msg.abort()
+		s.msg = nil
+		s.srv.open--
+	}
+}
+
+// HandleRead reads and frames input as the chat does, then writes what the
+// message under way gathered from this read: between reads a session holds
+// no part of a message in memory.
+//
+// While a message is being committed it does not read at all (Readable is
+// false, but a hang-up still calls HandleRead): the client's next commands
+// must not be answered before that message is.
+func (s *session) HandleRead() {
+	if s.commit != nil {
+		return
+	}
+	s.AsyncChat.HandleRead()
+	if s.msg != nil {
+		s.msg.flush()
+	}
 }
 
 // FoundTerminator is asynchat's found_terminator: a line has ended.
 func (s *session) FoundTerminator() {
+	if s.commit != nil {
+		s.held = append(s.held, crlf...)
+		return
+	}
 	if s.inData {
 		end := s.dot && s.lineLen == 1
 		s.lineLen, s.dot = 0, false
@@ -190,6 +248,7 @@ func (s *session) command(line string) {
 	case "HELP":
 		s.help(arg)
 	case "QUIT":
+		s.quit = true
 		s.reply("221 Bye")
 		s.CloseWhenDone() // input after QUIT is read and ignored
 	case "EXPN", "TURN", "ETRN", "STARTTLS", "AUTH":
@@ -233,10 +292,15 @@ func (s *session) mail(arg string) {
 		s.reply(syntax)
 		return
 	}
+	if len(path) > maxPath {
+		s.reply(pathTooLong)
+		return
+	}
 	if s.from != "" {
 		s.reply("503 Error: nested MAIL command")
 		return
 	}
+	declared := int64(0)
 	for _, p := range params {
 		key, value, _ := strings.Cut(p, "=")
 		switch strings.ToUpper(key) {
@@ -250,6 +314,7 @@ func (s *session) mail(arg string) {
 				s.reply("552 Error: message size exceeds fixed maximum message size")
 				return
 			}
+			declared = int64(n)
 		case "BODY": // RFC 6152
 			if v := strings.ToUpper(value); v != "7BIT" && v != "8BITMIME" {
 				s.reply("501 Error: BODY can only be one of 7BIT, 8BITMIME")
@@ -259,6 +324,10 @@ func (s *session) mail(arg string) {
 			s.reply("555 MAIL FROM parameters not recognized or not implemented")
 			return
 		}
+	}
+	if !s.srv.space.enough(declared) {
+		s.reply(noStorage)
+		return
 	}
 	s.from = path
 	s.reply("250 OK")
@@ -287,7 +356,15 @@ func (s *session) rcpt(arg string) {
 		s.reply("555 RCPT TO parameters not recognized or not implemented")
 		return
 	}
-	if len(s.rcpts) >= maxRecipients {
+	if len(path) > maxPath {
+		s.reply(pathTooLong)
+		return
+	}
+	most := s.srv.maxRcpt
+	if most <= 0 {
+		most = defaultMaxRecipients
+	}
+	if len(s.rcpts) >= most {
 		s.reply("452 Error: too many recipients") // RFC 5321 §4.5.3.1.10
 		return
 	}
@@ -306,14 +383,40 @@ func (s *session) data(arg string) {
 		s.reply("503 Error: need RCPT command")
 	case arg != "":
 		s.reply("501 Syntax: DATA")
+	case !s.srv.space.enough(0):
+		s.reply(noStorage)
+	case s.srv.maxOpen > 0 && s.srv.open >= s.srv.maxOpen:
+		s.srv.warn("too many messages in progress, DATA refused", "peer", s.peer, "max", s.srv.maxOpen)
+		s.reply("451 4.3.2 Too many messages in progress, try again later")
 	default:
-		s.inData = true
+		name := s.srv.box.uniqueName()
+		msg, err := s.srv.box.create(name)
+		if err != nil {
+			// Out of descriptors, say: not a bug of ours, and a
+			// client can cause it, so not an error, and not a log
+			// line per client.
+			s.srv.warn("cannot create message file", "peer", s.peer, "err", err)
+			s.reply(localError)
+			return
+		}
+		s.srv.open++
+		s.inData, s.msg, s.size = true, msg, 0
+		msg.write(s.trace(name))
 		s.reply("354 End data with <CR><LF>.<CR><LF>")
 	}
 }
 
-// endData is called at the line holding a single ".". It delivers the
-// message or refuses it, and ends the transaction either way.
+// endData is called at the line holding a single ".". It refuses the
+// message, or hands it to the commit workers, and ends the transaction
+// either way.
+//
+// The 250 promises that the message is on disk, so it waits for the fsync,
+// which is done off the loop (see committer). Until the reply is sent the
+// session reads nothing and holds what it has framed already: a client
+// that pipelines its next commands gets their replies after this one, in
+// order. If the client goes away meanwhile the message is delivered all the
+// same — it was complete, and a duplicate is the lesser harm than a loss
+// (RFC 1047) — and the result is dropped.
 //
 // Python's smtpd also counted a message past its limit and answered 552 at
 // its end, but then stayed in the DATA state, so the client's next
@@ -324,14 +427,67 @@ func (s *session) endData() {
 		s.reply("552 Error: Too much mail data")
 		return
 	}
-	name := s.srv.box.uniqueName()
-	if err := s.srv.box.deliver(name, s.trace(name), s.msg); err != nil {
-		slog.Error("cannot deliver message", "peer", s.peer, "err", err)
-		s.reply("451 Requested action aborted: local error in processing")
-		return
+	msg := s.msg
+	s.msg = nil
+	msg.flush() // the last chunk is written here, on the loop, like the others
+	job := &commitJob{msg: msg}
+	from, rcpts, size := s.from, len(s.rcpts), s.size
+	l := s.Loop()
+	done := func(err error) {
+		if l == nil || l.Post(func() { s.srv.open--; s.committed(job, err, from, rcpts, size) }) != nil {
+			return // the server is stopping: there is no one to tell
+		}
 	}
-	slog.Info("message received", "id", name, "peer", s.peer, "from", s.from, "rcpts", len(s.rcpts), "bytes", len(s.msg))
-	s.replyf("250 OK: queued as %s", name)
+	s.commit = job
+	s.UpdateInterest()
+	if !s.srv.commits.submit(msg, done) {
+		s.commit = nil
+		s.UpdateInterest()
+		msg.abort()
+		s.srv.open--
+		s.srv.warn("commit queue full, message refused", "peer", s.peer)
+		s.reply("451 4.3.0 Too many messages being written, try again later")
+	}
+}
+
+// committed runs on the loop goroutine when a commit worker is done with
+// job: it sends the reply the client waits for, then goes on with the
+// input held meanwhile.
+func (s *session) committed(job *commitJob, err error, from string, rcpts, size int) {
+	if s.commit != job || s.Fd() < 0 {
+		return // the session was closed meanwhile
+	}
+	s.commit = nil
+	if err != nil {
+		slog.Error("cannot deliver message", "peer", s.peer, "err", err)
+		s.reply(localError)
+	} else {
+		slog.Info("message received", "id", job.msg.name, "peer", s.peer, "from", from, "rcpts", rcpts, "bytes", size)
+		s.replyf("250 OK: queued as %s", job.msg.name)
+	}
+	s.replay()
+	s.UpdateInterest()
+}
+
+// replay frames the input held during a commit as the chat would have: each
+// line to CollectIncomingData and FoundTerminator, and a last partial line
+// to CollectIncomingData only, the chat bringing the rest of it. It stops
+// if a held line ends another message, to go on when that one is
+// committed.
+func (s *session) replay() {
+	for len(s.held) > 0 && s.commit == nil && !s.quit && s.Fd() >= 0 {
+		line, rest, whole := bytes.Cut(s.held, crlf)
+		s.held = rest
+		if len(line) > 0 {
+			s.CollectIncomingData(line)
+		}
+		if whole {
+			s.FoundTerminator()
+		}
+	}
+	if s.commit == nil {
+		s.held = nil
+	}
 }
 
 // trace returns the header lines written above the message: a Received
@@ -360,7 +516,8 @@ func (s *session) trace(id string) []byte {
 // kept.
 func (s *session) reset() {
 	s.from, s.rcpts = "", nil
-	s.inData, s.msg, s.tooBig = false, nil, false
+	s.dropMessage()
+	s.inData, s.size, s.tooBig = false, 0, false
 	s.lineLen, s.dot = 0, false
 }
 
@@ -378,10 +535,13 @@ func (s *session) help(arg string) {
 }
 
 // Close logs the end of the session and closes it. The chat calls it after
-// QUIT's reply is written or when the client goes away, and CloseAll at
-// shutdown.
+// QUIT's reply is written, when the client goes away or a timeout fires,
+// and CloseAll at shutdown. A message whose end has not arrived was never
+// acknowledged: its file is removed.
 func (s *session) Close() error {
 	slog.Debug("connection closed", "peer", s.peer)
+	s.reset()
+	s.commit, s.held = nil, nil // a commit under way finishes, unanswered
 	return s.AsyncChat.Close()
 }
 
@@ -415,4 +575,19 @@ func parsePath(arg, keyword string) (path string, params []string, ok bool) {
 		return "", nil, false
 	}
 	return "<" + addr + ">", strings.Fields(rest), true
+}
+
+// Readable is false while a message is being committed: the client's next
+// commands wait in the socket until its reply has been sent.
+func (s *session) Readable() bool { return s.commit == nil && s.AsyncChat.Readable() }
+
+// ChannelStats adds what the session holds itself — the command line under
+// way and the message not yet on disk — to the chat's buffered input.
+func (s *session) ChannelStats() loop.ChannelStats {
+	cs := s.AsyncChat.ChannelStats()
+	cs.InBuffered += len(s.line) + len(s.held)
+	if s.msg != nil {
+		cs.InBuffered += s.msg.buffered()
+	}
+	return cs
 }
