@@ -7,7 +7,10 @@
 // A Producer is anything with a More method, as in asynchat. SimpleProducer
 // serves a byte slice in pieces (asynchat's simple_producer); ReaderProducer
 // and FileProducer serve an io.Reader or a file one buffer at a time, so a
-// large file is never read into memory at once. Chunks are never copied on
+// large file is never read into memory at once. FileProducer serves only
+// regular files: it opens without blocking and refuses a FIFO, a device or
+// a directory with ErrNotRegular, since reading one could block the loop.
+// Chunks are never copied on
 // their way to the socket: the queue holds the chunk a producer returned
 // until the socket has taken all of it, and only then asks for the next one.
 // That is why a producer may reuse one buffer for every chunk.

@@ -3,7 +3,9 @@ package producer
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"os"
+	"syscall"
 )
 
 // defaultReaderSize is the Reader chunk size when none is given: asynchat's
@@ -48,17 +50,56 @@ func ReaderProducer(r io.Reader, bufferSize int) *Reader {
 	return &Reader{r: r, size: bufferSize}
 }
 
+// ErrNotRegular is returned by FileProducer and FileProducerFrom for a
+// file that is not a regular file: a FIFO, a device, a socket or a
+// directory. Reading such a file can block for as long as its other end
+// wants — a FIFO without a writer, a terminal, a tape — and More runs on the
+// loop's goroutine, where blocking stops every channel. Serve such sources
+// from a dispatcher of their own (dispatcher.FileDispatcher), which waits
+// for readiness.
+var ErrNotRegular = errors.New("not a regular file")
+
 // FileProducer opens path and returns a Reader over it (closed when
 // exhausted); bufferSize <= 0 means 65536. A regular file smaller than
 // bufferSize gets a buffer of its own size, so that serving many small files
-// does not cost a full buffer each. The error is the one os.Open returned.
+// does not cost a full buffer each.
+//
+// Only regular files are served. The file is opened without blocking
+// (O_NONBLOCK, so that opening a FIFO does not wait for a writer) and
+// checked with fstat; anything else is closed again and refused with an
+// *fs.PathError wrapping ErrNotRegular. Opening is the only step: what is
+// checked is what is read, even if path is replaced meanwhile. Other errors
+// are the ones os.OpenFile or fstat returned.
 func FileProducer(path string, bufferSize int) (*Reader, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, err
 	}
+	p, err := FileProducerFrom(f, bufferSize)
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// FileProducerFrom returns a Reader over f, which must be an open regular
+// file: FileProducer for a file the caller opened itself (with O_NONBLOCK
+// and without following symbolic links, say, or relative to a directory
+// descriptor). The Reader reads from f's current offset and closes f when
+// exhausted or closed. bufferSize is as for FileProducer. If f is not a
+// regular file the error wraps ErrNotRegular, and f is left open: it is
+// still the caller's.
+func FileProducerFrom(f *os.File, bufferSize int) (*Reader, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "open", Path: f.Name(), Err: ErrNotRegular}
+	}
 	p := ReaderProducer(f, bufferSize)
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() < int64(p.size) {
+	if st.Size() < int64(p.size) {
 		// One byte more than the size lets the first Read take the whole
 		// file, even if it grew a little since the Stat.
 		p.size = max(int(st.Size())+1, minFileBuffer)

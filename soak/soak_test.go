@@ -126,7 +126,7 @@ func TestSoak(t *testing.T) {
 	for _, e := range examples {
 		args := []string{"-addr", "127.0.0.1:0"}
 		if e == "httpd" {
-			args = append(args, "-root", root)
+			args = append(args, "-root", root, "-stats")
 		}
 		p, err := startProc(t, e, filepath.Join(bin, e), args...)
 		require.NoError(t, err)

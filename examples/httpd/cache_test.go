@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // cacheServer is a server with only what cached needs: a root holding
@@ -31,7 +32,10 @@ func newCacheServer(t *testing.T, opt cacheOptions, files map[string]string) cac
 	fc := newFileCache(opt)
 	require.NotNil(t, fc)
 	fc.now = func() time.Time { return clock }
-	return cacheServer{&server{root: real, cache: fc}, &clock}
+	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = unix.Close(fd) })
+	return cacheServer{&server{root: real, rootFD: fd, cache: fc}, &clock}
 }
 
 func (s cacheServer) write(t *testing.T, name, data string) {

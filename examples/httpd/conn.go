@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/asyncore-go/asyncore/chat"
 )
@@ -22,16 +25,26 @@ const (
 	maxBody = 1 << 20
 )
 
-// headEnd is the terminator of a request head: the empty line after the
-// header fields.
-var headEnd = chat.DelimiterString("\r\n\r\n")
+// headLine is the terminator while a request head is read: a line. The
+// head is collected a line at a time, rather than as one frame ended by
+// "\r\n\r\n", so that a line ended by a bare LF is accepted, as nginx and
+// Go's net/http accept it (RFC 9112 §2.2 allows a recipient to): the head
+// ends at the first empty line, with or without its CR.
+var headLine = chat.DelimiterString("\n")
+
+// defaultHeadTimeout bounds the time from a head's first line to its end.
+// The chat's FrameTimeout bounds each line; this bounds the head, so that a
+// client cannot hold a connection by sending a header line every minute,
+// or one line and then nothing.
+const defaultHeadTimeout = chat.DefaultFrameTimeout
 
 // conn serves one client connection. HTTP/1.1 is two kinds of frame in
 // turn, which is what asynchat's terminators are for:
 //
-//   - a head, ended by "\r\n\r\n": the terminator is headEnd;
+//   - a head, ended by an empty line: the terminator is headLine, and the
+//     lines are gathered in head until the empty one;
 //   - then, if the head announced a body, Content-Length bytes: the
-//     terminator is chat.Length(n), and back to headEnd afterwards.
+//     terminator is chat.Length(n), and back to headLine afterwards.
 //
 // The default collector gathers each frame and FoundTerminator takes it
 // with TakeData. A client may send several requests without waiting for
@@ -43,8 +56,12 @@ type conn struct {
 	chat.AsyncChat
 	srv    *server
 	req    request // the request whose body is being read
-	inBody bool    // the terminator is the body's length, not headEnd
+	inBody bool    // the terminator is the body's length, not headLine
 	head   []byte  // scratch for reply heads, reused (Push copies it)
+	lines  []byte  // the request head so far, each line ended by CRLF
+	inHead bool    // lines holds a head begun at headAt
+	headAt time.Duration
+	held   int // queued file bodies holding their descriptor (fileBody)
 }
 
 // newConn serves the connected socket fd with srv's files.
@@ -53,7 +70,7 @@ func newConn(srv *server, fd int) (*conn, error) {
 	c.Init(c, srv.Map())
 	c.MaxLine = maxHead
 	c.MaxMessage = maxBody
-	c.SetTerminator(headEnd)
+	c.SetTerminator(headLine)
 	return c, c.Adopt(fd)
 }
 
@@ -62,12 +79,75 @@ func newConn(srv *server, fd int) (*conn, error) {
 func (c *conn) FoundTerminator() {
 	data := c.TakeData() // valid until the next frame is collected
 	if !c.inBody {
-		c.readHead(data)
+		c.headLine(data)
 		return
 	}
 	c.inBody = false
-	c.SetTerminator(headEnd)
+	c.SetTerminator(headLine)
 	c.respond(&c.req, data)
+}
+
+// headLine adds a line of a request head — without its LF — to the head,
+// and reads the head when the line is the empty one that ends it. Empty
+// lines before a request are skipped (RFC 9112 §2.2). A head over maxHead
+// bytes is answered with 431, as one long line is.
+func (c *conn) headLine(line []byte) {
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if len(line) == 0 {
+		if !c.inHead {
+			return
+		}
+		head := c.lines[:len(c.lines)-2] // without the last CRLF
+		c.lines, c.inHead = c.lines[:0], false
+		c.readHead(head)
+		if cap(c.lines) > 4<<10 {
+			c.lines = nil // one large head does not pin its buffer
+		}
+		return
+	}
+	if !c.inHead {
+		c.inHead = true
+		if l := c.Loop(); l != nil {
+			c.headAt = l.Now()
+			c.ArmTimeout(c.headAt + c.srv.headTimeout)
+		}
+	}
+	if len(c.lines)+len(line)+2 > maxHead {
+		c.lines, c.inHead = nil, false
+		c.refuse(chat.ErrLineTooLong, http.StatusRequestHeaderFieldsTooLarge)
+		return
+	}
+	c.lines = append(append(c.lines, line...), "\r\n"...)
+}
+
+// NextDeadline adds the head's deadline (the server's headTimeout) to the
+// chat's (dispatcher.Deadliner).
+func (c *conn) NextDeadline() (time.Duration, bool) {
+	at, ok := c.AsyncChat.NextDeadline()
+	if h := c.headAt + c.srv.headTimeout; c.inHead && (!ok || h < at) {
+		at, ok = h, true
+	}
+	return at, ok
+}
+
+// HandleDeadline answers a head not finished within the server's
+// headTimeout with 408 and closes, then lets the chat act on its own
+// deadlines.
+func (c *conn) HandleDeadline(now time.Duration) {
+	if c.inHead && now >= c.headAt+c.srv.headTimeout {
+		c.lines, c.inHead = nil, false
+		c.CountTimeout()
+		c.refuse(chat.ErrFrameTimeout, http.StatusRequestTimeout)
+	}
+	c.AsyncChat.HandleDeadline(now)
+}
+
+// refuse answers a request the server stops reading with status, and
+// closes once the reply is written.
+func (c *conn) refuse(err error, status int) {
+	slog.Debug("request refused", "peer", c.Addr(), "err", err, "status", status)
+	req := request{} // keepAlive false: "Connection: close"
+	c.finish(&req, c.sendError(&req, status, ""))
 }
 
 // readHead parses a head and either answers the request or, when a body
@@ -118,7 +198,7 @@ func (c *conn) respond(req *request, body []byte) {
 		status = c.echo(req, body)
 	case req.path == "/echo":
 		status = c.sendError(req, http.StatusMethodNotAllowed, "POST")
-	case req.path == statsPath && (req.method == "GET" || req.method == "HEAD"):
+	case req.path == statsPath && c.srv.stats && (req.method == "GET" || req.method == "HEAD"):
 		status = c.stats(req)
 	case req.method == "GET" || req.method == "HEAD":
 		status = c.serveFile(req)
@@ -181,23 +261,92 @@ func (c *conn) stats(req *request) int {
 // pushed now, and the body is a producer queued behind it, which reads the
 // file a buffer at a time as the socket drains (see fileBody).
 func (c *conn) serveFile(req *request) int {
-	if f, ok := c.srv.cached(req.path); ok {
-		status := c.pushFileHead(req, &f.fileHead)
-		if status == http.StatusOK && req.method == "GET" {
-			c.Push(f.body)
-		}
-		return status
+	if f := c.srv.fresh(req.path); f != nil {
+		return c.serveCached(req, f)
 	}
-	name, info, ok := c.srv.resolve(req.path)
-	if !ok {
-		return c.sendError(req, http.StatusNotFound, "")
+	f, name, info, status := c.srv.resolve(req.path)
+	switch status {
+	case 0:
+	case http.StatusMovedPermanently:
+		return c.redirectDir(req)
+	default:
+		c.srv.forget(req.path)
+		return c.sendError(req, status, "")
+	}
+	if e := c.srv.fill(req.path, f, name, info); e != nil {
+		_ = f.Close()
+		return c.serveCached(req, e)
 	}
 	fh := newFileHead(name, info)
-	status := c.pushFileHead(req, &fh)
+	status = c.pushFileHead(req, &fh)
 	if status == http.StatusOK && req.method == "GET" && info.Size() > 0 {
-		c.PushWithProducer(newFileBody(c, name, info.Size()))
+		c.PushWithProducer(newFileBody(c, f, name, info))
+	} else {
+		_ = f.Close()
 	}
 	return status
+}
+
+// redirectDir answers a request for a directory named without its
+// trailing slash with 301 to the name with it, as nginx does: the target's
+// path (still percent-encoded, as sent) with "/" added, and its query.
+func (c *conn) redirectDir(req *request) int {
+	target := req.target
+	if i := strings.Index(target, "://"); i >= 0 && !strings.HasPrefix(target, "/") {
+		// The absolute form: the Location is the path alone.
+		target = target[i+3:]
+		if j := strings.IndexByte(target, '/'); j >= 0 {
+			target = target[j:]
+		} else {
+			target = "/"
+		}
+	}
+	p, q, hasQuery := strings.Cut(target, "?")
+	loc := p + "/"
+	if hasQuery {
+		loc += "?" + q
+	}
+	status := http.StatusMovedPermanently
+	body := strconv.Itoa(status) + " " + http.StatusText(status) + "\n"
+	h := c.startHead(status)
+	h = header(h, "Location", loc)
+	h = header(h, "Content-Type", "text/plain; charset=utf-8")
+	h = header(h, "Content-Length", strconv.Itoa(len(body)))
+	c.pushHead(h, req)
+	if req.method != "HEAD" {
+		c.PushString(body)
+	}
+	return status
+}
+
+// serveCached answers GET and HEAD of a file from its cache entry f.
+func (c *conn) serveCached(req *request, f *cachedFile) int {
+	status := c.pushFileHead(req, &f.fileHead)
+	if status == http.StatusOK && req.method == "GET" {
+		c.pushBody(f.body)
+	}
+	return status
+}
+
+// copyBelow is the size under which a cached body is copied into the
+// output queue rather than queued by reference. Copied, it joins the reply
+// heads around it in one buffer of the gathered write, which is what makes
+// pipelined replies of small files cheap.
+const copyBelow = 4 << 10
+
+// pushBody queues a cached body, which is never modified (see fileCache).
+// A large one is queued by reference (PushShared): a client pipelining
+// hundreds of GETs of a 64 KiB file must not make the server hold hundreds
+// of copies — 600 of them came to more than the chat's OutLimit, and the
+// connection was closed with nothing sent. Shared bytes still count as
+// queued output, so the chat stops framing requests above OutHighWater
+// and the queue holds about that much plus one reply.
+func (c *conn) pushBody(body []byte) {
+	if len(body) < copyBelow {
+		c.Push(body)
+		return
+	}
+	c.PushShared(body)
 }
 
 // pushFileHead pushes the head of a reply to a GET or HEAD of a file

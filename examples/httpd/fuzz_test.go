@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/loop"
@@ -103,11 +105,15 @@ func newHTTPHarness(f *testing.F) *httpHarness {
 	if err != nil {
 		f.Fatal(err)
 	}
-	srv := &server{root: real}
+	srv, err := newServer(real, options{cache: cacheOptions{TTL: -1}})
+	if err != nil {
+		f.Fatal(err)
+	}
 	srv.Init(srv, m)
 	f.Cleanup(func() {
 		_ = dispatcher.CloseAll(m, true)
 		_ = l.Close()
+		_ = unix.Close(srv.rootFD)
 	})
 	return &httpHarness{l: l, m: m, srv: srv}
 }
@@ -155,9 +161,9 @@ func checkPath(t *testing.T, srv *server, target, p string) {
 	if clean := path.Clean(p); clean != strings.TrimSuffix(p, "/") && clean != p {
 		t.Fatalf("target %q: path %q is not clean (%q)", target, p, clean)
 	}
-	if name, _, found := srv.resolve(p); found {
-		rel, err := filepath.Rel(srv.root, name)
-		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+	if f, name, _, status := srv.resolve(p); status == 0 {
+		_ = f.Close()
+		if path.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
 			t.Fatalf("target %q resolves to %q, outside the root %q", target, name, srv.root)
 		}
 	}

@@ -43,8 +43,12 @@ import (
 // root directory, the small-file cache and the cached Date header.
 type server struct {
 	dispatcher.Dispatcher
-	root  string     // absolute, with symbolic links resolved
-	cache *fileCache // nil: every request goes to the file system
+	root   string     // absolute, with symbolic links resolved
+	rootFD int        // root, open: files are opened relative to it
+	cache  *fileCache // nil: every request goes to the file system
+	stats  bool       // GET /_stats serves the loop's counters (-stats)
+	// headTimeout bounds a request head, from its first line to its end.
+	headTimeout time.Duration
 
 	// The Date header changes once a second; formatting it once a second
 	// rather than once a reply is the trick every fast server uses. One
@@ -78,14 +82,43 @@ func (s *server) date() string {
 	return s.dateStr
 }
 
+// options are the server's settings that flags change.
+type options struct {
+	cache cacheOptions
+	stats bool // serve GET /_stats
+	// headTimeout bounds the reading of a request head; zero means
+	// defaultHeadTimeout. No flag sets it: tests shorten it.
+	headTimeout time.Duration
+}
+
+// newServer returns a server for root (as resolveRoot returns it) with a
+// cache configured by cache, holding root open: the files it serves are
+// opened relative to that descriptor (see openBeneath), which the caller
+// closes when done.
+func newServer(root string, opt options) (*server, error) {
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	s := &server{root: root, rootFD: fd, cache: newFileCache(opt.cache), stats: opt.stats, headTimeout: opt.headTimeout}
+	if s.headTimeout <= 0 {
+		s.headTimeout = defaultHeadTimeout
+	}
+	return s, nil
+}
+
 // listen creates the server's listening socket on addr in map m, serving
-// root with a file cache configured by cache.
-func listen(m *loop.Map, addr, root string, cache cacheOptions) (*server, error) {
-	s := &server{root: root, cache: newFileCache(cache)}
+// root with the settings opt.
+func listen(m *loop.Map, addr, root string, opt options) (*server, error) {
+	s, err := newServer(root, opt)
+	if err != nil {
+		return nil, err
+	}
 	s.Init(s, m)
 	// Over the loop's MaxConns a new connection gets this and is closed.
 	s.RejectMessage = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 	if err := s.ListenTCP(addr); err != nil {
+		_ = unix.Close(s.rootFD)
 		return nil, err
 	}
 	return s, nil
@@ -117,7 +150,7 @@ func resolveRoot(root string) (string, error) {
 // ctx is cancelled; then it closes every socket and the loop. ready, if not
 // nil, receives the bound address once the server accepts clients. kind 0
 // picks the best backend.
-func serve(ctx context.Context, addr, root string, kind poller.Kind, cache cacheOptions, ready func(net.Addr)) error {
+func serve(ctx context.Context, addr, root string, kind poller.Kind, opt options, ready func(net.Addr)) error {
 	root, err := resolveRoot(root)
 	if err != nil {
 		return err
@@ -134,10 +167,11 @@ func serve(ctx context.Context, addr, root string, kind poller.Kind, cache cache
 		_ = l.Close()
 	}()
 
-	s, err := listen(m, addr, root, cache)
+	s, err := listen(m, addr, root, opt)
 	if err != nil {
 		return err
 	}
+	defer unix.Close(s.rootFD)
 	slog.Info("httpd listening", "addr", s.Addr(), "root", root, "backend", l.Kind())
 	if ready != nil {
 		ready(s.Addr())
@@ -155,7 +189,9 @@ func main() {
 	var kind poller.Kind // the best available unless -backend names one
 	flag.Var(&kind, "backend", "poller: epoll, kqueue, poll, select or best")
 	verbose := flag.Bool("v", false, "log every connection and request")
-	cache := defaultCacheOptions
+	opt := options{cache: defaultCacheOptions}
+	cache := &opt.cache
+	flag.BoolVar(&opt.stats, "stats", false, "serve the loop's counters as JSON at /_stats")
 	flag.DurationVar(&cache.TTL, "cache-ttl", cache.TTL, "serve a cached file this long before checking it again (0: check every request; <0: no cache)")
 	flag.Int64Var(&cache.MaxFile, "cache-max-file", cache.MaxFile, "largest file kept in memory, in bytes")
 	flag.Int64Var(&cache.Size, "cache-size", cache.Size, "bytes of file content the cache may hold")
@@ -167,7 +203,7 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := serve(ctx, *addr, *root, kind, cache, nil); err != nil {
+	if err := serve(ctx, *addr, *root, kind, opt, nil); err != nil {
 		slog.Error("httpd failed", "err", err)
 		os.Exit(1)
 	}

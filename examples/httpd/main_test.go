@@ -36,7 +36,7 @@ func onLoopback(root string, kind poller.Kind) testutil.ServeFunc {
 // onLoopbackCache is onLoopback with the cache configured by cache.
 func onLoopbackCache(root string, kind poller.Kind, cache cacheOptions) testutil.ServeFunc {
 	return func(ctx context.Context, ready func(net.Addr)) error {
-		return serve(ctx, "127.0.0.1:0", root, kind, cache, ready)
+		return serve(ctx, "127.0.0.1:0", root, kind, options{cache: cache, stats: true}, ready)
 	}
 }
 
@@ -533,12 +533,12 @@ func TestServeErrors(t *testing.T) {
 	root := t.TempDir()
 	testutil.ServeCancelled(t, onLoopback(root, 0))
 
-	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", root, 0, defaultCacheOptions, nil))
-	assert.Error(t, serve(context.Background(), "127.0.0.1:0", filepath.Join(root, "missing"), 0, defaultCacheOptions, nil))
+	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", root, 0, options{cache: defaultCacheOptions}, nil))
+	assert.Error(t, serve(context.Background(), "127.0.0.1:0", filepath.Join(root, "missing"), 0, options{cache: defaultCacheOptions}, nil))
 	file := filepath.Join(root, "file")
 	require.NoError(t, os.WriteFile(file, nil, 0o644))
-	assert.Error(t, serve(context.Background(), "127.0.0.1:0", file, 0, defaultCacheOptions, nil), "root is a file")
-	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), root, 0, defaultCacheOptions, nil), "port in use")
+	assert.Error(t, serve(context.Background(), "127.0.0.1:0", file, 0, options{cache: defaultCacheOptions}, nil), "root is a file")
+	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), root, 0, options{cache: defaultCacheOptions}, nil), "port in use")
 }
 
 // TestParseRequest covers the parser on its own, including what the

@@ -13,7 +13,13 @@
 #   - wrk -t1 -c50 -d3s, plain and pipelined (pipeline.lua, 8 requests per
 #     write): no socket errors, no non-2xx/3xx replies;
 #   - SIGTERM: the server exits with status 0 and logged nothing at WARN or
-#     ERROR level.
+#     ERROR level;
+#   - hostile clients against a server of its own (TestBinaryAttacks in
+#     binary_test.go): 600 pipelined GETs of a cached 64 KiB file all
+#     delivered, a GET of a FIFO answered 404 at once, and a 3 s flood of 50
+#     connections writing 500 pipelined GETs each without reading, during
+#     which the server's peak RSS stays under 128 MiB and an honest GET is
+#     answered.
 # Every load is bounded in requests or time. Any failure stops the script
 # with a non-zero status.
 set -euo pipefail
@@ -131,6 +137,16 @@ check_ab() {
 		sed 's/^/   ab: /'
 }
 
+# check_attacks runs TestBinaryAttacks against the built binary.
+check_attacks() {
+	HTTPD_BIN=$tmp/httpd HTTPD_BACKEND=$backend HTTPD_FLOOD=3s \
+		timeout 180 go test -count=1 -run '^TestBinaryAttacks$' -v ./$here/ >"$tmp/attacks.txt" 2>&1 || {
+		cat "$tmp/attacks.txt" >&2
+		fail "attacks failed"
+	}
+	grep -E 'binary_test.go:[0-9]+: ' "$tmp/attacks.txt" | sed 's/^ *binary_test.go:[0-9]*: /   attacks: /'
+}
+
 # check_wrk runs wrk with the given extra arguments and a label.
 check_wrk() {
 	local label=$1
@@ -153,6 +169,7 @@ for backend in $backends; do
 	check_wrk plain "$url/"
 	check_wrk pipelined -s "$here/pipeline.lua" "$url/" -- 8
 	stop_server
+	check_attacks
 done
 backend=all
 echo "realclients.sh: all checks passed ($backends)"
