@@ -51,7 +51,10 @@
 //  2. Wait: block in the poller until an fd is ready, for at most the
 //     smaller of Options.Timeout and the time to the next timer, rounded up
 //     to the millisecond; do not block at all when posted functions or a Stop
-//     are waiting. EINTR is retried inside the poller.
+//     are waiting. A zero Timeout polls when Options.Count bounds the run,
+//     as asyncore.loop(timeout=0, count=1) does; a run without a Count
+//     waits without bound instead of spinning. EINTR is retried inside the
+//     poller.
 //  3. Dispatch: deliver each event to its channel's HandleEvents, after
 //     checking that the channel is still registered under the same
 //     generation. A panic in a handler is recovered and handed to that

@@ -92,8 +92,12 @@ func (g *Group) run(i int, opts Options, setup func(int, *Loop) error, ready cha
 // group's loop serves until Stop, even while it has no channel, so a
 // function posted to it always runs.
 func (l *Loop) runUntilStopped() error {
+	timeout := l.timeout
+	if timeout == 0 {
+		timeout = -1 // no Count here: polling would spin (Options.Timeout)
+	}
 	for !l.stopReq.CompareAndSwap(true, false) {
-		if err := l.RunOnce(l.timeout); err != nil {
+		if err := l.RunOnce(timeout); err != nil {
 			return err
 		}
 	}

@@ -14,17 +14,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultTimeout is asyncore.loop's default timeout: the longest one
-// iteration blocks waiting for events.
+// DefaultTimeout is asyncore.loop's default timeout, 30 seconds, for code
+// that wants it spelled out: Options{Timeout: DefaultTimeout}. It is not
+// what a zero Timeout means (see Options.Timeout).
 const DefaultTimeout = 30 * time.Second
 
 // Options are asyncore.loop's parameters, named as fits Go, plus Backend and
-// Strict. The zero Options run the default map on the best backend with a
-// 30-second timeout until the map is empty.
+// Strict. The zero Options run the default map on the best backend until the
+// map is empty, each iteration waiting until something happens.
 type Options struct {
 	// Timeout bounds how long one iteration waits for events (asyncore's
-	// timeout). Zero means DefaultTimeout; a negative value means no bound:
-	// wait until an event, a timer, a Post or a Stop.
+	// timeout). Zero polls: an iteration with nothing ready returns at
+	// once, as asyncore.loop(timeout=0) does, so that the game-loop idiom
+	// Run(Options{Timeout: 0, Count: 1}) between frames never blocks.
+	// That holds when Count bounds the run; a run without a Count (Count
+	// zero: until the map is empty, or a Group's loops) that polled would
+	// only keep a CPU busy, so there a zero Timeout means no bound, as a
+	// negative one does everywhere: wait until an event, a timer, a Post
+	// or a Stop. Pass DefaultTimeout for asyncore's own default of 30
+	// seconds.
 	Timeout time.Duration
 	// UsePoll selects poll(2), as asyncore's use_poll does. Backend, when
 	// set, takes precedence.
@@ -175,9 +183,6 @@ func New(opts Options) (*Loop, error) {
 
 func (l *Loop) configure(opts Options) {
 	l.timeout = opts.Timeout
-	if l.timeout == 0 {
-		l.timeout = DefaultTimeout
-	}
 	l.count, l.strict = opts.Count, opts.Strict
 	l.SetMaxConns(opts.MaxConns)
 }
@@ -236,11 +241,21 @@ func (l *Loop) Run() error {
 		if l.stopReq.CompareAndSwap(true, false) {
 			return nil
 		}
-		if err := l.RunOnce(l.timeout); err != nil {
+		if err := l.RunOnce(l.runTimeout()); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// runTimeout is the wait Run gives each iteration: Options.Timeout, except
+// that a zero Timeout polls only when Count bounds the run; without a
+// Count, polling would spin, so it waits without bound instead.
+func (l *Loop) runTimeout() time.Duration {
+	if l.timeout == 0 && l.count == 0 {
+		return -1
+	}
+	return l.timeout
 }
 
 // RunOnce runs one iteration (the phases in the package documentation),
@@ -358,8 +373,15 @@ func (l *Loop) waitTimeout(timeout time.Duration) time.Duration {
 	return timeout
 }
 
+// waitObserver, when set (by tests only), is told every timeout phase 2
+// waits with.
+var waitObserver func(timeout time.Duration)
+
 // wait is phase 2.
 func (l *Loop) wait(timeout time.Duration) (int, error) {
+	if waitObserver != nil {
+		waitObserver(timeout)
+	}
 	if injected, err := waitFault(); injected {
 		return 0, err
 	}

@@ -3,7 +3,9 @@ package loop
 import (
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestMain prepares the process for tests that count and reuse descriptor
@@ -38,4 +40,24 @@ func PollerWatches(l *Loop, fd int) bool {
 		e = l.m.entries[fd]
 	}
 	return l.p.Modify(fd, e.applied, e.gen) == nil
+}
+
+// ObserveWaits records the timeout every wait of phase 2 is given, on any
+// loop, until the test ends. Tests that need to know whether a loop polls,
+// waits with a bound or blocks without one read it here instead of timing
+// the wait.
+func ObserveWaits(t interface {
+	Helper()
+	Cleanup(func())
+}) *[]time.Duration {
+	t.Helper()
+	var seen []time.Duration
+	var mu sync.Mutex
+	waitObserver = func(timeout time.Duration) {
+		mu.Lock()
+		seen = append(seen, timeout)
+		mu.Unlock()
+	}
+	t.Cleanup(func() { waitObserver = nil })
+	return &seen
 }
