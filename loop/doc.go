@@ -21,10 +21,18 @@
 // # Predicates
 //
 // A channel says what it wants through Interest, which a dispatcher computes
-// from its Readable and Writable predicates, as asyncore does every pass. We
-// do not ask every channel every pass: that is O(all channels) per iteration
-// and is why an asyncore server with many idle connections burns CPU.
-// Instead a channel's Interest is asked again
+// from its Readable and Writable predicates. There are two rules for when
+// it is asked.
+//
+// The package-level Run, asyncore.loop's port, asks every channel on every
+// iteration, as asyncore does, so that a literal port works whatever its
+// predicates read: state changed in a timer, a posted function or another
+// channel's handler is seen at the next iteration. Options.ActiveOnly turns
+// this off.
+//
+// A Loop made with New does not ask every channel every pass: that is
+// O(all channels) per iteration and is why an asyncore server with many
+// idle connections burns CPU. Instead a channel's Interest is asked again
 //
 //   - when it joins the map,
 //   - after the loop has delivered events to it,
@@ -33,10 +41,15 @@
 //     user code does so when a predicate changes for a reason the library
 //     cannot see (a timer, a message from another channel),
 //
-// and the poller is told only about the differences. Options.Strict restores
-// asyncore's behaviour of asking every channel on every iteration, for code
-// whose predicates depend on state the library cannot see and that would
-// rather not call Update.
+// and the poller is told only about the differences. A predicate changed
+// any other way is never seen: the channel waits forever for an event it
+// did not ask for. Options.Strict restores asyncore's behaviour of asking
+// every channel on every iteration, for code whose predicates depend on
+// state the library cannot see and that would rather not call Update.
+// Options.CheckInterest, or the environment variable ASYNCORE_DEBUG, finds
+// the missing calls instead: every iteration it asks every predicate again,
+// applies what changed, and logs "Writable changed without UpdateInterest"
+// (or Readable) once per channel.
 //
 // # One iteration
 //
@@ -45,7 +58,8 @@
 // loop.go follows:
 //
 //  1. Apply interest: ask Interest of every channel marked since the last
-//     pass (every channel in strict mode) and apply the changes to the poller.
+//     pass (every channel in strict mode, and every channel with
+//     CheckInterest) and apply the changes to the poller.
 //     A channel the poller refuses (select's FD_SETSIZE, for one) receives
 //     HandleError.
 //  2. Wait: block in the poller until an fd is ready, for at most the

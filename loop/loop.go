@@ -48,8 +48,24 @@ type Options struct {
 	Count int
 	// Strict asks every channel's predicates on every iteration, as
 	// asyncore does, instead of only those of channels that had events or
-	// were marked with Map.Update (see the package documentation).
+	// were marked with Map.Update (see the package documentation). The
+	// package-level Run is strict unless ActiveOnly is set; a Loop made
+	// with New is strict only if this is set.
 	Strict bool
+	// ActiveOnly makes the package-level Run ask only the channels that
+	// had events or were marked with Map.Update, as a Loop made with New
+	// does, instead of every channel every iteration. Strict takes
+	// precedence.
+	ActiveOnly bool
+	// CheckInterest is a debugging aid for loops that are not strict: every
+	// iteration it asks every channel's predicates again, and when one
+	// changed without Map.Update (a dispatcher's UpdateInterest), it
+	// applies the change and logs a warning, once per channel, "Writable
+	// changed without UpdateInterest" (or Readable). Such a change is
+	// otherwise never seen and the program hangs. It costs what Strict
+	// costs. The environment variable ASYNCORE_DEBUG turns it on for every
+	// loop (see DebugEnabled).
+	CheckInterest bool
 	// MaxConns caps the accepted connections the map holds (Map.Conns);
 	// a listener over the cap accepts and closes new connections at once
 	// (see dispatcher.Dispatcher.HandleAccept). Zero means
@@ -104,7 +120,8 @@ type Loop struct {
 	timeout  time.Duration
 	count    int
 	strict   bool
-	maxConns int // < 0: no cap
+	check    bool // Options.CheckInterest
+	maxConns int  // < 0: no cap
 
 	events      []poller.Event
 	dispatching bool  // phase 3 is under way: closes are deferred
@@ -184,6 +201,7 @@ func New(opts Options) (*Loop, error) {
 func (l *Loop) configure(opts Options) {
 	l.timeout = opts.Timeout
 	l.count, l.strict = opts.Count, opts.Strict
+	l.check = opts.CheckInterest || DebugEnabled()
 	l.SetMaxConns(opts.MaxConns)
 }
 
@@ -305,6 +323,8 @@ func (l *Loop) applyInterest() {
 		for fd := range m.entries {
 			m.Update(fd)
 		}
+	} else if l.check {
+		l.checkInterest()
 	}
 	// Handlers called from here may add channels, which appends to
 	// m.dirty: index afresh on every pass so they are applied too.
@@ -599,7 +619,11 @@ func (l *Loop) Close() error {
 }
 
 // Run is asyncore.loop: it serves opts.Map (DefaultMap if nil) until it is
-// empty, or for opts.Count iterations. It reuses the loop already attached to
+// empty, or for opts.Count iterations. Like asyncore, and unlike a Loop made
+// with New, it asks every channel's predicates on every iteration, so a
+// Readable or Writable changed in a timer, a posted function or another
+// channel's handler is seen without Map.Update; Options.ActiveOnly turns
+// that off. It reuses the loop already attached to
 // the map when that loop has the requested backend, so calling Run with
 // Count: 1 over and over (a common asyncore idiom) costs no set-up per call;
 // otherwise it creates one, which it closes again once the map is empty.
@@ -627,10 +651,11 @@ func Run(opts Options) error {
 		}
 		l.implicit = true
 	}
-	timeout, count, strict, maxConns := l.timeout, l.count, l.strict, l.maxConns
+	timeout, count, strict, check, maxConns := l.timeout, l.count, l.strict, l.check, l.maxConns
+	opts.Strict = opts.Strict || !opts.ActiveOnly // asyncore asks every predicate every pass
 	l.configure(opts)
 	err := l.Run()
-	l.timeout, l.count, l.strict, l.maxConns = timeout, count, strict, maxConns
+	l.timeout, l.count, l.strict, l.check, l.maxConns = timeout, count, strict, check, maxConns
 	if l.implicit && m.Len() == 0 {
 		_ = l.Close()
 	}

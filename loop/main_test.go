@@ -61,3 +61,10 @@ func ObserveWaits(t interface {
 	t.Cleanup(func() { waitObserver = nil })
 	return &seen
 }
+
+// ReloadDebugEnv reads ASYNCORE_DEBUG again (it is read once per process
+// otherwise), and again when the test ends, after t.Setenv has restored it.
+func ReloadDebugEnv(t interface{ Cleanup(func()) }) {
+	debugEnv = sync.OnceValue(readDebugEnv)
+	t.Cleanup(func() { debugEnv = sync.OnceValue(readDebugEnv) })
+}

@@ -52,7 +52,8 @@ type entry struct {
 	applied  poller.Events // what the poller was last told
 	inPoller bool
 	dirty    bool
-	conn     bool // registered under a descriptor marked as accepted
+	warned   poller.Events // predicates CheckInterest has warned about
+	conn     bool          // registered under a descriptor marked as accepted
 }
 
 var defaultMap = NewMap()
@@ -125,7 +126,7 @@ func (m *Map) Add(fd int, ch Channel) error {
 	if m.lastGen == 0 { // 0 is the loop's own wake-up descriptor
 		m.lastGen = 1
 	}
-	e.ch, e.gen = ch, m.lastGen
+	e.ch, e.gen, e.warned = ch, m.lastGen, 0
 	m.Update(fd)
 	return nil
 }
