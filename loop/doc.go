@@ -91,8 +91,17 @@
 // disconnections). They are plain fields of the Map, so keeping them costs
 // an add each; read them on the loop's goroutine.
 //
+// # The map's loop
+//
+// A Map has its Loop from the start: Map.Loop makes one on first need,
+// without a poller, so that code setting up channels can arm timers and
+// Post before anything runs. The New or package-level Run that first runs
+// the map opens that same loop with its options, backend included, and
+// keeps the timers and functions queued on it.
+//
 // Everything in a Loop, its Map and its channels belongs to the goroutine that
-// calls Run, except Post and Stop, which any goroutine may call. To use more
-// cores, run several loops with StartGroup, each on its own thread with its
-// own Map.
+// calls Run, except Post and Stop (and Map.Loop and Map.Post, the way another
+// goroutine reaches the loop serving a map), which any goroutine may call. To
+// use more cores, run several loops with StartGroup, each on its own thread
+// with its own Map.
 package loop

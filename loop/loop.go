@@ -137,7 +137,8 @@ type Loop struct {
 	lastNow int64     // the last value now returned
 	clock   int64     // what Now returns while an iteration runs
 
-	wake        waker
+	wake        waker       // valid once hasWake is set, under mu
+	hasWake     bool        // the loop has been opened (guarded by mu)
 	wakePending atomic.Bool // a wake-up was written and not yet drained
 	stopReq     atomic.Bool
 	posts       atomic.Int64 // functions queued and not yet run
@@ -155,47 +156,78 @@ const (
 
 // New creates a loop for opts.Map (DefaultMap if nil) on the backend the
 // options select, and attaches it to the map: from now on the map's channels
-// are watched by this loop's poller.
+// are watched by this loop's poller. If the map's loop has not run yet — the
+// one Map.Loop made for setup code to arm timers and Post on — New opens
+// that loop with these options and returns it, so those timers and functions
+// are kept.
 func New(opts Options) (*Loop, error) {
 	kind := opts.Backend
 	if kind == 0 && opts.UsePoll {
 		kind = poller.Poll
 	}
-	p, err := poller.Open(kind)
-	if err != nil {
-		return nil, err
-	}
-	w, err := newWaker()
-	if err != nil {
-		_ = p.Close()
-		return nil, err
-	}
-	if err := p.Add(w.fd, poller.Read, 0); err != nil {
-		_ = p.Close()
-		w.close()
-		return nil, err
-	}
 	m := opts.Map
 	if m == nil {
 		m = defaultMap
 	}
-	l := &Loop{
-		m:      m,
-		p:      p,
-		wake:   w,
-		events: make([]poller.Event, initialEvents),
-		epoch:  time.Now(),
-		// poll(2) and select(2) scan every descriptor on each call, so an
-		// extra call costs in proportion to the map; epoll and kqueue
-		// cost the same whatever is watched.
-		pollFirst: p.Kind() == poller.Epoll || p.Kind() == poller.Kqueue,
+	if l := m.Loop(); l.p == nil && !l.isClosed() && !l.running {
+		if err := l.open(kind); err != nil {
+			return nil, err
+		}
+		l.configure(opts)
+		return l, nil
+	}
+	l := newLoop(m)
+	if err := l.open(kind); err != nil {
+		return nil, err
 	}
 	l.configure(opts)
-	if old := m.loop; old != nil && old.implicit {
+	if old := m.loop.Load(); old != nil && old.implicit {
 		_ = old.Close()
 	}
 	m.attach(l)
 	return l, nil
+}
+
+// newLoop makes a loop for m that has no poller yet (see open): what
+// Map.Loop hands out before anything runs the map. It holds no descriptor,
+// so a map that is never run leaks nothing.
+func newLoop(m *Map) *Loop {
+	l := &Loop{m: m, epoch: time.Now()}
+	l.configure(Options{})
+	return l
+}
+
+// open gives the loop its poller, of the given kind (0: the best), and its
+// wake-up descriptor. Functions posted before are run by the first
+// iteration: it does not wait while any are queued.
+func (l *Loop) open(kind poller.Kind) error {
+	p, err := poller.Open(kind)
+	if err != nil {
+		return err
+	}
+	w, err := newWaker()
+	if err != nil {
+		_ = p.Close()
+		return err
+	}
+	if err := p.Add(w.fd, poller.Read, 0); err != nil {
+		_ = p.Close()
+		w.close()
+		return err
+	}
+	l.p = p
+	l.events = make([]poller.Event, initialEvents)
+	// poll(2) and select(2) scan every descriptor on each call, so an
+	// extra call costs in proportion to the map; epoll and kqueue cost the
+	// same whatever is watched.
+	l.pollFirst = p.Kind() == poller.Epoll || p.Kind() == poller.Kqueue
+	l.mu.Lock()
+	l.wake, l.hasWake = w, true
+	l.mu.Unlock()
+	for fd := range l.m.entries {
+		l.m.Update(fd) // the new poller watches nothing yet
+	}
+	return nil
 }
 
 func (l *Loop) configure(opts Options) {
@@ -238,8 +270,15 @@ func (l *Loop) Now() time.Duration {
 // Map returns the map this loop serves.
 func (l *Loop) Map() *Map { return l.m }
 
-// Kind reports the loop's poller backend.
-func (l *Loop) Kind() poller.Kind { return l.p.Kind() }
+// Kind reports the loop's poller backend, or 0 for a map's loop that has
+// not run yet (see Map.Loop): it gets its poller from the New or Run that
+// first runs it.
+func (l *Loop) Kind() poller.Kind {
+	if l.p == nil {
+		return 0
+	}
+	return l.p.Kind()
+}
 
 // Iterations reports how many iterations (wake-ups) the loop has run. Tests
 // use it to show that an idle loop does not spin.
@@ -287,9 +326,14 @@ func (l *Loop) RunOnce(timeout time.Duration) error {
 	if l.running {
 		return ErrRunning
 	}
+	if l.p == nil {
+		if err := l.open(0); err != nil {
+			return err
+		}
+	}
 	l.running = true
 	defer func() { l.running = false }()
-	if l.m.loop != l {
+	if l.m.loop.Load() != l {
 		l.m.attach(l) // another loop ran the map since; take it back
 	}
 
@@ -548,8 +592,12 @@ func (l *Loop) Post(f func()) error {
 func (l *Loop) wakeUp() {
 	if l.wakePending.CompareAndSwap(false, true) {
 		l.mu.Lock()
-		if !l.closed.Load() {
+		if l.hasWake && !l.closed.Load() {
 			l.wake.signal()
+		} else {
+			// Nothing to wake: the first iteration does not wait while
+			// posts are queued. The next Post must signal again.
+			l.wakePending.Store(false)
 		}
 		l.mu.Unlock()
 	}
@@ -602,9 +650,12 @@ func (l *Loop) Close() error {
 	l.closed.Store(true)
 	l.posted = nil
 	l.posts.Store(0)
-	l.wake.close()
+	if l.hasWake {
+		l.wake.close()
+		l.hasWake = false
+	}
 	l.mu.Unlock()
-	if l.m.loop == l {
+	if l.m.loop.Load() == l {
 		l.m.detach()
 	}
 	for _, fd := range l.deferred {
@@ -615,6 +666,9 @@ func (l *Loop) Close() error {
 		t.index = -1
 	}
 	l.timers = nil
+	if l.p == nil {
+		return nil
+	}
 	return l.p.Close()
 }
 
@@ -643,8 +697,8 @@ func Run(opts Options) error {
 	if kind == 0 {
 		kind = poller.Available()[0]
 	}
-	l := m.loop
-	if l == nil || l.Kind() != kind || l.isClosed() {
+	l := m.loop.Load()
+	if l == nil || l.p == nil || l.Kind() != kind || l.isClosed() {
 		var err error
 		if l, err = New(opts); err != nil {
 			return err

@@ -68,3 +68,7 @@ func ReloadDebugEnv(t interface{ Cleanup(func()) }) {
 	debugEnv = sync.OnceValue(readDebugEnv)
 	t.Cleanup(func() { debugEnv = sync.OnceValue(readDebugEnv) })
 }
+
+// Attached returns the loop attached to m, or nil, without making one as
+// Map.Loop does.
+func Attached(m *Map) *Loop { return m.loop.Load() }
