@@ -91,6 +91,17 @@
 // disconnections). They are plain fields of the Map, so keeping them costs
 // an add each; read them on the loop's goroutine.
 //
+// # Ending a loop
+//
+// Run returns when the map is empty, after Stop (from any goroutine), or
+// once Count iterations have run. RunContext returns as well once its
+// context is done, leaving the channels open. Shutdown ends a server
+// gracefully: on the loop's goroutine it calls BeginShutdown on every
+// channel that implements ShutdownHandler (listeners stop accepting,
+// connections say goodbye and close once their output is written), lets
+// the loop run until the map is empty or Shutdown's context is done, then
+// closes whatever is left and makes Run return.
+//
 // # The map's loop
 //
 // A Map has its Loop from the start: Map.Loop makes one on first need,

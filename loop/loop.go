@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -147,6 +148,13 @@ type Loop struct {
 	posted []func()
 	spare  []func()
 	closed atomic.Bool
+
+	// Shutdown's state. shut and shutDone belong to the loop's goroutine;
+	// serving and exitWait are guarded by mu.
+	shut     []*shutdownReq // Shutdowns under way, oldest first
+	shutDone bool           // a Shutdown completed: Run returns
+	serving  bool           // Run, RunContext or a Group runs the loop
+	exitWait []chan struct{}
 }
 
 const (
@@ -284,18 +292,51 @@ func (l *Loop) Kind() poller.Kind {
 // use it to show that an idle loop does not spin.
 func (l *Loop) Iterations() uint64 { return l.iterations }
 
-// Run iterates until the map is empty, Stop is called, or the Count given to
-// New has run out — asyncore.loop. It returns nil in those cases and an error
-// only if the poller itself fails.
-func (l *Loop) Run() error {
+// Run iterates until the map is empty, Stop is called, a Shutdown has
+// completed, or the Count given to New has run out — asyncore.loop. It
+// returns nil in those cases and an error only if the poller itself fails.
+func (l *Loop) Run() error { return l.run(nil) }
+
+// RunContext is Run that also returns, with nil, once ctx is done, leaving
+// the channels open (Shutdown is the graceful way to end a server; call it
+// first). A ctx already done returns at once.
+func (l *Loop) RunContext(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	if ctx.Done() == nil {
+		return l.Run()
+	}
+	var done atomic.Bool
+	stop := context.AfterFunc(ctx, func() {
+		done.Store(true)
+		l.wakeUp()
+	})
+	defer stop()
+	return l.run(&done)
+}
+
+func (l *Loop) run(ctxDone *atomic.Bool) error {
 	if l.count < 0 {
 		return nil
 	}
+	if l.running {
+		return ErrRunning
+	}
+	l.setServing(true)
+	defer l.setServing(false)
 	for i := 0; l.count == 0 || i < l.count; i++ {
+		if l.shutDone {
+			l.shutDone = false
+			return nil
+		}
 		if l.m.Len() == 0 {
 			return nil
 		}
 		if l.stopReq.CompareAndSwap(true, false) {
+			return nil
+		}
+		if ctxDone != nil && ctxDone.Load() {
 			return nil
 		}
 		if err := l.RunOnce(l.runTimeout()); err != nil {
@@ -303,6 +344,21 @@ func (l *Loop) Run() error {
 		}
 	}
 	return nil
+}
+
+// setServing records whether a long-running Run is under way, for a
+// Shutdown whose deadline passed: it waits for the loop to close what is
+// left only while something runs the loop.
+func (l *Loop) setServing(on bool) {
+	l.mu.Lock()
+	l.serving = on
+	if !on {
+		for _, c := range l.exitWait {
+			close(c)
+		}
+		l.exitWait = nil
+	}
+	l.mu.Unlock()
 }
 
 // runTimeout is the wait Run gives each iteration: Options.Timeout, except
@@ -351,6 +407,9 @@ func (l *Loop) RunOnce(timeout time.Duration) error {
 	l.dispatch(n) // phase 3
 	l.runTimers() // phase 4
 	l.runPosted() // phase 5
+	if l.shut != nil {
+		l.progressShutdown()
+	}
 	l.iterations++
 	if n == len(l.events) && n < maxEvents {
 		// The batch filled the buffer: more fds were probably ready.
@@ -672,6 +731,12 @@ func (l *Loop) Close() error {
 	return l.p.Close()
 }
 
+// RunContext is Run (asyncore.loop) that also returns, with nil, once ctx is
+// done; see Loop.RunContext.
+func RunContext(ctx context.Context, opts Options) error {
+	return runMap(ctx, opts)
+}
+
 // Run is asyncore.loop: it serves opts.Map (DefaultMap if nil) until it is
 // empty, or for opts.Count iterations. Like asyncore, and unlike a Loop made
 // with New, it asks every channel's predicates on every iteration, so a
@@ -682,7 +747,9 @@ func (l *Loop) Close() error {
 // Count: 1 over and over (a common asyncore idiom) costs no set-up per call;
 // otherwise it creates one, which it closes again once the map is empty.
 // Long-lived servers usually create a Loop with New instead.
-func Run(opts Options) error {
+func Run(opts Options) error { return runMap(context.Background(), opts) }
+
+func runMap(ctx context.Context, opts Options) error {
 	m := opts.Map
 	if m == nil {
 		m = defaultMap
@@ -708,7 +775,7 @@ func Run(opts Options) error {
 	timeout, count, strict, check, maxConns := l.timeout, l.count, l.strict, l.check, l.maxConns
 	opts.Strict = opts.Strict || !opts.ActiveOnly // asyncore asks every predicate every pass
 	l.configure(opts)
-	err := l.Run()
+	err := l.RunContext(ctx)
 	l.timeout, l.count, l.strict, l.check, l.maxConns = timeout, count, strict, check, maxConns
 	if l.implicit && m.Len() == 0 {
 		_ = l.Close()
