@@ -175,8 +175,9 @@ func (d *Dispatcher) Fd() int {
 // Map returns the map the dispatcher registers in.
 func (d *Dispatcher) Map() *loop.Map { return d.m }
 
-// Loop returns the loop serving the dispatcher's map, or nil before one has
-// run it. Timers for the dispatcher are set on it.
+// Loop returns the loop serving the dispatcher's map (loop.Map.Loop). It
+// exists before the map first runs, so timers can be set and functions
+// posted on it during setup. Timers for the dispatcher are set on it.
 func (d *Dispatcher) Loop() *loop.Loop { return d.m.Loop() }
 
 // Connected reports asyncore's connected flag.

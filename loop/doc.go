@@ -21,10 +21,18 @@
 // # Predicates
 //
 // A channel says what it wants through Interest, which a dispatcher computes
-// from its Readable and Writable predicates, as asyncore does every pass. We
-// do not ask every channel every pass: that is O(all channels) per iteration
-// and is why an asyncore server with many idle connections burns CPU.
-// Instead a channel's Interest is asked again
+// from its Readable and Writable predicates. There are two rules for when
+// it is asked.
+//
+// The package-level Run, asyncore.loop's port, asks every channel on every
+// iteration, as asyncore does, so that a literal port works whatever its
+// predicates read: state changed in a timer, a posted function or another
+// channel's handler is seen at the next iteration. Options.ActiveOnly turns
+// this off.
+//
+// A Loop made with New does not ask every channel every pass: that is
+// O(all channels) per iteration and is why an asyncore server with many
+// idle connections burns CPU. Instead a channel's Interest is asked again
 //
 //   - when it joins the map,
 //   - after the loop has delivered events to it,
@@ -33,10 +41,15 @@
 //     user code does so when a predicate changes for a reason the library
 //     cannot see (a timer, a message from another channel),
 //
-// and the poller is told only about the differences. Options.Strict restores
-// asyncore's behaviour of asking every channel on every iteration, for code
-// whose predicates depend on state the library cannot see and that would
-// rather not call Update.
+// and the poller is told only about the differences. A predicate changed
+// any other way is never seen: the channel waits forever for an event it
+// did not ask for. Options.Strict restores asyncore's behaviour of asking
+// every channel on every iteration, for code whose predicates depend on
+// state the library cannot see and that would rather not call Update.
+// Options.CheckInterest, or the environment variable ASYNCORE_DEBUG, finds
+// the missing calls instead: every iteration it asks every predicate again,
+// applies what changed, and logs "Writable changed without UpdateInterest"
+// (or Readable) once per channel.
 //
 // # One iteration
 //
@@ -45,7 +58,8 @@
 // loop.go follows:
 //
 //  1. Apply interest: ask Interest of every channel marked since the last
-//     pass (every channel in strict mode) and apply the changes to the poller.
+//     pass (every channel in strict mode, and every channel with
+//     CheckInterest) and apply the changes to the poller.
 //     A channel the poller refuses receives HandleError. (Select's
 //     FD_SETSIZE is checked earlier: Map.Add refuses such a descriptor
 //     while a select loop serves the map; a channel added before the loop
@@ -53,7 +67,10 @@
 //  2. Wait: block in the poller until an fd is ready, for at most the
 //     smaller of Options.Timeout and the time to the next timer, rounded up
 //     to the millisecond; do not block at all when posted functions or a Stop
-//     are waiting. EINTR is retried inside the poller.
+//     are waiting. A zero Timeout polls when Options.Count bounds the run,
+//     as asyncore.loop(timeout=0, count=1) does; a run without a Count
+//     waits without bound instead of spinning. EINTR is retried inside the
+//     poller.
 //  3. Dispatch: deliver each event to its channel's HandleEvents, after
 //     checking that the channel is still registered under the same
 //     generation. A panic in a handler is recovered and handed to that
@@ -76,8 +93,28 @@
 // disconnections). They are plain fields of the Map, so keeping them costs
 // an add each; read them on the loop's goroutine.
 //
+// # Ending a loop
+//
+// Run returns when the map is empty, after Stop (from any goroutine), or
+// once Count iterations have run. RunContext returns as well once its
+// context is done, leaving the channels open. Shutdown ends a server
+// gracefully: on the loop's goroutine it calls BeginShutdown on every
+// channel that implements ShutdownHandler (listeners stop accepting,
+// connections say goodbye and close once their output is written), lets
+// the loop run until the map is empty or Shutdown's context is done, then
+// closes whatever is left and makes Run return.
+//
+// # The map's loop
+//
+// A Map has its Loop from the start: Map.Loop makes one on first need,
+// without a poller, so that code setting up channels can arm timers and
+// Post before anything runs. The New or package-level Run that first runs
+// the map opens that same loop with its options, backend included, and
+// keeps the timers and functions queued on it.
+//
 // Everything in a Loop, its Map and its channels belongs to the goroutine that
-// calls Run, except Post and Stop, which any goroutine may call. To use more
-// cores, run several loops with StartGroup, each on its own thread with its
-// own Map.
+// calls Run, except Post and Stop (and Map.Loop and Map.Post, the way another
+// goroutine reaches the loop serving a map), which any goroutine may call. To
+// use more cores, run several loops with StartGroup, each on its own thread
+// with its own Map.
 package loop

@@ -89,11 +89,21 @@ func (g *Group) run(i int, opts Options, setup func(int, *Loop) error, ready cha
 }
 
 // runUntilStopped is Run without its exit on an empty map or Count: a
-// group's loop serves until Stop, even while it has no channel, so a
-// function posted to it always runs.
+// group's loop serves until Stop or a completed Shutdown, even while it has
+// no channel, so a function posted to it always runs.
 func (l *Loop) runUntilStopped() error {
+	timeout := l.timeout
+	if timeout == 0 {
+		timeout = -1 // no Count here: polling would spin (Options.Timeout)
+	}
+	l.setServing(true)
+	defer l.setServing(false)
 	for !l.stopReq.CompareAndSwap(true, false) {
-		if err := l.RunOnce(l.timeout); err != nil {
+		if l.shutDone {
+			l.shutDone = false
+			return nil
+		}
+		if err := l.RunOnce(timeout); err != nil {
 			return err
 		}
 	}

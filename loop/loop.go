@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,17 +15,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultTimeout is asyncore.loop's default timeout: the longest one
-// iteration blocks waiting for events.
+// DefaultTimeout is asyncore.loop's default timeout, 30 seconds, for code
+// that wants it spelled out: Options{Timeout: DefaultTimeout}. It is not
+// what a zero Timeout means (see Options.Timeout).
 const DefaultTimeout = 30 * time.Second
 
 // Options are asyncore.loop's parameters, named as fits Go, plus Backend and
-// Strict. The zero Options run the default map on the best backend with a
-// 30-second timeout until the map is empty.
+// Strict. The zero Options run the default map on the best backend until the
+// map is empty, each iteration waiting until something happens.
 type Options struct {
 	// Timeout bounds how long one iteration waits for events (asyncore's
-	// timeout). Zero means DefaultTimeout; a negative value means no bound:
-	// wait until an event, a timer, a Post or a Stop.
+	// timeout). Zero polls: an iteration with nothing ready returns at
+	// once, as asyncore.loop(timeout=0) does, so that the game-loop idiom
+	// Run(Options{Timeout: 0, Count: 1}) between frames never blocks.
+	// That holds when Count bounds the run; a run without a Count (Count
+	// zero: until the map is empty, or a Group's loops) that polled would
+	// only keep a CPU busy, so there a zero Timeout means no bound, as a
+	// negative one does everywhere: wait until an event, a timer, a Post
+	// or a Stop. Pass DefaultTimeout for asyncore's own default of 30
+	// seconds.
 	Timeout time.Duration
 	// UsePoll selects poll(2), as asyncore's use_poll does. Backend, when
 	// set, takes precedence.
@@ -40,8 +49,24 @@ type Options struct {
 	Count int
 	// Strict asks every channel's predicates on every iteration, as
 	// asyncore does, instead of only those of channels that had events or
-	// were marked with Map.Update (see the package documentation).
+	// were marked with Map.Update (see the package documentation). The
+	// package-level Run is strict unless ActiveOnly is set; a Loop made
+	// with New is strict only if this is set.
 	Strict bool
+	// ActiveOnly makes the package-level Run ask only the channels that
+	// had events or were marked with Map.Update, as a Loop made with New
+	// does, instead of every channel every iteration. Strict takes
+	// precedence.
+	ActiveOnly bool
+	// CheckInterest is a debugging aid for loops that are not strict: every
+	// iteration it asks every channel's predicates again, and when one
+	// changed without Map.Update (a dispatcher's UpdateInterest), it
+	// applies the change and logs a warning, once per channel, "Writable
+	// changed without UpdateInterest" (or Readable). Such a change is
+	// otherwise never seen and the program hangs. It costs what Strict
+	// costs. The environment variable ASYNCORE_DEBUG turns it on for every
+	// loop (see DebugEnabled).
+	CheckInterest bool
 	// MaxConns caps the accepted connections the map holds (Map.Conns);
 	// a listener over the cap accepts and closes new connections at once
 	// (see dispatcher.Dispatcher.HandleAccept). Zero means
@@ -116,7 +141,8 @@ type Loop struct {
 	timeout  time.Duration
 	count    int
 	strict   bool
-	maxConns int // < 0: no cap
+	check    bool // Options.CheckInterest
+	maxConns int  // < 0: no cap
 
 	events      []poller.Event
 	dispatching bool  // phase 3 is under way: closes are deferred
@@ -133,7 +159,8 @@ type Loop struct {
 	clock   int64     // what Now returns while an iteration runs
 	peerLog LogGate   // see PeerLog
 
-	wake        waker
+	wake        waker       // valid once hasWake is set, under mu
+	hasWake     bool        // the loop has been opened (guarded by mu)
 	wakePending atomic.Bool // a wake-up was written and not yet drained
 	stopReq     atomic.Bool
 	posts       atomic.Int64 // functions queued and not yet run
@@ -142,6 +169,13 @@ type Loop struct {
 	posted []func()
 	spare  []func()
 	closed atomic.Bool
+
+	// Shutdown's state. shut and shutDone belong to the loop's goroutine;
+	// serving and exitWait are guarded by mu.
+	shut     []*shutdownReq // Shutdowns under way, oldest first
+	shutDone bool           // a Shutdown completed: Run returns
+	serving  bool           // Run, RunContext or a Group runs the loop
+	exitWait []chan struct{}
 }
 
 const (
@@ -151,55 +185,84 @@ const (
 
 // New creates a loop for opts.Map (DefaultMap if nil) on the backend the
 // options select, and attaches it to the map: from now on the map's channels
-// are watched by this loop's poller.
+// are watched by this loop's poller. If the map's loop has not run yet — the
+// one Map.Loop made for setup code to arm timers and Post on — New opens
+// that loop with these options and returns it, so those timers and functions
+// are kept.
 func New(opts Options) (*Loop, error) {
 	kind := opts.Backend
 	if kind == 0 && opts.UsePoll {
 		kind = poller.Poll
 	}
-	p, err := poller.Open(kind)
-	if err != nil {
-		return nil, err
-	}
-	w, err := newWaker()
-	if err != nil {
-		_ = p.Close()
-		return nil, err
-	}
-	if err := p.Add(w.fd, poller.Read, 0); err != nil {
-		_ = p.Close()
-		w.close()
-		return nil, err
-	}
 	m := opts.Map
 	if m == nil {
 		m = defaultMap
 	}
-	l := &Loop{
-		m:      m,
-		p:      p,
-		wake:   w,
-		events: make([]poller.Event, initialEvents),
-		epoch:  time.Now(),
-		// poll(2) and select(2) scan every descriptor on each call, so an
-		// extra call costs in proportion to the map; epoll and kqueue
-		// cost the same whatever is watched.
-		pollFirst: p.Kind() == poller.Epoll || p.Kind() == poller.Kqueue,
+	if l := m.Loop(); l.p == nil && !l.isClosed() && !l.running {
+		if err := l.open(kind); err != nil {
+			return nil, err
+		}
+		l.configure(opts)
+		return l, nil
+	}
+	l := newLoop(m)
+	if err := l.open(kind); err != nil {
+		return nil, err
 	}
 	l.configure(opts)
-	if old := m.loop; old != nil && old.implicit {
+	if old := m.loop.Load(); old != nil && old.implicit {
 		_ = old.Close()
 	}
 	m.attach(l)
 	return l, nil
 }
 
+// newLoop makes a loop for m that has no poller yet (see open): what
+// Map.Loop hands out before anything runs the map. It holds no descriptor,
+// so a map that is never run leaks nothing.
+func newLoop(m *Map) *Loop {
+	l := &Loop{m: m, epoch: time.Now()}
+	l.configure(Options{})
+	return l
+}
+
+// open gives the loop its poller, of the given kind (0: the best), and its
+// wake-up descriptor. Functions posted before are run by the first
+// iteration: it does not wait while any are queued.
+func (l *Loop) open(kind poller.Kind) error {
+	p, err := poller.Open(kind)
+	if err != nil {
+		return err
+	}
+	w, err := newWaker()
+	if err != nil {
+		_ = p.Close()
+		return err
+	}
+	if err := p.Add(w.fd, poller.Read, 0); err != nil {
+		_ = p.Close()
+		w.close()
+		return err
+	}
+	l.p = p
+	l.events = make([]poller.Event, initialEvents)
+	// poll(2) and select(2) scan every descriptor on each call, so an
+	// extra call costs in proportion to the map; epoll and kqueue cost the
+	// same whatever is watched.
+	l.pollFirst = p.Kind() == poller.Epoll || p.Kind() == poller.Kqueue
+	l.mu.Lock()
+	l.wake, l.hasWake = w, true
+	l.mu.Unlock()
+	for fd := range l.m.entries {
+		l.m.Update(fd) // the new poller watches nothing yet
+	}
+	return nil
+}
+
 func (l *Loop) configure(opts Options) {
 	l.timeout = opts.Timeout
-	if l.timeout == 0 {
-		l.timeout = DefaultTimeout
-	}
 	l.count, l.strict = opts.Count, opts.Strict
+	l.check = opts.CheckInterest || DebugEnabled()
 	l.SetMaxConns(opts.MaxConns)
 }
 
@@ -207,7 +270,12 @@ func (l *Loop) configure(opts Options) {
 // 0 to FDLimit()-1, or any when it is 0 (poller.Kind.FDLimit). On select it
 // is FD_SETSIZE; Map.Add refuses a higher descriptor, and a listener refuses
 // connections that arrive on one.
-func (l *Loop) FDLimit() int { return l.p.Kind().FDLimit() }
+func (l *Loop) FDLimit() int {
+	if l.p == nil {
+		return 0 // not opened yet: no backend, no limit to apply
+	}
+	return l.p.Kind().FDLimit()
+}
 
 // MaxConns reports the cap on accepted connections (Options.MaxConns), or
 // -1 if there is none.
@@ -242,32 +310,97 @@ func (l *Loop) Now() time.Duration {
 // Map returns the map this loop serves.
 func (l *Loop) Map() *Map { return l.m }
 
-// Kind reports the loop's poller backend.
-func (l *Loop) Kind() poller.Kind { return l.p.Kind() }
+// Kind reports the loop's poller backend, or 0 for a map's loop that has
+// not run yet (see Map.Loop): it gets its poller from the New or Run that
+// first runs it.
+func (l *Loop) Kind() poller.Kind {
+	if l.p == nil {
+		return 0
+	}
+	return l.p.Kind()
+}
 
 // Iterations reports how many iterations (wake-ups) the loop has run. Tests
 // use it to show that an idle loop does not spin.
 func (l *Loop) Iterations() uint64 { return l.iterations }
 
-// Run iterates until the map is empty, Stop is called, or the Count given to
-// New has run out — asyncore.loop. It returns nil in those cases and an error
-// only if the poller itself fails.
-func (l *Loop) Run() error {
+// Run iterates until the map is empty, Stop is called, a Shutdown has
+// completed, or the Count given to New has run out — asyncore.loop. It
+// returns nil in those cases and an error only if the poller itself fails.
+func (l *Loop) Run() error { return l.run(nil) }
+
+// RunContext is Run that also returns, with nil, once ctx is done, leaving
+// the channels open (Shutdown is the graceful way to end a server; call it
+// first). A ctx already done returns at once.
+func (l *Loop) RunContext(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	if ctx.Done() == nil {
+		return l.Run()
+	}
+	var done atomic.Bool
+	stop := context.AfterFunc(ctx, func() {
+		done.Store(true)
+		l.wakeUp()
+	})
+	defer stop()
+	return l.run(&done)
+}
+
+func (l *Loop) run(ctxDone *atomic.Bool) error {
 	if l.count < 0 {
 		return nil
 	}
+	if l.running {
+		return ErrRunning
+	}
+	l.setServing(true)
+	defer l.setServing(false)
 	for i := 0; l.count == 0 || i < l.count; i++ {
+		if l.shutDone {
+			l.shutDone = false
+			return nil
+		}
 		if l.m.Len() == 0 {
 			return nil
 		}
 		if l.stopReq.CompareAndSwap(true, false) {
 			return nil
 		}
-		if err := l.RunOnce(l.timeout); err != nil {
+		if ctxDone != nil && ctxDone.Load() {
+			return nil
+		}
+		if err := l.RunOnce(l.runTimeout()); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// setServing records whether a long-running Run is under way, for a
+// Shutdown whose deadline passed: it waits for the loop to close what is
+// left only while something runs the loop.
+func (l *Loop) setServing(on bool) {
+	l.mu.Lock()
+	l.serving = on
+	if !on {
+		for _, c := range l.exitWait {
+			close(c)
+		}
+		l.exitWait = nil
+	}
+	l.mu.Unlock()
+}
+
+// runTimeout is the wait Run gives each iteration: Options.Timeout, except
+// that a zero Timeout polls only when Count bounds the run; without a
+// Count, polling would spin, so it waits without bound instead.
+func (l *Loop) runTimeout() time.Duration {
+	if l.timeout == 0 && l.count == 0 {
+		return -1
+	}
+	return l.timeout
 }
 
 // RunOnce runs one iteration (the phases in the package documentation),
@@ -281,9 +414,14 @@ func (l *Loop) RunOnce(timeout time.Duration) error {
 	if l.running {
 		return ErrRunning
 	}
+	if l.p == nil {
+		if err := l.open(0); err != nil {
+			return err
+		}
+	}
 	l.running = true
 	defer func() { l.running = false }()
-	if l.m.loop != l {
+	if l.m.loop.Load() != l {
 		l.m.attach(l) // another loop ran the map since; take it back
 	}
 
@@ -301,6 +439,9 @@ func (l *Loop) RunOnce(timeout time.Duration) error {
 	l.dispatch(n) // phase 3
 	l.runTimers() // phase 4
 	l.runPosted() // phase 5
+	if l.shut != nil {
+		l.progressShutdown()
+	}
 	l.iterations++
 	if n == len(l.events) && n < maxEvents {
 		// The batch filled the buffer: more fds were probably ready.
@@ -317,6 +458,8 @@ func (l *Loop) applyInterest() {
 		for fd := range m.entries {
 			m.Update(fd)
 		}
+	} else if l.check {
+		l.checkInterest()
 	}
 	// Handlers called from here may add channels, which appends to
 	// m.dirty: index afresh on every pass so they are applied too.
@@ -385,8 +528,15 @@ func (l *Loop) waitTimeout(timeout time.Duration) time.Duration {
 	return timeout
 }
 
+// waitObserver, when set (by tests only), is told every timeout phase 2
+// waits with.
+var waitObserver func(timeout time.Duration)
+
 // wait is phase 2.
 func (l *Loop) wait(timeout time.Duration) (int, error) {
+	if waitObserver != nil {
+		waitObserver(timeout)
+	}
 	if injected, err := waitFault(); injected {
 		return 0, err
 	}
@@ -533,8 +683,12 @@ func (l *Loop) Post(f func()) error {
 func (l *Loop) wakeUp() {
 	if l.wakePending.CompareAndSwap(false, true) {
 		l.mu.Lock()
-		if !l.closed.Load() {
+		if l.hasWake && !l.closed.Load() {
 			l.wake.signal()
+		} else {
+			// Nothing to wake: the first iteration does not wait while
+			// posts are queued. The next Post must signal again.
+			l.wakePending.Store(false)
 		}
 		l.mu.Unlock()
 	}
@@ -587,9 +741,12 @@ func (l *Loop) Close() error {
 	l.closed.Store(true)
 	l.posted = nil
 	l.posts.Store(0)
-	l.wake.close()
+	if l.hasWake {
+		l.wake.close()
+		l.hasWake = false
+	}
 	l.mu.Unlock()
-	if l.m.loop == l {
+	if l.m.loop.Load() == l {
 		l.m.detach()
 	}
 	for _, fd := range l.deferred {
@@ -600,16 +757,31 @@ func (l *Loop) Close() error {
 		t.index = -1
 	}
 	l.timers = nil
+	if l.p == nil {
+		return nil
+	}
 	return l.p.Close()
 }
 
+// RunContext is Run (asyncore.loop) that also returns, with nil, once ctx is
+// done; see Loop.RunContext.
+func RunContext(ctx context.Context, opts Options) error {
+	return runMap(ctx, opts)
+}
+
 // Run is asyncore.loop: it serves opts.Map (DefaultMap if nil) until it is
-// empty, or for opts.Count iterations. It reuses the loop already attached to
+// empty, or for opts.Count iterations. Like asyncore, and unlike a Loop made
+// with New, it asks every channel's predicates on every iteration, so a
+// Readable or Writable changed in a timer, a posted function or another
+// channel's handler is seen without Map.Update; Options.ActiveOnly turns
+// that off. It reuses the loop already attached to
 // the map when that loop has the requested backend, so calling Run with
 // Count: 1 over and over (a common asyncore idiom) costs no set-up per call;
 // otherwise it creates one, which it closes again once the map is empty.
 // Long-lived servers usually create a Loop with New instead.
-func Run(opts Options) error {
+func Run(opts Options) error { return runMap(context.Background(), opts) }
+
+func runMap(ctx context.Context, opts Options) error {
 	m := opts.Map
 	if m == nil {
 		m = defaultMap
@@ -624,18 +796,19 @@ func Run(opts Options) error {
 	if kind == 0 {
 		kind = poller.Available()[0]
 	}
-	l := m.loop
-	if l == nil || l.Kind() != kind || l.isClosed() {
+	l := m.loop.Load()
+	if l == nil || l.p == nil || l.Kind() != kind || l.isClosed() {
 		var err error
 		if l, err = New(opts); err != nil {
 			return err
 		}
 		l.implicit = true
 	}
-	timeout, count, strict, maxConns := l.timeout, l.count, l.strict, l.maxConns
+	timeout, count, strict, check, maxConns := l.timeout, l.count, l.strict, l.check, l.maxConns
+	opts.Strict = opts.Strict || !opts.ActiveOnly // asyncore asks every predicate every pass
 	l.configure(opts)
-	err := l.Run()
-	l.timeout, l.count, l.strict, l.maxConns = timeout, count, strict, maxConns
+	err := l.RunContext(ctx)
+	l.timeout, l.count, l.strict, l.check, l.maxConns = timeout, count, strict, check, maxConns
 	if l.implicit && m.Len() == 0 {
 		_ = l.Close()
 	}

@@ -264,7 +264,7 @@ func TestRunEmptyMapReturnsAtOnce(t *testing.T) {
 		start := time.Now()
 		require.NoError(t, loop.Run(loop.Options{Map: m, Backend: kind, Timeout: 10 * time.Second}))
 		assert.Less(t, time.Since(start), time.Second, "an empty map must not be waited on")
-		assert.Nil(t, m.Loop(), "Run on an empty map must not create a loop")
+		assert.Nil(t, loop.Attached(m), "Run on an empty map must not create a loop")
 		assert.Equal(t, before, testutil.OpenFDs(), "Run on an empty map must not open descriptors")
 
 		// A Loop's Run behaves the same: no iteration at all.
@@ -305,7 +305,7 @@ func TestRunCount(t *testing.T) {
 					addFake(t, m, other, poller.Read)
 					t.Cleanup(func() { closeMap(m) })
 					require.NoError(t, loop.Run(loop.Options{Map: m, Backend: kind, Count: tc.count}))
-					assert.Nil(t, m.Loop())
+					assert.Nil(t, loop.Attached(m))
 				}
 			})
 		}
@@ -474,7 +474,7 @@ func TestRunReusesMapLoop(t *testing.T) {
 
 		// Emptying the map outside Run closes the implicit loop.
 		require.NoError(t, c.Close())
-		assert.Nil(t, m.Loop())
+		assert.Nil(t, loop.Attached(m))
 		assert.ErrorIs(t, l.RunOnce(0), loop.ErrClosed)
 		assert.Equal(t, withoutLoop-1, testutil.OpenFDs(), "the channel's fd and the loop's are closed")
 	})
@@ -499,7 +499,7 @@ func TestRunClosesImplicitLoopWhenMapEmpties(t *testing.T) {
 		require.NoError(t, unix.Close(peer))
 		require.NotNil(t, during)
 		assert.Equal(t, 3, c.events)
-		assert.Nil(t, m.Loop(), "the implicit loop is detached")
+		assert.Nil(t, loop.Attached(m), "the implicit loop is detached")
 		assert.ErrorIs(t, during.RunOnce(0), loop.ErrClosed, "and closed")
 		assert.Equal(t, before, testutil.OpenFDs())
 	})
@@ -539,7 +539,7 @@ func TestRunDefaultMap(t *testing.T) {
 	require.NotNil(t, l)
 	assert.Equal(t, uint64(1), l.Iterations())
 	require.NoError(t, c.Close())
-	assert.Nil(t, m.Loop(), "the implicit loop closes with the last channel")
+	assert.Nil(t, loop.Attached(m), "the implicit loop closes with the last channel")
 }
 
 func TestRunWhileRunning(t *testing.T) {
@@ -583,7 +583,7 @@ func TestClosedLoop(t *testing.T) {
 		assert.ErrorIs(t, l.Post(func() {}), loop.ErrClosed)
 		assert.NotPanics(t, l.Stop)
 		assert.False(t, tm.Stop(), "Close cancels timers")
-		assert.Nil(t, l.Map().Loop(), "Close detaches the map")
+		assert.Nil(t, loop.Attached(l.Map()), "Close detaches the map")
 		assert.Same(t, c, l.Map().Get(local), "Close leaves the channels alone")
 		require.NoError(t, c.Close())
 	})

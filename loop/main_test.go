@@ -3,7 +3,9 @@ package loop
 import (
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestMain prepares the process for tests that count and reuse descriptor
@@ -39,3 +41,34 @@ func PollerWatches(l *Loop, fd int) bool {
 	}
 	return l.p.Modify(fd, e.applied, e.gen) == nil
 }
+
+// ObserveWaits records the timeout every wait of phase 2 is given, on any
+// loop, until the test ends. Tests that need to know whether a loop polls,
+// waits with a bound or blocks without one read it here instead of timing
+// the wait.
+func ObserveWaits(t interface {
+	Helper()
+	Cleanup(func())
+}) *[]time.Duration {
+	t.Helper()
+	var seen []time.Duration
+	var mu sync.Mutex
+	waitObserver = func(timeout time.Duration) {
+		mu.Lock()
+		seen = append(seen, timeout)
+		mu.Unlock()
+	}
+	t.Cleanup(func() { waitObserver = nil })
+	return &seen
+}
+
+// ReloadDebugEnv reads ASYNCORE_DEBUG again (it is read once per process
+// otherwise), and again when the test ends, after t.Setenv has restored it.
+func ReloadDebugEnv(t interface{ Cleanup(func()) }) {
+	debugEnv = sync.OnceValue(readDebugEnv)
+	t.Cleanup(func() { debugEnv = sync.OnceValue(readDebugEnv) })
+}
+
+// Attached returns the loop attached to m, or nil, without making one as
+// Map.Loop does.
+func Attached(m *Map) *Loop { return m.loop.Load() }

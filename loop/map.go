@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 
 	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/poller"
@@ -32,13 +33,14 @@ var ErrBadFD = errors.New("loop: negative file descriptor")
 
 // Map is asyncore's socket map: the channels a loop serves, keyed by file
 // descriptor. The zero Map is not usable; call NewMap. A Map belongs to the
-// goroutine that runs its loop.
+// goroutine that runs its loop, except Loop and Post, which any goroutine
+// may call.
 type Map struct {
 	entries []entry
 	n       int
 	lastGen uint32
-	dirty   []int // fds whose Interest must be asked again
-	loop    *Loop // the loop whose poller mirrors this map, if any
+	dirty   []int                // fds whose Interest must be asked again
+	loop    atomic.Pointer[Loop] // the loop serving the map, if any yet
 
 	conns    int // channels registered under an accepted descriptor
 	accepted int // the descriptor MarkAccepted named, or -1
@@ -52,7 +54,8 @@ type entry struct {
 	applied  poller.Events // what the poller was last told
 	inPoller bool
 	dirty    bool
-	conn     bool // registered under a descriptor marked as accepted
+	warned   poller.Events // predicates CheckInterest has warned about
+	conn     bool          // registered under a descriptor marked as accepted
 }
 
 var defaultMap = NewMap()
@@ -86,9 +89,41 @@ func (m *Map) Get(fd int) Channel {
 	return m.entries[fd].ch
 }
 
-// Loop returns the loop currently serving the map, or nil if none has run
-// it yet. Timers for the map's channels are set on that loop.
-func (m *Map) Loop() *Loop { return m.loop }
+// Loop returns the loop serving the map. A map has one from the start: if
+// no loop has been made for it yet, Loop makes one, without a poller, so
+// that setup code can arm timers on it and Post to it before anything runs;
+// the New or package-level Run that first runs the map opens that loop with
+// its options (backend included) and keeps what was queued. Loop may be
+// called from any goroutine, and is the race-free way for another goroutine
+// to reach the loop serving a map (to Post, Stop or Shutdown). The loop is
+// replaced only when New makes another one for the map; timers for the
+// map's channels are set on the one returned at the time.
+func (m *Map) Loop() *Loop {
+	for {
+		if l := m.loop.Load(); l != nil {
+			return l
+		}
+		l := newLoop(m)
+		if m.loop.CompareAndSwap(nil, l) {
+			return l
+		}
+	}
+}
+
+// Post queues f on the loop serving the map (see Loop.Post and Map.Loop).
+// Any goroutine may call it, before the map first runs as well as while it
+// runs.
+func (m *Map) Post(f func()) error {
+	for {
+		l := m.Loop()
+		err := l.Post(f)
+		if err == nil || !errors.Is(err, ErrClosed) || m.loop.Load() == l {
+			return err
+		}
+		// The loop closed as we posted (the package-level Run closes
+		// its loop once the map is empty): post to the map's next one.
+	}
+}
 
 // Add registers ch under fd: asyncore's add_channel. A channel already
 // registered under fd is replaced, as in asyncore, and loses its
@@ -103,10 +138,10 @@ func (m *Map) Add(fd int, ch Channel) error {
 	if ch == nil {
 		return fmt.Errorf("loop: Map.Add of a nil channel for fd %d", fd)
 	}
-	if m.loop != nil {
-		if limit := m.loop.FDLimit(); limit > 0 && fd >= limit {
+	if l := m.loop.Load(); l != nil {
+		if limit := l.FDLimit(); limit > 0 && fd >= limit {
 			return fmt.Errorf("loop: the %v backend cannot watch fd %d: FD_SETSIZE is %d; use poll or epoll: %w",
-				m.loop.Kind(), fd, limit, poller.ErrFDTooLarge)
+				l.Kind(), fd, limit, poller.ErrFDTooLarge)
 		}
 	}
 	if fd >= len(m.entries) {
@@ -133,7 +168,7 @@ func (m *Map) Add(fd int, ch Channel) error {
 	if m.lastGen == 0 { // 0 is the loop's own wake-up descriptor
 		m.lastGen = 1
 	}
-	e.ch, e.gen = ch, m.lastGen
+	e.ch, e.gen, e.warned = ch, m.lastGen, 0
 	m.Update(fd)
 	return nil
 }
@@ -153,10 +188,10 @@ func (m *Map) Remove(fd int, ch Channel) bool {
 	}
 	m.entries[fd] = entry{}
 	m.n--
-	if m.n == 0 && m.loop != nil && m.loop.implicit && !m.loop.running {
+	if l := m.loop.Load(); m.n == 0 && l != nil && l.implicit && !l.running {
 		// The package-level Run made this loop for the map; with the map
 		// empty it has nothing left to serve.
-		_ = m.loop.Close()
+		_ = l.Close()
 	}
 	return true
 }
@@ -164,10 +199,10 @@ func (m *Map) Remove(fd int, ch Channel) bool {
 // unwatch takes fd out of the attached poller, if it is in one.
 func (m *Map) unwatch(fd int) {
 	e := &m.entries[fd]
-	if e.inPoller && m.loop != nil {
+	if l := m.loop.Load(); e.inPoller && l != nil && l.p != nil {
 		// ENOENT or EBADF here means the fd was closed behind our back;
 		// either way it is no longer watched, which is what we want.
-		_ = m.loop.p.Delete(fd)
+		_ = l.p.Delete(fd)
 	}
 	e.inPoller, e.applied = false, 0
 }
@@ -205,8 +240,8 @@ func (m *Map) Range(f func(fd int, ch Channel) bool) {
 // event meant for the old one; otherwise it happens at once. close(2) is not
 // retried on EINTR: on Linux the descriptor is released even then.
 func (m *Map) CloseFD(fd int) error {
-	if m.loop != nil && m.loop.dispatching {
-		m.loop.deferred = append(m.loop.deferred, fd)
+	if l := m.loop.Load(); l != nil && l.dispatching {
+		l.deferred = append(l.deferred, fd)
 		return nil
 	}
 	return closeFD(fd)
@@ -225,12 +260,14 @@ func closeFD(fd int) error {
 // reuses the loop attached to the map, so once detached it would hold its
 // descriptors for nothing.
 func (m *Map) attach(l *Loop) {
-	if m.loop == l {
+	old := m.loop.Load()
+	if old == l {
 		return
 	}
-	old := m.loop
-	m.detach()
-	m.loop = l
+	m.unwatchAll()
+	// Swapped in one store, never through nil, so that a Map.Loop racing
+	// with it cannot slip a loop of its own in between.
+	m.loop.Store(l)
 	for fd := range m.entries {
 		m.Update(fd)
 	}
@@ -242,11 +279,16 @@ func (m *Map) attach(l *Loop) {
 // detach unhooks the map from its loop, taking every fd out of that loop's
 // poller.
 func (m *Map) detach() {
-	if m.loop == nil {
+	l := m.loop.Load()
+	if l == nil {
 		return
 	}
+	m.unwatchAll()
+	m.loop.CompareAndSwap(l, nil)
+}
+
+func (m *Map) unwatchAll() {
 	for fd := range m.entries {
 		m.unwatch(fd)
 	}
-	m.loop = nil
 }

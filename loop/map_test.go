@@ -20,7 +20,7 @@ func TestMapAddGetLenRemove(t *testing.T) {
 	assert.Nil(t, m.Get(3))
 	assert.Nil(t, m.Get(-1))
 	assert.Nil(t, m.Get(1<<20))
-	assert.Nil(t, m.Loop())
+	assert.Nil(t, loop.Attached(m))
 
 	a, b, c := &fake{m: m}, &fake{m: m}, &fake{m: m}
 	require.NoError(t, m.Add(3, a))
