@@ -1,4 +1,4 @@
-package chat_test
+package lineserver_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"github.com/asyncore-go/asyncore/producer"
 )
 
-// portHandler is LineHandler of examples/ports/line_server.py, line for
+// portHandler is LineHandler of line_server.py, line for
 // line: a producer greets the client, each line comes back in upper case,
 // and "quit" says goodbye and closes once the goodbye has been sent.
 type portHandler struct {
@@ -32,7 +32,7 @@ func (h *portHandler) FoundTerminator() {
 	line := bytes.TrimSpace(bytes.Join(h.buf, nil))
 	h.buf = h.buf[:0]
 	if string(line) == "quit" {
-		h.Push([]byte("bye\n"))
+		h.PushString("bye\n") // self.push(b"bye\n")
 		h.CloseWhenDone()
 		return
 	}
@@ -58,11 +58,11 @@ func (s *portServer) HandleAccepted(fd int, addr net.Addr) {
 	_ = s.Close()
 }
 
-// Example_lineServer is the Go port of the asynchat line server that Python
-// tutorials teach (examples/ports/line_server.py). A client in another
+// Example is the Go port of the asynchat line server that Python
+// tutorials teach (line_server.py, in this folder). A client in another
 // goroutine sends two lines and one more after "quit"; the line after quit
 // is never answered, as in Python.
-func Example_lineServer() {
+func Example() {
 	m := loop.NewMap()
 	srv := &portServer{}
 	srv.Init(srv, m)

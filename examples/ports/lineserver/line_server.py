@@ -2,7 +2,7 @@
 
 Each client is greeted by a producer, every line it sends comes back in
 upper case, and "quit" says goodbye and closes once the goodbye is sent.
-Its Go port is ExampleAsyncChat_lineServer in chat/port_example_test.go.
+Its Go port is the Example in example_test.go, in this folder.
 
 Run: python3 -W ignore line_server.py   (then: nc 127.0.0.1 7010)
 """
