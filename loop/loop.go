@@ -48,6 +48,12 @@ type Options struct {
 	// DefaultMaxConns(); a negative value means no cap. Change it while
 	// running with SetMaxConns.
 	MaxConns int
+	// Clock, when set, replaces the monotonic system clock as the loop's
+	// time source: it returns the time elapsed since a fixed start and must
+	// never go backwards. Timers, Now and every timeout built on them
+	// follow it. Tests set a fake clock here to check timeouts exactly,
+	// whatever the scheduler does; nil means the system clock.
+	Clock func() time.Duration
 }
 
 // DefaultMaxConns is the cap used when Options.MaxConns is zero: 10,000 or
@@ -108,9 +114,10 @@ type Loop struct {
 	busy        bool // the last wait returned events
 
 	timers  timerHeap
-	epoch   time.Time // timer deadlines are nanoseconds since epoch
-	lastNow int64     // the last value now returned
-	clock   int64     // what Now returns while an iteration runs
+	epoch   time.Time            // timer deadlines are nanoseconds since epoch
+	clockFn func() time.Duration // Options.Clock; nil reads time.Since(epoch)
+	lastNow int64                // the last value now returned
+	clock   int64                // what Now returns while an iteration runs
 
 	wake        waker
 	wakePending atomic.Bool // a wake-up was written and not yet drained
@@ -155,11 +162,12 @@ func New(opts Options) (*Loop, error) {
 		m = defaultMap
 	}
 	l := &Loop{
-		m:      m,
-		p:      p,
-		wake:   w,
-		events: make([]poller.Event, initialEvents),
-		epoch:  time.Now(),
+		m:       m,
+		p:       p,
+		wake:    w,
+		events:  make([]poller.Event, initialEvents),
+		epoch:   time.Now(),
+		clockFn: opts.Clock,
 		// poll(2) and select(2) scan every descriptor on each call, so an
 		// extra call costs in proportion to the map; epoll and kqueue
 		// cost the same whatever is watched.
