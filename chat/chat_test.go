@@ -29,7 +29,7 @@ import (
 
 // waitFor bounds every wait for a condition; generous, because a loaded CI
 // box with the race detector is slow, and a passing test never waits it out.
-const waitFor = 20 * time.Second
+const waitFor = testutil.HangGuard
 
 // quiet swallows the library's logging (the default HandleError logs at
 // error level), so expected errors do not clutter the test output.
