@@ -349,7 +349,7 @@ func testRaw(t *testing.T, addr string, fx fixture) {
 
 		// Many at once, interleaving small and large replies.
 		var reqs strings.Builder
-		const n = 50
+		n := testutil.Rounds(20, 50)
 		for i := range n {
 			if i%10 == 0 {
 				reqs.WriteString(get("GET", "/big.bin"))

@@ -136,7 +136,7 @@ func randomBytes(n int) []byte {
 // same time, and compares what comes back byte for byte. Each client then
 // half-closes, which must reach the backend and come back as EOF.
 func TestForward(t *testing.T) {
-	const clients = 16
+	clients := testutil.Rounds(8, 16)
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		setUp(t)
 		addr := start(t, kind, backend(t, echo))
