@@ -390,8 +390,8 @@ func TestRunNegativeTimeoutWakesForTimer(t *testing.T) {
 		local, _ := newPair(t)
 		addFake(t, l.Map(), local, poller.Read)
 		fired := 0
+		start := time.Now() // before the timer is armed: a lower bound
 		l.AfterFunc(20*time.Millisecond, func() { fired++ })
-		start := time.Now()
 		require.NoError(t, l.Run())
 		elapsed := time.Since(start)
 		assert.Equal(t, 1, fired, "the timer ends the unbounded wait")
@@ -609,9 +609,9 @@ func TestStopFromAnotherGoroutine(t *testing.T) {
 		watchdog(t, l, testutil.HangGuard)
 		local, _ := newPair(t)
 		addFake(t, l.Map(), local, poller.Read)
+		start := time.Now() // before the stopper is armed: a lower bound
 		stopper := time.AfterFunc(20*time.Millisecond, l.Stop)
 		defer stopper.Stop()
-		start := time.Now()
 		require.NoError(t, l.Run())
 		elapsed := time.Since(start)
 		assert.GreaterOrEqual(t, elapsed, 20*time.Millisecond)

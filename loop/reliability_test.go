@@ -570,8 +570,8 @@ func TestIdleNoSpin(t *testing.T) {
 		// of running makes three or four wake-ups, not hundreds.
 		l2 := newLoop(t, kind, loop.Options{Map: m, Timeout: 100 * time.Millisecond})
 		watchdog(t, l2, testutil.HangGuard)
+		start = time.Now() // before the timer is armed: a lower bound
 		l2.AfterFunc(300*time.Millisecond, l2.Stop)
-		start = time.Now()
 		require.NoError(t, l2.Run())
 		elapsed = time.Since(start)
 		assert.GreaterOrEqual(t, elapsed, 300*time.Millisecond)

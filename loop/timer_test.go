@@ -153,13 +153,13 @@ func TestTimerOrdering(t *testing.T) {
 // TestTimerHeapModel checks the heap against a model: 300 timers whose
 // deadlines are all in the past (a negative delay), some stopped and some
 // reset, must all run in one iteration, earliest first, and only the pending
-// ones. Deadlines are 10 ms apart so that the time spent scheduling them
-// cannot reorder them.
+// ones. Deadlines are 10 ms apart on a fake clock that stands still while
+// they are scheduled, so however long that takes it cannot reorder them.
 func TestTimerHeapModel(t *testing.T) {
 	const n = 300
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		rng := rand.New(rand.NewPCG(1, uint64(kind)))
-		l := newLoop(t, kind, loop.Options{})
+		l := newLoop(t, kind, loop.Options{Clock: (&testutil.FakeClock{}).Now})
 		rank := rng.Perm(2 * n) // a deadline rank for each schedule, never reused
 		next := 0
 		delay := func() time.Duration {
@@ -253,8 +253,8 @@ func TestTimerFoldedIntoWait(t *testing.T) {
 		fired := false
 		var rescued atomic.Bool
 		rescue := time.AfterFunc(testutil.HangGuard, func() { rescued.Store(true); l.Stop() })
+		start := time.Now() // before the timer is armed: a lower bound
 		l.AfterFunc(20*time.Millisecond, func() { fired = true })
-		start := time.Now()
 		for !fired && !rescued.Load() {
 			require.NoError(t, l.RunOnce(time.Hour))
 		}
