@@ -125,10 +125,11 @@ func TestErrorReplySurvivesClose(t *testing.T) {
 
 // TestLingerEndsAtTimeout checks the other way a lingering close ends: a
 // peer that keeps its side open and sends nothing more is closed
-// LingerTimeout after the drain began, HandleClose runs once, and the
-// timeout is counted.
+// LingerTimeout after the drain began, not before, HandleClose runs once,
+// and the timeout is counted. The loop runs on a fake clock, so the linger
+// cannot run out while a busy machine delivers the reply.
 func TestLingerEndsAtTimeout(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, e *env) {
+	forEachFakeClock(t, func(t *testing.T, e *env, clk *testutil.FakeClock) {
 		const linger = 200 * time.Millisecond
 		c := &errChat{}
 		c.Init(c, e.m)
@@ -154,9 +155,12 @@ func TestLingerEndsAtTimeout(t *testing.T) {
 		require.GreaterOrEqual(t, c.Fd(), 0, "still draining: the client has not closed")
 
 		timeouts := e.m.Stats().Timeouts
-		// The idle timeout (120s by default) is far beyond runUntil's
-		// hang guard: a close in time is the linger's.
-		e.runUntil(func() bool { return c.Fd() < 0 })
+		clk.Advance(linger - margin)
+		e.settle()
+		require.GreaterOrEqual(t, c.Fd(), 0, "closed before LingerTimeout")
+		clk.Advance(2 * margin)
+		e.settle()
+		require.Negative(t, c.Fd(), "still open LingerTimeout after the drain began")
 		assert.Equal(t, 1, c.closes)
 		assert.Equal(t, timeouts+1, e.m.Stats().Timeouts)
 	})
