@@ -159,16 +159,23 @@ func TestFrameTimeoutBounds(t *testing.T) {
 // TestFrameTimeoutReply: a HandleError that pushes a reply for the frame
 // timeout gets it written before the close, as for the input limits.
 func TestFrameTimeoutReply(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, e *env) {
+	const reply = "408 timeout\r\n"
+	forEachFakeClock(t, func(t *testing.T, e *env, clk *testutil.FakeClock) {
 		c := newTestChat(t, e.m, chat.DelimiterString("\n"))
 		c.FrameTimeout = 50 * time.Millisecond
-		c.onError = func(c *testChat, err error) { c.Push([]byte("408 timeout\r\n")) }
+		c.onError = func(c *testChat, err error) { c.Push([]byte(reply)) }
 		peer := e.pair(c)
 		e.write(peer, []byte("partial"))
-		got := e.readAll(peer)
-		assert.Equal(t, "408 timeout\r\n", string(got))
+		e.runUntil(func() bool { return len(c.pieces) > 0 })
+		clk.Advance(c.FrameTimeout)
+		got, _ := e.readN(peer, len(reply))
+		assert.Equal(t, reply, string(got))
 		require.Len(t, c.errs, 1)
 		assert.ErrorIs(t, c.errs[0], chat.ErrFrameTimeout)
+		// The close lingers for our EOF, which never comes, as long as
+		// LingerTimeout allows; then the peer sees EOF.
+		clk.Advance(chat.DefaultLingerTimeout)
+		assert.Empty(t, e.readAll(peer))
 		e.runUntil(c.closed)
 	})
 }
