@@ -143,15 +143,15 @@ func p99(d []time.Duration) time.Duration {
 // its unloaded value, and only gross starvation fails the test (150ms, the
 // 50ms maximum reliability.md suggests with the 3× margin of §3): on two
 // cores shared by the server, the flooder and the ping client, most of the
-// ping's delay is the operating system's scheduling.
+// ping's delay is the operating system's scheduling. Both time bounds are
+// checked only in the long runs (testutil.Long), on a machine with nothing
+// else to do; the default run logs the times and checks that both clients
+// were served.
 func fairness(t *testing.T, mode string) {
 	forEachBackend(t, func(t *testing.T, e *env) {
 		ln := newFairListener(t, e.m)
 		addr := ln.LocalAddr().String()
-		pings := 300
-		if testing.Short() {
-			pings = 100
-		}
+		pings := testutil.Rounds(100, 300)
 		ping := func() []time.Duration {
 			done := make(chan []time.Duration, 1)
 			go func() {
@@ -180,6 +180,10 @@ func fairness(t *testing.T, mode string) {
 			moved>>20, events, eventP99, ln.costs[events-1], baseP99, loadedP99,
 			float64(loadedP99)/float64(baseP99), loaded[len(loaded)-1])
 		assert.Positive(t, moved, "the flooder made progress too")
+		assert.Len(t, loaded, pings, "the ping client was served beside the flood")
+		if !testutil.Long() {
+			return // the times above are the scheduler's as much as ours
+		}
 		assert.Less(t, eventP99, raceSlowdown*5*time.Millisecond, "one event held the loop too long")
 		assert.Less(t, loadedP99, 150*time.Millisecond, "the flood starved the ping-pong client")
 	})

@@ -222,9 +222,14 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 // logged, typically under 10ms on an idle machine); the server's heap must grow by less than 4 KiB per slow
 // client, plus the read buffers its pool may hold; and the loop's thread
 // must use less than half a core.
+//
+// It is a wall-clock stress test whose bounds only hold on a machine with
+// nothing else to do, so it runs only in the long runs (testutil.Long);
+// TestFrameTimeoutStopsSlowloris checks the frame deadline itself in every
+// run, on a fake clock, and TestIdleConnMemory the memory per connection.
 func TestSlowloris(t *testing.T) {
-	if testing.Short() {
-		t.Skip("takes about 6s")
+	if !testutil.Long() {
+		t.Skip("a 6s stress test with wall-clock bounds: set " + testutil.LongEnv + "=1")
 	}
 	const (
 		frameTimeout = 3 * time.Second

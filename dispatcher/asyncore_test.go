@@ -25,9 +25,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// waitFor bounds every RunUntil in these tests: CPython's
-// loop_waiting_for_flag gives up after about 5 s too.
-const waitFor = 5 * time.Second
+// waitFor bounds every wait for a condition in these tests. CPython's
+// loop_waiting_for_flag gives up after about 5 s; this is longer, a hang
+// guard that a busy machine cannot trip.
+const waitFor = testutil.HangGuard
 
 // family is one of the address families the API tests run over.
 type family struct {

@@ -241,14 +241,24 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // TestAcceptEMFILEBacksOff.
 func TestAcceptEMFILE(t *testing.T) {
 	const (
-		extras     = 50                        // step 2
-		window     = 2 * time.Second           // step 3
-		maxCPU     = 200 * time.Millisecond    // step 3
+		extras = 50              // step 2
+		window = 2 * time.Second // step 3
+		// A child that spins while out of descriptors burns most of the
+		// window; one that waits uses a few tens of milliseconds.
+		maxCPU     = window / 4                // step 3
 		shedWithin = time.Second               // step 4
 		maxP99     = 3 * 50 * time.Millisecond // step 5: 50ms, with the 3x margin of reliability.md §3
 		reaccept   = 1500 * time.Millisecond
-		ioLimit    = 5 * time.Second
 	)
+	// The wall-clock bounds (shedWithin, maxP99, reaccept) are asserted
+	// only in the long runs, on a machine with nothing else to do; in an
+	// ordinary run they are logged, and ioLimit, the time a connection may
+	// take to be shed or served, is a hang guard.
+	long := testutil.Long()
+	ioLimit := testutil.HangGuard / 2
+	if long {
+		ioLimit = 5 * time.Second
+	}
 	child, addr := childServer(t, roleEcho)
 	base := testutil.ProcFDs(child.Pid)
 	require.Positive(t, base)
@@ -350,7 +360,9 @@ func TestAcceptEMFILE(t *testing.T) {
 	t.Logf("child CPU %v over %v of storm; %d echoes, p50 %v p99 %v max %v",
 		cpu, elapsed.Round(time.Millisecond), len(lat), percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1))
 	assert.Less(t, cpu, maxCPU, "the child spins while out of descriptors")
-	assert.Less(t, percentile(lat, 0.99), maxP99, "echo p99 during the storm")
+	if long {
+		assert.Less(t, percentile(lat, 0.99), maxP99, "echo p99 during the storm")
+	}
 
 	// Step 4's verdicts: every extra connection was shed in time.
 	var shedTimes []time.Duration
@@ -360,7 +372,9 @@ func TestAcceptEMFILE(t *testing.T) {
 		shedTimes = append(shedTimes, r.took)
 	}
 	t.Logf("%d extra connections shed: p50 %v max %v", len(shedTimes), percentile(shedTimes, 0.5), percentile(shedTimes, 1))
-	assert.Less(t, percentile(shedTimes, 1), shedWithin, "an extra connection waited in the backlog")
+	if long {
+		assert.Less(t, percentile(shedTimes, 1), shedWithin, "an extra connection waited in the backlog")
+	}
 
 	// Step 6: one more extra is shed, which pauses the listener; then
 	// twenty clients leave, and new ones are accepted and echo within the
@@ -383,12 +397,14 @@ func TestAcceptEMFILE(t *testing.T) {
 				break
 			}
 			retries++
-			require.Less(t, time.Since(left), reaccept, "no new connection served: %v", err)
+			require.Less(t, time.Since(left), max(reaccept, ioLimit), "no new connection served: %v", err)
 		}
 	}
 	took := time.Since(left)
 	t.Logf("10 new clients served %v after 20 left (%d shed and retried)", took.Round(time.Millisecond), retries)
-	assert.Less(t, took, reaccept)
+	if long {
+		assert.Less(t, took, reaccept)
+	}
 	assert.Positive(t, child.Ask("shed"))
 
 	// Step 7: the listener is open, and with every client gone the child
@@ -406,7 +422,7 @@ func TestAcceptEMFILE(t *testing.T) {
 // awaitChildFDs waits up to 5s for the child to hold base descriptors.
 func awaitChildFDs(t *testing.T, child *testutil.Child, base int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testutil.HangGuard)
 	for n := testutil.ProcFDs(child.Pid); n != base; n = testutil.ProcFDs(child.Pid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("child holds %d descriptors, %d at the start", n, base)

@@ -75,13 +75,13 @@ var leakEndings = []struct {
 // leakCycle connects to addr, echoes one line and ends the connection the
 // way number i says.
 func leakCycle(addr string, i int) error {
-	conn, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+	conn, err := net.DialTimeout("tcp4", addr, testutil.HangGuard)
 	if err != nil {
 		return err
 	}
 	c := conn.(*net.TCPConn)
 	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+	if err := c.SetDeadline(time.Now().Add(testutil.HangGuard)); err != nil {
 		return err
 	}
 	line := fmt.Sprintf("cycle %d", i)
@@ -99,18 +99,15 @@ func leakCycle(addr string, i int) error {
 	return leakEndings[i%len(leakEndings)].end(c, r)
 }
 
-// TestNoFDLeak is reliability.md F3: 4000 sequential connect/echo/close
-// cycles (500 with -short) against a line-echo AsyncChat server in a child
+// TestNoFDLeak is reliability.md F3: 500 sequential connect/echo/close
+// cycles (4000 in the long runs, testutil.Long) against a line-echo AsyncChat server in a child
 // limited to 64 descriptors, rotating through five endings: the client
 // closes first, the server closes first ("QUIT"), the client resets, the
 // client half-closes and reads to EOF, the client closes in the middle of a
 // line. Every cycle must succeed; afterwards the child holds the
 // descriptors and goroutines it started with and no connection.
 func TestNoFDLeak(t *testing.T) {
-	cycles := 4000
-	if testing.Short() {
-		cycles = 500
-	}
+	cycles := testutil.Rounds(500, 4000)
 	child, addr := childServer(t, roleLine)
 	baseFDs := testutil.ProcFDs(child.Pid)
 	require.Positive(t, baseFDs)

@@ -1,8 +1,9 @@
 package dispatcher_test
 
 // Dispatcher timeouts: reliability.md F5 (no stale timer after fd reuse),
-// F11 (idle), F12 (write stall), F16 (connect timeout). Timing assertions
-// are loose bounds, at least 3× away from the configured value.
+// F11 (idle), F12 (write stall), F16 (connect timeout). The loops run on a
+// fake clock (testutil.FakeClock), so each timeout is checked to the
+// millisecond on both sides, whatever the scheduler does.
 
 import (
 	"errors"
@@ -25,6 +26,7 @@ type timeoutConn struct {
 	dispatcher.DispatcherWithSend
 	errs     []error
 	connects int
+	reads    int
 }
 
 func newTimeoutConn(m *loop.Map) *timeoutConn {
@@ -35,7 +37,9 @@ func newTimeoutConn(m *loop.Map) *timeoutConn {
 
 func (c *timeoutConn) HandleRead() {
 	var buf [512]byte
-	_, _ = c.Recv(buf[:])
+	if n, _ := c.Recv(buf[:]); n > 0 {
+		c.reads++
+	}
 }
 
 func (c *timeoutConn) HandleConnect() { c.connects++ }
@@ -47,23 +51,30 @@ func (c *timeoutConn) HandleError(err error) {
 
 func (c *timeoutConn) closed() bool { return c.Fd() < 0 }
 
-// runFor drives l for about d.
-func runFor(t *testing.T, l *loop.Loop, d time.Duration) {
+// settle runs a few iterations of l, each waiting at most a millisecond:
+// time enough for whatever is due on l's clock to happen. The tests below
+// run their loops on a testutil.FakeClock, so what is due depends on the
+// clock alone, not on how fast the machine runs the test.
+func settle(t *testing.T, l *loop.Loop) {
 	t.Helper()
-	start := time.Now()
-	for time.Since(start) < d {
-		require.NoError(t, l.RunOnce(10*time.Millisecond))
+	for range 5 {
+		require.NoError(t, l.RunOnce(time.Millisecond))
 	}
 }
+
+// margin separates "just before" from "just after" a deadline on the fake
+// clock: the loop's clock gains a nanosecond on each reading that would
+// otherwise repeat one, so a deadline is met a few microseconds early at most.
+const margin = time.Millisecond
 
 // TestIdleTimeout (F11): no progress for IdleTimeout closes the dispatcher
 // with ErrIdleTimeout, not before; input keeps it open; a plain
 // Dispatcher has no idle timeout unless it asks.
 func TestIdleTimeout(t *testing.T) {
-	const idle = 250 * time.Millisecond // 12 writes per period: margin for a loaded machine
+	const idle = 250 * time.Millisecond
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+		l, clk := testutil.NewFakeClockLoop(t, kind)
 		c := newTimeoutConn(l.Map())
 		c.IdleTimeout = idle
 		a, b := testutil.Socketpair(t)
@@ -71,22 +82,21 @@ func TestIdleTimeout(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, c.Adopt(fd))
 
-		// A byte every 20ms for three idle periods: never idle.
-		start, last := time.Now(), time.Time{}
-		testutil.RunUntil(t, l, waitFor, func() bool {
-			if time.Since(last) >= 20*time.Millisecond {
-				_, err := unix.Write(b, []byte("x"))
-				require.NoError(t, err)
-				last = time.Now()
-			}
-			return c.closed() || time.Since(start) > 3*idle
-		})
-		require.False(t, c.closed(), "closed although never idle: %v", c.errs)
-
-		testutil.RunUntil(t, l, waitFor, c.closed)
-		elapsed := time.Since(last)
-		assert.GreaterOrEqual(t, elapsed, idle)
-		assert.Less(t, elapsed, 3*idle)
+		// A byte every 100ms for three idle periods: never idle.
+		for i := 1; i <= 3*int(idle/(100*time.Millisecond)); i++ {
+			_, err := unix.Write(b, []byte("x"))
+			require.NoError(t, err)
+			testutil.RunUntil(t, l, waitFor, func() bool { return c.reads == i || c.closed() })
+			require.False(t, c.closed(), "closed although never idle: %v", c.errs)
+			clk.Advance(100 * time.Millisecond)
+		}
+		// The last byte was read 100ms ago.
+		clk.Advance(idle - 100*time.Millisecond - margin)
+		settle(t, l)
+		require.False(t, c.closed(), "closed before IdleTimeout: %v", c.errs)
+		clk.Advance(2 * margin)
+		settle(t, l)
+		require.True(t, c.closed(), "still open IdleTimeout after the last input")
 		require.Len(t, c.errs, 1)
 		assert.ErrorIs(t, c.errs[0], dispatcher.ErrIdleTimeout)
 
@@ -96,7 +106,9 @@ func TestIdleTimeout(t *testing.T) {
 		fd, err = unix.Dup(a)
 		require.NoError(t, err)
 		require.NoError(t, plain.Adopt(fd))
-		runFor(t, l, 3*idle)
+		settle(t, l)
+		clk.Advance(time.Hour)
+		settle(t, l)
 		assert.False(t, plain.closed())
 		assert.Empty(t, plain.errs)
 	})
@@ -110,23 +122,26 @@ func TestIdleTimeoutChangedWhileRunning(t *testing.T) {
 	const idle = 100 * time.Millisecond
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+		l, clk := testutil.NewFakeClockLoop(t, kind)
 		c := newTimeoutConn(l.Map())
 		c.UseServerTimeouts() // 120s: nothing happens during the test
 		a, _ := testutil.Socketpair(t)
 		fd, err := unix.Dup(a)
 		require.NoError(t, err)
 		require.NoError(t, c.Adopt(fd))
-		start := time.Now()
-		runFor(t, l, idle)
+		settle(t, l)
+		clk.Advance(idle / 2)
+		settle(t, l)
 		assert.False(t, c.closed())
 
 		c.IdleTimeout = idle
 		c.ResetTimeouts()
-		testutil.RunUntil(t, l, waitFor, c.closed)
-		elapsed := time.Since(start)
-		assert.GreaterOrEqual(t, elapsed, idle)
-		assert.Less(t, elapsed, 3*idle, "the idle clock ran from the start")
+		clk.Advance(idle/2 - margin)
+		settle(t, l)
+		assert.False(t, c.closed(), "closed before IdleTimeout: %v", c.errs)
+		clk.Advance(2 * margin)
+		settle(t, l)
+		require.True(t, c.closed(), "the idle clock did not run from the start")
 		require.Len(t, c.errs, 1)
 		assert.ErrorIs(t, c.errs[0], dispatcher.ErrIdleTimeout)
 	})
@@ -138,7 +153,7 @@ func TestStaleIdleTimer(t *testing.T) {
 	const idle = 200 * time.Millisecond
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+		l, clk := testutil.NewFakeClockLoop(t, kind)
 		a, _ := testutil.Socketpair(t)
 		x, _ := testutil.Socketpair(t)
 		fd, err := unix.Dup(a)
@@ -146,8 +161,9 @@ func TestStaleIdleTimer(t *testing.T) {
 		first := newTimeoutConn(l.Map())
 		first.IdleTimeout = idle
 		require.NoError(t, first.Adopt(fd))
-		start := time.Now()
-		runFor(t, l, 3*idle/4)
+		settle(t, l)
+		clk.Advance(3 * idle / 4)
+		settle(t, l)
 		require.False(t, first.closed())
 		require.NoError(t, first.Close())
 
@@ -156,7 +172,9 @@ func TestStaleIdleTimer(t *testing.T) {
 		second := newTimeoutConn(l.Map())
 		second.IdleTimeout = 5 * time.Second
 		require.NoError(t, second.Adopt(fd))
-		runFor(t, l, 2*idle-time.Since(start))
+		settle(t, l)
+		clk.Advance(2*idle - 3*idle/4) // past A's deadline
+		settle(t, l)
 		assert.False(t, second.closed(), "A's timer fired on B: %v", second.errs)
 		assert.Empty(t, second.errs)
 		assert.Empty(t, first.errs)
@@ -170,7 +188,7 @@ func TestWriteStall(t *testing.T) {
 	const stall = 120 * time.Millisecond
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+		l, clk := testutil.NewFakeClockLoop(t, kind)
 		a, _ := testutil.Socketpair(t)
 
 		quiet := newTimeoutConn(l.Map())
@@ -185,13 +203,16 @@ func TestWriteStall(t *testing.T) {
 		fd, err = unix.Dup(b)
 		require.NoError(t, err)
 		require.NoError(t, c.Adopt(fd))
-		start := time.Now()
 		c.Send(make([]byte, 8<<20))
 		require.Positive(t, c.Pending())
-		testutil.RunUntil(t, l, waitFor, c.closed)
-		elapsed := time.Since(start)
-		assert.GreaterOrEqual(t, elapsed, stall)
-		assert.Less(t, elapsed, 3*stall)
+		settle(t, l) // the socket buffer fills; the last byte goes at 0
+		require.Positive(t, c.Pending())
+		clk.Advance(stall - margin)
+		settle(t, l)
+		require.False(t, c.closed(), "closed before WriteStallTimeout: %v", c.errs)
+		clk.Advance(2 * margin)
+		settle(t, l)
+		require.True(t, c.closed(), "still open WriteStallTimeout after the last byte went")
 		require.Len(t, c.errs, 1)
 		assert.ErrorIs(t, c.errs[0], dispatcher.ErrWriteStall)
 		assert.False(t, quiet.closed())
@@ -207,7 +228,7 @@ func TestConnectTimeout(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+		l, clk := testutil.NewFakeClockLoop(t, kind)
 		ln, err := testutil.NewSocket(unix.AF_INET, unix.SOCK_STREAM)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = unix.Close(ln) })
@@ -232,18 +253,22 @@ func TestConnectTimeout(t *testing.T) {
 		c := newTimeoutConn(l.Map())
 		c.ConnectTimeout = timeout
 		require.NoError(t, c.CreateSocket(dispatcher.AFInet, dispatcher.SockStream))
-		start := time.Now()
 		require.NoError(t, c.ConnectAddr(addr))
-		if !c.Connecting() {
-			t.Skip("the kernel completed the connect although the accept queue is full")
+		skip := func() {
+			if c.Connected() || (!c.Connecting() && !c.closed()) {
+				t.Skip("the kernel completed the connect although the accept queue is full")
+			}
 		}
-		testutil.RunUntil(t, l, waitFor, func() bool { return c.closed() || c.Connected() })
-		elapsed := time.Since(start)
-		if c.Connected() {
-			t.Skip("the kernel completed the connect although the accept queue is full")
-		}
-		assert.GreaterOrEqual(t, elapsed, timeout)
-		assert.Less(t, elapsed, 3*timeout)
+		skip()
+		settle(t, l)
+		clk.Advance(timeout - margin)
+		settle(t, l)
+		skip()
+		require.False(t, c.closed(), "closed before ConnectTimeout: %v", c.errs)
+		clk.Advance(2 * margin)
+		settle(t, l)
+		skip()
+		require.True(t, c.closed(), "still connecting ConnectTimeout after the connect")
 		require.Len(t, c.errs, 1)
 		assert.ErrorIs(t, c.errs[0], dispatcher.ErrConnectTimeout)
 		assert.ErrorIs(t, c.errs[0], unix.ETIMEDOUT)
@@ -268,17 +293,21 @@ func TestTimeoutsSetBeforeTheLoop(t *testing.T) {
 		_, err = unix.Write(b, []byte("x")) // the first event
 		require.NoError(t, err)
 
-		l, err := loop.New(loop.Options{Map: m, Backend: kind})
+		clk := &testutil.FakeClock{}
+		clk.Advance(time.Hour) // the clocks must not start at zero
+		l, err := loop.New(loop.Options{Map: m, Backend: kind, Clock: clk.Now})
 		require.NoError(t, err)
 		t.Cleanup(func() {
 			_ = dispatcher.CloseAll(m, true)
 			_ = l.Close()
 		})
-		start := time.Now()
-		testutil.RunUntil(t, l, waitFor, c.closed)
-		elapsed := time.Since(start)
-		assert.GreaterOrEqual(t, elapsed, idle)
-		assert.Less(t, elapsed, 3*idle)
+		testutil.RunUntil(t, l, waitFor, func() bool { return c.reads > 0 })
+		clk.Advance(idle - margin)
+		settle(t, l)
+		require.False(t, c.closed(), "closed before IdleTimeout: %v", c.errs)
+		clk.Advance(2 * margin)
+		settle(t, l)
+		require.True(t, c.closed(), "still open IdleTimeout after the first event")
 		require.Len(t, c.errs, 1)
 		assert.ErrorIs(t, c.errs[0], dispatcher.ErrIdleTimeout)
 	})

@@ -124,3 +124,27 @@ func TestMapConns(t *testing.T) {
 	assert.Zero(t, m.Conns())
 	assert.Equal(t, 4, m.Len()) // 3, 4, 5 and 6
 }
+
+// TestClockOption: a loop given Options.Clock reads nothing else. Now
+// follows it, and a timer fires exactly when the clock reaches its deadline
+// — not a nanosecond before, and on the next iteration after — however long
+// the iterations take in wall time.
+func TestClockOption(t *testing.T) {
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l, clk := testutil.NewFakeClockLoop(t, kind)
+		clk.Advance(time.Hour)
+		assert.GreaterOrEqual(t, l.Now(), time.Hour)
+		assert.Less(t, l.Now(), time.Hour+time.Millisecond, "the loop reads the fake clock")
+
+		fired := 0
+		l.AfterFunc(50*time.Millisecond, func() { fired++ })
+		clk.Advance(50*time.Millisecond - time.Microsecond)
+		for range 5 {
+			require.NoError(t, l.RunOnce(0))
+		}
+		assert.Zero(t, fired, "fired before the clock reached its deadline")
+		clk.Advance(time.Microsecond)
+		require.NoError(t, l.RunOnce(0))
+		assert.Equal(t, 1, fired, "the first iteration at the deadline runs the timer")
+	})
+}

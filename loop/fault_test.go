@@ -76,7 +76,7 @@ func TestFaultWait(t *testing.T) {
 			require.Equal(t, len(msg), n)
 
 			var got []byte
-			deadline := time.Now().Add(5 * time.Second)
+			deadline := time.Now().Add(testutil.HangGuard)
 			for len(got) < len(msg) || fired == 0 || !posted {
 				if err := l.RunOnce(time.Millisecond); err != nil {
 					restore()

@@ -54,7 +54,7 @@ func TestGroupPostRunsOnItsLoop(t *testing.T) {
 		select {
 		case l := <-got:
 			assert.Same(t, loops[i], l)
-		case <-time.After(5 * time.Second):
+		case <-time.After(testutil.HangGuard):
 			t.Fatalf("loop %d did not run the posted function", i)
 		}
 	}

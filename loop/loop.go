@@ -76,6 +76,12 @@ type Options struct {
 	// descriptor is that high, whatever the cap). A negative value means
 	// no cap. Change it while running with SetMaxConns.
 	MaxConns int
+	// Clock, when set, replaces the monotonic system clock as the loop's
+	// time source: it returns the time elapsed since a fixed start and must
+	// never go backwards. Timers, Now and every timeout built on them
+	// follow it. Tests set a fake clock here to check timeouts exactly,
+	// whatever the scheduler does; nil means the system clock.
+	Clock func() time.Duration
 }
 
 // reservedFDs are the descriptors the default cap leaves for everything
@@ -154,10 +160,11 @@ type Loop struct {
 	busy        bool // the last wait returned events
 
 	timers  timerHeap
-	epoch   time.Time // timer deadlines are nanoseconds since epoch
-	lastNow int64     // the last value now returned
-	clock   int64     // what Now returns while an iteration runs
-	peerLog LogGate   // see PeerLog
+	epoch   time.Time            // timer deadlines are nanoseconds since epoch
+	clockFn func() time.Duration // Options.Clock; nil reads time.Since(epoch)
+	lastNow int64                // the last value now returned
+	clock   int64                // what Now returns while an iteration runs
+	peerLog LogGate              // see PeerLog
 
 	wake        waker       // valid once hasWake is set, under mu
 	hasWake     bool        // the loop has been opened (guarded by mu)
@@ -199,6 +206,7 @@ func New(opts Options) (*Loop, error) {
 		m = defaultMap
 	}
 	if l := m.Loop(); l.p == nil && !l.isClosed() && !l.running {
+		l.clockFn = opts.Clock
 		if err := l.open(kind); err != nil {
 			return nil, err
 		}
@@ -206,6 +214,7 @@ func New(opts Options) (*Loop, error) {
 		return l, nil
 	}
 	l := newLoop(m)
+	l.clockFn = opts.Clock
 	if err := l.open(kind); err != nil {
 		return nil, err
 	}

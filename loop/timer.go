@@ -83,7 +83,12 @@ func later(when int64, d time.Duration) int64 {
 // is always later than the "now" of that pass and waits for the next
 // iteration, even on a coarse clock.
 func (l *Loop) now() int64 {
-	t := int64(time.Since(l.epoch))
+	var t int64
+	if l.clockFn != nil {
+		t = int64(l.clockFn())
+	} else {
+		t = int64(time.Since(l.epoch))
+	}
 	if t <= l.lastNow {
 		t = l.lastNow + 1
 	}

@@ -63,7 +63,8 @@ func TestSimpleProducerNoCopy(t *testing.T) {
 	c := p.More()
 	assert.Same(t, &data[0], &c[0], "chunks are sub-slices of the data")
 	assert.Equal(t, 4, cap(c), "a chunk's capacity stops at its end")
-	_ = append(c, 'Z')
+	grown := append(c, 'Z')
+	assert.Equal(t, "abcdZ", string(grown))
 	assert.Equal(t, "abcdefghij", string(data), "appending to a chunk leaves the data alone")
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/loop"
 	"golang.org/x/sys/unix"
 )
@@ -181,8 +182,8 @@ func (p *inproc) stats() (loop.Stats, error) {
 	select {
 	case st := <-ch:
 		return st, nil
-	case <-time.After(10 * time.Second):
-		return loop.Stats{}, fmt.Errorf("%s: the loop did not run a posted function within 10s", p.name)
+	case <-time.After(testutil.HangGuard):
+		return loop.Stats{}, fmt.Errorf("%s: the loop did not run a posted function within %v", p.name, testutil.HangGuard)
 	case <-p.done:
 		return loop.Stats{}, fmt.Errorf("%s: the loop stopped (%v)", p.name, p.err)
 	}
@@ -195,8 +196,8 @@ func (p *inproc) stop() error {
 		p.l.Stop()
 		select {
 		case <-p.done:
-		case <-time.After(10 * time.Second):
-			p.stopErr = fmt.Errorf("%s: Run did not return within 10s of Stop", p.name)
+		case <-time.After(testutil.HangGuard):
+			p.stopErr = fmt.Errorf("%s: Run did not return within %v of Stop", p.name, testutil.HangGuard)
 			return
 		}
 		_ = dispatcher.CloseAll(p.m, true)

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/asyncore-go/asyncore/internal/testutil"
 )
 
 // examples are the servers Part 2 runs.
@@ -100,10 +102,10 @@ func startProc(t *testing.T, name, bin string, args ...string) (*proc, error) {
 		return p, nil
 	case <-p.exited:
 		return nil, fmt.Errorf("%s exited before listening: %v\n%s", name, p.err, p.log())
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.HangGuard):
 		_ = p.cmd.Process.Kill()
 		<-p.exited
-		return nil, fmt.Errorf("%s did not report its address within 10s\n%s", name, p.log())
+		return nil, fmt.Errorf("%s did not report its address within %v\n%s", name, testutil.HangGuard, p.log())
 	}
 }
 
@@ -226,10 +228,10 @@ func (p *proc) terminate() error {
 	}
 	select {
 	case <-p.exited:
-	case <-time.After(15 * time.Second):
+	case <-time.After(testutil.HangGuard):
 		_ = p.cmd.Process.Kill()
 		<-p.exited
-		return fmt.Errorf("%s did not exit within 15s of SIGTERM\n%s", p.name, p.log())
+		return fmt.Errorf("%s did not exit within %v of SIGTERM\n%s", p.name, testutil.HangGuard, p.log())
 	}
 	if p.err != nil {
 		return fmt.Errorf("%s after SIGTERM: %v\n%s", p.name, p.err, p.log())

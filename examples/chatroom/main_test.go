@@ -61,7 +61,7 @@ func dialWith(t *testing.T, d *net.Dialer, addr, eol string) *conn {
 	c, err := d.Dial("tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
-	require.NoError(t, c.SetDeadline(time.Now().Add(30*time.Second)))
+	require.NoError(t, c.SetDeadline(time.Now().Add(testutil.HangGuard)))
 	return &conn{t: t, c: c.(*net.TCPConn), r: bufio.NewReader(c), eol: eol}
 }
 
@@ -406,7 +406,7 @@ func testSlowClient(t *testing.T, s *testServer) {
 	select {
 	case err := <-readerDone:
 		require.NoError(t, err, "reader")
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.HangGuard):
 		require.Fail(t, "reader did not get the last line")
 	}
 	assert.Equal(t, int64(sent), received.Load(), "lines the reader received")

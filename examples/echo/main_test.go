@@ -64,7 +64,7 @@ func TestEchoTCP(t *testing.T) {
 					return
 				}
 				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+				_ = c.SetDeadline(time.Now().Add(testutil.HangGuard))
 				msgs := [][]byte{
 					[]byte(fmt.Sprintf("hello from client %d\n", i)),
 					{0},
@@ -100,7 +100,7 @@ func TestEchoTCP(t *testing.T) {
 		assert.Equal(t, "still here", string(got))
 
 		stop()
-		_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = idle.SetReadDeadline(time.Now().Add(testutil.HangGuard))
 		n, err := idle.Read(make([]byte, 1))
 		assert.Equal(t, 0, n)
 		assert.ErrorIs(t, err, io.EOF, "the server should close open connections on shutdown")
@@ -120,7 +120,7 @@ func TestEchoUDP(t *testing.T) {
 		for _, msg := range []string{"one", "two", "three", string(bytes.Repeat([]byte("x"), 8000))} {
 			_, err := c.Write([]byte(msg))
 			require.NoError(t, err)
-			require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(testutil.HangGuard)))
 			n, err := c.Read(buf)
 			require.NoError(t, err)
 			assert.Equal(t, msg, string(buf[:n]))
@@ -182,7 +182,7 @@ func TestEchoTCPLoops(t *testing.T) {
 	for i := range 20 {
 		c, err := net.Dial("tcp", addr.String())
 		require.NoError(t, err)
-		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		_ = c.SetDeadline(time.Now().Add(testutil.HangGuard))
 		msg := bytes.Repeat([]byte{byte('a' + i)}, 1000+i)
 		got, err := roundTrip(c, msg)
 		require.NoError(t, err)
@@ -195,7 +195,7 @@ func TestEchoTCPLoops(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "still here", string(got))
 	stop()
-	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = idle.SetReadDeadline(time.Now().Add(testutil.HangGuard))
 	n, err := idle.Read(make([]byte, 1))
 	assert.Equal(t, 0, n)
 	assert.ErrorIs(t, err, io.EOF, "the server should close open connections on shutdown")

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/chat"
+	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/poller"
 )
@@ -116,7 +117,7 @@ func dial(t *testing.T, addr string) *net.TCPConn {
 // socket by itself: each connection ends when both directions are done.
 func waitClosed(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testutil.HangGuard)
 	for openSides.Load() != 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -135,7 +136,7 @@ func randomBytes(n int) []byte {
 // same time, and compares what comes back byte for byte. Each client then
 // half-closes, which must reach the backend and come back as EOF.
 func TestForward(t *testing.T) {
-	const clients = 16
+	clients := testutil.Rounds(8, 16)
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		setUp(t)
 		addr := start(t, kind, backend(t, echo))
@@ -254,7 +255,7 @@ func TestHalfClose(t *testing.T) {
 		select {
 		case data := <-received:
 			assert.True(t, bytes.Equal(upload, data), "upload after the backend's EOF: sent %d bytes, backend got %d", len(upload), len(data))
-		case <-time.After(30 * time.Second):
+		case <-time.After(testutil.HangGuard):
 			t.Fatal("the backend did not get the upload")
 		}
 		waitClosed(t)
@@ -262,7 +263,8 @@ func TestHalfClose(t *testing.T) {
 }
 
 // TestConnectRefused: with nothing listening at the backend address the
-// client is closed promptly.
+// client is closed at once, on the refusal, not by the 60s connect timeout:
+// the read gives up after half that.
 func TestConnectRefused(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		setUp(t)
@@ -274,12 +276,10 @@ func TestConnectRefused(t *testing.T) {
 
 		for range 3 {
 			c := dial(t, addr)
-			began := time.Now()
-			require.NoError(t, c.SetReadDeadline(began.Add(5*time.Second)))
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(dispatcher.DefaultConnectTimeout/2)))
 			n, err := c.Read(make([]byte, 1))
 			assert.Equal(t, 0, n)
 			assert.ErrorIs(t, err, io.EOF)
-			assert.Less(t, time.Since(began), 2*time.Second)
 			require.NoError(t, c.Close())
 		}
 		waitClosed(t)
@@ -325,7 +325,7 @@ func TestBackPressure(t *testing.T) {
 			werr <- err
 		}()
 
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(testutil.HangGuard)
 		for peakQueued.Load() < maxQueued && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}

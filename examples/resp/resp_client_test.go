@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/asyncore-go/asyncore/internal/testutil"
 )
 
 // A small RESP2 client for the tests. Replies decode to:
@@ -39,7 +41,7 @@ func dial(t *testing.T, addr net.Addr) *respClient {
 	conn, err := net.Dial("tcp", addr.String())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
-	require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
+	require.NoError(t, conn.SetDeadline(time.Now().Add(testutil.HangGuard)))
 	return &respClient{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 

@@ -103,7 +103,7 @@ func dial(t *testing.T, s *running) *client {
 	conn, err := net.Dial("tcp", s.addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
-	require.NoError(t, conn.SetDeadline(time.Now().Add(30*time.Second)))
+	require.NoError(t, conn.SetDeadline(time.Now().Add(testutil.HangGuard)))
 	c := &client{t: t, conn: conn, r: bufio.NewReader(conn)}
 	require.Equal(t, "220 "+hostname+" asyncore-go smtpd", c.reply())
 	return c

@@ -33,8 +33,9 @@ const ChildEnv = "ASYNCORE_TEST_CHILD"
 const childPrefix = "child: "
 
 // childWait bounds each wait on a child: for a line it was asked for, and
-// for it to exit once its input is closed.
-const childWait = 10 * time.Second
+// for it to exit once its input is closed. It is a hang guard: a child on
+// a busy machine can take seconds to answer.
+const childWait = HangGuard
 
 // ChildRole returns the role this process was started to play by
 // StartChild, or "" in an ordinary test run. A helper test returns at once
@@ -160,7 +161,7 @@ func (c *Child) Send(cmd string) {
 	}
 }
 
-// Expect waits up to 10s for the child's next line and returns what
+// Expect waits up to HangGuard for the child's next line and returns what
 // follows word and a space in it, failing the test if the line does not
 // start with word or none comes.
 func (c *Child) Expect(word string) string {
@@ -195,7 +196,7 @@ func (c *Child) Ask(cmd string) int {
 }
 
 // Stop closes the child's input, which tells it to shut down, and waits up
-// to 10s for it to exit; the test fails unless it exits with status 0.
+// to HangGuard for it to exit; the test fails unless it exits with status 0.
 func (c *Child) Stop() {
 	c.t.Helper()
 	_ = c.stdin.Close()

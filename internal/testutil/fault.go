@@ -27,13 +27,13 @@ func FaultSeed(t *testing.T) uint64 {
 }
 
 // FaultScripts is how many scripts a property test runs on each backend:
-// its default total (or -fault.scripts) shared among the backends, short
-// in all under -short.
+// short in all, shared among the backends, in an ordinary run; total in the
+// long runs (Long); or -fault.scripts if it is set.
 func FaultScripts(total, short int) int {
 	switch {
 	case *faultScriptsFlag > 0:
 		total = *faultScriptsFlag
-	case testing.Short():
+	case !Long():
 		total = short
 	}
 	return max(1, total/len(Backends()))

@@ -11,7 +11,7 @@ import (
 // serveTimeout bounds each wait on an example server: for it to listen, and
 // for it to return once cancelled. A server that misses it is stuck, and the
 // test fails rather than hang until go test's own timeout.
-const serveTimeout = 5 * time.Second
+const serveTimeout = HangGuard
 
 // ServeFunc is an example's serve function with its other arguments bound:
 // it listens, calls ready (unless nil) with the address it bound, and serves

@@ -50,22 +50,33 @@ func NewLoop(t testing.TB, kind poller.Kind) *loop.Loop {
 	if err != nil {
 		t.Fatalf("loop.New(%v): %v", kind, err)
 	}
-	t.Cleanup(func() {
-		l.Map().Range(func(fd int, ch loop.Channel) bool {
-			_ = ch.Close()
-			l.Map().Remove(fd, ch)
-			return true
-		})
-		_ = l.Close()
-	})
+	t.Cleanup(func() { closeLoop(l) })
 	return l
 }
 
+// closeLoop closes every channel of l's map, then l.
+func closeLoop(l *loop.Loop) {
+	l.Map().Range(func(fd int, ch loop.Channel) bool {
+		_ = ch.Close()
+		l.Map().Remove(fd, ch)
+		return true
+	})
+	_ = l.Close()
+}
+
+// HangGuard is the least time RunUntil waits before it calls a test hung.
+// It is a guard against hangs, not a bound on how fast the code is: on a
+// machine busy with other work a condition that takes milliseconds when
+// idle can take seconds.
+const HangGuard = 60 * time.Second
+
 // RunUntil runs l one iteration at a time (each waiting at most 10ms) until
 // cond returns true, failing the test if that has not happened within
-// timeout. It returns the number of iterations it ran.
+// timeout or HangGuard, whichever is longer. It returns the number of
+// iterations it ran.
 func RunUntil(t testing.TB, l *loop.Loop, timeout time.Duration, cond func() bool) int {
 	t.Helper()
+	timeout = max(timeout, HangGuard)
 	deadline := time.Now().Add(timeout)
 	n := 0
 	for !cond() {
