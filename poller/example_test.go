@@ -74,4 +74,3 @@ func ExampleKind_Set() {
 	// poll
 	// poller: unknown backend "iocp" (want epoll, kqueue, poll, select or best)
 }
-
