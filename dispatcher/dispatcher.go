@@ -130,6 +130,12 @@ type Dispatcher struct {
 
 	tmo timeouts
 
+	// ws is the DispatcherWithSend around this Dispatcher, if any: its
+	// CloseWhenDone keeps a deadline on the dispatcher's timer and drops
+	// input (dropInput) instead of calling HandleRead.
+	ws        *DispatcherWithSend
+	dropInput bool
+
 	iov []unix.Iovec // SendBuffers' scratch
 
 	bytesIn, bytesOut uint64 // ChannelStats
@@ -156,6 +162,9 @@ func (d *Dispatcher) Init(self Handler, m *loop.Map) {
 		m = loop.DefaultMap()
 	}
 	d.self, d.m, d.fd = self, m, -1
+	if w, ok := self.(interface{ withSend() *DispatcherWithSend }); ok && &w.withSend().Dispatcher == d {
+		d.ws = w.withSend()
+	}
 }
 
 func (d *Dispatcher) mustInit() {
@@ -735,6 +744,10 @@ func (d *Dispatcher) Close() error {
 	}
 	d.stopTimeouts()
 	d.closeSpare()
+	d.dropInput = false
+	if d.ws != nil {
+		d.ws.closed()
+	}
 	if d.self == nil || d.fd < 0 {
 		return nil
 	}

@@ -132,6 +132,12 @@
 //     half-closes it writes what is still queued before closing
 //     (asyncore-spec §4.11); its buffer is compacted as it drains, so a
 //     connection that never empties it does not keep what it already sent.
+//   - DispatcherWithSend has asynchat's CloseWhenDone (asyncore's
+//     dispatcher_with_send has none, so a Close right after a large Send
+//     drops what the socket had not taken). It closes lingering, as
+//     chat.AsyncChat does, and a stalled one gives up after LingerTimeout;
+//     ShutdownWriteWhenDone is a client's half-close after its last Send;
+//     a handler with HandleDrained (Drainer) hears when the queue empties.
 //   - A hang-up (both directions shut) with input still buffered delivers
 //     that input before HandleClose — even to a dispatcher that is not
 //     reading at that moment — and HandleClose then sees EOF. asyncore's

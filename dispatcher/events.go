@@ -29,7 +29,7 @@ func (d *Dispatcher) Interest() poller.Events {
 		}
 		return ev
 	}
-	if !d.eof && d.self.Readable() {
+	if !d.eof && (d.dropInput || d.self.Readable()) {
 		ev |= poller.Read
 	}
 	if d.connecting || d.self.Writable() {
@@ -91,6 +91,15 @@ func (d *Dispatcher) handleReadEvent() {
 		if d.epoch != epoch {
 			return
 		}
+	}
+	d.handleRead()
+}
+
+// handleRead calls HandleRead, or drops the input after a CloseWhenDone.
+func (d *Dispatcher) handleRead() {
+	if d.dropInput {
+		d.ws.dropRead()
+		return
 	}
 	d.self.HandleRead()
 }
@@ -182,7 +191,7 @@ func (d *Dispatcher) handleHangup(ev poller.Events) {
 		}
 		if pending > 0 {
 			epoch := d.epoch
-			d.self.HandleRead()
+			d.handleRead()
 			if d.epoch != epoch || d.eof || sock.Pending(d.fd) < pending {
 				return
 			}

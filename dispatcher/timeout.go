@@ -195,6 +195,11 @@ func (d *Dispatcher) nextDeadline() (int64, bool) {
 	if to := d.idleTimeout(); to > 0 {
 		next = min(next, t.lastIO+int64(to))
 	}
+	if d.ws != nil {
+		if at, ok := d.ws.lingerDeadline(); ok {
+			next = min(next, int64(at))
+		}
+	}
 	if x, ok := d.self.(Deadliner); ok {
 		if at, ok := x.NextDeadline(); ok {
 			next = min(next, int64(at))
@@ -242,6 +247,12 @@ func (d *Dispatcher) timedOut() {
 	}
 	epoch := d.epoch
 	now := d.now()
+	if d.ws != nil {
+		d.ws.handleLinger(now)
+		if d.epoch != epoch {
+			return
+		}
+	}
 	if x, ok := d.self.(Deadliner); ok {
 		x.HandleDeadline(time.Duration(now))
 		if d.epoch != epoch {
