@@ -324,17 +324,23 @@ func (d *Dispatcher) Adopt(fd int) error {
 	return nil
 }
 
-// AdoptConn takes over the socket of a net.Conn or net.Listener (anything
-// with SyscallConn: *net.TCPConn, *net.TCPListener, *net.UDPConn,
-// *net.UnixConn, *net.UnixListener). It duplicates the descriptor, closes
-// c — so c must not be used afterwards — and adopts the duplicate as Adopt
-// does. A *net.UnixListener is closed without removing its socket file,
-// which the adopted listener still serves; remove the file when done.
-func (d *Dispatcher) AdoptConn(c interface {
-	syscall.Conn
-	Close() error
-}) error {
-	raw, err := c.SyscallConn()
+// AdoptConn takes over the socket of a net.Conn or net.Listener — the
+// interface values net.Dial and net.Listen return, the concrete
+// *net.TCPConn, *net.TCPListener, *net.UDPConn, *net.UnixConn and
+// *net.UnixListener, or any wrapper of them that implements syscall.Conn.
+// It duplicates the descriptor, closes c — so c must not be used
+// afterwards — and adopts the duplicate as Adopt does. A value that does
+// not implement syscall.Conn (a *tls.Conn: its socket alone would lose the
+// TLS state) is refused with ErrNoSocket, and, as on every error, c stays
+// open and the caller's. A *net.UnixListener is closed without removing its
+// socket file, which the adopted listener still serves; remove the file
+// when done.
+func (d *Dispatcher) AdoptConn(c io.Closer) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("%w: %T does not implement syscall.Conn", ErrNoSocket, c)
+	}
+	raw, err := sc.SyscallConn()
 	if err != nil {
 		return err
 	}

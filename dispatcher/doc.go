@@ -22,6 +22,16 @@
 // Any method of Handler the embedding type defines overrides the default;
 // the rest keep asyncore's default behaviour (see each Handle method).
 //
+// # Servers
+//
+// Serve is socketserver's TCPServer: a listener plus a constructor that
+// makes each connection's handler — any type embedding Dispatcher,
+// DispatcherWithSend or chat.AsyncChat, Init'ed and set up. It replaces
+// the HandleAccepted every asyncore server writes (make the handler, Init,
+// Adopt, close the descriptor if that fails), which remains there for full
+// control. AdoptConn takes over a socket made by package net, including
+// net.Conn and net.Listener interface values.
+//
 // # Events
 //
 // The loop hands every event of a descriptor to HandleEvents, which routes

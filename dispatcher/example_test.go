@@ -170,3 +170,46 @@ func ExampleDispatcherWithSend() {
 	// received: 4194304 bytes
 	// pending: 0
 }
+
+// Serve makes a server out of a listening address and a constructor: each
+// accepted connection gets a new handler, here the echoHandler above (a
+// chat.AsyncChat handler works the same way). The client from Example
+// talks to it; once it has its echo, the server stops listening and the
+// loop returns.
+func ExampleServe() {
+	m := loop.NewMap()
+	srv, err := dispatcher.Serve(m, "127.0.0.1:0", func() dispatcher.Handler {
+		h := &echoHandler{}
+		h.Init(h, m)
+		return h
+	})
+	if err != nil {
+		panic(err)
+	}
+
+	c := &client{out: []byte("hello"), want: len("hello")}
+	c.Init(c, m)
+	if err := c.CreateSocket(dispatcher.AFInet, dispatcher.SockStream); err != nil {
+		panic(err)
+	}
+	if err := c.Connect(srv.Addr().String()); err != nil {
+		panic(err)
+	}
+	l, err := loop.New(loop.Options{Map: m})
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	for m.Len() > 0 {
+		if err := l.RunOnce(time.Second); err != nil {
+			panic(err)
+		}
+		if c.Fd() < 0 && srv.Fd() >= 0 {
+			_ = srv.Close() // the client is done: stop listening
+		}
+	}
+	// Output:
+	// connected
+	// echoed: hello
+	// server: client hung up
+}
