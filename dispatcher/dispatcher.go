@@ -136,6 +136,8 @@ type Dispatcher struct {
 	ws        *DispatcherWithSend
 	dropInput bool
 
+	shuttingDown bool // BeginShutdown was called for this socket
+
 	iov []unix.Iovec // SendBuffers' scratch
 
 	bytesIn, bytesOut uint64 // ChannelStats
@@ -750,7 +752,7 @@ func (d *Dispatcher) Close() error {
 	}
 	d.stopTimeouts()
 	d.closeSpare()
-	d.dropInput = false
+	d.dropInput, d.shuttingDown = false, false
 	if d.ws != nil {
 		d.ws.closed()
 	}

@@ -102,6 +102,15 @@
 // number (reliability.md F5). Timeouts set before any loop serves the map
 // start counting at the dispatcher's first event.
 //
+// # Graceful shutdown
+//
+// BeginShutdown is a dispatcher's part of shutting a server down without
+// cutting replies short: a listener closes; a connection first calls its
+// handler's HandleShutdown, if it has one (ShutdownHandler) — where a
+// server says goodbye: SMTP's 421, HTTP's "Connection: close", a chat
+// room's notice — and then CloseWhenDone (DispatcherWithSend,
+// chat.AsyncChat), or Close for a handler without it.
+//
 // # Connection cap
 //
 // The default HandleAccept refuses connections while the map holds the
