@@ -72,6 +72,13 @@ type Handler interface {
 // a loop.Map, with asyncore's connected/accepting/connecting state and a
 // default handler for every event. Embed it (see the package documentation)
 // and call Init before anything else.
+//
+// Timeouts, by default: a Connect gives up after DefaultConnectTimeout
+// (60 s); nothing else is bounded, as in asyncore. UseServerTimeouts —
+// which chat.AsyncChat calls in its Init — also turns on IdleTimeout
+// (DefaultIdleTimeout, 120 s without input or output) and
+// WriteStallTimeout (DefaultWriteStallTimeout, 60 s without writing queued
+// output). ReadIdleTimeout is never on unless set.
 type Dispatcher struct {
 	// Logger receives LogInfo and Log output; nil means slog.Default().
 	Logger *slog.Logger
@@ -106,6 +113,13 @@ type Dispatcher struct {
 	// ErrConnectTimeout if it has not finished in that time. Zero means
 	// DefaultConnectTimeout, negative means no bound but the kernel's.
 	ConnectTimeout time.Duration
+	// ReadIdleTimeout closes a connection that sent no input for that
+	// long, whatever the output does: HandleError receives
+	// ErrReadIdleTimeout. Unlike IdleTimeout, writing to the peer is not
+	// progress — "no request within 5 s" for a server that also sends on
+	// its own (a broadcast, a keep-alive). Zero or negative means off, also
+	// after UseServerTimeouts. It stops counting once the peer has sent EOF.
+	ReadIdleTimeout time.Duration
 
 	self   Handler
 	m      *loop.Map
@@ -654,6 +668,7 @@ func (d *Dispatcher) Recv(buf []byte) (int, error) {
 	switch {
 	case err == nil && n > 0:
 		d.tmo.lastIO = d.now()
+		d.tmo.lastIn = d.tmo.lastIO
 		d.read(n)
 		return n, nil
 	case err == nil && d.sotype == unix.SOCK_DGRAM:
@@ -712,6 +727,7 @@ func (d *Dispatcher) RecvFrom(buf []byte) (int, net.Addr, error) {
 			continue
 		case err == nil:
 			d.tmo.lastIO = d.now()
+			d.tmo.lastIn = d.tmo.lastIO
 			d.read(n)
 			return n, sock.ToNetAddr(sa, d.sotype), nil
 		case wouldBlock(err):

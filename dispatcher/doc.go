@@ -58,7 +58,7 @@
 //
 // # Timeouts
 //
-// Every dispatcher has three timeout fields, read whenever a deadline is
+// Every dispatcher has four timeout fields, read whenever a deadline is
 // computed, so they may be changed while the dispatcher runs (call
 // ResetTimeouts after lowering one; a raised one is noticed when the old
 // deadline comes):
@@ -68,10 +68,15 @@
 //   - WriteStallTimeout: a write left output behind, and no byte of it has
 //     been written for that long (the peer stopped reading). Output that is
 //     dropped rather than written (Writable turns false) is not a stall.
+//   - ReadIdleTimeout: no input for that long, whatever the output does
+//     ("no request within 5 s" for a server that also sends on its own).
 //   - ConnectTimeout: a Connect that has not finished.
 //
-// When one expires, HandleError receives ErrIdleTimeout, ErrWriteStall or
-// ErrConnectTimeout (errors.Is also finds unix.ETIMEDOUT in the last), once;
+// When one expires, HandleError receives ErrIdleTimeout, ErrWriteStall,
+// ErrReadIdleTimeout or ErrConnectTimeout (errors.Is also finds
+// unix.ETIMEDOUT in the last), once. They are timeouts (os.IsTimeout) and
+// caused by the peer (a PeerCaused method that returns true), so they are
+// not logged as faults of the program;
 // its default closes the dispatcher. A HandleError that keeps the
 // dispatcher open hears of the same timeout again only after another full
 // period. A negative value turns a timeout off. Zero means the default —
@@ -89,6 +94,8 @@
 //     DefaultWriteStallTimeout (60 s); chat.AsyncChat calls it, because a
 //     protocol server facing the network needs them (reliability.md F11,
 //     F12).
+//   - ReadIdleTimeout has no default: it is off unless set, also under
+//     UseServerTimeouts.
 //
 // Timeouts cost nothing per event beyond storing the loop's clock
 // (loop.Loop.Now, read once per iteration): each dispatcher owns at most one

@@ -136,7 +136,8 @@ func (d *Dispatcher) handleConnectEvent() error {
 	if d.epoch == epoch {
 		d.connected, d.connecting = true, false
 		d.m.Update(d.fd)
-		d.tmo.lastIO = d.now() // the idle clock starts with the connection
+		d.tmo.lastIO = d.now() // the idle clocks start with the connection
+		d.tmo.lastIn = d.tmo.lastIO
 	}
 	return nil
 }
