@@ -331,3 +331,17 @@ func TestShutdownWriteWhenDone(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseWhenDoneUnconnected: a socket that is neither connected nor
+// connecting (a datagram socket) has nothing to wait for and closes at
+// once.
+func TestCloseWhenDoneUnconnected(t *testing.T) {
+	forEachAPI(t, func(t *testing.T, e *env) {
+		d := &closingSender{}
+		d.Init(d, e.m)
+		require.NoError(t, d.CreateSocket(e.fam.af, dispatcher.SockDgram))
+		d.CloseWhenDone()
+		assert.Equal(t, -1, d.Fd())
+		assert.Equal(t, 1, d.closes)
+	})
+}

@@ -151,8 +151,8 @@ func (d *DispatcherWithSend) initiateSend() {
 // whenDone acts on CloseWhenDone or ShutdownWriteWhenDone once everything
 // queued has been written.
 func (d *DispatcherWithSend) whenDone() {
-	if d.fd < 0 || !d.connected || d.Pending() > 0 || d.draining {
-		return
+	if d.fd < 0 || d.draining || d.connecting && !d.connected || d.connected && d.Pending() > 0 {
+		return // not yet; a socket that is neither connected nor connecting has nothing to wait for
 	}
 	switch {
 	case d.closing:
