@@ -127,6 +127,9 @@ func TestCloseWhenDoneDeliversEverything(t *testing.T) {
 				}()
 				d := &closingSender{}
 				d.Init(d, e.m)
+				// The reader may stall for seconds on a loaded machine;
+				// the stall bound has its own test.
+				d.LingerTimeout = hangGuard
 				require.NoError(t, d.CreateSocket(e.fam.af, dispatcher.SockStream))
 				require.NoError(t, d.Connect(address))
 				e.runUntil(d.Connected)

@@ -164,7 +164,9 @@ func TestServeRefuse(t *testing.T) {
 		assert.Error(t, got, "the refused connection was closed")
 		refuse = false
 		assert.Equal(t, []string{"ok\n"}, converse(t, l, srv.Addr().String(), "ok"))
-		assert.Equal(t, 1, m.Len(), "only the listener is left") // the client hung up
+		// The client hung up: its handler closes, and only the listener
+		// is left.
+		testutil.RunUntil(t, l, waitFor, func() bool { return m.Len() == 1 })
 	})
 }
 
