@@ -116,6 +116,9 @@ func TestCloseWhenDoneDeliversEverything(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			forEachAPI(t, func(t *testing.T, e *env) {
+				if raceEnabled && e.fam.af == dispatcher.AFInet6 {
+					t.Skip("under -race: AF_INET6 takes AF_INET's path, at the same cost")
+				}
 				start := make(chan struct{})
 				address, out := slowPeer(t, e.fam, []byte(request), start)
 				defer func() {
