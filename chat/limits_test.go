@@ -18,7 +18,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,12 +53,7 @@ func tcpPair(t *testing.T) (server, client *net.TCPConn) {
 
 // adoptTCP gives c the server end of a fresh TCP connection and returns the
 // client end.
-func adoptTCP(t *testing.T, c interface {
-	AdoptConn(interface {
-		syscall.Conn
-		Close() error
-	}) error
-}) *net.TCPConn {
+func adoptTCP(t *testing.T, c interface{ AdoptConn(io.Closer) error }) *net.TCPConn {
 	t.Helper()
 	srv, cli := tcpPair(t)
 	if err := c.AdoptConn(srv); err != nil {

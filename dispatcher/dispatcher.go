@@ -72,6 +72,13 @@ type Handler interface {
 // a loop.Map, with asyncore's connected/accepting/connecting state and a
 // default handler for every event. Embed it (see the package documentation)
 // and call Init before anything else.
+//
+// Timeouts, by default: a Connect gives up after DefaultConnectTimeout
+// (60 s); nothing else is bounded, as in asyncore. UseServerTimeouts —
+// which chat.AsyncChat calls in its Init — also turns on IdleTimeout
+// (DefaultIdleTimeout, 120 s without input or output) and
+// WriteStallTimeout (DefaultWriteStallTimeout, 60 s without writing queued
+// output). ReadIdleTimeout is never on unless set.
 type Dispatcher struct {
 	// Logger receives LogInfo and Log output; nil means slog.Default().
 	Logger *slog.Logger
@@ -106,6 +113,13 @@ type Dispatcher struct {
 	// ErrConnectTimeout if it has not finished in that time. Zero means
 	// DefaultConnectTimeout, negative means no bound but the kernel's.
 	ConnectTimeout time.Duration
+	// ReadIdleTimeout closes a connection that sent no input for that
+	// long, whatever the output does: HandleError receives
+	// ErrReadIdleTimeout. Unlike IdleTimeout, writing to the peer is not
+	// progress — "no request within 5 s" for a server that also sends on
+	// its own (a broadcast, a keep-alive). Zero or negative means off, also
+	// after UseServerTimeouts. It stops counting once the peer has sent EOF.
+	ReadIdleTimeout time.Duration
 
 	self   Handler
 	m      *loop.Map
@@ -129,6 +143,14 @@ type Dispatcher struct {
 	hasSpare     bool
 
 	tmo timeouts
+
+	// ws is the DispatcherWithSend around this Dispatcher, if any: its
+	// CloseWhenDone keeps a deadline on the dispatcher's timer and drops
+	// input (dropInput) instead of calling HandleRead.
+	ws        *DispatcherWithSend
+	dropInput bool
+
+	shuttingDown bool // BeginShutdown was called for this socket
 
 	iov []unix.Iovec // SendBuffers' scratch
 
@@ -156,6 +178,9 @@ func (d *Dispatcher) Init(self Handler, m *loop.Map) {
 		m = loop.DefaultMap()
 	}
 	d.self, d.m, d.fd = self, m, -1
+	if w, ok := self.(interface{ withSend() *DispatcherWithSend }); ok && &w.withSend().Dispatcher == d {
+		d.ws = w.withSend()
+	}
 }
 
 func (d *Dispatcher) mustInit() {
@@ -316,17 +341,23 @@ func (d *Dispatcher) Adopt(fd int) error {
 	return nil
 }
 
-// AdoptConn takes over the socket of a net.Conn or net.Listener (anything
-// with SyscallConn: *net.TCPConn, *net.TCPListener, *net.UDPConn,
-// *net.UnixConn, *net.UnixListener). It duplicates the descriptor, closes
-// c — so c must not be used afterwards — and adopts the duplicate as Adopt
-// does. A *net.UnixListener is closed without removing its socket file,
-// which the adopted listener still serves; remove the file when done.
-func (d *Dispatcher) AdoptConn(c interface {
-	syscall.Conn
-	Close() error
-}) error {
-	raw, err := c.SyscallConn()
+// AdoptConn takes over the socket of a net.Conn or net.Listener — the
+// interface values net.Dial and net.Listen return, the concrete
+// *net.TCPConn, *net.TCPListener, *net.UDPConn, *net.UnixConn and
+// *net.UnixListener, or any wrapper of them that implements syscall.Conn.
+// It duplicates the descriptor, closes c — so c must not be used
+// afterwards — and adopts the duplicate as Adopt does. A value that does
+// not implement syscall.Conn (a *tls.Conn: its socket alone would lose the
+// TLS state) is refused with ErrNoSocket, and, as on every error, c stays
+// open and the caller's. A *net.UnixListener is closed without removing its
+// socket file, which the adopted listener still serves; remove the file
+// when done.
+func (d *Dispatcher) AdoptConn(c io.Closer) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("%w: %T does not implement syscall.Conn", ErrNoSocket, c)
+	}
+	raw, err := sc.SyscallConn()
 	if err != nil {
 		return err
 	}
@@ -638,6 +669,7 @@ func (d *Dispatcher) Recv(buf []byte) (int, error) {
 	switch {
 	case err == nil && n > 0:
 		d.tmo.lastIO = d.now()
+		d.tmo.lastIn = d.tmo.lastIO
 		d.read(n)
 		return n, nil
 	case err == nil && d.sotype == unix.SOCK_DGRAM:
@@ -696,6 +728,7 @@ func (d *Dispatcher) RecvFrom(buf []byte) (int, net.Addr, error) {
 			continue
 		case err == nil:
 			d.tmo.lastIO = d.now()
+			d.tmo.lastIn = d.tmo.lastIO
 			d.read(n)
 			return n, sock.ToNetAddr(sa, d.sotype), nil
 		case wouldBlock(err):
@@ -736,6 +769,10 @@ func (d *Dispatcher) Close() error {
 	}
 	d.stopTimeouts()
 	d.closeSpare()
+	d.dropInput, d.shuttingDown = false, false
+	if d.ws != nil {
+		d.ws.closed()
+	}
 	if d.self == nil || d.fd < 0 {
 		return nil
 	}

@@ -22,6 +22,16 @@
 // Any method of Handler the embedding type defines overrides the default;
 // the rest keep asyncore's default behaviour (see each Handle method).
 //
+// # Servers
+//
+// Serve is socketserver's TCPServer: a listener plus a constructor that
+// makes each connection's handler — any type embedding Dispatcher,
+// DispatcherWithSend or chat.AsyncChat, Init'ed and set up. It replaces
+// the HandleAccepted every asyncore server writes (make the handler, Init,
+// Adopt, close the descriptor if that fails), which remains there for full
+// control. AdoptConn takes over a socket made by package net, including
+// net.Conn and net.Listener interface values.
+//
 // # Events
 //
 // The loop hands every event of a descriptor to HandleEvents, which routes
@@ -56,7 +66,7 @@
 //
 // # Timeouts
 //
-// Every dispatcher has three timeout fields, read whenever a deadline is
+// Every dispatcher has four timeout fields, read whenever a deadline is
 // computed, so they may be changed while the dispatcher runs (call
 // ResetTimeouts after lowering one; a raised one is noticed when the old
 // deadline comes):
@@ -66,10 +76,15 @@
 //   - WriteStallTimeout: a write left output behind, and no byte of it has
 //     been written for that long (the peer stopped reading). Output that is
 //     dropped rather than written (Writable turns false) is not a stall.
+//   - ReadIdleTimeout: no input for that long, whatever the output does
+//     ("no request within 5 s" for a server that also sends on its own).
 //   - ConnectTimeout: a Connect that has not finished.
 //
-// When one expires, HandleError receives ErrIdleTimeout, ErrWriteStall or
-// ErrConnectTimeout (errors.Is also finds unix.ETIMEDOUT in the last), once;
+// When one expires, HandleError receives ErrIdleTimeout, ErrWriteStall,
+// ErrReadIdleTimeout or ErrConnectTimeout (errors.Is also finds
+// unix.ETIMEDOUT in the last), once. They are timeouts (os.IsTimeout) and
+// caused by the peer (a PeerCaused method that returns true), so they are
+// not logged as faults of the program;
 // its default closes the dispatcher. A HandleError that keeps the
 // dispatcher open hears of the same timeout again only after another full
 // period. A negative value turns a timeout off. Zero means the default —
@@ -87,6 +102,8 @@
 //     DefaultWriteStallTimeout (60 s); chat.AsyncChat calls it, because a
 //     protocol server facing the network needs them (reliability.md F11,
 //     F12).
+//   - ReadIdleTimeout has no default: it is off unless set, also under
+//     UseServerTimeouts.
 //
 // Timeouts cost nothing per event beyond storing the loop's clock
 // (loop.Loop.Now, read once per iteration): each dispatcher owns at most one
@@ -99,6 +116,15 @@
 // timer, so it can never fire on a new socket that reuses the descriptor
 // number (reliability.md F5). Timeouts set before any loop serves the map
 // start counting at the dispatcher's first event.
+//
+// # Graceful shutdown
+//
+// BeginShutdown is a dispatcher's part of shutting a server down without
+// cutting replies short: a listener closes; a connection first calls its
+// handler's HandleShutdown, if it has one (ShutdownHandler) — where a
+// server says goodbye: SMTP's 421, HTTP's "Connection: close", a chat
+// room's notice — and then CloseWhenDone (DispatcherWithSend,
+// chat.AsyncChat), or Close for a handler without it.
 //
 // # Connection cap
 //
@@ -145,6 +171,12 @@
 //     half-closes it writes what is still queued before closing
 //     (asyncore-spec §4.11); its buffer is compacted as it drains, so a
 //     connection that never empties it does not keep what it already sent.
+//   - DispatcherWithSend has asynchat's CloseWhenDone (asyncore's
+//     dispatcher_with_send has none, so a Close right after a large Send
+//     drops what the socket had not taken). It closes lingering, as
+//     chat.AsyncChat does, and a stalled one gives up after LingerTimeout;
+//     ShutdownWriteWhenDone is a client's half-close after its last Send;
+//     a handler with HandleDrained (Drainer) hears when the queue empties.
 //   - A hang-up (both directions shut) with input still buffered delivers
 //     that input before HandleClose — even to a dispatcher that is not
 //     reading at that moment — and HandleClose then sees EOF. asyncore's

@@ -33,7 +33,7 @@ func (d *Dispatcher) Interest() poller.Events {
 		}
 		return ev
 	}
-	if !d.eof && d.self.Readable() {
+	if !d.eof && (d.dropInput || d.self.Readable()) {
 		ev |= poller.Read
 	}
 	if d.connecting || d.self.Writable() {
@@ -96,6 +96,15 @@ func (d *Dispatcher) handleReadEvent() {
 			return
 		}
 	}
+	d.handleRead()
+}
+
+// handleRead calls HandleRead, or drops the input after a CloseWhenDone.
+func (d *Dispatcher) handleRead() {
+	if d.dropInput {
+		d.ws.dropRead()
+		return
+	}
 	d.self.HandleRead()
 }
 
@@ -131,7 +140,8 @@ func (d *Dispatcher) handleConnectEvent() error {
 	if d.epoch == epoch {
 		d.connected, d.connecting = true, false
 		d.m.Update(d.fd)
-		d.tmo.lastIO = d.now() // the idle clock starts with the connection
+		d.tmo.lastIO = d.now() // the idle clocks start with the connection
+		d.tmo.lastIn = d.tmo.lastIO
 	}
 	return nil
 }
@@ -186,7 +196,7 @@ func (d *Dispatcher) handleHangup(ev poller.Events) {
 		}
 		if pending > 0 {
 			epoch := d.epoch
-			d.self.HandleRead()
+			d.handleRead()
 			if d.epoch != epoch || d.eof || sock.Pending(d.fd) < pending {
 				return
 			}

@@ -1,8 +1,6 @@
 package dispatcher
 
 import (
-	"errors"
-	"fmt"
 	"math"
 	"time"
 
@@ -25,18 +23,46 @@ const (
 )
 
 // Errors HandleError receives when a timeout expires. The default
-// HandleError closes the dispatcher.
+// HandleError closes the dispatcher. Each is a timeout (os.IsTimeout) and
+// caused by the peer: it has a PeerCaused method that returns true, which
+// is how the default HandleError and IsPeerCaused tell it from a bug of
+// ours. Compare them with == or errors.Is.
 var (
 	// ErrIdleTimeout: no input or output progress for IdleTimeout.
-	ErrIdleTimeout = errors.New("dispatcher: idle timeout: no progress within IdleTimeout")
+	ErrIdleTimeout error = &timeoutError{msg: "dispatcher: idle timeout: no progress within IdleTimeout"}
+	// ErrReadIdleTimeout: no input for ReadIdleTimeout, whatever the
+	// output did.
+	ErrReadIdleTimeout error = &timeoutError{msg: "dispatcher: read idle timeout: no input within ReadIdleTimeout"}
 	// ErrWriteStall: output was waiting and none of it was written for
 	// WriteStallTimeout (the peer stopped reading).
-	ErrWriteStall = errors.New("dispatcher: write stalled: no output progress within WriteStallTimeout")
+	ErrWriteStall error = &timeoutError{msg: "dispatcher: write stalled: no output progress within WriteStallTimeout"}
 	// ErrConnectTimeout: a Connect did not finish within ConnectTimeout.
 	// errors.Is(err, unix.ETIMEDOUT) holds for it, as for a connect the
 	// kernel gave up on.
-	ErrConnectTimeout = fmt.Errorf("dispatcher: connect did not finish within ConnectTimeout: %w", unix.ETIMEDOUT)
+	ErrConnectTimeout error = &timeoutError{
+		msg:   "dispatcher: connect did not finish within ConnectTimeout: " + unix.ETIMEDOUT.Error(),
+		errno: unix.ETIMEDOUT,
+	}
 )
+
+// timeoutError is the type of the timeout errors: one value each, so they
+// compare with ==.
+type timeoutError struct {
+	msg   string
+	errno error // what errors.Is also finds, if any
+}
+
+func (e *timeoutError) Error() string { return e.msg }
+
+// Unwrap returns the errno the error stands for, if any.
+func (e *timeoutError) Unwrap() error { return e.errno }
+
+// Timeout reports true: os.IsTimeout and net.Error's Timeout see it.
+func (e *timeoutError) Timeout() bool { return true }
+
+// PeerCaused reports true: the peer's silence or slowness caused it, not
+// a fault of the program.
+func (e *timeoutError) PeerCaused() bool { return true }
 
 // Deadliner is implemented by a dispatcher's embedding type that keeps
 // deadlines of its own on the dispatcher's timer, as chat.AsyncChat does for
@@ -64,6 +90,7 @@ type timeouts struct {
 	deferred bool // no loop yet: arm when the first event arrives
 
 	lastIO       int64 // last input or output progress
+	lastIn       int64 // last input
 	connectStart int64
 	stallSince   int64 // last write progress while output was blocked
 	writeBlocked bool  // the last write left output behind
@@ -71,9 +98,10 @@ type timeouts struct {
 }
 
 // UseServerTimeouts makes zero IdleTimeout and WriteStallTimeout mean
-// DefaultIdleTimeout and DefaultWriteStallTimeout instead of off.
-// chat.AsyncChat calls it in Init; a server built on a plain Dispatcher
-// calls it to get the same protection.
+// DefaultIdleTimeout (120 s) and DefaultWriteStallTimeout (60 s) instead of
+// off; ConnectTimeout's default (60 s) applies anyway, and ReadIdleTimeout
+// stays off unless set. chat.AsyncChat calls it in Init; a server built on
+// a plain Dispatcher calls it to get the same protection.
 func (d *Dispatcher) UseServerTimeouts() {
 	d.tmo.serverDefs = true
 	d.ResetTimeouts()
@@ -137,7 +165,7 @@ func (d *Dispatcher) now() int64 {
 
 func (d *Dispatcher) restartClocks(now int64) {
 	t := &d.tmo
-	t.lastIO, t.connectStart, t.stallSince = now, now, now
+	t.lastIO, t.lastIn, t.connectStart, t.stallSince = now, now, now, now
 }
 
 // effective returns the timeout to use for a field: its value, the default
@@ -161,6 +189,15 @@ func (d *Dispatcher) idleTimeout() time.Duration {
 		def = DefaultIdleTimeout
 	}
 	return effective(d.IdleTimeout, def)
+}
+
+// readIdleTimeout is off for listeners, connecting sockets and sockets
+// that have read EOF (no input can come), and never has a default.
+func (d *Dispatcher) readIdleTimeout() time.Duration {
+	if d.accepting || d.connecting || d.eof {
+		return 0
+	}
+	return effective(d.ReadIdleTimeout, 0)
 }
 
 func (d *Dispatcher) writeStallTimeout() time.Duration {
@@ -194,6 +231,14 @@ func (d *Dispatcher) nextDeadline() (int64, bool) {
 	}
 	if to := d.idleTimeout(); to > 0 {
 		next = min(next, t.lastIO+int64(to))
+	}
+	if to := d.readIdleTimeout(); to > 0 {
+		next = min(next, t.lastIn+int64(to))
+	}
+	if d.ws != nil {
+		if at, ok := d.ws.lingerDeadline(); ok {
+			next = min(next, int64(at))
+		}
 	}
 	if x, ok := d.self.(Deadliner); ok {
 		if at, ok := x.NextDeadline(); ok {
@@ -231,7 +276,7 @@ func (d *Dispatcher) stopTimeouts() {
 }
 
 // timedOut runs when the timer fires: the embedding type's deadlines first,
-// then connect, write-stall and idle. Each expired timeout reaches
+// then connect, write-stall, idle and read-idle. Each expired timeout reaches
 // HandleError once and its clock restarts, so a HandleError that keeps the
 // dispatcher open hears of it again only after another full period.
 func (d *Dispatcher) timedOut() {
@@ -242,6 +287,12 @@ func (d *Dispatcher) timedOut() {
 	}
 	epoch := d.epoch
 	now := d.now()
+	if d.ws != nil {
+		d.ws.handleLinger(now)
+		if d.epoch != epoch {
+			return
+		}
+	}
 	if x, ok := d.self.(Deadliner); ok {
 		x.HandleDeadline(time.Duration(now))
 		if d.epoch != epoch {
@@ -272,6 +323,14 @@ func (d *Dispatcher) timedOut() {
 		t.lastIO = now
 		d.CountTimeout()
 		d.self.HandleError(ErrIdleTimeout)
+		if d.epoch != epoch {
+			return
+		}
+	}
+	if to := d.readIdleTimeout(); to > 0 && now >= t.lastIn+int64(to) {
+		t.lastIn = now
+		d.CountTimeout()
+		d.self.HandleError(ErrReadIdleTimeout)
 		if d.epoch != epoch {
 			return
 		}
