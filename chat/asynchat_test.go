@@ -1,9 +1,10 @@
 package chat_test
 
-// A port of CPython 3.11's Lib/test/test_asynchat.py (asyncore-spec §3.2),
-// all 25 tests. TestAsynchat and TestAsynchat_WithPoll, which run the same
-// eleven tests over select and poll, become subtests per backend
-// (forEachBackend); the test names follow the Python ones.
+// A port of CPython 3.11's Lib/test/test_asynchat.py
+// (docs/asyncore-compat.md#ported-test-suites), all 25 tests. TestAsynchat and
+// TestAsynchat_WithPoll, which run the same eleven tests over select and poll,
+// become subtests per backend (forEachBackend); the test names follow the
+// Python ones.
 
 import (
 	"bytes"

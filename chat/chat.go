@@ -194,7 +194,7 @@ type AsyncChat struct {
 	lingerAt  int64
 	// draining: the output is written and the sending side shut down; the
 	// input is read and dropped until EOF or the linger deadline, since
-	// drainStart (reliability.md F17).
+	// drainStart (docs/failure-modes.md#f17-lingering-close).
 	draining   bool
 	drainStart int64
 	dropped    bool // input arrived after CloseWhenDone and was dropped
@@ -230,8 +230,8 @@ func (c *AsyncChat) Terminator() Terminator { return c.term }
 // readBuffers holds the buffers reads go into. Input is framed as soon as it
 // arrives and only a partial delimiter is kept, so a read buffer is needed
 // only for the length of HandleRead: a pool lets idle connections hold none
-// (reliability.md F11), and a handler that reads another channel from inside
-// FoundTerminator gets its own.
+// (F11 slowloris, docs/failure-modes.md), and a handler that reads another
+// channel from inside FoundTerminator gets its own.
 var readBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // HandleRead reads what the socket has, frames it, and writes the replies
@@ -282,7 +282,7 @@ func (c *AsyncChat) handleInput(data []byte) {
 // asynchat's handle_read loop, one Match at a time.
 func (c *AsyncChat) feed(data []byte) {
 	if c.closing || c.failed {
-		return // a close was decided: later input is not acted on (F22)
+		return // a close was decided: later input is not acted on (F22 frames-after-close)
 	}
 	frames, most := 0, positive(c.FramesPerRead, DefaultFramesPerRead)
 	for len(data) > 0 && c.open() {
@@ -502,7 +502,8 @@ func (c *AsyncChat) open() bool { return c.Fd() >= 0 && !c.closing && !c.failed 
 
 // overLength fails the channel if its length terminator is above
 // MaxMessage: a length announced by the peer must not make us wait for, or
-// collect, more than we are willing to hold (reliability.md F9).
+// collect, more than we are willing to hold
+// (docs/failure-modes.md#f9-announced-length).
 func (c *AsyncChat) overLength() bool {
 	n, ok := c.term.Len()
 	if max := positive(c.MaxMessage, DefaultMaxMessage); ok && max > 0 && n > max {
@@ -576,10 +577,10 @@ func (c *AsyncChat) drop() {
 	}
 }
 
-// linger starts a lingering close, reliability.md F17, once a
-// CloseWhenDone's output is all written, if the peer may still be sending:
-// input arrived after CloseWhenDone, or some waits unread. Closing a TCP
-// socket with unread input makes the kernel send RST instead of FIN
+// linger starts a lingering close, docs/failure-modes.md#f17-lingering-close,
+// once a CloseWhenDone's output is all written, if the peer may still be
+// sending: input arrived after CloseWhenDone, or some waits unread. Closing a
+// TCP socket with unread input makes the kernel send RST instead of FIN
 // (RFC 1122 4.2.2.13), and an RST can destroy the reply just written — the
 // error line that explains why the connection is being closed — before the
 // peer reads it. So, as nginx's lingering_close does, the chat shuts down
@@ -615,8 +616,9 @@ func (c *AsyncChat) linger() bool {
 // HandleClose is asynchat's handle_close, which closes the channel. When the
 // peer has only finished sending (EOF) and replies are still queued, it
 // writes them first and closes afterwards — asynchat would drop them
-// (asyncore-spec §4.11, reliability.md F15). A second HandleClose while
-// flushing (the peer went away entirely) closes at once.
+// (docs/asyncore-compat.md#half-close, docs/failure-modes.md#f15-half-close). A
+// second HandleClose while flushing (the peer went away entirely) closes at
+// once.
 func (c *AsyncChat) HandleClose() {
 	if c.EOF() && !c.flushing && !c.out.Empty() && c.Connected() {
 		c.flushing = true

@@ -280,8 +280,8 @@ func pattern(n int) []byte {
 // TestTerminatorSwitch: a header delimiter, then Length(3) set in
 // FoundTerminator, then the delimiter again, on input that all arrives
 // before the first switch — the rest of the buffer is framed by the new
-// terminator (asyncore-spec C7). It runs at every read size from one byte
-// to the whole input in one read.
+// terminator (docs/asyncore-compat.md#handle-read-framing). It runs at every
+// read size from one byte to the whole input in one read.
 func TestTerminatorSwitch(t *testing.T) {
 	input := []byte("HDR\r\nabcdefXY\r\n")
 	forEachBackend(t, func(t *testing.T, e *env) {
@@ -313,7 +313,8 @@ func TestTerminatorSwitch(t *testing.T) {
 
 // TestTerminatorCountsDown: Terminator reads back a length terminator as
 // the bytes still to come, and Length(0) once it has fired, after which
-// everything is collected (asyncore-spec C7, numeric terminator 5).
+// everything is collected (docs/asyncore-compat.md#handle-read-framing, numeric
+// terminator 5).
 func TestTerminatorCountsDown(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *env) {
 		c := newTestChat(t, e.m, chat.Length(5))
@@ -539,8 +540,8 @@ func TestCloseWhenDoneDelivers(t *testing.T) {
 
 // TestConnectThenPush: a client chat pushes before its connect has
 // finished; the output waits and is delivered once connected, as in
-// asynchat (asyncore-spec C14), and CloseWhenDone queued behind it closes
-// the client once it is written.
+// asynchat (docs/asyncore-compat.md#initiate-send), and CloseWhenDone queued
+// behind it closes the client once it is written.
 func TestConnectThenPush(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *env) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -631,7 +632,8 @@ func TestMaxLineCountsOnlyDelimitedInput(t *testing.T) {
 }
 
 // TestHandleReadEOF: EOF with nothing queued closes the channel once, and a
-// partial frame is not delivered as a frame (asyncore-spec C7).
+// partial frame is not delivered as a frame
+// (docs/asyncore-compat.md#handle-read-framing).
 func TestHandleReadEOF(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *env) {
 		c := newTestChat(t, e.m, chat.DelimiterString("\r\n"))

@@ -128,7 +128,8 @@
 //     same bound applies to each write instead, so what reaches the socket
 //     per call is the same.
 //   - A producer whose More returns an empty chunk is exhausted, as in
-//     asynchat, but the item after it is never lost (asyncore-spec §4.9).
+//     asynchat, but the item after it is never lost
+//     (docs/asyncore-compat.md#empty-producer-chunk).
 //   - The default FoundTerminator logs a warning and drops the collected
 //     data instead of raising NotImplementedError; the default
 //     CollectIncomingData is asynchat's _collect_incoming_data, and TakeData
@@ -143,8 +144,8 @@
 //     returns, so that mistake shows in tests at once.
 //   - After CloseWhenDone, input that arrives is read and discarded rather
 //     than framed, so no request is acted on after the decision to close
-//     (reliability.md F22), and the close does not turn into a reset because
-//     of unread input.
+//     (docs/failure-modes.md#f22-frames-after-close), and the close does not
+//     turn into a reset because of unread input.
 //   - PrefixAtEnd (find_prefix_at_end) returns 0, not -1, for an empty
 //     needle.
 //

@@ -2,12 +2,12 @@
 
 package chat_test
 
-// reliability.md F20 (a) and (b): one connection that floods the server —
-// with requests, or by draining a reply that never ends — must not starve a
-// connection doing ping-pong. AsyncChat reads at most InBufferSize and
-// writes at most OutBufferSize per event, and the poller is level
-// triggered, so the flooder gets its turn and no more. (F20(c), the accept
-// storm, is TestAcceptPerEventCap in the dispatcher.)
+// F20 (fairness, docs/failure-modes.md), cases (a) and (b): one connection that
+// floods the server — with requests, or by draining a reply that never ends —
+// must not starve a connection doing ping-pong. AsyncChat reads at most
+// InBufferSize and writes at most OutBufferSize per event, and the poller is
+// level triggered, so the flooder gets its turn and no more. (F20(c) fairness,
+// the accept storm, is TestAcceptPerEventCap in the dispatcher.)
 
 import (
 	"bufio"
@@ -140,13 +140,13 @@ func p99(d []time.Duration) time.Duration {
 // handlers' event times stays under 5ms (a 64 KiB read of 1,024 lines, or a
 // 64 KiB write, costs well under a millisecond; the margin absorbs a loaded
 // machine), five times that under the race detector. The ping client's p99 is logged beside
-// its unloaded value, and only gross starvation fails the test (150ms, the
-// 50ms maximum reliability.md suggests with the 3× margin of §3): on two
-// cores shared by the server, the flooder and the ping client, most of the
-// ping's delay is the operating system's scheduling. Both time bounds are
-// checked only in the long runs (testutil.Long), on a machine with nothing
-// else to do; the default run logs the times and checks that both clients
-// were served.
+// its unloaded value, and only gross starvation fails the test (150ms, the 50ms
+// maximum we aim for, with the 3× margin of
+// docs/failure-modes.md#test-harness-notes): on two cores shared by the server,
+// the flooder and the ping client, most of the ping's delay is the operating
+// system's scheduling. Both time bounds are checked only in the long runs
+// (testutil.Long), on a machine with nothing else to do; the default run logs
+// the times and checks that both clients were served.
 func fairness(t *testing.T, mode string) {
 	forEachBackend(t, func(t *testing.T, e *env) {
 		ln := newFairListener(t, e.m)
@@ -189,13 +189,13 @@ func fairness(t *testing.T, mode string) {
 	})
 }
 
-// TestReadFloodFairness is F20(a): a client pipelines 64-byte lines as fast
-// as it can (and reads the echoes, so the output queue never stops its
+// TestReadFloodFairness is F20(a) fairness: a client pipelines 64-byte lines as
+// fast as it can (and reads the echoes, so the output queue never stops its
 // reading) while another does sequential ping-pongs.
 func TestReadFloodFairness(t *testing.T) { fairness(t, "read-flood") }
 
-// TestWriteFloodFairness is F20(b): a client asks for a reply that never
-// ends and reads it as fast as it can, so its socket is always writable,
+// TestWriteFloodFairness is F20(b) fairness: a client asks for a reply that
+// never ends and reads it as fast as it can, so its socket is always writable,
 // while another does sequential ping-pongs.
 func TestWriteFloodFairness(t *testing.T) { fairness(t, "write-flood") }
 

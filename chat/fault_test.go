@@ -1,10 +1,11 @@
 package chat_test
 
-// Property tests over random fault scripts (reliability.md §3 and F13(d),
-// F14): the chat's socket calls go through internal/sock's fault-injection
-// seam, which fails them at random with EAGAIN, EINTR, short counts and the
-// disconnect errnos. Every script is drawn from a seeded generator; the seed
-// is logged, and -fault.seed replays a failing run.
+// Property tests over random fault scripts
+// (docs/failure-modes.md#test-harness-notes, F13(d) partial-writes and
+// F14 reset-mid-write): the chat's socket calls go through internal/sock's
+// fault-injection seam, which fails them at random with EAGAIN, EINTR, short
+// counts and the disconnect errnos. Every script is drawn from a seeded
+// generator; the seed is logged, and -fault.seed replays a failing run.
 
 import (
 	"bytes"
@@ -390,11 +391,11 @@ func faultEchoScript(t *testing.T, l *loop.Loop, seed uint64, i int) bool {
 	return plan.fired
 }
 
-// TestFaultOutputQueue is F13(d): Push, PushWithProducer and CloseWhenDone
-// while every write moves at most one byte and writes fail at random with
-// EAGAIN and EINTR — and, in some scripts, once with EPIPE. Some pushes come
-// before the loop runs, some between its iterations. Properties: the peer
-// receives a prefix of the concatenation of what was queued, all of it
+// TestFaultOutputQueue is F13(d) partial-writes: Push, PushWithProducer and
+// CloseWhenDone while every write moves at most one byte and writes fail at
+// random with EAGAIN and EINTR — and, in some scripts, once with EPIPE. Some
+// pushes come before the loop runs, some between its iterations. Properties:
+// the peer receives a prefix of the concatenation of what was queued, all of it
 // unless EPIPE was injected, then EOF; the chat closes once, no handler
 // runs after the close, and nothing reaches HandleError.
 func TestFaultOutputQueue(t *testing.T) {

@@ -1,11 +1,11 @@
 package chat_test
 
 // AsyncChat's limits and output guarantees, one test per failure mode of
-// reliability.md (F8 line limit, F9 announced lengths, F10 output limit and
-// backpressure, F13 output integrity, F15 half-close, F22 frames after the
-// close decision) plus the idle-memory check of F11. Peers are Go net
-// connections in goroutines or raw socketpair ends; the chat's loop runs in
-// the test goroutine.
+// docs/failure-modes.md (F8 unbounded-line, F9 announced-length,
+// F10 unbounded-output and its backpressure, F13 partial-writes,
+// F15 half-close, F22 frames-after-close) plus the idle-memory check of
+// F11 slowloris. Peers are Go net connections in goroutines or raw socketpair
+// ends; the chat's loop runs in the test goroutine.
 
 import (
 	"bufio"
@@ -136,13 +136,13 @@ func (c *limitChat) HandleError(err error) {
 	c.AsyncChat.HandleError(err) // logs (quietly) and closes
 }
 
-// TestLineLimit is reliability.md F8 with MaxLine = 4 KiB. "stream" is a
-// port of Redis's protocol-desync test: a client streams "A"s without a
-// delimiter; the chat fails with ErrLineTooLong and closes, having
-// collected at most MaxLine bytes of the line (the CollectIncomingData
-// override counts them). "boundary" is F8(c): a line of exactly MaxLine
-// bytes is accepted and one of MaxLine+1 rejected, at several read sizes,
-// so that the delimiter is split across reads at different offsets.
+// TestLineLimit is F8 (unbounded-line, docs/failure-modes.md) with MaxLine =
+// 4 KiB. "stream" is a port of Redis's protocol-desync test: a client streams
+// "A"s without a delimiter; the chat fails with ErrLineTooLong and closes,
+// having collected at most MaxLine bytes of the line (the CollectIncomingData
+// override counts them). "boundary" is F8(c) unbounded-line: a line of exactly
+// MaxLine bytes is accepted and one of MaxLine+1 rejected, at several read
+// sizes, so that the delimiter is split across reads at different offsets.
 func TestLineLimit(t *testing.T) {
 	t.Run("stream", lineLimitStream)
 	t.Run("boundary", lineLimitBoundary)
@@ -266,12 +266,12 @@ func (c *lengthChat) HandleError(err error) {
 	c.AsyncChat.HandleError(err)
 }
 
-// TestNumericTerminatorNoPrealloc is reliability.md F9: a length announced
-// by the peer allocates nothing up front. A terabyte announcement fails
-// with ErrMessageTooLarge and closes having allocated under 1 MiB; a body
-// of MaxMessage-1 bytes, sent 1 KiB at a time, is delivered with
-// allocation proportional to the body; MaxMessage is accepted and
-// MaxMessage+1 refused.
+// TestNumericTerminatorNoPrealloc is F9 (announced-length,
+// docs/failure-modes.md): a length announced by the peer allocates nothing up
+// front. A terabyte announcement fails with ErrMessageTooLarge and closes
+// having allocated under 1 MiB; a body of MaxMessage-1 bytes, sent 1 KiB at a
+// time, is delivered with allocation proportional to the body; MaxMessage is
+// accepted and MaxMessage+1 refused.
 func TestNumericTerminatorNoPrealloc(t *testing.T) {
 	const maxMessage = 64 << 10
 	newChat := func(e *env) (*lengthChat, int) {
@@ -366,10 +366,11 @@ func (c *pushChat) HandleError(err error) {
 	c.AsyncChat.HandleError(err)
 }
 
-// TestObufHard is reliability.md F10(a): a client that never reads, with a
-// small receive buffer, while the server pushes a 1 KiB message every
-// millisecond. Once OutLimit is passed the chat fails with ErrOutputLimit
-// and closes; the queue never held more than OutLimit plus one message.
+// TestObufHard is F10(a) (unbounded-output, docs/failure-modes.md): a client
+// that never reads, with a small receive buffer, while the server pushes a
+// 1 KiB message every millisecond. Once OutLimit is passed the chat fails with
+// ErrOutputLimit and closes; the queue never held more than OutLimit plus one
+// message.
 func TestObufHard(t *testing.T) {
 	const outLimit = 256 << 10
 	msg := bytes.Repeat([]byte("m"), 1024)
@@ -429,10 +430,10 @@ func replyFor(i int) []byte {
 	return fmt.Appendf(nil, "VALUE %08d%s\n", i, bytes.Repeat([]byte("."), replyLen-1-14))
 }
 
-// TestPipelineBackpressure is reliability.md F10(c): a client pipelines
-// small requests and reads nothing. The chat stops reading once its queue
-// is over OutHighWater, so the queue stays within OutHighWater plus the
-// replies to one read, and the client's writes block. Once the client
+// TestPipelineBackpressure is F10(c) (unbounded-output, docs/failure-modes.md):
+// a client pipelines small requests and reads nothing. The chat stops reading
+// once its queue is over OutHighWater, so the queue stays within OutHighWater
+// plus the replies to one read, and the client's writes block. Once the client
 // reads, every reply arrives, complete and in order.
 func TestPipelineBackpressure(t *testing.T) {
 	if testing.Short() {
@@ -545,11 +546,11 @@ func TestPipelineBackpressure(t *testing.T) {
 	})
 }
 
-// TestOutputIntegrity is reliability.md F13(a): with a 4 KiB send buffer,
-// about 4 MB pushed as a random mix of Push and producers (chunk sizes from
-// 1 byte up, empty pushes and empty producers included) reaches a client
-// that reads in random-size chunks byte for byte: the SHA-256 of what
-// arrives is that of what was pushed.
+// TestOutputIntegrity is F13(a) (partial-writes, docs/failure-modes.md): with a
+// 4 KiB send buffer, about 4 MB pushed as a random mix of Push and producers
+// (chunk sizes from 1 byte up, empty pushes and empty producers included)
+// reaches a client that reads in random-size chunks byte for byte: the SHA-256
+// of what arrives is that of what was pushed.
 func TestOutputIntegrity(t *testing.T) {
 	const total = 4 << 20
 	forEachBackend(t, func(t *testing.T, e *env) {
@@ -636,8 +637,9 @@ func TestOutputIntegrity(t *testing.T) {
 	})
 }
 
-// TestCloseWhenDoneLarge is reliability.md F13(c): 5 MB pushed, then
-// CloseWhenDone; the client reads all 5 MB and then a clean EOF.
+// TestCloseWhenDoneLarge is F13(c) (partial-writes, docs/failure-modes.md):
+// 5 MB pushed, then CloseWhenDone; the client reads all 5 MB and then a clean
+// EOF.
 func TestCloseWhenDoneLarge(t *testing.T) {
 	data := pattern(5 << 20)
 	forEachBackend(t, func(t *testing.T, e *env) {
@@ -657,9 +659,9 @@ func TestCloseWhenDoneLarge(t *testing.T) {
 	})
 }
 
-// TestHalfCloseGetsReply is reliability.md F15(a): the client sends
-// "PING\r\n" and shuts down its sending side (nc -N); it still reads the
-// reply and then EOF — also when the reply is too large to have been
+// TestHalfCloseGetsReply is F15(a) (half-close, docs/failure-modes.md): the
+// client sends "PING\r\n" and shuts down its sending side (nc -N); it still
+// reads the reply and then EOF — also when the reply is too large to have been
 // written before the EOF is read, so that it is still queued then.
 func TestHalfCloseGetsReply(t *testing.T) {
 	for _, size := range []int{0, 4 << 20} {
@@ -690,10 +692,11 @@ func TestHalfCloseGetsReply(t *testing.T) {
 	}
 }
 
-// TestNoFramesAfterCloseDecision is reliability.md F22: frames that arrive
-// in the same read behind the one that decided the close — a QUIT that
-// calls CloseWhenDone, or a frame that broke a limit — are not delivered.
-// What the chat pushed before deciding still reaches the peer, then EOF.
+// TestNoFramesAfterCloseDecision is F22 (frames-after-close,
+// docs/failure-modes.md): frames that arrive in the same read behind the one
+// that decided the close — a QUIT that calls CloseWhenDone, or a frame that
+// broke a limit — are not delivered. What the chat pushed before deciding still
+// reaches the peer, then EOF.
 func TestNoFramesAfterCloseDecision(t *testing.T) {
 	errorReply := func(c *testChat, err error) { c.Push([]byte("-ERR " + err.Error() + "\r\n")) }
 	cases := []struct {
@@ -824,12 +827,13 @@ func (c *idleChat) FoundTerminator() {
 	}
 }
 
-// TestIdleChatHoldsNoReadBuffer is the memory check of reliability.md F11:
-// an idle connected chat that has handled some input holds no read-sized
-// buffer. 200 chats (1000 in the long runs, but 400 at most under select,
-// whose FD_SETSIZE is 1024) each get input and reply; after a GC, the heap they retain is under 4 KiB
-// each. "split" delivers a delimiter split across two reads, the second of
-// them large, which must not leave the joined buffer behind.
+// TestIdleChatHoldsNoReadBuffer is the memory check of F11 (slowloris,
+// docs/failure-modes.md): an idle connected chat that has handled some input
+// holds no read-sized buffer. 200 chats (1000 in the long runs, but 400 at most
+// under select, whose FD_SETSIZE is 1024) each get input and reply; after a GC,
+// the heap they retain is under 4 KiB each. "split" delivers a delimiter split
+// across two reads, the second of them large, which must not leave the joined
+// buffer behind.
 func TestIdleChatHoldsNoReadBuffer(t *testing.T) {
 	cases := []struct {
 		name   string

@@ -49,10 +49,10 @@ func (c *errChat) HandleClose() {
 	c.AsyncChat.HandleClose()
 }
 
-// errorReplyOnce runs one round of F17: the client writes 256 KiB without a
-// delimiter in one Write and reads nothing until that Write returns, then
-// reads to EOF and closes. It reports whether the client got the error
-// line.
+// errorReplyOnce runs one round of F17 lingering-close: the client writes
+// 256 KiB without a delimiter in one Write and reads nothing until that Write
+// returns, then reads to EOF and closes. It reports whether the client got the
+// error line.
 func errorReplyOnce(t *testing.T, e *env, linger time.Duration) bool {
 	t.Helper()
 	c := &errChat{}
@@ -83,13 +83,13 @@ func errorReplyOnce(t *testing.T, e *env, linger time.Duration) bool {
 	return bytes.Equal(r.data, errReply)
 }
 
-// TestErrorReplySurvivesClose is reliability.md F17. A peer that is still
-// sending when the chat closes would make the kernel answer with RST, which
-// can destroy the error reply just written; the lingering close (shut down
-// the sending side, drain the input until EOF, then close) lets the reply
-// through. 20 rounds per backend (200 on the first in the long runs,
-// testutil.Long): the reply must arrive in at least all but one. In the
-// long runs the same rounds with lingering off are run and only logged, to
+// TestErrorReplySurvivesClose is F17 (lingering-close, docs/failure-modes.md).
+// A peer that is still sending when the chat closes would make the kernel
+// answer with RST, which can destroy the error reply just written; the
+// lingering close (shut down the sending side, drain the input until EOF, then
+// close) lets the reply through. 20 rounds per backend (200 on the first in the
+// long runs, testutil.Long): the reply must arrive in at least all but one. In
+// the long runs the same rounds with lingering off are run and only logged, to
 // document what the kernel does without it.
 func TestErrorReplySurvivesClose(t *testing.T) {
 	first := true

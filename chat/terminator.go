@@ -144,13 +144,13 @@ type Step struct {
 	Wait bool
 }
 
-// Match runs one turn of asynchat's handle_read loop (asyncore-spec C7) over
-// buf under terminator t. It does no I/O, keeps no state and allocates
-// nothing, so a caller feeds it the unconsumed input repeatedly: set the
-// terminator to Next, collect Collect, drop Advance bytes, call
-// FoundTerminator if Found (which may change the terminator), and stop on
-// Wait (keeping the rest of buf) or when the input is used up. Split does
-// exactly that.
+// Match runs one turn of asynchat's handle_read loop
+// (docs/asyncore-compat.md#handle-read-framing) over buf under terminator t. It
+// does no I/O, keeps no state and allocates nothing, so a caller feeds it the
+// unconsumed input repeatedly: set the terminator to Next, collect Collect,
+// drop Advance bytes, call FoundTerminator if Found (which may change the
+// terminator), and stop on Wait (keeping the rest of buf) or when the input is
+// used up. Split does exactly that.
 //
 // buf must be non-empty: asynchat's loop runs "while self.ac_in_buffer".
 // An empty buf yields a Step that consumes and collects nothing.
@@ -214,7 +214,7 @@ func piece(buf []byte, n int) []byte {
 // PrefixAtEnd is asynchat's find_prefix_at_end: the length of the longest
 // proper prefix of needle that is a suffix of haystack, or 0 if there is
 // none. Unlike asynchat it returns 0, not -1, for an empty needle
-// (asyncore-spec §4 item 13). It allocates nothing.
+// (docs/asyncore-compat.md#small-differences). It allocates nothing.
 //
 // asynchat tries every length from len(needle)-1 down, comparing each
 // candidate in full. PrefixAtEnd only compares the candidates whose last

@@ -84,8 +84,9 @@ func strs(ss ...string) [][]byte {
 	return out
 }
 
-// c7Cases are the observable consequences listed under asyncore-spec C7,
-// each with the reads as given there and the exact trace CPython produces.
+// c7Cases are the observable consequences of asynchat's handle_read
+// (docs/asyncore-compat.md#handle-read-framing), each with its reads and the
+// exact trace CPython produces.
 var c7Cases = []struct {
 	name   string
 	term   Terminator
@@ -321,8 +322,9 @@ func TestMatchAllocatesNothing(t *testing.T) {
 	})
 }
 
-// TestPrefixAtEnd is the asyncore-spec C17 table, except that an empty
-// needle gives 0 where asynchat returns -1.
+// TestPrefixAtEnd is the find_prefix_at_end table
+// (docs/asyncore-compat.md#find-prefix-at-end), except that an empty needle
+// gives 0 where asynchat returns -1.
 func TestPrefixAtEnd(t *testing.T) {
 	tests := []struct {
 		haystack, needle string

@@ -1,9 +1,9 @@
 package chat_test
 
-// Timeouts on AsyncChat: reliability.md F11 (slowloris: the frame timeout),
-// F12 (write stall) and F17 (a bounded CloseWhenDone). The loops run on a
-// fake clock (testutil.FakeClock), so each timeout is checked on both sides
-// to the millisecond, whatever the scheduler does.
+// Timeouts on AsyncChat: F11 slowloris (the frame timeout), F12 write-stall and
+// F17 lingering-close (a bounded CloseWhenDone), docs/failure-modes.md. The
+// loops run on a fake clock (testutil.FakeClock), so each timeout is checked on
+// both sides to the millisecond, whatever the scheduler does.
 
 import (
 	"bytes"
@@ -64,10 +64,10 @@ func (e *env) trickle(clk *testutil.FakeClock, c *testChat, fd int, data []byte,
 	return -1
 }
 
-// TestFrameTimeoutStopsSlowloris (F11): a peer that sends a byte every 20ms
-// and never a terminator is never idle, yet its frame times out; an honest
-// peer sending whole lines at the same pace is served throughout, because
-// each terminator ends its frame.
+// TestFrameTimeoutStopsSlowloris (F11 slowloris): a peer that sends a byte
+// every 20ms and never a terminator is never idle, yet its frame times out; an
+// honest peer sending whole lines at the same pace is served throughout,
+// because each terminator ends its frame.
 func TestFrameTimeoutStopsSlowloris(t *testing.T) {
 	const frame, step = 150 * time.Millisecond, 20 * time.Millisecond
 	forEachFakeClock(t, func(t *testing.T, e *env, clk *testutil.FakeClock) {
@@ -206,9 +206,9 @@ func TestIdleTimeoutChat(t *testing.T) {
 	})
 }
 
-// TestWriteStallChat (F12): a peer that never reads fills the socket; with
-// WriteStallTimeout the chat is closed and its queue freed once no byte has
-// gone for that long, not before.
+// TestWriteStallChat (F12 write-stall): a peer that never reads fills the
+// socket; with WriteStallTimeout the chat is closed and its queue freed once no
+// byte has gone for that long, not before.
 func TestWriteStallChat(t *testing.T) {
 	const stall = 150 * time.Millisecond
 	forEachFakeClock(t, func(t *testing.T, e *env, clk *testutil.FakeClock) {
@@ -233,9 +233,9 @@ func TestWriteStallChat(t *testing.T) {
 	})
 }
 
-// TestLingerTimeout (F17): CloseWhenDone with output the peer never reads
-// closes anyway LingerTimeout after the last byte went, not before; with
-// lingering off and the write-stall timeout off too, the chat waits.
+// TestLingerTimeout (F17 lingering-close): CloseWhenDone with output the peer
+// never reads closes anyway LingerTimeout after the last byte went, not before;
+// with lingering off and the write-stall timeout off too, the chat waits.
 func TestLingerTimeout(t *testing.T) {
 	const linger = 150 * time.Millisecond
 	forEachFakeClock(t, func(t *testing.T, e *env, clk *testutil.FakeClock) {

@@ -2,8 +2,9 @@
 
 package dispatcher_test
 
-// reliability.md F1 in-process: EMFILE in accept must neither close the
-// listener (asyncore-spec D23, §4.3) nor spin the loop.
+// F1 (accept-emfile, docs/failure-modes.md) in-process: EMFILE in accept must
+// neither close the listener (docs/asyncore-compat.md#emfile-in-accept) nor
+// spin the loop.
 
 import (
 	"net"

@@ -1,10 +1,11 @@
 package dispatcher_test
 
 // The API tests of CPython's Lib/test/test_asyncore.py (the BaseTestAPI
-// mixin, asyncore-spec §3.1), run once per poller backend and per address
-// family, as CPython runs them once per TestAPI_Use{IPv4,IPv6,UnixSockets}
-// {Select,Poll} class. The Python helper classes BaseTestHandler,
-// BaseServer and BaseClient become baseHandler, baseServer and baseClient.
+// mixin, docs/asyncore-compat.md#ported-test-suites), run once per poller
+// backend and per address family, as CPython runs them once per
+// TestAPI_Use{IPv4,IPv6,UnixSockets} {Select,Poll} class. The Python helper
+// classes BaseTestHandler, BaseServer and BaseClient become baseHandler,
+// baseServer and baseClient.
 
 import (
 	"bytes"
@@ -626,7 +627,8 @@ func TestCreateSocket(t *testing.T) {
 
 // TestBind is test_bind: a second bind to a listener's port fails with
 // EADDRINUSE. Unlike asyncore, Addr reports the real port after binding to
-// port 0, and a failed bind leaves Addr unset (asyncore-spec §4.13).
+// port 0, and a failed bind leaves Addr unset
+// (docs/asyncore-compat.md#small-differences).
 func TestBind(t *testing.T) {
 	forEachAPI(t, func(t *testing.T, e *env) {
 		e.skipUnix("Not applicable to AF_UNIX sockets.")

@@ -2,10 +2,10 @@
 
 package dispatcher_test
 
-// reliability.md F1 with a real descriptor limit: a child process (the test
-// binary run again, see testutil.StartChild) lowers RLIMIT_NOFILE to 64 and
-// runs an echo server; the parent fills its descriptor table with working
-// clients and then opens more connections than it can take.
+// F1 (accept-emfile, docs/failure-modes.md) with a real descriptor limit: a
+// child process (the test binary run again, see testutil.StartChild) lowers
+// RLIMIT_NOFILE to 64 and runs an echo server; the parent fills its descriptor
+// table with working clients and then opens more connections than it can take.
 
 import (
 	"bufio"
@@ -43,8 +43,8 @@ const childBackendEnv = "ASYNCORE_TEST_CHILD_BACKEND"
 
 // Roles of the child server.
 const (
-	roleEcho = "echo" // a DispatcherWithSend echoing bytes (F1)
-	roleLine = "line" // an AsyncChat echoing lines; "QUIT" closes (F3)
+	roleEcho = "echo" // a DispatcherWithSend echoing bytes (F1 accept-emfile)
+	roleLine = "line" // an AsyncChat echoing lines; "QUIT" closes (F3 fd-leak)
 )
 
 // childEcho echoes whatever it reads.
@@ -230,14 +230,14 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[min(max(i, 0), len(s)-1)]
 }
 
-// TestAcceptEMFILE is reliability.md F1 steps 1–7 against a child limited
-// to 64 descriptors: with its table full, a storm of connections neither
-// spins the child's CPU nor closes its listener; the extra connections are
-// shed (they see EOF or a reset at once instead of rotting in the backlog),
-// the existing clients are served throughout, and once clients leave new
-// ones are accepted within the backoff plus slack. At the end the child
-// holds exactly the descriptors it started with, its spare one included.
-// The in-process variant (libuv's test-emfile.c) is
+// TestAcceptEMFILE is F1 (accept-emfile, docs/failure-modes.md), all of its
+// checks, against a child limited to 64 descriptors: with its table full, a
+// storm of connections neither spins the child's CPU nor closes its listener;
+// the extra connections are shed (they see EOF or a reset at once instead of
+// rotting in the backlog), the existing clients are served throughout, and once
+// clients leave new ones are accepted within the backoff plus slack. At the end
+// the child holds exactly the descriptors it started with, its spare one
+// included. The in-process variant (libuv's test-emfile.c) is
 // TestAcceptEMFILEBacksOff.
 func TestAcceptEMFILE(t *testing.T) {
 	const (
@@ -247,7 +247,7 @@ func TestAcceptEMFILE(t *testing.T) {
 		// window; one that waits uses a few tens of milliseconds.
 		maxCPU     = window / 4                // step 3
 		shedWithin = time.Second               // step 4
-		maxP99     = 3 * 50 * time.Millisecond // step 5: 50ms, with the 3x margin of reliability.md §3
+		maxP99     = 3 * 50 * time.Millisecond // step 5: 50ms, with the 3x margin of docs/failure-modes.md#test-harness-notes
 		reaccept   = 1500 * time.Millisecond
 	)
 	// The wall-clock bounds (shedWithin, maxP99, reaccept) are asserted

@@ -1,8 +1,9 @@
 package dispatcher_test
 
-// CPython's test_closeall and test_closeall_default (asyncore-spec §3.1,
-// K1–K3), and the deliberate difference that CloseAll empties the map even
-// when a Close fails (spec §4.13).
+// CPython's test_closeall and test_closeall_default
+// (docs/asyncore-compat.md#close-all), and the deliberate difference that
+// CloseAll empties the map even when a Close fails
+// (docs/asyncore-compat.md#small-differences).
 
 import (
 	"errors"
@@ -80,9 +81,9 @@ func TestCloseAll(t *testing.T) { closeallCheck(t, false) }
 // loop.DefaultMap.
 func TestCloseAllDefault(t *testing.T) { closeallCheck(t, true) }
 
-// TestCloseAllErrors is asyncore-spec K1–K2 with our difference: the map is
-// emptied and every channel closed even when some Close fails; EBADF is
-// ignored, any other error is returned (joined) unless ignoreAll is set.
+// TestCloseAllErrors is docs/asyncore-compat.md#close-all with our difference:
+// the map is emptied and every channel closed even when some Close fails; EBADF
+// is ignored, any other error is returned (joined) unless ignoreAll is set.
 func TestCloseAllErrors(t *testing.T) {
 	eperm := os.NewSyscallError("close", unix.EPERM)
 	eio := os.NewSyscallError("close", unix.EIO)

@@ -34,7 +34,7 @@ const DefaultAcceptBackoff = 500 * time.Millisecond
 
 // acceptsPerEvent bounds the connections one HandleAccept takes, so a storm
 // of connects cannot starve the established connections (Redis accepts ten
-// per event, reliability.md F20).
+// per event, docs/failure-modes.md#f20-fairness).
 const acceptsPerEvent = 10
 
 // Handler is everything a dispatcher's embedding type can override. Every
@@ -455,13 +455,13 @@ func (d *Dispatcher) closeSpare() {
 // cannot hold the loop in it.
 const maxShed = 1024
 
-// shed is libuv's EMFILE trick (uv__emfile_trick, reliability.md F1): with
-// no descriptor left, give up the spare one, accept every pending
-// connection and close it at once, then take the spare back. The peers see
-// the connection closed — they learn the server is overloaded — instead of
-// waiting in a backlog that nobody can drain. Another goroutine that opens a
-// file meanwhile may take the freed number; the spare is then reopened at
-// the next shed.
+// shed is libuv's EMFILE trick (uv__emfile_trick,
+// docs/failure-modes.md#f1-accept-emfile): with no descriptor left, give up the
+// spare one, accept every pending connection and close it at once, then take
+// the spare back. The peers see the connection closed — they learn the server
+// is overloaded — instead of waiting in a backlog that nobody can drain.
+// Another goroutine that opens a file meanwhile may take the freed number; the
+// spare is then reopened at the next shed.
 func (d *Dispatcher) shed() {
 	if !d.hasSpare {
 		d.openSpare()
@@ -518,7 +518,7 @@ func (d *Dispatcher) Accept() (int, net.Addr, error) {
 // pauseAccepting stops watching the listener for AcceptBackoff. With level
 // triggering a listener whose backlog is non-empty stays readable, so
 // retrying at once would spin the CPU at 100% while descriptors are short
-// (reliability.md F1); nginx waits 500 ms the same way.
+// (docs/failure-modes.md#f1-accept-emfile); nginx waits 500 ms the same way.
 func (d *Dispatcher) pauseAccepting(err error) {
 	if d.acceptPaused {
 		return

@@ -1,9 +1,10 @@
 package dispatcher_test
 
-// CPython's DispatcherTests and HelperFunctionTests (asyncore-spec §3.1),
-// and the behaviour our deliberate differences promise (doc.go): adopting
-// sockets, connect failures, EOF and broken pipes, I/O after Close, no
-// handler after Close in the same event (reliability.md F6(a)), datagrams.
+// CPython's DispatcherTests and HelperFunctionTests
+// (docs/asyncore-compat.md#ported-test-suites), and the behaviour our
+// deliberate differences promise (doc.go): adopting sockets, connect failures,
+// EOF and broken pipes, I/O after Close, no handler after Close in the same
+// event (F6(a) double-close, docs/failure-modes.md), datagrams.
 
 import (
 	"bytes"
@@ -146,9 +147,9 @@ func TestBasic(t *testing.T) {
 
 type reprType struct{ dispatcher.Dispatcher }
 
-// TestRepr is test_repr, with the states asyncore-spec D3 lists: the plain
-// form, an embedding type's name, "listening" with the bound address (the
-// real port: our Bind records it), "connected" with the peer's address.
+// TestRepr is test_repr, with the states docs/asyncore-compat.md#repr lists:
+// the plain form, an embedding type's name, "listening" with the bound address
+// (the real port: our Bind records it), "connected" with the peer's address.
 func TestRepr(t *testing.T) {
 	checkFDLeaks(t)
 	m := loop.NewMap()
@@ -437,9 +438,9 @@ type readPanicker struct{ dispatcher.Dispatcher }
 
 func (p *readPanicker) HandleRead() { panic("boom") }
 
-// TestHandleErrorDefault is asyncore-spec D21: the default HandleError logs
-// "uncaptured error, closing channel …" at error level, with the stack of a
-// recovered panic, and closes the channel through HandleClose.
+// TestHandleErrorDefault is docs/asyncore-compat.md#handle-error: the default
+// HandleError logs "uncaptured error, closing channel …" at error level, with
+// the stack of a recovered panic, and closes the channel through HandleClose.
 func TestHandleErrorDefault(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
@@ -577,10 +578,10 @@ func TestAdoptConn(t *testing.T) {
 
 // --- Connect failures ---
 
-// TestConnectRefused is reliability.md F16(a): a connect to a port (or
-// path) nobody listens on reaches HandleError with ECONNREFUSED — from
-// SO_ERROR, on every backend — and never HandleConnect. AF_UNIX refuses at
-// once, so Connect itself returns the error.
+// TestConnectRefused is F16(a) (connect-failure, docs/failure-modes.md): a
+// connect to a port (or path) nobody listens on reaches HandleError with
+// ECONNREFUSED — from SO_ERROR, on every backend — and never HandleConnect.
+// AF_UNIX refuses at once, so Connect itself returns the error.
 func TestConnectRefused(t *testing.T) {
 	forEachAPI(t, func(t *testing.T, e *env) {
 		ln, err := net.Listen(e.fam.network(), e.fam.addr(t))
@@ -613,8 +614,9 @@ func TestConnectRefused(t *testing.T) {
 }
 
 // TestConnectMissingPath: a connect to an AF_UNIX path that does not exist
-// fails in Connect with ENOENT and, unlike asyncore (spec §4.13), leaves
-// Connecting false. The socket stays the dispatcher's.
+// fails in Connect with ENOENT and, unlike asyncore
+// (docs/asyncore-compat.md#small-differences), leaves Connecting false. The
+// socket stays the dispatcher's.
 func TestConnectMissingPath(t *testing.T) {
 	checkFDLeaks(t)
 	r := &recorder{}
@@ -633,8 +635,8 @@ func TestConnectMissingPath(t *testing.T) {
 
 // --- EOF, broken pipes, closed dispatchers ---
 
-// TestRecvEOF is asyncore-spec D14: nothing to read is 0 and no error; data
-// is returned; EOF calls HandleClose and returns io.EOF.
+// TestRecvEOF is docs/asyncore-compat.md#send-and-recv: nothing to read is 0
+// and no error; data is returned; EOF calls HandleClose and returns io.EOF.
 func TestRecvEOF(t *testing.T) {
 	checkFDLeaks(t)
 	r, peer := newRecorder(t, loop.NewMap())
@@ -656,9 +658,10 @@ func TestRecvEOF(t *testing.T) {
 	assert.Equal(t, []string{"close"}, r.calls, "EOF calls HandleClose, not HandleError")
 }
 
-// TestSendBrokenPipe is asyncore-spec D13 and reliability.md F14: a send to
-// a peer that stopped reading fails with EPIPE, which calls HandleClose, not
-// HandleError, and raises no SIGPIPE.
+// TestSendBrokenPipe is docs/asyncore-compat.md#send-and-recv and
+// F14 (reset-mid-write, docs/failure-modes.md): a send to a peer that stopped
+// reading fails with EPIPE, which calls HandleClose, not HandleError, and
+// raises no SIGPIPE.
 func TestSendBrokenPipe(t *testing.T) {
 	checkFDLeaks(t)
 	r, peer := newRecorder(t, loop.NewMap())
@@ -720,10 +723,11 @@ func TestClosedDispatcherIO(t *testing.T) {
 	assert.Zero(t, w.Pending(), "DispatcherWithSend queues nothing without a socket")
 }
 
-// TestNoHandlerAfterClose is reliability.md F6(a): once a handler has closed
-// the dispatcher, no other handler runs for the same event — neither the
-// write handler for a socket both readable and writable, nor HandleClose
-// for a hang-up reported alongside — and HandleClose runs at most once.
+// TestNoHandlerAfterClose is F6(a) (double-close, docs/failure-modes.md): once
+// a handler has closed the dispatcher, no other handler runs for the same event
+// — neither the write handler for a socket both readable and writable, nor
+// HandleClose for a hang-up reported alongside — and HandleClose runs at most
+// once.
 func TestNoHandlerAfterClose(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -100,8 +100,8 @@
 //     hours, and code ported from Python must not start losing connections.
 //     UseServerTimeouts makes zero mean DefaultIdleTimeout (120 s) and
 //     DefaultWriteStallTimeout (60 s); chat.AsyncChat calls it, because a
-//     protocol server facing the network needs them (reliability.md F11,
-//     F12).
+//     protocol server facing the network needs them (docs/failure-modes.md,
+//     F11 slowloris and F12 write-stall).
 //   - ReadIdleTimeout has no default: it is off unless set, also under
 //     UseServerTimeouts.
 //
@@ -114,8 +114,8 @@
 // write that leaves output behind, a Connect, an embedding type's deadline
 // (Deadliner, ArmTimeout) — and Reset does not allocate. Close stops the
 // timer, so it can never fire on a new socket that reuses the descriptor
-// number (reliability.md F5). Timeouts set before any loop serves the map
-// start counting at the dispatcher's first event.
+// number (docs/failure-modes.md#f5-stale-timer). Timeouts set before any loop
+// serves the map start counting at the dispatcher's first event.
 //
 // # Graceful shutdown
 //
@@ -147,9 +147,9 @@
 //
 //   - Writable's default is true only while a connect is in progress.
 //     asyncore's always-true default puts every idle connection in the write
-//     set, and level-triggered polling then never sleeps (asyncore-spec §4.2).
-//     Override Writable to ask for write events while you have output, as
-//     DispatcherWithSend does.
+//     set, and level-triggered polling then never sleeps
+//     (docs/asyncore-compat.md#writable-default). Override Writable to ask for
+//     write events while you have output, as DispatcherWithSend does.
 //   - Interest in write events is kept while a connect is in progress even if
 //     Writable says false, so a connect always completes.
 //   - After EOF the descriptor is no longer watched for reading, so a
@@ -157,11 +157,11 @@
 //     does not spin the loop.
 //   - A zero-byte datagram is not EOF.
 //   - EMFILE and ENFILE in Accept do not reach HandleError (whose default
-//     would close the listener, asyncore-spec §4.3). A listener keeps one
-//     spare descriptor (on /dev/null); out of descriptors, it gives it up,
-//     accepts and closes every pending connection (libuv's EMFILE trick, so
-//     clients learn at once that the server is full instead of waiting in
-//     the backlog), takes the spare back, and stops accepting for
+//     would close the listener, docs/asyncore-compat.md#emfile-in-accept). A
+//     listener keeps one spare descriptor (on /dev/null); out of descriptors,
+//     it gives it up, accepts and closes every pending connection (libuv's
+//     EMFILE trick, so clients learn at once that the server is full instead of
+//     waiting in the backlog), takes the spare back, and stops accepting for
 //     AcceptBackoff before it tries again. Shed counts those connections.
 //   - Bind records the bound address (so a port-0 listener reports its real
 //     port), only on success; a failed Connect leaves Connecting false;
@@ -169,8 +169,9 @@
 //   - DispatcherWithSend queues data while a connect is in progress instead
 //     of sending into a socket that is not yet connected, and when the peer
 //     half-closes it writes what is still queued before closing
-//     (asyncore-spec §4.11); its buffer is compacted as it drains, so a
-//     connection that never empties it does not keep what it already sent.
+//     (docs/asyncore-compat.md#half-close); its buffer is compacted as it
+//     drains, so a connection that never empties it does not keep what it
+//     already sent.
 //   - DispatcherWithSend has asynchat's CloseWhenDone (asyncore's
 //     dispatcher_with_send has none, so a Close right after a large Send
 //     drops what the socket had not taken). It closes lingering, as

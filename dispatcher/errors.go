@@ -33,7 +33,7 @@ func wouldBlock(err error) bool { return err == unix.EAGAIN }
 
 // outOfDescriptors reports the accept errors that mean "the process or
 // system cannot take another connection right now": the listener is fine and
-// must be kept (reliability.md F1).
+// must be kept (docs/failure-modes.md#f1-accept-emfile).
 func outOfDescriptors(err error) bool {
 	switch err {
 	case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:

@@ -262,10 +262,10 @@ func (d *Dispatcher) HandleConnect() { d.LogInfo("unhandled connect event", "war
 // connection is accepted, sent RejectMessage if there is one, and closed at
 // once — Redis's policy for maxclients — rather than left in the backlog,
 // where a level-triggered listener would keep the loop busy and the client
-// would wait without an answer (reliability.md F2). HandleAccepted does
-// not see it. A connection counts once HandleAccepted has adopted its
-// descriptor into the map, until that channel closes. A connection whose
-// descriptor the loop's backend cannot watch — on select, one numbered
+// would wait without an answer (docs/failure-modes.md#f2-connection-cap).
+// HandleAccepted does not see it. A connection counts once HandleAccepted has
+// adopted its descriptor into the map, until that channel closes. A connection
+// whose descriptor the loop's backend cannot watch — on select, one numbered
 // FD_SETSIZE or higher (loop.Loop.FDLimit) — is refused the same way,
 // whatever the cap. Refusals are counted in Rejected and the loop's
 // Stats.Rejected, and logged at debug level, rate-limited.

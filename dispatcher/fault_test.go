@@ -1,9 +1,10 @@
 package dispatcher_test
 
-// Property tests over random fault scripts (reliability.md §3, F1): accept
-// and connect fail through internal/sock's fault-injection seam with the
-// errnos the kernel rarely produces on demand. The seed is logged, and
-// -fault.seed replays a failing run.
+// Property tests over random fault scripts
+// (docs/failure-modes.md#test-harness-notes, F1 accept-emfile): accept and
+// connect fail through internal/sock's fault-injection seam with the errnos the
+// kernel rarely produces on demand. The seed is logged, and -fault.seed replays
+// a failing run.
 
 import (
 	"errors"

@@ -2,10 +2,10 @@
 
 package dispatcher_test
 
-// reliability.md F3, after libevent's test-fdleak.c: thousands of
-// connect/echo/close cycles against a server limited to 64 descriptors, so
-// that a descriptor leaked by any way a connection can end soon makes
-// accept fail.
+// F3 (fd-leak, docs/failure-modes.md), after libevent's test-fdleak.c:
+// thousands of connect/echo/close cycles against a server limited to 64
+// descriptors, so that a descriptor leaked by any way a connection can end soon
+// makes accept fail.
 
 import (
 	"bufio"
@@ -99,13 +99,14 @@ func leakCycle(addr string, i int) error {
 	return leakEndings[i%len(leakEndings)].end(c, r)
 }
 
-// TestNoFDLeak is reliability.md F3: 500 sequential connect/echo/close
-// cycles (4000 in the long runs, testutil.Long) against a line-echo AsyncChat server in a child
-// limited to 64 descriptors, rotating through five endings: the client
-// closes first, the server closes first ("QUIT"), the client resets, the
-// client half-closes and reads to EOF, the client closes in the middle of a
-// line. Every cycle must succeed; afterwards the child holds the
-// descriptors and goroutines it started with and no connection.
+// TestNoFDLeak is F3 (fd-leak, docs/failure-modes.md): 500 sequential
+// connect/echo/close cycles (4000 in the long runs, testutil.Long) against a
+// line-echo AsyncChat server in a child limited to 64 descriptors, rotating
+// through five endings: the client closes first, the server closes first
+// ("QUIT"), the client resets, the client half-closes and reads to EOF, the
+// client closes in the middle of a line. Every cycle must succeed; afterwards
+// the child holds the descriptors and goroutines it started with and no
+// connection.
 func TestNoFDLeak(t *testing.T) {
 	cycles := testutil.Rounds(500, 4000)
 	child, addr := childServer(t, roleLine)

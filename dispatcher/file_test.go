@@ -1,8 +1,8 @@
 package dispatcher_test
 
-// CPython's FileWrapperTest (asyncore-spec §3.1, F1–F6): a FileDispatcher
-// over a regular file and over pipes. test_resource_warning has no Go
-// counterpart (nothing is closed by a finalizer).
+// CPython's FileWrapperTest (docs/asyncore-compat.md#file-dispatcher): a
+// FileDispatcher over a regular file and over pipes. test_resource_warning has
+// no Go counterpart (nothing is closed by a finalizer).
 
 import (
 	"os"
@@ -151,8 +151,8 @@ func TestFileCloseTwice(t *testing.T) {
 }
 
 // TestFilePipe: a FileDispatcher reads a pipe through the loop, and when the
-// writer closes, HandleClose runs once (asyncore-spec F6: POLLHUP, or EOF
-// through Recv).
+// writer closes, HandleClose runs once
+// (docs/asyncore-compat.md#file-dispatcher: POLLHUP, or EOF through Recv).
 func TestFilePipe(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)

@@ -1,8 +1,8 @@
 package dispatcher_test
 
-// reliability.md F2: a connection cap. Over loop.Options.MaxConns the
-// listener accepts, sends its RejectMessage and closes at once; the loop
-// keeps serving the connections it has.
+// F2 (connection-cap, docs/failure-modes.md): a connection cap. Over
+// loop.Options.MaxConns the listener accepts, sends its RejectMessage and
+// closes at once; the loop keeps serving the connections it has.
 
 import (
 	"bufio"

@@ -38,10 +38,10 @@ func (c *relConn) HandleError(err error) {
 	_ = c.Close()
 }
 
-// TestStaleTimerAfterFDReuse is reliability.md F5: a timer armed for one
-// dispatcher must not act on a newer dispatcher that reused its descriptor
-// number. Timers belong to the dispatcher value, not to the fd, and Close on
-// an already-closed dispatcher touches nothing.
+// TestStaleTimerAfterFDReuse is F5 (stale-timer, docs/failure-modes.md): a
+// timer armed for one dispatcher must not act on a newer dispatcher that reused
+// its descriptor number. Timers belong to the dispatcher value, not to the fd,
+// and Close on an already-closed dispatcher touches nothing.
 func TestStaleTimerAfterFDReuse(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := testutil.NewLoop(t, kind)
@@ -102,10 +102,10 @@ func (s *relListener) HandleAccepted(fd int, _ net.Addr) {
 	_ = unix.Close(fd)
 }
 
-// TestAcceptPerEventCap is reliability.md F20(c): one readiness event accepts
-// at most ten connections, however many are waiting, so a connect storm
-// cannot starve established connections; the rest are taken on the
-// following iterations.
+// TestAcceptPerEventCap is F20(c) (fairness, docs/failure-modes.md): one
+// readiness event accepts at most ten connections, however many are waiting, so
+// a connect storm cannot starve established connections; the rest are taken on
+// the following iterations.
 func TestAcceptPerEventCap(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := testutil.NewLoop(t, kind)
@@ -138,11 +138,12 @@ func TestAcceptPerEventCap(t *testing.T) {
 	})
 }
 
-// TestSelectRefusesHighFDThroughHandleError is reliability.md F24 seen from
-// a dispatcher: on the select backend a descriptor at or above FD_SETSIZE
-// is refused — no panic. Adopt into a map a select loop serves returns
-// poller.ErrFDTooLarge at once; one adopted before the loop existed
-// reaches HandleError with it. The other backends serve it normally.
+// TestSelectRefusesHighFDThroughHandleError is F24 (select-fd-setsize,
+// docs/failure-modes.md) seen from a dispatcher: on the select backend a
+// descriptor at or above FD_SETSIZE is refused — no panic. Adopt into a map a
+// select loop serves returns poller.ErrFDTooLarge at once; one adopted before
+// the loop existed reaches HandleError with it. The other backends serve it
+// normally.
 func TestSelectRefusesHighFDThroughHandleError(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		fd, peer := testutil.Socketpair(t)

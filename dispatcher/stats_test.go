@@ -127,10 +127,10 @@ type eofKeeper struct {
 func (k *eofKeeper) HandleRead()  { _, _ = k.Recv(make([]byte, 64)) }
 func (k *eofKeeper) HandleClose() { k.eofs++ }
 
-// TestNoWakeupsAfterEOF is reliability.md F15(c): once a read has returned
-// EOF the dispatcher stops watching for input, so a half-closed connection
-// that stays open does not wake the level-triggered loop again and again.
-// Stats.Wakeups must not move over a second of waiting.
+// TestNoWakeupsAfterEOF is F15(c) (half-close, docs/failure-modes.md): once a
+// read has returned EOF the dispatcher stops watching for input, so a
+// half-closed connection that stays open does not wake the level-triggered loop
+// again and again. Stats.Wakeups must not move over a second of waiting.
 func TestNoWakeupsAfterEOF(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)

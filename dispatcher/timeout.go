@@ -8,11 +8,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Defaults for the timeout fields left at zero (reliability.md §2). Only
-// DefaultConnectTimeout applies to every dispatcher; the idle and
-// write-stall defaults apply to dispatchers that asked for them with
-// UseServerTimeouts, as chat.AsyncChat does (see the package
-// documentation).
+// Defaults for the timeout fields left at zero
+// (docs/failure-modes.md#default-limits). Only DefaultConnectTimeout applies to
+// every dispatcher; the idle and write-stall defaults apply to dispatchers that
+// asked for them with UseServerTimeouts, as chat.AsyncChat does (see the
+// package documentation).
 const (
 	// DefaultIdleTimeout is waitress's channel_timeout.
 	DefaultIdleTimeout = 120 * time.Second
@@ -266,7 +266,8 @@ func (d *Dispatcher) armTimeouts() {
 }
 
 // stopTimeouts is Close's part: no timer may outlive the socket, or it
-// would fire on whatever reuses the descriptor (reliability.md F5).
+// would fire on whatever reuses the descriptor
+// (docs/failure-modes.md#f5-stale-timer).
 func (d *Dispatcher) stopTimeouts() {
 	t := &d.tmo
 	if t.timer != nil {

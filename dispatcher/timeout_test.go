@@ -1,9 +1,10 @@
 package dispatcher_test
 
-// Dispatcher timeouts: reliability.md F5 (no stale timer after fd reuse),
-// F11 (idle), F12 (write stall), F16 (connect timeout). The loops run on a
-// fake clock (testutil.FakeClock), so each timeout is checked to the
-// millisecond on both sides, whatever the scheduler does.
+// Dispatcher timeouts: F5 stale-timer (no stale timer after fd reuse),
+// F11 slowloris (idle), F12 write-stall, F16 connect-failure (connect timeout),
+// docs/failure-modes.md. The loops run on a fake clock (testutil.FakeClock), so
+// each timeout is checked to the millisecond on both sides, whatever the
+// scheduler does.
 
 import (
 	"errors"
@@ -67,8 +68,8 @@ func settle(t *testing.T, l *loop.Loop) {
 // otherwise repeat one, so a deadline is met a few microseconds early at most.
 const margin = time.Millisecond
 
-// TestIdleTimeout (F11): no progress for IdleTimeout closes the dispatcher
-// with ErrIdleTimeout, not before; input keeps it open; a plain
+// TestIdleTimeout (F11 slowloris): no progress for IdleTimeout closes the
+// dispatcher with ErrIdleTimeout, not before; input keeps it open; a plain
 // Dispatcher has no idle timeout unless it asks.
 func TestIdleTimeout(t *testing.T) {
 	const idle = 250 * time.Millisecond
@@ -147,8 +148,8 @@ func TestIdleTimeoutChangedWhileRunning(t *testing.T) {
 	})
 }
 
-// TestStaleIdleTimer (F5): A's idle timer must not fire on B, which reuses
-// A's descriptor number after A closed.
+// TestStaleIdleTimer (F5 stale-timer): A's idle timer must not fire on B, which
+// reuses A's descriptor number after A closed.
 func TestStaleIdleTimer(t *testing.T) {
 	const idle = 200 * time.Millisecond
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
@@ -181,8 +182,8 @@ func TestStaleIdleTimer(t *testing.T) {
 	})
 }
 
-// TestWriteStall (F12): output that the peer never reads is dropped and the
-// dispatcher closed WriteStallTimeout after the last byte went; without
+// TestWriteStall (F12 write-stall): output that the peer never reads is dropped
+// and the dispatcher closed WriteStallTimeout after the last byte went; without
 // output pending a quiet connection is not "stalled".
 func TestWriteStall(t *testing.T) {
 	const stall = 120 * time.Millisecond

@@ -301,10 +301,10 @@ func (d *DispatcherWithSend) closed() {
 // HandleClose is asyncore's handle_close, with one difference: when the peer
 // has only finished sending (EOF) and output is still queued, it writes that
 // first and closes afterwards, so a client that half-closes after its
-// request still gets the whole answer (asyncore-spec §4.11). A second
-// HandleClose while flushing — the peer went away entirely — closes at once,
-// through Dispatcher.HandleClose. The peer's EOF during a CloseWhenDone that
-// still has output to write waits for that output too.
+// request still gets the whole answer (docs/asyncore-compat.md#half-close). A
+// second HandleClose while flushing — the peer went away entirely — closes at
+// once, through Dispatcher.HandleClose. The peer's EOF during a CloseWhenDone
+// that still has output to write waits for that output too.
 func (d *DispatcherWithSend) HandleClose() {
 	if d.EOF() && !d.flushing && d.Pending() > 0 && d.connected {
 		d.flushing = true

@@ -1,8 +1,9 @@
 package dispatcher_test
 
-// CPython's DispatcherWithSendTests (asyncore-spec §3.1, S1–S5), plus large
-// sends and reliability.md F6(b): a peer that resets while output is
-// pending gets exactly one HandleClose.
+// CPython's DispatcherWithSendTests
+// (docs/asyncore-compat.md#dispatcher-with-send), plus large sends and
+// F6(b) (double-close, docs/failure-modes.md): a peer that resets while output
+// is pending gets exactly one HandleClose.
 
 import (
 	"bytes"
@@ -171,10 +172,11 @@ func (c *resetConn) HandleRead() {
 func (c *resetConn) HandleClose()          { c.closes++; _ = c.Close() }
 func (c *resetConn) HandleError(err error) { c.errs = append(c.errs, err) }
 
-// TestPeerResetWithPendingOutput is reliability.md F6(b): the peer resets
-// (TCP: SO_LINGER 0; AF_UNIX: closes with unread data) while output is
-// queued, so read, write, error and hang-up are reported together and both
-// directions fail. HandleClose runs exactly once and HandleError never.
+// TestPeerResetWithPendingOutput is F6(b) (double-close,
+// docs/failure-modes.md): the peer resets (TCP: SO_LINGER 0; AF_UNIX: closes
+// with unread data) while output is queued, so read, write, error and hang-up
+// are reported together and both directions fail. HandleClose runs exactly once
+// and HandleError never.
 func TestPeerResetWithPendingOutput(t *testing.T) {
 	for _, read := range []bool{true, false} {
 		name := "HandleRead reads"

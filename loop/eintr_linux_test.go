@@ -2,8 +2,10 @@
 
 package loop_test
 
-// Tests named after the failure modes in reliability.md (F4, F6, F7, F18,
-// F19, F21, F24, F25). Each runs on every backend (F26).
+// Tests named after the failure modes in docs/failure-modes.md: F4 stale-event,
+// F6 double-close, F7 map-change-in-batch, F18 eintr, F19 busy-loop,
+// F21 handler-panic, F24 select-fd-setsize, F25 dup-ghost-events. Each runs on
+// every backend (F26 backend-parity).
 
 import (
 	"errors"
@@ -25,7 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestEINTRStorm is F18: signals arriving every millisecond must not make
+// TestEINTRStorm is F18 eintr: signals arriving every millisecond must not make
 // RunOnce fail, break a ping-pong, or stop a timer. The signals go both to
 // the process and to the thread running the loop, so that its wait really is
 // interrupted (a process-directed signal usually lands on another thread).

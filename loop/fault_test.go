@@ -1,8 +1,9 @@
 package loop_test
 
-// Property tests over random fault scripts (reliability.md §3): the wait
-// and close(2) fail through internal/sock's fault-injection seam. The seed
-// is logged, and -fault.seed replays a failing run.
+// Property tests over random fault scripts
+// (docs/failure-modes.md#test-harness-notes): the wait and close(2) fail
+// through internal/sock's fault-injection seam. The seed is logged, and
+// -fault.seed replays a failing run.
 
 import (
 	"fmt"

@@ -93,9 +93,9 @@ const reservedFDs = 32
 // the soft RLIMIT_NOFILE less 32, whichever is smaller, so the descriptors
 // the process needs for everything else (files, a backend connection, the
 // poller) are never all taken by clients. Redis sizes maxclients the same
-// way (CONFIG_MIN_RESERVED_FDS, reliability.md F2). It is never below 1. A
-// loop on the select backend lowers it further to FD_SETSIZE less 32
-// (see Options.MaxConns).
+// way (CONFIG_MIN_RESERVED_FDS, docs/failure-modes.md#f2-connection-cap). It is
+// never below 1. A loop on the select backend lowers it further to FD_SETSIZE
+// less 32 (see Options.MaxConns).
 func DefaultMaxConns() int {
 	const most = 10000
 	var rl unix.Rlimit

@@ -271,7 +271,8 @@ func (p *probe) calls() int {
 }
 
 // ---------------------------------------------------------------------------
-// Run and Options: asyncore.loop's semantics (asyncore-spec A13).
+// Run and Options: asyncore.loop's semantics
+// (docs/asyncore-compat.md#loop-and-run).
 // ---------------------------------------------------------------------------
 
 func TestRunEmptyMapReturnsAtOnce(t *testing.T) {

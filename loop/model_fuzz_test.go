@@ -13,7 +13,8 @@ import (
 
 // FuzzLoopModel drives a real Loop over real descriptors with a script of
 // operations and checks it against a model: which channels the map holds,
-// and what each channel may be told (reliability.md F4–F7).
+// and what each channel may be told (F4 stale-event to F7 map-change-in-batch,
+// docs/failure-modes.md).
 //
 // The script's first byte picks the backend (and strict mode); each later
 // pair of bytes is an operation and its argument. Operations open channels
@@ -92,19 +93,21 @@ const (
 // files under testdata/fuzz/FuzzLoopModel hold the same scripts.
 var fuzzLoopSeeds = [][]byte{
 	// Two readable channels; whichever runs first reuses the other's
-	// number for a new socket in the middle of the batch (F4).
+	// number for a new socket in the middle of the batch (F4 stale-event).
 	{0, opOpen, seedRead(0), opOpen, seedRead(1), opPoke, 0, opPoke, 1, seedArm(1), seedAct(actReuse, 0), seedArm(0), seedAct(actReuse, 1), opRun, 0, opRun, 0},
 	// The same on poll and select.
 	{1, opOpen, seedRead(0), opOpen, seedRead(1), opPoke, 0, opPoke, 1, seedArm(1), seedAct(actReuse, 0), seedArm(0), seedAct(actReuse, 1), opRun, 0, opRun, 0},
 	{2, opOpen, seedRead(0), opOpen, seedRead(1), opPoke, 0, opPoke, 1, seedArm(1), seedAct(actReuse, 0), seedArm(0), seedAct(actReuse, 1), opRun, 0, opRun, 0},
 	// The handler that runs first replaces the other channel under the
-	// same descriptor: the generation guard alone (F4).
+	// same descriptor: the generation guard alone (F4 stale-event).
 	{0, opOpen, seedRead(0), opOpen, seedRead(1), opPoke, 0, opPoke, 1, seedArm(1), seedAct(actReplace, 0), seedArm(0), seedAct(actReplace, 1), opRun, 0, opRun, 0},
 	{2, opOpen, seedRead(0), opOpen, seedRead(1), opPoke, 0, opPoke, 1, seedArm(1), seedAct(actReplace, 0), seedArm(0), seedAct(actReplace, 1), opRun, 0, opRun, 0},
-	// Mass close inside a handler, then a new channel in the same batch (F7).
+	// Mass close inside a handler, then a new channel in the same batch
+	// (F7 map-change-in-batch).
 	{0, opOpen, seedRead(0), opOpen, seedRead(1), opOpen, seedRead(2), opOpen, seedRead(3), opPoke, 0, opPoke, 1, opPoke, 2, opPoke, 3,
 		seedArm(1), seedAct(actClose, 0), seedArm(2), seedAct(actClose, 1), seedArm(3), seedAct(actCloseBoth, 2), seedArm(5), seedAct(actOpen, 3), opRun, 0, opRun, 0},
-	// Read and write wanted, the read closes (F6), then EOF closes another.
+	// Read and write wanted, the read closes (F6 double-close), then EOF closes
+	// another.
 	{1, opOpen, seedBoth(0), opOpen, seedBoth(1), opPoke, 0, opHangup, 1, seedArm(0), seedAct(actClose, 0), opRun, 0, opRun, 0},
 	// A handler panics, and so does its HandleError: the loop closes it.
 	{0, opOpen, seedRead(0), opPoke, 0, seedArm(0), seedAct(actPanicTwice, 0), opRun, 0, opOpen, seedRead(1), opPoke, 1, seedArm(1), seedAct(actPanic, 1), opRun, 0, opRun, 0},

@@ -16,10 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestPostManyGoroutines is reliability.md F23: 50 goroutines post 200
-// functions each while the loop runs. Every function runs exactly once, on
-// the loop's goroutine, and each goroutine's functions run in the order it
-// posted them. Run it with -race.
+// TestPostManyGoroutines is F23 (cross-goroutine, docs/failure-modes.md): 50
+// goroutines post 200 functions each while the loop runs. Every function runs
+// exactly once, on the loop's goroutine, and each goroutine's functions run in
+// the order it posted them. Run it with -race.
 func TestPostManyGoroutines(t *testing.T) {
 	const goroutines, each = 50, 200
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {

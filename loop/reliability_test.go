@@ -1,7 +1,9 @@
 package loop_test
 
-// Tests named after the failure modes in reliability.md (F4, F6, F7, F18,
-// F19, F21, F24, F25). Each runs on every backend (F26).
+// Tests named after the failure modes in docs/failure-modes.md: F4 stale-event,
+// F6 double-close, F7 map-change-in-batch, F18 eintr, F19 busy-loop,
+// F21 handler-panic, F24 select-fd-setsize, F25 dup-ghost-events. Each runs on
+// every backend (F26 backend-parity).
 
 import (
 	"errors"
@@ -20,8 +22,8 @@ import (
 
 const reuseRounds = 200
 
-// TestFDReuseWithinBatch is F4: a stale event for a closed fd must never
-// reach a channel created in the same batch.
+// TestFDReuseWithinBatch is F4 stale-event: a stale event for a closed fd must
+// never reach a channel created in the same batch.
 func TestFDReuseWithinBatch(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
@@ -218,8 +220,8 @@ func TestFDReuseWithinBatch(t *testing.T) {
 	})
 }
 
-// TestHandlerRunAfterCloseSameEvent is F6(a): nothing runs on a channel after
-// it is closed, in the same batch or the same event.
+// TestHandlerRunAfterCloseSameEvent is F6(a) double-close: nothing runs on a
+// channel after it is closed, in the same batch or the same event.
 func TestHandlerRunAfterCloseSameEvent(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		// Loop level: two channels, each readable and writable; whichever
@@ -296,8 +298,9 @@ func TestHandlerRunAfterCloseSameEvent(t *testing.T) {
 	})
 }
 
-// TestMassCloseInsideHandler is F7: 200 channels readable in one batch; the
-// first handler closes the other 199 and registers 50 new ones.
+// TestMassCloseInsideHandler is F7 map-change-in-batch: 200 channels readable
+// in one batch; the first handler closes the other 199 and registers 50 new
+// ones.
 func TestMassCloseInsideHandler(t *testing.T) {
 	const total, fresh = 200, 50
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
@@ -377,9 +380,9 @@ func TestMassCloseInsideHandler(t *testing.T) {
 	})
 }
 
-// TestHandlerPanicIsolated is F21: a panic in one channel's handler reaches
-// that channel's HandleError as a *loop.PanicError, and the other channels go
-// on being served.
+// TestHandlerPanicIsolated is F21 handler-panic: a panic in one channel's
+// handler reaches that channel's HandleError as a *loop.PanicError, and the
+// other channels go on being served.
 func TestHandlerPanicIsolated(t *testing.T) {
 	errBoom := errors.New("boom")
 	// busyFakes registers n fakes that are always readable.
@@ -543,8 +546,8 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 	}
 }
 
-// TestIdleNoSpin is F19(a): idle connected dispatchers — whose default
-// Writable is false — must let the loop sleep.
+// TestIdleNoSpin is F19(a) busy-loop: idle connected dispatchers — whose
+// default Writable is false — must let the loop sleep.
 func TestIdleNoSpin(t *testing.T) {
 	const idle = 100
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
@@ -583,11 +586,11 @@ func TestIdleNoSpin(t *testing.T) {
 	})
 }
 
-// TestClosedFDBehindOurBack is F19(c): a registered descriptor closed without
-// telling the loop must not make it spin. poll reports POLLNVAL and select
-// EBADF, so the channel hears about it and is removed; epoll silently drops
-// a closed descriptor from its interest list, so the channel hears nothing
-// until its interest next changes, and then gets the error.
+// TestClosedFDBehindOurBack is F19(c) busy-loop: a registered descriptor closed
+// without telling the loop must not make it spin. poll reports POLLNVAL and
+// select EBADF, so the channel hears about it and is removed; epoll silently
+// drops a closed descriptor from its interest list, so the channel hears
+// nothing until its interest next changes, and then gets the error.
 func TestClosedFDBehindOurBack(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
@@ -633,9 +636,9 @@ func TestClosedFDBehindOurBack(t *testing.T) {
 	})
 }
 
-// TestDupedFDNoGhostEvents is F25: epoll watches the open file description,
-// so a registered descriptor that was dup'd would keep producing events after
-// close unless it is taken out of the poller first.
+// TestDupedFDNoGhostEvents is F25 dup-ghost-events: epoll watches the open file
+// description, so a registered descriptor that was dup'd would keep producing
+// events after close unless it is taken out of the poller first.
 func TestDupedFDNoGhostEvents(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
@@ -677,11 +680,11 @@ func TestDupedFDNoGhostEvents(t *testing.T) {
 	})
 }
 
-// TestSelectRefusesHighFD is F24 at the loop level: select cannot watch a
-// descriptor at or above FD_SETSIZE. Map.Add refuses it at once while a
-// select loop serves the map; a channel added before the loop existed hears
-// about it through HandleError instead of the process panicking. The other
-// backends serve it.
+// TestSelectRefusesHighFD is F24 select-fd-setsize at the loop level: select
+// cannot watch a descriptor at or above FD_SETSIZE. Map.Add refuses it at once
+// while a select loop serves the map; a channel added before the loop existed
+// hears about it through HandleError instead of the process panicking. The
+// other backends serve it.
 func TestSelectRefusesHighFD(t *testing.T) {
 	const high = 1500
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {

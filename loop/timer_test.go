@@ -225,9 +225,10 @@ func TestTimerZeroDelayWaitsForNextIteration(t *testing.T) {
 	})
 }
 
-// TestTimerNoSpin is reliability.md F19(b): a timer 1.5 ms away must not make
-// the loop spin on zero-millisecond waits while it is not yet due. The
-// deadline is rounded up, so it fires after at most a few wake-ups.
+// TestTimerNoSpin is F19(b) (busy-loop, docs/failure-modes.md): a timer 1.5 ms
+// away must not make the loop spin on zero-millisecond waits while it is not
+// yet due. The deadline is rounded up, so it fires after at most a few
+// wake-ups.
 func TestTimerNoSpin(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})

@@ -18,7 +18,8 @@ import (
 
 // TestConformance runs the backend contract of doc.go against every backend
 // this system has, the way asyncore's tests run once per poll function
-// (F26). Waits with a generous limit are the only synchronisation.
+// (F26 backend-parity). Waits with a generous limit are the only
+// synchronisation.
 func TestConformance(t *testing.T) {
 	cases := []struct {
 		name string
@@ -309,8 +310,8 @@ func testSmallSlice(t *testing.T, e *env) {
 	assert.Empty(t, e.wait(0))
 }
 
-// testEINTR is F18: signals arrive every millisecond at the thread blocked
-// in Wait, yet every Wait returns no error and lasts its whole timeout.
+// testEINTR is F18 eintr: signals arrive every millisecond at the thread
+// blocked in Wait, yet every Wait returns no error and lasts its whole timeout.
 func testEINTR(t *testing.T, e *env) {
 	a, _ := e.socketpair()
 	require.NoError(t, e.p.Add(a, Read, 1))
@@ -378,8 +379,9 @@ func testManyFds(t *testing.T, e *env) {
 	assert.Equal(t, Event{Fd: fds[hot], Tag: hot, Events: Read}, evs[0])
 }
 
-// testDupedFd is F25: Delete before close, and a dup of the descriptor
-// that stays open produces no event, nor does the number's next owner.
+// testDupedFd is F25 dup-ghost-events: Delete before close, and a dup of the
+// descriptor that stays open produces no event, nor does the number's next
+// owner.
 func testDupedFd(t *testing.T, e *env) {
 	a, b := e.socketpair()
 	require.NoError(t, e.p.Add(a, Read, 1))

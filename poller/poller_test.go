@@ -188,8 +188,9 @@ func TestTimeoutMillis(t *testing.T) {
 	}
 }
 
-// TestSelectRejectsHighFD is F24: select(2) cannot hold fd >= FD_SETSIZE,
-// and unix.FdSet.Set would index out of range. Poll and epoll take it.
+// TestSelectRejectsHighFD is F24 select-fd-setsize: select(2) cannot hold fd >=
+// FD_SETSIZE, and unix.FdSet.Set would index out of range. Poll and epoll take
+// it.
 func TestSelectRejectsHighFD(t *testing.T) {
 	for _, k := range Available() {
 		t.Run(k.String(), func(t *testing.T) {

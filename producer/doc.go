@@ -49,8 +49,8 @@
 //     queued, as in asynchat, where the close happens when the marker reaches
 //     the head and later pushes are never sent.
 //   - Len counts the bytes the queue holds in memory, so that an owner can
-//     apply a high-water mark (reliability.md F10); asynchat has no such
-//     count.
+//     apply a high-water mark (docs/failure-modes.md#f10-unbounded-output);
+//     asynchat has no such count.
 //
 // Neither producers nor FIFO are safe for concurrent use; like the rest of
 // asyncore, they belong to the goroutine that runs the loop.

@@ -1,8 +1,8 @@
 // Package soak holds the soak test: random chaos clients run against the
 // library's own servers and against the examples for a bounded time, and the
-// test checks that the reactor survives them unchanged (reliability.md §3,
-// "Hygiene"). It is behind the soak build tag, so an ordinary go test ./...
-// does not run it:
+// test checks that the reactor survives them unchanged
+// (docs/failure-modes.md#test-harness-notes, "Hygiene"). It is behind the soak
+// build tag, so an ordinary go test ./... does not run it:
 //
 //	go test -tags soak -run Soak -v ./soak/ -soak.duration 60s
 //	go test -tags soak -run Soak -timeout 20m -v ./soak/    # 10 minutes

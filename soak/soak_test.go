@@ -29,9 +29,10 @@ var (
 	seedFlag     = flag.Uint64("soak.seed", 0, "random seed; 0 picks one")
 )
 
-// Bounds on memory. The heap bound is reliability.md's budget for any test
-// (512 MiB) less a margin; an example's resident set must stay far below it,
-// since each client's payload is at most a few MiB.
+// Bounds on memory. The heap bound is the budget
+// docs/failure-modes.md#test-harness-notes sets for any test (512 MiB) less a
+// margin; an example's resident set must stay far below it, since each client's
+// payload is at most a few MiB.
 const (
 	maxHeap     = 480 << 20 // HeapInuse, garbage included
 	maxLive     = 256 << 20 // the heap live after a collection

@@ -1,8 +1,8 @@
 package main
 
-// reliability.md F9 and F8 at the level of a real protocol: a length the
-// client announces, or a header line without end, must not decide what the
-// server allocates.
+// F9 (announced-length) and F8 (unbounded-line, docs/failure-modes.md) at the
+// level of a real protocol: a length the client announces, or a header line
+// without end, must not decide what the server allocates.
 
 import (
 	"fmt"

@@ -1,7 +1,7 @@
 package main
 
-// reliability.md F9 at the level of a real protocol: lengths a client
-// announces must not decide what the server allocates.
+// F9 (announced-length, docs/failure-modes.md) at the level of a real protocol:
+// lengths a client announces must not decide what the server allocates.
 
 import (
 	"strconv"

@@ -12,11 +12,11 @@ import (
 // The kernel rarely produces some of the errors a reactor must survive — an
 // EINTR in the middle of a read, a one-byte write, ECONNABORTED or EMFILE
 // from accept, a close that fails — and never on demand, so their handling
-// would go untested. reliability.md §3 asks for a seam through which a test
-// scripts them instead: every system call the library makes on a socket
-// first asks the installed Injector what should happen. With none installed,
-// which is always the case outside tests, the question costs one atomic load
-// and the call goes to the kernel as before.
+// would go untested. docs/failure-modes.md#test-harness-notes asks for a seam
+// through which a test scripts them instead: every system call the library
+// makes on a socket first asks the installed Injector what should happen. With
+// none installed, which is always the case outside tests, the question costs
+// one atomic load and the call goes to the kernel as before.
 
 // Op names a system call that the fault-injection seam can fail.
 type Op uint8

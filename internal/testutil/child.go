@@ -3,10 +3,10 @@
 package testutil
 
 // Child processes for the tests that need a resource limit of their own
-// (reliability.md §3): the test binary runs itself again, with one test
-// selected and an environment variable naming the role the copy plays. A
-// lowered RLIMIT_NOFILE then applies to the server alone, and the clients'
-// descriptors stay out of its table.
+// (docs/failure-modes.md#test-harness-notes): the test binary runs itself
+// again, with one test selected and an environment variable naming the role the
+// copy plays. A lowered RLIMIT_NOFILE then applies to the server alone, and the
+// clients' descriptors stay out of its table.
 
 import (
 	"bufio"
