@@ -225,12 +225,12 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 // than half a core.
 //
 // It is a wall-clock stress test whose bounds only hold on a machine with
-// nothing else to do, so it runs only in the long runs (testutil.Long);
+// nothing else to do, so it runs only when asked to (testutil.Timing);
 // TestFrameTimeoutStopsSlowloris checks the frame deadline itself in every
 // run, on a fake clock, and TestIdleConnMemory the memory per connection.
 func TestSlowloris(t *testing.T) {
-	if !testutil.Long() {
-		t.Skip("a 6s stress test with wall-clock bounds: set " + testutil.LongEnv + "=1")
+	if !testutil.Timing() {
+		t.Skip("a 6s stress test with wall-clock bounds: set " + testutil.TimingEnv + "=1")
 	}
 	const (
 		frameTimeout = 3 * time.Second
