@@ -43,6 +43,13 @@ func TestGracefulShutdown(t *testing.T) {
 			}
 			return serr
 		}}
+		idle, err := net.Dial("tcp", addr.String())
+		require.NoError(t, err)
+		defer idle.Close()
+		require.NoError(t, idle.SetDeadline(time.Now().Add(testutil.HangGuard)))
+		got, err := roundTrip(idle, []byte("idle"))
+		require.NoError(t, err)
+		require.Equal(t, "idle", string(got))
 		nc, err := d.Dial("tcp", addr.String())
 		require.NoError(t, err)
 		c := nc.(*net.TCPConn)
@@ -71,7 +78,12 @@ func TestGracefulShutdown(t *testing.T) {
 
 		stopped := make(chan struct{})
 		go func() { defer close(stopped); stop() }()
-		got, err := io.ReadAll(c)
+		// The idle client has nothing queued: its EOF says the shutdown
+		// has begun, before the slow reader reads anything.
+		n, err := idle.Read(make([]byte, 1))
+		require.Equal(t, 0, n)
+		require.ErrorIs(t, err, io.EOF, "an idle client is closed")
+		got, err = io.ReadAll(c)
 		require.NoError(t, err, "the echo must end in a clean EOF, after %d bytes", len(got))
 		assert.GreaterOrEqual(t, len(got), maxPending, "the echo queued at shutdown was dropped")
 		assert.True(t, bytes.Equal(sent[:len(got)], got), "the echo is not what was sent")
