@@ -90,11 +90,12 @@ type config struct {
 	floodRate   float64 // 0: no flood control
 	floodDebt   int
 	nickTimeout time.Duration
+	grace       time.Duration // on shutdown, how long clients may take to read what is queued (0: defaultGrace)
 }
 
 // defaultConfig is the configuration main uses, on the given backend.
 func defaultConfig(kind poller.Kind) config {
-	return config{backend: kind, floodBurst: floodBurst, floodRate: floodRate, floodDebt: floodDebt, nickTimeout: nickTimeout}
+	return config{backend: kind, floodBurst: floodBurst, floodRate: floodRate, floodDebt: floodDebt, nickTimeout: nickTimeout, grace: defaultGrace}
 }
 
 const help = `* Commands:
@@ -280,13 +281,6 @@ func (r *room) leave(c *client) {
 	delete(r.members, foldNick(c.nick))
 	slog.Debug("left", "nick", c.nick, "peer", c.Addr())
 	r.broadcast(c, "* "+c.nick+" has left")
-}
-
-// shutdown says goodbye to everyone, as far as their sockets take it at
-// once, before the server closes every connection.
-func (r *room) shutdown() {
-	r.broadcast(nil, "* the server is shutting down")
-	r.closed = true
 }
 
 // client is one connection. Embedding AsyncChat gives it asynchat's
@@ -532,7 +526,8 @@ func (c *client) logPeer(msg string) {
 
 // Close closes the connection and takes the client out of the room, however
 // the connection ends: EOF and errors reach it through HandleClose, the
-// output limit directly, and shutdown through CloseAll.
+// output limit directly, and shutdown through CloseWhenDone (or, at the
+// grace period's end, the loop's forced close).
 func (c *client) Close() error {
 	c.room.leave(c)
 	for _, t := range []**loop.Timer{&c.nickTimer, &c.unthrottle} {
@@ -542,6 +537,17 @@ func (c *client) Close() error {
 		}
 	}
 	return c.AsyncChat.Close()
+}
+
+// HandleShutdown is the client's goodbye when the server shuts down
+// gracefully (dispatcher.ShutdownHandler): every connection, member or
+// not, is told, after the lines already queued for it. The room sends no
+// notices from then on: the departures that follow are the shutdown's.
+// Dispatcher.BeginShutdown, which calls it, then closes the connection
+// once everything queued has been written (CloseWhenDone).
+func (c *client) HandleShutdown() {
+	c.room.closed = true
+	c.say("* the server is shutting down")
 }
 
 // server is the listening socket.
@@ -592,7 +598,9 @@ func serve(ctx context.Context, addr string, cfg config, ready func(net.Addr)) e
 	}
 	r := &room{members: map[string]*client{}, cfg: cfg}
 	defer func() {
-		r.shutdown()
+		// After runGraceful the map is empty; if the loop stopped another
+		// way, close what is left, without notices.
+		r.closed = true
 		_ = dispatcher.CloseAll(m, true) // the listener and every client
 		_ = l.Close()
 	}()
@@ -606,9 +614,10 @@ func serve(ctx context.Context, addr string, cfg config, ready func(net.Addr)) e
 		ready(bound)
 	}
 
-	// Stop is the one call another goroutine may make on the loop.
-	defer context.AfterFunc(ctx, l.Stop)()
-	return l.Run()
+	// When ctx ends, runGraceful shuts down: the listener closes, and every
+	// client gets what is queued for it, then the goodbye (HandleShutdown),
+	// then EOF.
+	return runGraceful(ctx, l, cfg.grace)
 }
 
 func main() {
@@ -616,7 +625,10 @@ func main() {
 	var kind poller.Kind // the best available unless -backend names one
 	flag.Var(&kind, "backend", "poller: epoll, kqueue, poll, select or best")
 	verbose := flag.Bool("v", false, "log connections, joins and departures")
+	cfg := defaultConfig(0)
+	flag.DurationVar(&cfg.grace, "grace", defaultGrace, "on SIGINT or SIGTERM, how long clients may take to read what is queued for them, the goodbye included, before they are closed")
 	flag.Parse()
+	cfg.backend = kind
 
 	if *verbose {
 		slog.SetLogLoggerLevel(slog.LevelDebug)
@@ -624,9 +636,39 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := serve(ctx, *addr, defaultConfig(kind), nil); err != nil {
+	if err := serve(ctx, *addr, cfg, nil); err != nil {
 		slog.Error("chat server failed", "err", err)
 		os.Exit(1)
 	}
 	slog.Info("bye")
+}
+
+// defaultGrace is how long a graceful shutdown lets the connections finish,
+// unless -grace says otherwise.
+const defaultGrace = 5 * time.Second
+
+// runGraceful runs l until ctx ends, then shuts it down gracefully
+// (loop.Loop.Shutdown): the listener stops accepting, each connection
+// finishes what it has received and says goodbye, and whatever is still
+// open after grace (0 or less: defaultGrace) is closed. It returns once the
+// map is empty, or when l stops for another reason, after the shutdown is
+// over.
+func runGraceful(ctx context.Context, l *loop.Loop, grace time.Duration) error {
+	if grace <= 0 {
+		grace = defaultGrace
+	}
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(done)
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		if err := l.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
+			slog.Info("grace period over: closed the connections left", "grace", grace)
+		}
+	})
+	err := l.Run()
+	if !stop() {
+		<-done // Shutdown is under way: let it return before we close l
+	}
+	return err
 }

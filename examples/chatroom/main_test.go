@@ -123,6 +123,9 @@ func TestChat(t *testing.T) {
 		// with flood control on.
 		{"SlowClient", testSlowClient, func(cfg *config) { cfg.floodRate = 0 }},
 		{"Shutdown", testShutdown, nil},
+		// The grace period outlasts the hang guard: only the connections
+		// closing can end the shutdown.
+		{"GracefulShutdown", testGracefulShutdown, func(cfg *config) { cfg.floodRate, cfg.grace = 0, 2*testutil.HangGuard }},
 		{"ControlCharacters", testControlCharacters, nil},
 		{"NickCase", testNickCase, nil},
 		{"Flood", testFlood, nil},
@@ -440,7 +443,79 @@ func testShutdown(t *testing.T, s *testServer) {
 	s.stop()
 	alice.expect("* the server is shutting down")
 	alice.expectEOF()
+	pending.expect("* the server is shutting down")
 	pending.expectEOF()
+}
+
+// testGracefulShutdown: a member that has not read a backlog of lines when
+// the server shuts down gets all of them, then the goodbye, then EOF; so
+// does everyone else; the listener refuses new connections; and serve
+// returns once the clients have closed.
+func testGracefulShutdown(t *testing.T, s *testServer) {
+	small := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	slow := dialWith(t, small, s.addr, "\n")
+	slow.expect("Welcome! Your nickname?")
+	slow.send("slow")
+	require.True(t, strings.HasPrefix(slow.line(), "* Hello slow!"))
+	writer := login(t, s.addr, "writer", "\n")
+
+	// The writer talks until the slow member's socket is full and the
+	// server holds lines for it, unsent. /stats tells: its reply comes
+	// after the writer's lines have been pushed, and counts the bytes
+	// queued in the server and those written — all but the writer's own
+	// to the slow member. When a round adds nothing written while output
+	// is queued, the socket could not take more.
+	payload := strings.Repeat("p", 1000)
+	sent, lastOut := 0, -1
+	for full := false; !full; {
+		for range 10 {
+			writer.send(fmt.Sprintf("%d %s", sent, payload))
+			sent++
+		}
+		// The kernel's buffers take a few MiB at most (tcp_wmem's largest).
+		require.Less(t, sent, (16<<20)/len(payload), "the slow member's socket never filled up")
+		writer.send("/stats")
+		var out, queued, mine int
+		for {
+			line := writer.line()
+			if _, err := fmt.Sscanf(line, "* bytes in %d, out %d; buffered in %d, out %d", new(int), &out, new(int), &queued); err == nil {
+				continue
+			}
+			if _, err := fmt.Sscanf(line, "* you: bytes in %d, out %d", new(int), &mine); err == nil {
+				break
+			}
+		}
+		full = queued > 0 && out-mine == lastOut
+		lastOut = out - mine
+	}
+
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); s.stop() }()
+	// The writer has nothing queued: its goodbye says the shutdown has
+	// begun, before the slow member reads anything.
+	writer.expect("* the server is shutting down")
+	writer.expectEOF()
+	slow.expect("* writer has joined")
+	for i := range sent {
+		slow.expect(fmt.Sprintf("<writer> %d %s", i, payload))
+	}
+	slow.expect("* the server is shutting down")
+	slow.expectEOF()
+	if c, err := net.Dial("tcp", s.addr); err == nil {
+		_ = c.Close()
+		t.Fatal("a connection was accepted after the shutdown began")
+	}
+	require.NoError(t, slow.c.Close())
+	require.NoError(t, writer.c.Close())
+	<-stopped // testutil.Serve's stop fails the test if serve hangs
 }
 
 // TestServeErrors checks that a context cancelled before the loop starts

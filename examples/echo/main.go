@@ -13,12 +13,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/loop"
@@ -122,7 +125,7 @@ func listen(m *loop.Map, addr string, udp bool) (net.Addr, error) {
 // serve runs an echo server on addr until ctx is cancelled, then closes every
 // socket and the loop. ready, if not nil, receives the bound address once the
 // server accepts clients. kind 0 picks the best backend.
-func serve(ctx context.Context, addr string, kind poller.Kind, udp bool, ready func(net.Addr)) error {
+func serve(ctx context.Context, addr string, kind poller.Kind, udp bool, grace time.Duration, ready func(net.Addr)) error {
 	m := loop.NewMap()
 	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1})
 	if err != nil {
@@ -147,19 +150,25 @@ func serve(ctx context.Context, addr string, kind poller.Kind, udp bool, ready f
 		ready(bound)
 	}
 
-	// Everything in the loop belongs to this goroutine; Stop is the one call
-	// another goroutine may make. context.AfterFunc makes it when ctx ends.
-	defer context.AfterFunc(ctx, l.Stop)()
-	return l.Run() // returns after Stop (or when the map is empty)
+	// Everything in the loop belongs to this goroutine; Shutdown is one of
+	// the few calls another goroutine may make, and runGraceful makes it
+	// when ctx ends: the listener closes, and each connection writes back
+	// what it has read (DispatcherWithSend's CloseWhenDone) and closes.
+	return runGraceful(ctx, l, grace)
 }
 
 // serveLoops is serve for TCP on n loops, one per thread (loop.StartGroup):
 // each loop has its own listener on addr, bound with SO_REUSEPORT, and the
 // kernel spreads new connections between them. Loop 0 binds first, so a
 // port 0 in addr becomes one port that the others then share.
-func serveLoops(ctx context.Context, addr string, kind poller.Kind, n int, ready func(net.Addr)) error {
+func serveLoops(ctx context.Context, addr string, kind poller.Kind, n int, grace time.Duration, ready func(net.Addr)) error {
 	var bound net.Addr
+	var mu sync.Mutex
+	var loops []*loop.Loop
 	g, err := loop.StartGroup(n, loop.Options{Backend: kind, Timeout: -1}, func(i int, l *loop.Loop) error {
+		mu.Lock()
+		loops = append(loops, l)
+		mu.Unlock()
 		s := &echoServer{}
 		s.Init(s, l.Map())
 		if i > 0 {
@@ -179,8 +188,22 @@ func serveLoops(ctx context.Context, addr string, kind poller.Kind, n int, ready
 		ready(bound)
 	}
 	<-ctx.Done()
+	// Each loop shuts down gracefully, at once, within one grace period.
+	if grace <= 0 {
+		grace = defaultGrace
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	var wg sync.WaitGroup
+	mu.Lock()
+	for _, l := range loops {
+		wg.Go(func() { _ = l.Shutdown(sctx) })
+	}
+	mu.Unlock()
+	wg.Wait()
 	for i := range n {
-		// Each loop closes its own sockets, on its own goroutine.
+		// Each loop closes its own sockets, on its own goroutine, should
+		// one still be running.
 		_ = g.Post(i, func(l *loop.Loop) { _ = dispatcher.CloseAll(l.Map(), true) })
 	}
 	g.Stop()
@@ -194,6 +217,7 @@ func main() {
 	udp := flag.Bool("udp", false, "echo UDP datagrams instead of TCP streams")
 	verbose := flag.Bool("v", false, "log every connection")
 	loops := flag.Int("loops", 1, "TCP: event loops, one per thread, sharing the port with SO_REUSEPORT")
+	grace := flag.Duration("grace", defaultGrace, "on SIGINT or SIGTERM, how long connections may take to get back what they sent before they are closed")
 	flag.Parse()
 
 	if *verbose {
@@ -204,13 +228,43 @@ func main() {
 	defer cancel()
 	var err error
 	if *loops > 1 && !*udp {
-		err = serveLoops(ctx, *addr, kind, *loops, nil)
+		err = serveLoops(ctx, *addr, kind, *loops, *grace, nil)
 	} else {
-		err = serve(ctx, *addr, kind, *udp, nil)
+		err = serve(ctx, *addr, kind, *udp, *grace, nil)
 	}
 	if err != nil {
 		slog.Error("echo server failed", "err", err)
 		os.Exit(1)
 	}
 	slog.Info("bye")
+}
+
+// defaultGrace is how long a graceful shutdown lets the connections finish,
+// unless -grace says otherwise.
+const defaultGrace = 5 * time.Second
+
+// runGraceful runs l until ctx ends, then shuts it down gracefully
+// (loop.Loop.Shutdown): the listener stops accepting, each connection
+// finishes what it has received and says goodbye, and whatever is still
+// open after grace (0 or less: defaultGrace) is closed. It returns once the
+// map is empty, or when l stops for another reason, after the shutdown is
+// over.
+func runGraceful(ctx context.Context, l *loop.Loop, grace time.Duration) error {
+	if grace <= 0 {
+		grace = defaultGrace
+	}
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(done)
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		if err := l.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
+			slog.Info("grace period over: closed the connections left", "grace", grace)
+		}
+	})
+	err := l.Run()
+	if !stop() {
+		<-done // Shutdown is under way: let it return before we close l
+	}
+	return err
 }

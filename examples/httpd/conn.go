@@ -62,6 +62,9 @@ type conn struct {
 	inHead bool    // lines holds a head begun at headAt
 	headAt time.Duration
 	held   int // queued file bodies holding their descriptor (fileBody)
+	// shutdown: the server is shutting down; the request being read is
+	// the last one (BeginShutdown).
+	shutdown bool
 }
 
 // newConn serves the connected socket fd with srv's files.
@@ -189,9 +192,29 @@ func (c *conn) readHead(head []byte) {
 	c.SetTerminator(chat.Length(int(req.contentLength)))
 }
 
+// BeginShutdown is the connection's part of a graceful shutdown (the loop
+// calls it on every channel). Replies already queued are written; a
+// connection between requests then closes (CloseWhenDone), and one in the
+// middle of a request — its head or its body partly received — reads the
+// rest, answers it with "Connection: close" (RFC 9112 §9.6) and closes
+// (finish). A request not begun when the shutdown came is not read: the
+// client retries it on a new connection, as after any keep-alive close.
+// The head timeout, and the shutdown's grace period, bound the wait for a
+// request that never ends.
+func (c *conn) BeginShutdown() {
+	c.shutdown = true
+	if c.inHead || c.inBody {
+		return
+	}
+	c.AsyncChat.BeginShutdown()
+}
+
 // respond answers a complete request. body is the request body, valid only
 // for this call.
 func (c *conn) respond(req *request, body []byte) {
+	if c.shutdown {
+		req.keepAlive = false // "Connection: close", then finish closes
+	}
 	var status int
 	switch {
 	case req.path == "/echo" && req.method == "POST":

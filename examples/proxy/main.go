@@ -32,6 +32,7 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -218,6 +219,23 @@ func (s *side) HandleError(err error) {
 	s.closePair()
 }
 
+// BeginShutdown is the side's part of a graceful shutdown (the loop calls
+// it on both sides of every connection). A connection with nothing in
+// flight — nothing queued in the proxy either way, nothing waiting to be
+// read on either socket — is closed at once: nothing is lost, and no
+// unread byte turns the close into a reset. A busy one goes on forwarding,
+// half-closes included, until both directions have ended as they would
+// without a shutdown, or until the grace period closes it.
+func (s *side) BeginShutdown() {
+	if s.Fd() < 0 || s.peer.Fd() < 0 || !s.Connected() || !s.peer.Connected() {
+		return
+	}
+	if s.Pending() == 0 && s.peer.Pending() == 0 && s.Unread() == 0 && s.peer.Unread() == 0 {
+		slog.Debug("idle at shutdown; closing", "side", s.name, "peer", s.Addr())
+		s.closePair()
+	}
+}
+
 // closeIfDone closes this side once both of its directions are finished:
 // it sent EOF and we have shut down its write half. The peer may still be
 // writing its last bytes; it closes itself in turn.
@@ -296,7 +314,7 @@ func listen(m *loop.Map, addr string, to *net.TCPAddr) (net.Addr, error) {
 // cancelled, then closes every socket and the loop. ready, if not nil,
 // receives the bound address once the proxy accepts clients. kind 0 picks
 // the best backend.
-func serve(ctx context.Context, addr, to string, kind poller.Kind, ready func(net.Addr)) error {
+func serve(ctx context.Context, addr, to string, kind poller.Kind, grace time.Duration, ready func(net.Addr)) error {
 	target, err := net.ResolveTCPAddr("tcp", to)
 	if err != nil {
 		return err
@@ -323,9 +341,10 @@ func serve(ctx context.Context, addr, to string, kind poller.Kind, ready func(ne
 		ready(bound)
 	}
 
-	// Stop is the one call another goroutine may make on the loop.
-	defer context.AfterFunc(ctx, l.Stop)()
-	return l.Run()
+	// When ctx ends, runGraceful shuts down: the listener closes, idle
+	// connections close, and busy ones finish within the grace period
+	// (side.BeginShutdown).
+	return runGraceful(ctx, l, grace)
 }
 
 func main() {
@@ -334,6 +353,7 @@ func main() {
 	var kind poller.Kind // the best available unless -backend names one
 	flag.Var(&kind, "backend", "poller: epoll, kqueue, poll, select or best")
 	verbose := flag.Bool("v", false, "log every connection")
+	grace := flag.Duration("grace", defaultGrace, "on SIGINT or SIGTERM, how long connections with data in flight may go on before they are closed")
 	flag.Parse()
 
 	if *to == "" {
@@ -347,9 +367,39 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := serve(ctx, *addr, *to, kind, nil); err != nil {
+	if err := serve(ctx, *addr, *to, kind, *grace, nil); err != nil {
 		slog.Error("proxy failed", "err", err)
 		os.Exit(1)
 	}
 	slog.Info("bye")
+}
+
+// defaultGrace is how long a graceful shutdown lets the connections finish,
+// unless -grace says otherwise.
+const defaultGrace = 5 * time.Second
+
+// runGraceful runs l until ctx ends, then shuts it down gracefully
+// (loop.Loop.Shutdown): the listener stops accepting, each connection
+// finishes what it has received and says goodbye, and whatever is still
+// open after grace (0 or less: defaultGrace) is closed. It returns once the
+// map is empty, or when l stops for another reason, after the shutdown is
+// over.
+func runGraceful(ctx context.Context, l *loop.Loop, grace time.Duration) error {
+	if grace <= 0 {
+		grace = defaultGrace
+	}
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(done)
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		if err := l.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
+			slog.Info("grace period over: closed the connections left", "grace", grace)
+		}
+	})
+	err := l.Run()
+	if !stop() {
+		<-done // Shutdown is under way: let it return before we close l
+	}
+	return err
 }

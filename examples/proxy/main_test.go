@@ -25,7 +25,7 @@ import (
 // onLoopback is serve on 127.0.0.1:0 in front of to, for testutil.Serve.
 func onLoopback(to string, kind poller.Kind) testutil.ServeFunc {
 	return func(ctx context.Context, ready func(net.Addr)) error {
-		return serve(ctx, "127.0.0.1:0", to, kind, ready)
+		return serve(ctx, "127.0.0.1:0", to, kind, defaultGrace, ready)
 	}
 }
 
@@ -368,13 +368,13 @@ func TestShutdown(t *testing.T) {
 // TestServeErrors: bad addresses are reported, not hidden.
 func TestServeErrors(t *testing.T) {
 	ctx := context.Background()
-	assert.Error(t, serve(ctx, "127.0.0.1:0", "127.0.0.1:notaport", 0, nil))
-	assert.Error(t, serve(ctx, "127.0.0.1:0", ":7007", 0, nil), "no host")
-	assert.Error(t, serve(ctx, "127.0.0.1:0", "127.0.0.1:0", 0, nil), "no port")
-	assert.Error(t, serve(ctx, "127.0.0.1:notaport", "127.0.0.1:7007", 0, nil))
+	assert.Error(t, serve(ctx, "127.0.0.1:0", "127.0.0.1:notaport", 0, defaultGrace, nil))
+	assert.Error(t, serve(ctx, "127.0.0.1:0", ":7007", 0, defaultGrace, nil), "no host")
+	assert.Error(t, serve(ctx, "127.0.0.1:0", "127.0.0.1:0", 0, defaultGrace, nil), "no port")
+	assert.Error(t, serve(ctx, "127.0.0.1:notaport", "127.0.0.1:7007", 0, defaultGrace, nil))
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	assert.Error(t, serve(ctx, ln.Addr().String(), "127.0.0.1:7007", 0, nil), "port in use")
+	assert.Error(t, serve(ctx, ln.Addr().String(), "127.0.0.1:7007", 0, defaultGrace, nil), "port in use")
 }

@@ -488,7 +488,9 @@ func TestShutdown(t *testing.T) {
 		require.Equal(t, "250 OK", idle.cmd("NOOP"))
 
 		s.stop()
+		assert.Equal(t, closing, idle.reply())
 		idle.expectEOF()
+		assert.Equal(t, closing, busy.reply())
 		busy.expectEOF()
 		require.NoError(t, idle.conn.Close())
 		require.NoError(t, busy.conn.Close())

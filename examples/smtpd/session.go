@@ -97,6 +97,10 @@ type session struct {
 	commit *commitJob
 	held   []byte // input framed during the commit, lines ending in CRLF
 	quit   bool   // QUIT was answered: held input is dropped
+
+	// The server began a graceful shutdown during a commit: the session
+	// says goodbye once the commit's reply is queued (see BeginShutdown).
+	shutdown bool
 }
 
 // reply queues one reply line; Push adds nothing, so the CRLF is ours.
@@ -465,6 +469,11 @@ func (s *session) committed(job *commitJob, err error, from string, rcpts, size 
 		slog.Info("message received", "id", job.msg.name, "peer", s.peer, "from", from, "rcpts", rcpts, "bytes", size)
 		s.replyf("250 OK: queued as %s", job.msg.name)
 	}
+	if s.shutdown {
+		s.held = nil // commands pipelined after the message are not run
+		s.AsyncChat.BeginShutdown()
+		return
+	}
 	s.replay()
 	s.UpdateInterest()
 }
@@ -534,10 +543,34 @@ func (s *session) help(arg string) {
 	s.reply("501 " + helpCommands)
 }
 
+// BeginShutdown is the session's part of a graceful shutdown (the loop
+// calls it on every channel). A session waiting for a message's commit
+// lets it finish: the client is owed its 250 (or 451), which committed
+// sends, and only then the goodbye. Any other session says goodbye at once
+// (HandleShutdown) and closes once it has been written (CloseWhenDone).
+func (s *session) BeginShutdown() {
+	if s.commit != nil {
+		s.shutdown = true
+		return
+	}
+	s.AsyncChat.BeginShutdown()
+}
+
+// HandleShutdown says goodbye: RFC 5321 §3.8 has a server that must shut
+// down answer with 421 and close. A message whose end has not arrived is
+// dropped, its file removed: it was never acknowledged, so the client
+// still owns it and will send it again.
+func (s *session) HandleShutdown() {
+	s.reset()
+	s.held = nil
+	s.replyf("421 %s Service closing transmission channel", s.srv.hostname)
+}
+
 // Close logs the end of the session and closes it. The chat calls it after
 // QUIT's reply is written, when the client goes away or a timeout fires,
-// and CloseAll at shutdown. A message whose end has not arrived was never
-// acknowledged: its file is removed.
+// and after the 421 of a graceful shutdown; the loop calls it when the
+// shutdown's grace period ends. A message whose end has not arrived was
+// never acknowledged: its file is removed.
 func (s *session) Close() error {
 	slog.Debug("connection closed", "peer", s.peer)
 	s.reset()
