@@ -2,7 +2,10 @@ package loop
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"sync/atomic"
+	"time"
 )
 
 // ShutdownHandler is implemented by channels that take part in a graceful
@@ -124,4 +127,43 @@ func (l *Loop) progressShutdown() {
 	}
 	l.shut = nil
 	l.shutDone = true
+}
+
+// DefaultGrace is the grace period RunGraceful gives connections when it is
+// passed zero: time enough for a client to read a reply already queued, short
+// enough that a SIGTERM under a service manager (whose own timeout is often
+// 10 s or more) ends the process by itself.
+const DefaultGrace = 5 * time.Second
+
+// RunGraceful runs the loop until ctx is done and then shuts it down
+// gracefully: Shutdown with a deadline grace (zero or less: DefaultGrace)
+// from the moment ctx ended. It is what a server's main wants on SIGTERM:
+//
+//	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+//	defer cancel()
+//	return l.RunGraceful(ctx, 0)
+//
+// Listeners stop accepting, connections say goodbye and close once their
+// output is written, and whatever is still open when the grace period ends
+// is closed (logged at Info with slog, since a server's operator wants to
+// know that connections were cut). It returns Run's error, once the
+// shutdown is complete; the loop is still open, so Close it afterwards.
+func (l *Loop) RunGraceful(ctx context.Context, grace time.Duration) error {
+	if grace <= 0 {
+		grace = DefaultGrace
+	}
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(done)
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		if err := l.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
+			slog.Info("loop: grace period over: closed the connections left", "grace", grace)
+		}
+	})
+	err := l.Run()
+	if !stop() {
+		<-done // Shutdown is under way: let it return before the caller closes l
+	}
+	return err
 }

@@ -185,3 +185,29 @@ func TestRunContext(t *testing.T) {
 		assert.Equal(t, 1, dc.events, "the later Run ran")
 	})
 }
+
+// TestRunGraceful: RunGraceful serves until its context ends, then shuts
+// down gracefully — every channel is asked to finish, says goodbye and
+// closes — and returns once the map is empty, well before its grace period
+// (an hour, so only the map emptying can end it).
+func TestRunGraceful(t *testing.T) {
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l := newLoop(t, kind, loop.Options{})
+		var gs []*goodbye
+		var peers []int
+		for range 2 {
+			g, p := addGoodbye(t, l.Map(), false)
+			gs, peers = append(gs, g), append(peers, p)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		ran := runAsync(func() error { return l.RunGraceful(ctx, time.Hour) })
+		cancel()
+		require.NoError(t, <-ran)
+		assert.Zero(t, l.Map().Len())
+		for i, g := range gs {
+			assert.Equal(t, 1, g.begun, "channel %d", i)
+			assert.True(t, g.closed)
+			assert.Equal(t, "bye", readAll(t, peers[i]))
+		}
+	})
+}

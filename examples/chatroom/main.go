@@ -90,12 +90,12 @@ type config struct {
 	floodRate   float64 // 0: no flood control
 	floodDebt   int
 	nickTimeout time.Duration
-	grace       time.Duration // on shutdown, how long clients may take to read what is queued (0: defaultGrace)
+	grace       time.Duration // on shutdown, how long clients may take to read what is queued (0: loop.DefaultGrace)
 }
 
 // defaultConfig is the configuration main uses, on the given backend.
 func defaultConfig(kind poller.Kind) config {
-	return config{backend: kind, floodBurst: floodBurst, floodRate: floodRate, floodDebt: floodDebt, nickTimeout: nickTimeout, grace: defaultGrace}
+	return config{backend: kind, floodBurst: floodBurst, floodRate: floodRate, floodDebt: floodDebt, nickTimeout: nickTimeout, grace: loop.DefaultGrace}
 }
 
 const help = `* Commands:
@@ -598,7 +598,7 @@ func serve(ctx context.Context, addr string, cfg config, ready func(net.Addr)) e
 	}
 	r := &room{members: map[string]*client{}, cfg: cfg}
 	defer func() {
-		// After runGraceful the map is empty; if the loop stopped another
+		// After RunGraceful the map is empty; if the loop stopped another
 		// way, close what is left, without notices.
 		r.closed = true
 		_ = dispatcher.CloseAll(m, true) // the listener and every client
@@ -614,10 +614,10 @@ func serve(ctx context.Context, addr string, cfg config, ready func(net.Addr)) e
 		ready(bound)
 	}
 
-	// When ctx ends, runGraceful shuts down: the listener closes, and every
+	// When ctx ends, RunGraceful shuts down: the listener closes, and every
 	// client gets what is queued for it, then the goodbye (HandleShutdown),
 	// then EOF.
-	return runGraceful(ctx, l, cfg.grace)
+	return l.RunGraceful(ctx, cfg.grace)
 }
 
 func main() {
@@ -626,7 +626,7 @@ func main() {
 	flag.Var(&kind, "backend", "poller: epoll, kqueue, poll, select or best")
 	verbose := flag.Bool("v", false, "log connections, joins and departures")
 	cfg := defaultConfig(0)
-	flag.DurationVar(&cfg.grace, "grace", defaultGrace, "on SIGINT or SIGTERM, how long clients may take to read what is queued for them, the goodbye included, before they are closed")
+	flag.DurationVar(&cfg.grace, "grace", loop.DefaultGrace, "on SIGINT or SIGTERM, how long clients may take to read what is queued for them, the goodbye included, before they are closed")
 	flag.Parse()
 	cfg.backend = kind
 
@@ -641,34 +641,4 @@ func main() {
 		os.Exit(1)
 	}
 	slog.Info("bye")
-}
-
-// defaultGrace is how long a graceful shutdown lets the connections finish,
-// unless -grace says otherwise.
-const defaultGrace = 5 * time.Second
-
-// runGraceful runs l until ctx ends, then shuts it down gracefully
-// (loop.Loop.Shutdown): the listener stops accepting, each connection
-// finishes what it has received and says goodbye, and whatever is still
-// open after grace (0 or less: defaultGrace) is closed. It returns once the
-// map is empty, or when l stops for another reason, after the shutdown is
-// over.
-func runGraceful(ctx context.Context, l *loop.Loop, grace time.Duration) error {
-	if grace <= 0 {
-		grace = defaultGrace
-	}
-	done := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(done)
-		sctx, cancel := context.WithTimeout(context.Background(), grace)
-		defer cancel()
-		if err := l.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
-			slog.Info("grace period over: closed the connections left", "grace", grace)
-		}
-	})
-	err := l.Run()
-	if !stop() {
-		<-done // Shutdown is under way: let it return before we close l
-	}
-	return err
 }

@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"log/slog"
 	"net"
@@ -151,10 +150,10 @@ func serve(ctx context.Context, addr string, kind poller.Kind, udp bool, grace t
 	}
 
 	// Everything in the loop belongs to this goroutine; Shutdown is one of
-	// the few calls another goroutine may make, and runGraceful makes it
+	// the few calls another goroutine may make, and RunGraceful makes it
 	// when ctx ends: the listener closes, and each connection writes back
 	// what it has read (DispatcherWithSend's CloseWhenDone) and closes.
-	return runGraceful(ctx, l, grace)
+	return l.RunGraceful(ctx, grace)
 }
 
 // serveLoops is serve for TCP on n loops, one per thread (loop.StartGroup):
@@ -190,7 +189,7 @@ func serveLoops(ctx context.Context, addr string, kind poller.Kind, n int, grace
 	<-ctx.Done()
 	// Each loop shuts down gracefully, at once, within one grace period.
 	if grace <= 0 {
-		grace = defaultGrace
+		grace = loop.DefaultGrace
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
@@ -217,7 +216,7 @@ func main() {
 	udp := flag.Bool("udp", false, "echo UDP datagrams instead of TCP streams")
 	verbose := flag.Bool("v", false, "log every connection")
 	loops := flag.Int("loops", 1, "TCP: event loops, one per thread, sharing the port with SO_REUSEPORT")
-	grace := flag.Duration("grace", defaultGrace, "on SIGINT or SIGTERM, how long connections may take to get back what they sent before they are closed")
+	grace := flag.Duration("grace", loop.DefaultGrace, "on SIGINT or SIGTERM, how long connections may take to get back what they sent before they are closed")
 	flag.Parse()
 
 	if *verbose {
@@ -237,34 +236,4 @@ func main() {
 		os.Exit(1)
 	}
 	slog.Info("bye")
-}
-
-// defaultGrace is how long a graceful shutdown lets the connections finish,
-// unless -grace says otherwise.
-const defaultGrace = 5 * time.Second
-
-// runGraceful runs l until ctx ends, then shuts it down gracefully
-// (loop.Loop.Shutdown): the listener stops accepting, each connection
-// finishes what it has received and says goodbye, and whatever is still
-// open after grace (0 or less: defaultGrace) is closed. It returns once the
-// map is empty, or when l stops for another reason, after the shutdown is
-// over.
-func runGraceful(ctx context.Context, l *loop.Loop, grace time.Duration) error {
-	if grace <= 0 {
-		grace = defaultGrace
-	}
-	done := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(done)
-		sctx, cancel := context.WithTimeout(context.Background(), grace)
-		defer cancel()
-		if err := l.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
-			slog.Info("grace period over: closed the connections left", "grace", grace)
-		}
-	})
-	err := l.Run()
-	if !stop() {
-		<-done // Shutdown is under way: let it return before we close l
-	}
-	return err
 }

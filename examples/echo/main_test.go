@@ -17,13 +17,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
 // onLoopback is serve on 127.0.0.1:0, for testutil.Serve.
 func onLoopback(kind poller.Kind, udp bool) testutil.ServeFunc {
 	return func(ctx context.Context, ready func(net.Addr)) error {
-		return serve(ctx, "127.0.0.1:0", kind, udp, defaultGrace, ready)
+		return serve(ctx, "127.0.0.1:0", kind, udp, loop.DefaultGrace, ready)
 	}
 }
 
@@ -136,8 +137,8 @@ func TestEchoUDP(t *testing.T) {
 // still stops it, and that set-up errors are returned, not hidden.
 func TestServeErrors(t *testing.T) {
 	testutil.ServeCancelled(t, onLoopback(0, false))
-	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", 0, false, defaultGrace, nil))
-	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), 0, false, defaultGrace, nil), "port in use")
+	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", 0, false, loop.DefaultGrace, nil))
+	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), 0, false, loop.DefaultGrace, nil), "port in use")
 }
 
 // TestReadmeSnippet keeps the echo server shown in the top-level README.md
@@ -177,7 +178,7 @@ func TestReadmeSnippet(t *testing.T) {
 func TestEchoTCPLoops(t *testing.T) {
 	checkFDs := testutil.FDCheck(t)
 	addr, stop := testutil.Serve(t, func(ctx context.Context, ready func(net.Addr)) error {
-		return serveLoops(ctx, "127.0.0.1:0", 0, 2, defaultGrace, ready)
+		return serveLoops(ctx, "127.0.0.1:0", 0, 2, loop.DefaultGrace, ready)
 	})
 	for i := range 20 {
 		c, err := net.Dial("tcp", addr.String())

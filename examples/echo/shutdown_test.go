@@ -62,15 +62,21 @@ func TestGracefulShutdown(t *testing.T) {
 		}()
 
 		// Wait until the server stops reading: it then holds maxPending
-		// bytes of echo or more that the client has not read.
-		for deadline := time.Now().Add(testutil.HangGuard); ; {
+		// bytes of echo or more that the client has not read. A window
+		// that closes for a moment only says the server is slower than
+		// the client right now (a busy machine), so it must stay closed
+		// for stableFor polls in a row.
+		const stableFor = 50
+		for deadline, stable := time.Now().Add(testutil.HangGuard), 0; stable < stableFor; {
 			closed, ok, err := peerWindowClosed(c)
 			require.NoError(t, err)
 			if !ok {
 				t.Skip("needs TCP_INFO to see the server stop reading")
 			}
 			if closed {
-				break
+				stable++
+			} else {
+				stable = 0
 			}
 			require.True(t, time.Now().Before(deadline), "the server never stopped reading")
 			time.Sleep(time.Millisecond) // polling for the event, not standing in for it

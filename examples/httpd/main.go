@@ -21,7 +21,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -91,7 +90,7 @@ type options struct {
 	// defaultHeadTimeout. No flag sets it: tests shorten it.
 	headTimeout time.Duration
 	// grace bounds a graceful shutdown: connections still open after it
-	// are closed; zero means defaultGrace.
+	// are closed; zero means loop.DefaultGrace.
 	grace time.Duration
 }
 
@@ -181,10 +180,10 @@ func serve(ctx context.Context, addr, root string, kind poller.Kind, opt options
 		ready(s.Addr())
 	}
 
-	// When ctx ends, runGraceful shuts down: the listener closes, each
+	// When ctx ends, RunGraceful shuts down: the listener closes, each
 	// connection writes the replies queued, answers the request it is
 	// reading with "Connection: close", and closes (conn.BeginShutdown).
-	return runGraceful(ctx, l, opt.grace)
+	return l.RunGraceful(ctx, opt.grace)
 }
 
 func main() {
@@ -196,7 +195,7 @@ func main() {
 	opt := options{cache: defaultCacheOptions}
 	cache := &opt.cache
 	flag.BoolVar(&opt.stats, "stats", false, "serve the loop's counters as JSON at /_stats")
-	flag.DurationVar(&opt.grace, "grace", defaultGrace, "on SIGINT or SIGTERM, how long connections may take to get the replies to the requests already received before they are closed")
+	flag.DurationVar(&opt.grace, "grace", loop.DefaultGrace, "on SIGINT or SIGTERM, how long connections may take to get the replies to the requests already received before they are closed")
 	flag.DurationVar(&cache.TTL, "cache-ttl", cache.TTL, "serve a cached file this long before checking it again (0: check every request; <0: no cache)")
 	flag.Int64Var(&cache.MaxFile, "cache-max-file", cache.MaxFile, "largest file kept in memory, in bytes")
 	flag.Int64Var(&cache.Size, "cache-size", cache.Size, "bytes of file content the cache may hold")
@@ -213,34 +212,4 @@ func main() {
 		os.Exit(1)
 	}
 	slog.Info("bye")
-}
-
-// defaultGrace is how long a graceful shutdown lets the connections finish,
-// unless -grace says otherwise.
-const defaultGrace = 5 * time.Second
-
-// runGraceful runs l until ctx ends, then shuts it down gracefully
-// (loop.Loop.Shutdown): the listener stops accepting, each connection
-// finishes what it has received and says goodbye, and whatever is still
-// open after grace (0 or less: defaultGrace) is closed. It returns once the
-// map is empty, or when l stops for another reason, after the shutdown is
-// over.
-func runGraceful(ctx context.Context, l *loop.Loop, grace time.Duration) error {
-	if grace <= 0 {
-		grace = defaultGrace
-	}
-	done := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(done)
-		sctx, cancel := context.WithTimeout(context.Background(), grace)
-		defer cancel()
-		if err := l.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
-			slog.Info("grace period over: closed the connections left", "grace", grace)
-		}
-	})
-	err := l.Run()
-	if !stop() {
-		<-done // Shutdown is under way: let it return before we close l
-	}
-	return err
 }

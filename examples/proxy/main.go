@@ -341,10 +341,10 @@ func serve(ctx context.Context, addr, to string, kind poller.Kind, grace time.Du
 		ready(bound)
 	}
 
-	// When ctx ends, runGraceful shuts down: the listener closes, idle
+	// When ctx ends, RunGraceful shuts down: the listener closes, idle
 	// connections close, and busy ones finish within the grace period
 	// (side.BeginShutdown).
-	return runGraceful(ctx, l, grace)
+	return l.RunGraceful(ctx, grace)
 }
 
 func main() {
@@ -353,7 +353,7 @@ func main() {
 	var kind poller.Kind // the best available unless -backend names one
 	flag.Var(&kind, "backend", "poller: epoll, kqueue, poll, select or best")
 	verbose := flag.Bool("v", false, "log every connection")
-	grace := flag.Duration("grace", defaultGrace, "on SIGINT or SIGTERM, how long connections with data in flight may go on before they are closed")
+	grace := flag.Duration("grace", loop.DefaultGrace, "on SIGINT or SIGTERM, how long connections with data in flight may go on before they are closed")
 	flag.Parse()
 
 	if *to == "" {
@@ -372,34 +372,4 @@ func main() {
 		os.Exit(1)
 	}
 	slog.Info("bye")
-}
-
-// defaultGrace is how long a graceful shutdown lets the connections finish,
-// unless -grace says otherwise.
-const defaultGrace = 5 * time.Second
-
-// runGraceful runs l until ctx ends, then shuts it down gracefully
-// (loop.Loop.Shutdown): the listener stops accepting, each connection
-// finishes what it has received and says goodbye, and whatever is still
-// open after grace (0 or less: defaultGrace) is closed. It returns once the
-// map is empty, or when l stops for another reason, after the shutdown is
-// over.
-func runGraceful(ctx context.Context, l *loop.Loop, grace time.Duration) error {
-	if grace <= 0 {
-		grace = defaultGrace
-	}
-	done := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(done)
-		sctx, cancel := context.WithTimeout(context.Background(), grace)
-		defer cancel()
-		if err := l.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
-			slog.Info("grace period over: closed the connections left", "grace", grace)
-		}
-	})
-	err := l.Run()
-	if !stop() {
-		<-done // Shutdown is under way: let it return before we close l
-	}
-	return err
 }

@@ -19,13 +19,14 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
 // onLoopback is serve on 127.0.0.1:0 in front of to, for testutil.Serve.
 func onLoopback(to string, kind poller.Kind) testutil.ServeFunc {
 	return func(ctx context.Context, ready func(net.Addr)) error {
-		return serve(ctx, "127.0.0.1:0", to, kind, defaultGrace, ready)
+		return serve(ctx, "127.0.0.1:0", to, kind, loop.DefaultGrace, ready)
 	}
 }
 
@@ -368,13 +369,13 @@ func TestShutdown(t *testing.T) {
 // TestServeErrors: bad addresses are reported, not hidden.
 func TestServeErrors(t *testing.T) {
 	ctx := context.Background()
-	assert.Error(t, serve(ctx, "127.0.0.1:0", "127.0.0.1:notaport", 0, defaultGrace, nil))
-	assert.Error(t, serve(ctx, "127.0.0.1:0", ":7007", 0, defaultGrace, nil), "no host")
-	assert.Error(t, serve(ctx, "127.0.0.1:0", "127.0.0.1:0", 0, defaultGrace, nil), "no port")
-	assert.Error(t, serve(ctx, "127.0.0.1:notaport", "127.0.0.1:7007", 0, defaultGrace, nil))
+	assert.Error(t, serve(ctx, "127.0.0.1:0", "127.0.0.1:notaport", 0, loop.DefaultGrace, nil))
+	assert.Error(t, serve(ctx, "127.0.0.1:0", ":7007", 0, loop.DefaultGrace, nil), "no host")
+	assert.Error(t, serve(ctx, "127.0.0.1:0", "127.0.0.1:0", 0, loop.DefaultGrace, nil), "no port")
+	assert.Error(t, serve(ctx, "127.0.0.1:notaport", "127.0.0.1:7007", 0, loop.DefaultGrace, nil))
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	assert.Error(t, serve(ctx, ln.Addr().String(), "127.0.0.1:7007", 0, defaultGrace, nil), "port in use")
+	assert.Error(t, serve(ctx, ln.Addr().String(), "127.0.0.1:7007", 0, loop.DefaultGrace, nil), "port in use")
 }

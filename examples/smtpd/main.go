@@ -48,7 +48,7 @@ type config struct {
 	// each holding a file open); 0 means half the connection cap.
 	maxOpen int
 	// grace bounds a graceful shutdown: sessions still open after it are
-	// closed; 0 means defaultGrace.
+	// closed; 0 means loop.DefaultGrace.
 	grace time.Duration
 
 	// For tests.
@@ -195,10 +195,10 @@ func serve(ctx context.Context, cfg config, ready func(net.Addr)) error {
 		ready(bound)
 	}
 
-	// When ctx ends, runGraceful shuts down: the listener closes; each
+	// When ctx ends, RunGraceful shuts down: the listener closes; each
 	// session finishes the message it is committing, if any, sends 421
 	// and closes (session.BeginShutdown).
-	return runGraceful(ctx, l, cfg.grace)
+	return l.RunGraceful(ctx, cfg.grace)
 }
 
 func main() {
@@ -210,7 +210,7 @@ func main() {
 	flag.IntVar(&cfg.maxOpen, "max-data", 0, "most messages under way at once, each a session in DATA with a file open (0: half the connection cap; negative: no cap)")
 	flag.Int64Var(&cfg.minFree, "minfree", 0, "refuse mail with 452 while the maildir's disk has less free `bytes` (0: 1.5 × -size; negative: never)")
 	flag.Var(&cfg.backend, "backend", "poller: epoll, kqueue, poll, select or best")
-	flag.DurationVar(&cfg.grace, "grace", defaultGrace, "on SIGINT or SIGTERM, how long sessions may take to finish the messages being committed and to read the 421 before they are closed")
+	flag.DurationVar(&cfg.grace, "grace", loop.DefaultGrace, "on SIGINT or SIGTERM, how long sessions may take to finish the messages being committed and to read the 421 before they are closed")
 	verbose := flag.Bool("v", false, "log every connection")
 	flag.Parse()
 
@@ -224,34 +224,4 @@ func main() {
 		os.Exit(1)
 	}
 	slog.Info("bye")
-}
-
-// defaultGrace is how long a graceful shutdown lets the connections finish,
-// unless -grace says otherwise.
-const defaultGrace = 5 * time.Second
-
-// runGraceful runs l until ctx ends, then shuts it down gracefully
-// (loop.Loop.Shutdown): the listener stops accepting, each connection
-// finishes what it has received and says goodbye, and whatever is still
-// open after grace (0 or less: defaultGrace) is closed. It returns once the
-// map is empty, or when l stops for another reason, after the shutdown is
-// over.
-func runGraceful(ctx context.Context, l *loop.Loop, grace time.Duration) error {
-	if grace <= 0 {
-		grace = defaultGrace
-	}
-	done := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(done)
-		sctx, cancel := context.WithTimeout(context.Background(), grace)
-		defer cancel()
-		if err := l.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
-			slog.Info("grace period over: closed the connections left", "grace", grace)
-		}
-	})
-	err := l.Run()
-	if !stop() {
-		<-done // Shutdown is under way: let it return before we close l
-	}
-	return err
 }
