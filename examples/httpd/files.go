@@ -186,7 +186,7 @@ func openat(dir int, name string, flags int) (int, error) {
 func readlinkat(dir int, name string) (string, error) {
 	for size := 256; ; size *= 2 {
 		buf := make([]byte, size)
-		n, err := unix.Readlinkat(dir, name, buf)
+		n, err := readlinkatSys(dir, name, buf)
 		if err != nil {
 			return "", err
 		}

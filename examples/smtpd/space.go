@@ -2,33 +2,12 @@ package main
 
 import (
 	"log/slog"
-	"os"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // spaceCheckEvery is how long a free-space figure is trusted: the file
 // system is asked at most once a second, however many clients ask to send.
 const spaceCheckEvery = time.Second
-
-// freeSpace returns the bytes available to this process on the file system
-// holding dir (statfs's f_bavail blocks).
-func freeSpace(dir string) (uint64, error) {
-	var st unix.Statfs_t
-	for {
-		err := unix.Statfs(dir, &st)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, os.NewSyscallError("statfs", err)
-		}
-		// The field types differ between systems; the conversions make
-		// this one line compile on all of them.
-		return uint64(st.Bavail) * uint64(st.Bsize), nil //nolint:unconvert
-	}
-}
 
 // space tells whether the Maildir's file system has room for one more
 // message, as Postfix's queue_minfree does: a message is refused with a
