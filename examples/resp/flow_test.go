@@ -70,7 +70,7 @@ func TestUnreadPipelineBounded(t *testing.T) {
 	val := strings.Repeat("u", 16<<10)
 	reply := len("$" + strconv.Itoa(len(val)) + "\r\n" + val + "\r\n")
 	bound := chat.DefaultOutHighWater + reply
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	forFirstBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		observer := dial(t, addr)
 		require.Equal(t, status("OK"), observer.do("SET", "u", val))
