@@ -54,6 +54,25 @@ func forEachBackend(t *testing.T, f func(t *testing.T, e *env)) {
 	})
 }
 
+// forEachBackendParallel is forEachBackend with the backends' subtests run
+// in parallel with each other, for tests that mostly wait on sockets
+// (slow readers, small send buffers, lingering closes): each subtest has its
+// own loop, map and sockets, so they share nothing. The descriptor-leak
+// check covers all backends at once, from before the first subtest starts
+// to after the last one ends, because a per-subtest count would see its
+// siblings' sockets. The parent is not parallel with other tests, so nothing
+// else opens descriptors meanwhile. Not for tests that measure the heap,
+// allocations or anything else process-wide.
+func forEachBackendParallel(t *testing.T, f func(t *testing.T, e *env)) {
+	t.Helper()
+	testutil.CheckFDLeaks(t)
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		t.Parallel()
+		l := testutil.NewLoop(t, kind)
+		f(t, &env{t: t, kind: kind, l: l, m: l.Map()})
+	})
+}
+
 // run runs f as a subtest over the same loop, with an env whose helpers
 // report to the subtest and whose clean-ups run when the subtest ends.
 func (e *env) run(name string, f func(t *testing.T, e *env)) {

@@ -92,6 +92,7 @@ func TestCollectPoisonedEnv(t *testing.T) {
 			tc.expect = "on"
 		}
 		t.Run("ASYNCORE_DEBUG="+tc.value, func(t *testing.T) {
+			t.Parallel() // each child process has its own environment
 			cmd := exec.Command(os.Args[0], "-test.run=^TestCollectPoisoned$", "-test.count=1", "-test.v")
 			cmd.Env = append(os.Environ(), "ASYNCORE_DEBUG="+tc.value, childEnv+"="+tc.expect)
 			out, err := cmd.CombinedOutput()

@@ -50,8 +50,10 @@ func (c *drainChat) FoundTerminator() {
 // producer ends. A Push written at once queued nothing and calls nothing;
 // a CloseWhenDone or DiscardBuffers is not a drain.
 func TestHandleDrained(t *testing.T) {
-	big := pattern(1 << 20)
-	forEachBackend(t, func(t *testing.T, e *env) {
+	// 256 KiB is 64 times the 4 KiB send buffer the subtests set: plenty
+	// to stay queued, without pushing megabytes through it.
+	big := pattern(256 << 10)
+	forEachBackendParallel(t, func(t *testing.T, e *env) {
 		e.run("large push", func(t *testing.T, e *env) {
 			c := newDrainChat(t, e)
 			peer := e.pair(c)
@@ -108,12 +110,12 @@ func TestHandleDrained(t *testing.T) {
 			c.next = func(c *drainChat) {
 				if sent < blocks {
 					sent++
-					c.Push(big[:256<<10])
+					c.Push(big[:64<<10])
 				}
 			}
-			c.Push(big[:256<<10])
-			got, _ := e.readN(peer, blocks*256<<10)
-			assert.Equal(t, blocks*256<<10, len(got))
+			c.Push(big[:64<<10])
+			got, _ := e.readN(peer, blocks*64<<10)
+			assert.Equal(t, blocks*64<<10, len(got))
 			assert.Equal(t, blocks, sent)
 			_ = c.Close()
 		})

@@ -121,15 +121,17 @@ func pipeline(cli *net.TCPConn, n int, halfClose bool, want int) <-chan readResu
 }
 
 // TestPipelineOverOutLimit is issue 11's pipelining attack turned into an
-// honest client: 200 requests sent in one write, whose 16 KiB replies add
-// up to 3.2 MB, more than twelve times OutLimit, all read by the client.
+// honest client: 64 requests sent in one write, whose 16 KiB replies add
+// up to 1 MiB, four times OutLimit, all read by the client. (The server's
+// send buffer is fixed at 16 KiB, so the kernel cannot absorb what the
+// chat would otherwise queue.)
 // Every byte arrives, in order, and the connection stays open (or, after
 // the client's half-close, closes only once everything is written). The
 // output queue never holds more than OutHighWater plus one reply. With
 // FramesPerRead 3, framing stops for both reasons in turn.
 func TestPipelineOverOutLimit(t *testing.T) {
 	const (
-		n         = 200
+		n         = 64
 		size      = 16 << 10
 		highWater = 64 << 10
 		outLimit  = 256 << 10
@@ -141,12 +143,13 @@ func TestPipelineOverOutLimit(t *testing.T) {
 		halfClose := tc.halfClose
 		name := fmt.Sprintf("halfclose=%v/frames=%d", halfClose, tc.framesPerRead)
 		t.Run(name, func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, e *env) {
+			forEachBackendParallel(t, func(t *testing.T, e *env) {
 				c := newBulkChat(e, size)
 				c.FramesPerRead = tc.framesPerRead
 				c.OutHighWater = highWater
 				c.OutLimit = outLimit
 				cli := adoptTCP(t, c)
+				setSndbuf(t, c.Fd(), 16<<10)
 				want := n * size
 				if halfClose {
 					want = -1 // to EOF
@@ -179,7 +182,7 @@ func TestPipelineRepliesNearOutLimit(t *testing.T) {
 		outLimit = 256 << 10
 		size     = outLimit - 100
 	)
-	forEachBackend(t, func(t *testing.T, e *env) {
+	forEachBackendParallel(t, func(t *testing.T, e *env) {
 		c := newBulkChat(e, size)
 		c.OutHighWater = 64 << 10
 		c.OutLimit = outLimit

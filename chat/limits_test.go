@@ -445,7 +445,8 @@ func TestPipelineBackpressure(t *testing.T) {
 		maxSend   = 8 << 20
 	)
 	bound := highWater + (readSize/requestLen+1)*replyLen
-	forEachBackend(t, func(t *testing.T, e *env) {
+	// Parallel: each backend mostly waits for its client's write deadline.
+	forEachBackendParallel(t, func(t *testing.T, e *env) {
 		c := &pipeChat{}
 		c.Init(c, e.m)
 		c.Logger = quiet
@@ -547,13 +548,15 @@ func TestPipelineBackpressure(t *testing.T) {
 }
 
 // TestOutputIntegrity is F13(a) (partial-writes, docs/failure-modes.md): with a
-// 4 KiB send buffer, about 4 MB pushed as a random mix of Push and producers
+// 4 KiB send buffer, about 1 MB (4 MB in the long runs, testutil.Long) pushed as a random mix of Push and producers
 // (chunk sizes from 1 byte up, empty pushes and empty producers included)
 // reaches a client that reads in random-size chunks byte for byte: the SHA-256
 // of what arrives is that of what was pushed.
 func TestOutputIntegrity(t *testing.T) {
-	const total = 4 << 20
-	forEachBackend(t, func(t *testing.T, e *env) {
+	// 1 MiB through a 4 KiB buffer is already hundreds of partial writes
+	// of every kind of chunk; the long runs push 4 MiB.
+	total := testutil.Rounds(1<<20, 4<<20)
+	forEachBackendParallel(t, func(t *testing.T, e *env) {
 		c := &pushChat{}
 		c.Init(c, e.m)
 		c.Logger = quiet
@@ -638,17 +641,22 @@ func TestOutputIntegrity(t *testing.T) {
 }
 
 // TestCloseWhenDoneLarge is F13(c) (partial-writes, docs/failure-modes.md):
-// 5 MB pushed, then CloseWhenDone; the client reads all 5 MB and then a clean
-// EOF.
+// 1 MB pushed (5 MB in the long runs), then CloseWhenDone; the client reads
+// all of it and then a clean EOF.
 func TestCloseWhenDoneLarge(t *testing.T) {
-	data := pattern(5 << 20)
-	forEachBackend(t, func(t *testing.T, e *env) {
+	data := pattern(testutil.Rounds(1<<20, 5<<20))
+	forEachBackendParallel(t, func(t *testing.T, e *env) {
 		c := &pushChat{}
 		c.Init(c, e.m)
 		c.Logger = quiet
 		cli := adoptTCP(t, c)
+		// Fixed 16 KiB buffers (no autotuning to megabytes), so that
+		// most of the 1 MB is still queued in the chat at CloseWhenDone.
+		setSndbuf(t, c.Fd(), 16<<10)
+		require.NoError(t, cli.SetReadBuffer(16<<10))
 		got := readAllAsync(cli, nil)
 		c.Push(data)
+		require.Positive(t, c.Pending(), "queued when CloseWhenDone is called")
 		c.CloseWhenDone()
 		r := await(e, got)
 		require.NoError(t, r.err)
@@ -662,12 +670,13 @@ func TestCloseWhenDoneLarge(t *testing.T) {
 // TestHalfCloseGetsReply is F15(a) (half-close, docs/failure-modes.md): the
 // client sends "PING\r\n" and shuts down its sending side (nc -N); it still
 // reads the reply and then EOF — also when the reply is too large to have been
-// written before the EOF is read, so that it is still queued then.
+// written before the EOF is read, so that it is still queued then (1 MB
+// behind 16 KiB socket buffers; 4 MB in the long runs).
 func TestHalfCloseGetsReply(t *testing.T) {
-	for _, size := range []int{0, 4 << 20} {
+	for _, size := range []int{0, testutil.Rounds(1<<20, 4<<20)} {
 		t.Run("extra="+strconv.Itoa(size), func(t *testing.T) {
 			want := append(append([]byte("PONG"), pattern(size)...), "\r\n"...)
-			forEachBackend(t, func(t *testing.T, e *env) {
+			forEachBackendParallel(t, func(t *testing.T, e *env) {
 				c := newTakeChat(e.m, chat.DelimiterString("\r\n"))
 				c.reply = func(c *takeChat, frame []byte) {
 					if string(frame) == "PING" {
@@ -675,6 +684,8 @@ func TestHalfCloseGetsReply(t *testing.T) {
 					}
 				}
 				cli := adoptTCP(t, c)
+				setSndbuf(t, c.Fd(), 16<<10)
+				require.NoError(t, cli.SetReadBuffer(16<<10))
 				got := readAllAsync(cli, func() error {
 					if _, err := cli.Write([]byte("PING\r\n")); err != nil {
 						return err

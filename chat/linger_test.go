@@ -92,13 +92,12 @@ func errorReplyOnce(t *testing.T, e *env, linger time.Duration) bool {
 // the long runs the same rounds with lingering off are run and only logged, to
 // document what the kernel does without it.
 func TestErrorReplySurvivesClose(t *testing.T) {
-	first := true
-	forEachBackend(t, func(t *testing.T, e *env) {
+	first := testutil.Backends()[0]
+	forEachBackendParallel(t, func(t *testing.T, e *env) {
 		rounds := 20
-		if first && testutil.Long() {
+		if e.kind == first && testutil.Long() {
 			rounds = 200
 		}
-		first = false
 		before := e.m.Stats().LimitCloses
 		ok := 0
 		for range rounds {

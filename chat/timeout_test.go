@@ -31,6 +31,19 @@ func forEachFakeClock(t *testing.T, f func(t *testing.T, e *env, clk *testutil.F
 	})
 }
 
+// forEachFakeClockParallel is forEachFakeClock with the backends' subtests
+// in parallel and one descriptor-leak check around them all, as
+// forEachBackendParallel; each subtest has its own loop and clock.
+func forEachFakeClockParallel(t *testing.T, f func(t *testing.T, e *env, clk *testutil.FakeClock)) {
+	t.Helper()
+	testutil.CheckFDLeaks(t)
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		t.Parallel()
+		l, clk := testutil.NewFakeClockLoop(t, kind)
+		f(t, &env{t: t, kind: kind, l: l, m: l.Map()}, clk)
+	})
+}
+
 // margin separates "just before" from "just after" a deadline on the fake
 // clock, which gains a nanosecond on each loop reading that would otherwise
 // repeat one.
@@ -211,13 +224,16 @@ func TestIdleTimeoutChat(t *testing.T) {
 // byte has gone for that long, not before.
 func TestWriteStallChat(t *testing.T) {
 	const stall = 150 * time.Millisecond
-	forEachFakeClock(t, func(t *testing.T, e *env, clk *testutil.FakeClock) {
+	forEachFakeClockParallel(t, func(t *testing.T, e *env, clk *testutil.FakeClock) {
 		c := newTestChat(t, e.m, chat.DelimiterString("\n"))
 		c.WriteStallTimeout = stall
 		c.IdleTimeout = -1
 		c.OutHighWater = -1
 		_ = e.pair(c)
-		c.Push(bytes.Repeat([]byte("z"), 8<<20))
+		// A fixed 16 KiB send buffer: 1 MiB then cannot all fit in the
+		// socket, so some stays queued in the chat.
+		setSndbuf(t, c.Fd(), 16<<10)
+		c.Push(bytes.Repeat([]byte("z"), 1<<20))
 		require.Positive(t, c.Pending(), "the socket took it all")
 		e.settle() // the socket fills; the last byte goes now
 		require.Positive(t, c.Pending(), "the socket took it all")
@@ -238,7 +254,7 @@ func TestWriteStallChat(t *testing.T) {
 // with lingering off and the write-stall timeout off too, the chat waits.
 func TestLingerTimeout(t *testing.T) {
 	const linger = 150 * time.Millisecond
-	forEachFakeClock(t, func(t *testing.T, e *env, clk *testutil.FakeClock) {
+	forEachFakeClockParallel(t, func(t *testing.T, e *env, clk *testutil.FakeClock) {
 		for _, on := range []bool{true, false} {
 			name := map[bool]string{true: "on", false: "off"}[on]
 			e.run(name, func(t *testing.T, e *env) {
@@ -249,7 +265,10 @@ func TestLingerTimeout(t *testing.T) {
 				}
 				c.WriteStallTimeout, c.IdleTimeout, c.OutHighWater = -1, -1, -1
 				_ = e.pair(c)
-				c.Push(bytes.Repeat([]byte("z"), 8<<20))
+				// A fixed 16 KiB send buffer, so that 1 MiB cannot all fit
+				// in the socket and the close has output to wait for.
+				setSndbuf(t, c.Fd(), 16<<10)
+				c.Push(bytes.Repeat([]byte("z"), 1<<20))
 				c.CloseWhenDone()
 				e.settle() // the socket fills; the last byte goes now
 				if !on {
@@ -277,12 +296,15 @@ func TestLingerTimeout(t *testing.T) {
 // stall lasts as long as it. Every byte must arrive, then EOF.
 func TestLingerTimeoutSpansSlowDrain(t *testing.T) {
 	const linger = 250 * time.Millisecond
-	forEachFakeClock(t, func(t *testing.T, e *env, clk *testutil.FakeClock) {
+	forEachFakeClockParallel(t, func(t *testing.T, e *env, clk *testutil.FakeClock) {
 		c := newTestChat(t, e.m, chat.DelimiterString("\n"))
 		c.LingerTimeout = linger
 		c.WriteStallTimeout, c.IdleTimeout, c.OutHighWater = -1, -1, -1
 		peer := e.pair(c)
-		const size = 4 << 20
+		// A fixed 16 KiB send buffer keeps 1 MiB draining over dozens of
+		// steps, each moving the clock half the linger bound.
+		setSndbuf(t, c.Fd(), 16<<10)
+		const size = 1 << 20
 		c.Push(bytes.Repeat([]byte("z"), size))
 		c.CloseWhenDone()
 

@@ -122,12 +122,60 @@ func forEachAPI(t *testing.T, f func(t *testing.T, e *env)) {
 		for _, fam := range families {
 			t.Run(fam.name, func(t *testing.T) {
 				fam.skipUnavailable(t)
+				fam.skipRepeat(t, kind)
 				checkFDLeaks(t)
 				l := testutil.NewLoop(t, kind)
 				f(t, &env{t: t, kind: kind, fam: fam, l: l, m: l.Map()})
 			})
 		}
 	})
+}
+
+// forEachAPIParallel is forEachAPI with all the backend × family subtests
+// run in parallel, for tests that mostly wait (slow readers, lingering,
+// stalls): each subtest has its own loop, map, sockets and listener, so
+// they share nothing. The descriptor-leak check covers them all at once,
+// from before the first starts to after the last ends, because a
+// per-subtest count would see its siblings' sockets; the test itself is not
+// parallel with other tests, so nothing else opens descriptors meanwhile.
+// Not for tests that measure anything process-wide.
+func forEachAPIParallel(t *testing.T, f func(t *testing.T, e *env)) {
+	t.Helper()
+	checkFDLeaks(t)
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		t.Parallel()
+		for _, fam := range families {
+			t.Run(fam.name, func(t *testing.T) {
+				fam.skipUnavailable(t)
+				fam.skipRepeat(t, kind)
+				t.Parallel()
+				l := testutil.NewLoop(t, kind)
+				f(t, &env{t: t, kind: kind, fam: fam, l: l, m: l.Map()})
+			})
+		}
+	})
+}
+
+// forEachBackendParallel runs f once per backend, the backends in parallel,
+// with one descriptor-leak check around them all (see forEachAPIParallel);
+// f makes its own loop.
+func forEachBackendParallel(t *testing.T, f func(t *testing.T, kind poller.Kind)) {
+	t.Helper()
+	checkFDLeaks(t)
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		t.Parallel()
+		f(t, kind)
+	})
+}
+
+// skipRepeat skips AF_INET6 on all backends but the first, unless the long
+// runs are on (testutil.Long): the dispatcher's IPv6 code is the address
+// conversion, which does not depend on the backend, and past it an IPv6
+// socket takes the same paths as an IPv4 one.
+func (f family) skipRepeat(t testing.TB, kind poller.Kind) {
+	if f.af == dispatcher.AFInet6 && !testutil.Long() && kind != testutil.Backends()[0] {
+		t.Skipf("AF_INET6 runs on %v here, and on every backend in the long runs", testutil.Backends()[0])
+	}
 }
 
 // skipUnix skips the tests CPython skips for AF_UNIX.

@@ -76,8 +76,7 @@ func readAllWhileRunning(t *testing.T, l *loop.Loop, peer int) []byte {
 // DispatcherWithSend and AsyncChat alike; a plain Dispatcher is closed.
 // A second BeginShutdown does nothing more.
 func TestBeginShutdown(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+	forEachBackendParallel(t, func(t *testing.T, kind poller.Kind) {
 		l := testutil.NewLoop(t, kind)
 		m := l.Map()
 
@@ -91,10 +90,13 @@ func TestBeginShutdown(t *testing.T) {
 		assert.Error(t, err, "no longer accepting")
 
 		fd, peer := pair(t)
+		// 256 KiB behind a fixed 16 KiB send buffer: most of it is still
+		// queued when the goodbye is asked for.
+		require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10))
 		c := &goodbyeConn{}
 		c.Init(c, m)
 		require.NoError(t, c.Adopt(fd))
-		reply := make([]byte, 1<<20)
+		reply := make([]byte, 256<<10)
 		c.Send(reply)
 		require.Positive(t, c.Pending())
 		c.BeginShutdown()
@@ -106,6 +108,7 @@ func TestBeginShutdown(t *testing.T) {
 		assert.Equal(t, -1, c.Fd())
 
 		fd, peer = pair(t)
+		require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10))
 		ch := &goodbyeChat{}
 		ch.Init(ch, m)
 		require.NoError(t, ch.Adopt(fd))

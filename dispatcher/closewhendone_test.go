@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -25,8 +26,14 @@ const hangGuard = 2 * time.Minute
 // race detector makes a byte loop slow).
 var pattern8M = sync.OnceValue(func() []byte {
 	data := make([]byte, 8<<20)
-	for i := range data {
+	// byte(i*7/3) repeats every 768 bytes (768*7/3 = 1792, a multiple of
+	// 256): compute one period and copy it, in doubling pieces.
+	const period = 768
+	for i := range period {
 		data[i] = byte(i * 7 / 3)
+	}
+	for n := period; n < len(data); n *= 2 {
+		copy(data[n:], data[:n])
 	}
 	return data
 })
@@ -107,7 +114,10 @@ func (s *closingSender) HandleError(err error) { s.errs = append(s.errs, err); _
 // TestCloseWhenDoneDeliversEverything is issue 12.5: 8 MiB sent and then
 // CloseWhenDone reaches a slow reader whole, followed by a clean EOF — also
 // when the peer had sent input the sender never read, where a plain close
-// would make the kernel reset the connection and destroy the tail.
+// would make the kernel reset the connection and destroy the tail. The
+// 8 MiB go over AF_INET on the first backend; the other variants send 1 MiB
+// behind a 64 KiB send buffer, which is as far beyond what the socket takes
+// (all variants send 8 MiB in the long runs, testutil.Long).
 func TestCloseWhenDoneDeliversEverything(t *testing.T) {
 	for _, request := range []string{"", "GET / HTTP/1.0\r\n\r\n"} {
 		name := "quiet peer"
@@ -115,7 +125,7 @@ func TestCloseWhenDoneDeliversEverything(t *testing.T) {
 			name = "unread input"
 		}
 		t.Run(name, func(t *testing.T) {
-			forEachAPI(t, func(t *testing.T, e *env) {
+			forEachAPIParallel(t, func(t *testing.T, e *env) {
 				if raceEnabled && e.fam.af == dispatcher.AFInet6 {
 					t.Skip("under -race: AF_INET6 takes AF_INET's path, at the same cost")
 				}
@@ -134,13 +144,17 @@ func TestCloseWhenDoneDeliversEverything(t *testing.T) {
 				// the stall bound has its own test.
 				d.LingerTimeout = hangGuard
 				require.NoError(t, d.CreateSocket(e.fam.af, dispatcher.SockStream))
+				data := pattern8M()
+				if !testutil.Long() && (e.kind != testutil.Backends()[0] || e.fam.af != dispatcher.AFInet) {
+					data = data[:1<<20]
+					require.NoError(t, unix.SetsockoptInt(d.Fd(), unix.SOL_SOCKET, unix.SO_SNDBUF, 64<<10))
+				}
 				require.NoError(t, d.Connect(address))
 				e.runUntil(d.Connected)
 				if request != "" {
 					e.runUntil(func() bool { return d.Unread() >= len(request) })
 				}
 
-				data := pattern8M()
 				d.Send(data)
 				require.Positive(t, d.Pending(), "more than the socket takes at once")
 				d.CloseWhenDone()
@@ -180,18 +194,23 @@ func runLong(t *testing.T, e *env, cond func() bool) {
 // CloseWhenDone open: LingerTimeout after the last byte was written, the
 // dispatcher closes and drops the rest — not earlier, by the loop's clock.
 func TestCloseWhenDoneStalled(t *testing.T) {
-	const linger = 100 * time.Millisecond
-	forEachAPI(t, func(t *testing.T, e *env) {
+	const (
+		linger = 100 * time.Millisecond
+		size   = 1 << 20 // far beyond the 64 KiB send buffer and the peer's unread window
+	)
+	forEachAPIParallel(t, func(t *testing.T, e *env) {
 		start := make(chan struct{}) // never closed before the end: the peer does not read
 		address, out := slowPeer(t, e.fam, nil, start)
 		d := &closingSender{}
 		d.Init(d, e.m)
 		d.LingerTimeout = linger
 		require.NoError(t, d.CreateSocket(e.fam.af, dispatcher.SockStream))
+		require.NoError(t, unix.SetsockoptInt(d.Fd(), unix.SOL_SOCKET, unix.SO_SNDBUF, 64<<10))
 		require.NoError(t, d.Connect(address))
 		e.runUntil(d.Connected)
 
-		d.Send(make([]byte, 8<<20))
+		d.Send(make([]byte, size))
+		require.Positive(t, d.Pending(), "more than the socket takes at once")
 		calledAt := e.l.Now()
 		d.CloseWhenDone()
 		var closedAt time.Duration
@@ -203,7 +222,7 @@ func TestCloseWhenDoneStalled(t *testing.T) {
 		got := <-out
 		// Progress after CloseWhenDone only moves the deadline later.
 		assert.GreaterOrEqual(t, closedAt-calledAt, linger, "closed before LingerTimeout passed")
-		assert.Less(t, len(got.data), 8<<20, "the rest was dropped")
+		assert.Less(t, len(got.data), size, "the rest was dropped")
 		assert.Equal(t, uint64(1), e.m.Stats().Timeouts)
 		assert.Zero(t, d.drained)
 	})
@@ -234,7 +253,7 @@ func TestCloseWhenDoneEmpty(t *testing.T) {
 // TestDrainedHook: HandleDrained runs each time the queue goes from
 // non-empty to empty, and not for a Send written at once.
 func TestDrainedHook(t *testing.T) {
-	forEachAPI(t, func(t *testing.T, e *env) {
+	forEachAPIParallel(t, func(t *testing.T, e *env) {
 		start := make(chan struct{})
 		close(start)
 		address, _ := slowPeer(t, e.fam, nil, start)
@@ -310,11 +329,14 @@ func replyAtEOF(t *testing.T, fam family) string {
 
 // TestShutdownWriteWhenDone: the client half-closes after its queued input
 // (here queued during the connect, and a large piece queued behind the
-// socket) and still receives the whole reply, then EOF.
+// socket) and still receives the whole reply, then EOF. The large piece is
+// 256 KiB, four times the 64 KiB send buffer; the reply comes back through
+// the client's 512-byte reads, so each KiB more costs two loop turns.
 func TestShutdownWriteWhenDone(t *testing.T) {
-	for _, size := range []int{2, 1 << 20} {
-		t.Run(map[int]string{2: "small", 1 << 20: "large"}[size], func(t *testing.T) {
-			forEachAPI(t, func(t *testing.T, e *env) {
+	const large = 256 << 10
+	for _, size := range []int{2, large} {
+		t.Run(map[int]string{2: "small", large: "large"}[size], func(t *testing.T) {
+			forEachAPIParallel(t, func(t *testing.T, e *env) {
 				address := replyAtEOF(t, e.fam)
 				c := &halfCloseClient{}
 				c.Init(c, e.m)

@@ -48,8 +48,7 @@ func (c *readIdleConn) HandleError(err error) {
 // are checked: the timeout never fires early.
 func TestReadIdleTimeout(t *testing.T) {
 	const idle = 150 * time.Millisecond
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+	forEachBackendParallel(t, func(t *testing.T, kind poller.Kind) {
 		l := testutil.NewLoop(t, kind)
 		fd, peer := pair(t)
 		c := &readIdleConn{l: l}

@@ -132,8 +132,7 @@ func (k *eofKeeper) HandleClose() { k.eofs++ }
 // half-closed connection that stays open does not wake the level-triggered loop
 // again and again. Stats.Wakeups must not move over a second of waiting.
 func TestNoWakeupsAfterEOF(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+	forEachBackendParallel(t, func(t *testing.T, kind poller.Kind) {
 		l := testutil.NewLoop(t, kind)
 		k := &eofKeeper{}
 		k.Init(k, l.Map())

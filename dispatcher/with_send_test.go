@@ -126,7 +126,7 @@ func TestSend(t *testing.T) {
 // TestSendLarge: a send far larger than the socket buffers is written in
 // pieces as the socket drains and arrives whole and in order.
 func TestSendLarge(t *testing.T) {
-	forEachAPI(t, func(t *testing.T, e *env) {
+	forEachAPIParallel(t, func(t *testing.T, e *env) {
 		address, out := captureServer(t, e.fam, 64<<10)
 		data := make([]byte, 1<<20)
 		for i := range data {
@@ -184,7 +184,7 @@ func TestPeerResetWithPendingOutput(t *testing.T) {
 			name = "HandleRead does not read"
 		}
 		t.Run(name, func(t *testing.T) {
-			forEachAPI(t, func(t *testing.T, e *env) {
+			forEachAPIParallel(t, func(t *testing.T, e *env) {
 				ln, err := net.Listen(e.fam.network(), e.fam.addr(t))
 				require.NoError(t, err)
 				t.Cleanup(func() { _ = ln.Close() })
@@ -208,7 +208,9 @@ func TestPeerResetWithPendingOutput(t *testing.T) {
 				require.True(t, ok, "accept")
 				t.Cleanup(func() { _ = peer.Close() })
 
-				d.Send(make([]byte, 4<<20))
+				// 1 MiB: far beyond the 4 KiB send buffer and what the
+				// peer, which never reads, lets its window grow to.
+				d.Send(make([]byte, 1<<20))
 				require.Positive(t, d.Pending(), "output must be pending")
 				e.runFor(2)
 				require.Positive(t, d.Pending(), "output must still be pending")

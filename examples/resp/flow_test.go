@@ -13,6 +13,24 @@ import (
 	"github.com/asyncore-go/asyncore/poller"
 )
 
+// forFirstBackend runs f on the first backend only, and on every backend in
+// the long runs (testutil.Long). It is for the tests that move values of
+// the largest size the server takes: what they check (framing, flow
+// control, sharing and releasing buffers) is the server's and the chat's
+// code above the poller, the same on every backend, and each run costs
+// seconds under the race detector.
+func forFirstBackend(t *testing.T, f func(t *testing.T, kind poller.Kind)) {
+	t.Helper()
+	first := true
+	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		if !first && !testutil.Long() {
+			t.Skip("the same code as on the first backend; every backend runs in the long runs")
+		}
+		first = false
+		f(t, kind)
+	})
+}
+
 // TestPipelinedLargeGets sends five GETs of the largest value the server
 // stores in one write. Their replies together are over the chat's
 // OutLimit, but each is under it: all five must arrive, as redis-server
@@ -22,7 +40,7 @@ func TestPipelinedLargeGets(t *testing.T) {
 	const gets = 5
 	val := strings.Repeat("v", maxMessage-3) + "!"
 	require.Greater(t, gets*len(val), chat.DefaultOutLimit, "the replies together must be over OutLimit")
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	forFirstBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		rc := dial(t, addr)
 		send(t, rc, encode("SET", "big", val))
@@ -52,7 +70,7 @@ func TestUnreadPipelineBounded(t *testing.T) {
 	val := strings.Repeat("u", 16<<10)
 	reply := len("$" + strconv.Itoa(len(val)) + "\r\n" + val + "\r\n")
 	bound := chat.DefaultOutHighWater + reply
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	forFirstBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		observer := dial(t, addr)
 		require.Equal(t, status("OK"), observer.do("SET", "u", val))

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -68,7 +67,7 @@ func TestLargeRequestReleased(t *testing.T) {
 		{"a large reply", encode("GET", "big"), big},
 		{"a large MGET", encode(append([]string{"MGET"}, strings.Split(strings.Repeat("k ", 20_000), " ")[:20_000]...)...), nil},
 	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	forFirstBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		rc := dial(t, addr)
 		id, ok := rc.do("CLIENT", "ID").(int64)

@@ -62,7 +62,7 @@ func TestHugeReplyBounded(t *testing.T) {
 func TestLargeGetsShareTheValue(t *testing.T) {
 	const gets = 5
 	val := strings.Repeat("s", maxMessage-3) + "!"
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	forFirstBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		rc := dial(t, addr)
 		send(t, rc, encode("SET", "big", val))
