@@ -153,28 +153,42 @@ func (c *fileClient) FoundTerminator() {
 	c.SetTerminator(chat.DelimiterString("\r\n"))
 }
 
+// lineChat is what linePair sets up: an initialised chat of either side.
+type lineChat interface {
+	SetTerminator(chat.Terminator)
+	Adopt(fd int) error
+}
+
+// linePair connects server and client, both framing lines, through a
+// socketpair: the two ends of one connection in one map.
+func linePair(server, client lineChat) error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return err
+	}
+	for i, end := range []lineChat{server, client} {
+		end.SetTerminator(chat.DelimiterString("\r\n"))
+		if err := end.Adopt(fds[i]); err != nil {
+			_ = unix.Close(fds[i])
+			if i == 0 {
+				_ = unix.Close(fds[1])
+			}
+			return err
+		}
+	}
+	return nil
+}
+
 // ExampleAsyncChat_PushWithProducer serves a body through a producer over
 // a socketpair: the server queues a length line, a producer and
 // CloseWhenDone; the client frames the body with a length terminator.
 func ExampleAsyncChat_PushWithProducer() {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
 	m := loop.NewMap()
-
 	s := &fileServer{body: []byte("The quick brown fox jumps over the lazy dog")}
 	s.Init(s, m)
-	s.SetTerminator(chat.DelimiterString("\r\n"))
 	c := &fileClient{}
 	c.Init(c, m)
-	c.SetTerminator(chat.DelimiterString("\r\n"))
-	if err := s.Adopt(fds[0]); err != nil {
-		fmt.Println(err)
-		return
-	}
-	if err := c.Adopt(fds[1]); err != nil {
+	if err := linePair(s, c); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -212,24 +226,12 @@ func (s *cacheServer) FoundTerminator() {
 // queuing it by reference with PushShared and the length line with
 // PushString.
 func ExampleAsyncChat_PushShared() {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
 	m := loop.NewMap()
-
 	s := &cacheServer{cached: []byte("The quick brown fox jumps over the lazy dog")}
 	s.Init(s, m)
-	s.SetTerminator(chat.DelimiterString("\r\n"))
 	c := &fileClient{}
 	c.Init(c, m)
-	c.SetTerminator(chat.DelimiterString("\r\n"))
-	if err := s.Adopt(fds[0]); err != nil {
-		fmt.Println(err)
-		return
-	}
-	if err := c.Adopt(fds[1]); err != nil {
+	if err := linePair(s, c); err != nil {
 		fmt.Println(err)
 		return
 	}

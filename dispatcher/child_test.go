@@ -397,7 +397,8 @@ func TestAcceptEMFILE(t *testing.T) {
 				break
 			}
 			retries++
-			require.Less(t, time.Since(left), max(reaccept, ioLimit), "no new connection served: %v", err)
+			// ioLimit is a hang guard (HangGuard/2) unless timed.
+			require.Less(t, time.Since(left), ioLimit, "no new connection served: %v", err)
 		}
 	}
 	took := time.Since(left)
