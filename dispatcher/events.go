@@ -1,14 +1,9 @@
 package dispatcher
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
-	"sync"
-	"time"
 
 	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/loop"
@@ -254,89 +249,6 @@ func (d *Dispatcher) HandleExpt() { d.LogInfo("unhandled incoming priority event
 // connect event" as a warning.
 func (d *Dispatcher) HandleConnect() { d.LogInfo("unhandled connect event", "warning") }
 
-// HandleAccept is asyncore's handle_accept: the default accepts pending
-// connections — up to ten per event, so a connect storm cannot starve
-// established connections — and passes each to HandleAccepted.
-//
-// Over the loop's MaxConns (loop.Options), counted as Map.Conns, each new
-// connection is accepted, sent RejectMessage if there is one, and closed at
-// once — Redis's policy for maxclients — rather than left in the backlog,
-// where a level-triggered listener would keep the loop busy and the client
-// would wait without an answer (docs/failure-modes.md#f2-connection-cap).
-// HandleAccepted does not see it. A connection counts once HandleAccepted has
-// adopted its descriptor into the map, until that channel closes. A connection
-// whose descriptor the loop's backend cannot watch — on select, one numbered
-// FD_SETSIZE or higher (loop.Loop.FDLimit) — is refused the same way,
-// whatever the cap. Refusals are counted in Rejected and the loop's
-// Stats.Rejected, and logged at debug level, rate-limited.
-func (d *Dispatcher) HandleAccept() {
-	epoch := d.epoch
-	for range acceptsPerEvent {
-		fd, addr, err := d.Accept()
-		if err != nil || fd < 0 {
-			return
-		}
-		if d.overCap() {
-			d.reject(fd, "over MaxConns")
-			continue
-		}
-		if d.overFDLimit(fd) {
-			d.reject(fd, "descriptor over the backend's limit (FD_SETSIZE)")
-			continue
-		}
-		d.m.MarkAccepted(fd)
-		d.self.HandleAccepted(fd, addr)
-		d.m.MarkAccepted(-1)
-		if d.epoch != epoch || !d.accepting || d.acceptPaused {
-			return
-		}
-	}
-}
-
-// overCap reports whether the map holds as many accepted connections as
-// its loop allows.
-func (d *Dispatcher) overCap() bool {
-	l := d.m.Loop()
-	if l == nil {
-		return false
-	}
-	limit := l.MaxConns()
-	return limit >= 0 && d.m.Conns() >= limit
-}
-
-// overFDLimit reports whether the loop's backend cannot watch fd.
-func (d *Dispatcher) overFDLimit(fd int) bool {
-	l := d.m.Loop()
-	if l == nil {
-		return false
-	}
-	limit := l.FDLimit()
-	return limit > 0 && fd >= limit
-}
-
-// reject refuses an accepted connection: RejectMessage if the socket takes
-// it at once, then close. why is for the log.
-func (d *Dispatcher) reject(fd int, why string) {
-	if len(d.RejectMessage) > 0 {
-		_, _ = sock.Send(fd, d.RejectMessage)
-	}
-	_ = unix.Close(fd)
-	d.rejected++
-	d.m.Stats().Rejected++
-	d.logPeer("connection refused: "+why, nil)
-}
-
-// Rejected reports how many connections this listener refused because
-// MaxConns was reached or the backend could not watch their descriptor.
-func (d *Dispatcher) Rejected() uint64 { return d.rejected }
-
-// HandleAccepted is asyncore's handle_accepted: the default closes the new
-// connection and logs "unhandled accepted event" as a warning.
-func (d *Dispatcher) HandleAccepted(fd int, addr net.Addr) {
-	_ = unix.Close(fd)
-	d.LogInfo("unhandled accepted event", "warning")
-}
-
 // HandleClose is asyncore's handle_close: the default logs "unhandled close
 // event" as a warning and closes the dispatcher.
 func (d *Dispatcher) HandleClose() {
@@ -366,48 +278,4 @@ func (d *Dispatcher) HandleError(err error) {
 	}
 	d.logInfo(fmt.Sprintf("uncaptured error, closing channel %v (%v)", d.self, err), "error", attrs...)
 	d.self.HandleClose()
-}
-
-// logPeer logs msg (and err, if not nil) at debug level about something a
-// peer caused, if the
-// logger wants debug output and the loop's LogGate lets the line through;
-// the line reports how many were held back before it. Nothing is
-// allocated for a line that is not written.
-func (d *Dispatcher) logPeer(msg string, err error) {
-	lg := d.logger()
-	ctx := context.Background()
-	if !lg.Enabled(ctx, slog.LevelDebug) {
-		return
-	}
-	ok, held := peerLogGate(d.m.Loop())
-	if !ok {
-		return
-	}
-	attrs := []any{"channel", d.self}
-	if err != nil {
-		attrs = append(attrs, "err", err)
-	}
-	if held > 0 {
-		attrs = append(attrs, "suppressed", held)
-	}
-	lg.Log(ctx, slog.LevelDebug, "dispatcher: "+msg, attrs...)
-}
-
-// processGate rate-limits peer-caused log lines of dispatchers whose map has
-// no loop yet; processStart is its clock's origin.
-var (
-	processGateMu sync.Mutex
-	processGate   loop.LogGate
-	processStart  = time.Now()
-)
-
-// peerLogGate asks l's LogGate, at l's clock, whether a line may be logged;
-// without a loop it asks the process-wide one.
-func peerLogGate(l *loop.Loop) (ok bool, held uint64) {
-	if l != nil {
-		return l.PeerLog().Allow(l.Now())
-	}
-	processGateMu.Lock()
-	defer processGateMu.Unlock()
-	return processGate.Allow(time.Since(processStart))
 }

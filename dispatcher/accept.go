@@ -1,0 +1,212 @@
+package dispatcher
+
+import (
+	"net"
+	"os"
+	"time"
+
+	"github.com/asyncore-go/asyncore/internal/sock"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultAcceptBackoff is how long a listener stops accepting after accept
+// fails for lack of descriptors (EMFILE, ENFILE): nginx's accept_mutex_delay.
+const DefaultAcceptBackoff = 500 * time.Millisecond
+
+// acceptsPerEvent bounds the connections one HandleAccept takes, so a storm
+// of connects cannot starve the established connections (Redis accepts ten
+// per event, docs/failure-modes.md#f20-fairness).
+const acceptsPerEvent = 10
+
+// openSpare reserves a descriptor (on /dev/null) for a listener, to be
+// given up when accept runs out of descriptors (see shed). Failing to get
+// one is not an error: the listener then only backs off.
+func (d *Dispatcher) openSpare() {
+	if d.hasSpare {
+		return
+	}
+	fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		d.spare, d.hasSpare = fd, true
+	}
+}
+
+func (d *Dispatcher) closeSpare() {
+	if d.hasSpare {
+		_ = unix.Close(d.spare)
+		d.hasSpare = false
+	}
+}
+
+// maxShed bounds the connections one shed closes, so a connect storm
+// cannot hold the loop in it.
+const maxShed = 1024
+
+// shed is libuv's EMFILE trick (uv__emfile_trick,
+// docs/failure-modes.md#f1-accept-emfile): with no descriptor left, give up the
+// spare one, accept every pending connection and close it at once, then take
+// the spare back. The peers see the connection closed — they learn the server
+// is overloaded — instead of waiting in a backlog that nobody can drain.
+// Another goroutine that opens a file meanwhile may take the freed number; the
+// spare is then reopened at the next shed.
+func (d *Dispatcher) shed() {
+	if !d.hasSpare {
+		d.openSpare()
+		return
+	}
+	d.closeSpare()
+	for range maxShed {
+		fd, _, err := sock.Accept(d.fd)
+		if err != nil {
+			break
+		}
+		_ = unix.Close(fd)
+		d.shedConns++
+		d.m.Stats().Shed++
+	}
+	d.openSpare()
+}
+
+// Shed reports how many connections this listener accepted and closed at
+// once because the process was out of descriptors.
+func (d *Dispatcher) Shed() uint64 { return d.shedConns }
+
+// Accept accepts one pending connection: asyncore's accept. It returns the
+// new descriptor (non-blocking, close-on-exec) and the peer's address, or
+// fd -1 and a nil error when there is nothing to accept right now — no
+// connection pending (EAGAIN), one aborted before it was accepted
+// (ECONNABORTED), or no descriptor left (EMFILE, ENFILE). In the last case
+// the listener sheds its backlog — it gives up a spare descriptor it keeps
+// for the purpose, accepts every pending connection and closes it at once,
+// and takes the spare back (see Shed) — then stops watching for connections
+// for AcceptBackoff and logs a warning; the listener is never closed for
+// it. Any other error is passed to HandleError and returned.
+func (d *Dispatcher) Accept() (int, net.Addr, error) {
+	if d.fd < 0 {
+		return -1, nil, ErrClosed
+	}
+	fd, sa, err := sock.Accept(d.fd)
+	switch {
+	case err == nil:
+		return fd, sock.ToNetAddr(sa, d.sotype), nil
+	case acceptAgain(err):
+		return -1, nil, nil
+	case err == unix.EMFILE || err == unix.ENFILE:
+		d.shed()
+		d.pauseAccepting(err)
+		return -1, nil, nil
+	case outOfDescriptors(err):
+		d.pauseAccepting(err)
+		return -1, nil, nil
+	}
+	return -1, nil, d.fail(os.NewSyscallError("accept", err))
+}
+
+// pauseAccepting stops watching the listener for AcceptBackoff. With level
+// triggering a listener whose backlog is non-empty stays readable, so
+// retrying at once would spin the CPU at 100% while descriptors are short
+// (docs/failure-modes.md#f1-accept-emfile); nginx waits 500 ms the same way.
+func (d *Dispatcher) pauseAccepting(err error) {
+	if d.acceptPaused {
+		return
+	}
+	l := d.m.Loop()
+	if l == nil {
+		return
+	}
+	backoff := d.AcceptBackoff
+	if backoff <= 0 {
+		backoff = DefaultAcceptBackoff
+	}
+	d.acceptPaused = true
+	d.m.Stats().AcceptPauses++
+	d.m.Update(d.fd)
+	d.logger().Warn("dispatcher: accept failed; pausing the listener", "err", err, "backoff", backoff, "channel", d.self)
+	d.acceptTimer = l.AfterFunc(backoff, func() {
+		d.acceptPaused, d.acceptTimer = false, nil
+		d.UpdateInterest()
+	})
+}
+
+// HandleAccept is asyncore's handle_accept: the default accepts pending
+// connections — up to ten per event, so a connect storm cannot starve
+// established connections — and passes each to HandleAccepted.
+//
+// Over the loop's MaxConns (loop.Options), counted as Map.Conns, each new
+// connection is accepted, sent RejectMessage if there is one, and closed at
+// once — Redis's policy for maxclients — rather than left in the backlog,
+// where a level-triggered listener would keep the loop busy and the client
+// would wait without an answer (docs/failure-modes.md#f2-connection-cap).
+// HandleAccepted does not see it. A connection counts once HandleAccepted has
+// adopted its descriptor into the map, until that channel closes. A connection
+// whose descriptor the loop's backend cannot watch — on select, one numbered
+// FD_SETSIZE or higher (loop.Loop.FDLimit) — is refused the same way,
+// whatever the cap. Refusals are counted in Rejected and the loop's
+// Stats.Rejected, and logged at debug level, rate-limited.
+func (d *Dispatcher) HandleAccept() {
+	epoch := d.epoch
+	for range acceptsPerEvent {
+		fd, addr, err := d.Accept()
+		if err != nil || fd < 0 {
+			return
+		}
+		if d.overCap() {
+			d.reject(fd, "over MaxConns")
+			continue
+		}
+		if d.overFDLimit(fd) {
+			d.reject(fd, "descriptor over the backend's limit (FD_SETSIZE)")
+			continue
+		}
+		d.m.MarkAccepted(fd)
+		d.self.HandleAccepted(fd, addr)
+		d.m.MarkAccepted(-1)
+		if d.epoch != epoch || !d.accepting || d.acceptPaused {
+			return
+		}
+	}
+}
+
+// overCap reports whether the map holds as many accepted connections as
+// its loop allows.
+func (d *Dispatcher) overCap() bool {
+	l := d.m.Loop()
+	if l == nil {
+		return false
+	}
+	limit := l.MaxConns()
+	return limit >= 0 && d.m.Conns() >= limit
+}
+
+// overFDLimit reports whether the loop's backend cannot watch fd.
+func (d *Dispatcher) overFDLimit(fd int) bool {
+	l := d.m.Loop()
+	if l == nil {
+		return false
+	}
+	limit := l.FDLimit()
+	return limit > 0 && fd >= limit
+}
+
+// reject refuses an accepted connection: RejectMessage if the socket takes
+// it at once, then close. why is for the log.
+func (d *Dispatcher) reject(fd int, why string) {
+	if len(d.RejectMessage) > 0 {
+		_, _ = sock.Send(fd, d.RejectMessage)
+	}
+	_ = unix.Close(fd)
+	d.rejected++
+	d.m.Stats().Rejected++
+	d.logPeer("connection refused: "+why, nil)
+}
+
+// Rejected reports how many connections this listener refused because
+// MaxConns was reached or the backend could not watch their descriptor.
+func (d *Dispatcher) Rejected() uint64 { return d.rejected }
+
+// HandleAccepted is asyncore's handle_accepted: the default closes the new
+// connection and logs "unhandled accepted event" as a warning.
+func (d *Dispatcher) HandleAccepted(fd int, addr net.Addr) {
+	_ = unix.Close(fd)
+	d.LogInfo("unhandled accepted event", "warning")
+}

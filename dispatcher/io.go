@@ -1,0 +1,181 @@
+package dispatcher
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"github.com/asyncore-go/asyncore/internal/sock"
+	"golang.org/x/sys/unix"
+)
+
+// Send writes data to the socket and returns how many bytes went: asyncore's
+// send. A full socket buffer (EAGAIN) returns 0 and no error. A peer that
+// went away calls HandleClose; another error calls HandleError; both return
+// the error. Send never raises SIGPIPE.
+func (d *Dispatcher) Send(data []byte) (int, error) {
+	if d.fd < 0 {
+		return 0, ErrClosed
+	}
+	if d.Debug {
+		d.LogInfo("sending "+quote(data), "info")
+	}
+	if len(data) == 0 {
+		return 0, nil
+	}
+	var n int
+	var err error
+	if d.isFile {
+		n, err = sock.Write(d.fd, data)
+	} else {
+		n, err = sock.Send(d.fd, data)
+	}
+	if err == nil {
+		d.wrote(n, len(data))
+		return n, nil
+	}
+	if wouldBlock(err) {
+		d.wrote(0, len(data))
+		return 0, nil
+	}
+	return 0, d.ioError("write", err)
+}
+
+// SendBuffers writes bufs, in order, with one system call (sendmsg or
+// writev) and returns how many bytes went, which may end in the middle of a
+// buffer. Errors are handled as in Send. AsyncChat uses it to gather queued
+// replies into one write.
+func (d *Dispatcher) SendBuffers(bufs [][]byte) (int, error) {
+	if d.fd < 0 {
+		return 0, ErrClosed
+	}
+	n, err := sock.Sendv(d.fd, bufs, &d.iov, d.isFile)
+	if err == nil {
+		d.wrote(n, buffersLen(bufs))
+		return n, nil
+	}
+	if wouldBlock(err) {
+		d.wrote(0, buffersLen(bufs))
+		return 0, nil
+	}
+	return 0, d.ioError("sendmsg", err)
+}
+
+// EOF reports whether the peer has finished sending: a Recv returned EOF.
+// A HandleClose that sees EOF true (and Connected) may still write — the
+// peer shut down only its own side — which is how AsyncChat flushes queued
+// replies to a client that half-closed.
+func (d *Dispatcher) EOF() bool { return d.eof }
+
+// Recv reads into buf and returns how many bytes arrived: asyncore's recv.
+// No data yet (EAGAIN, a spurious wake-up) returns 0 and no error. EOF calls
+// HandleClose and returns io.EOF; a broken connection calls HandleClose and
+// another error HandleError, both returning the error. On a datagram socket
+// a zero-length datagram is just that, not EOF.
+func (d *Dispatcher) Recv(buf []byte) (int, error) {
+	if d.fd < 0 {
+		return 0, ErrClosed
+	}
+	if len(buf) == 0 {
+		return 0, nil
+	}
+	n, err := sock.Read(d.fd, buf)
+	switch {
+	case err == nil && n > 0:
+		d.tmo.lastIO = d.now()
+		d.tmo.lastIn = d.tmo.lastIO
+		d.read(n)
+		return n, nil
+	case err == nil && d.sotype == unix.SOCK_DGRAM:
+		return 0, nil
+	case err == nil:
+		d.eof = true
+		d.m.Update(d.fd)
+		d.self.HandleClose()
+		return 0, io.EOF
+	case wouldBlock(err):
+		return 0, nil
+	}
+	return 0, d.ioError("read", err)
+}
+
+// SendTo sends one datagram to addr (*net.UDPAddr or *net.UnixAddr) and
+// returns its length. EAGAIN returns 0 and no error; other errors are handled
+// as in Send.
+func (d *Dispatcher) SendTo(data []byte, addr net.Addr) (int, error) {
+	if d.fd < 0 {
+		return 0, ErrClosed
+	}
+	sa, err := sock.FromNetAddr(d.family, addr)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		err = unix.Sendto(d.fd, data, unix.MSG_NOSIGNAL, sa)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	switch {
+	case err == nil:
+		d.tmo.lastIO = d.now()
+		d.bytesOut += uint64(len(data))
+		d.m.Stats().BytesOut += uint64(len(data))
+		return len(data), nil
+	case wouldBlock(err):
+		return 0, nil
+	}
+	return 0, d.ioError("sendto", err)
+}
+
+// RecvFrom receives one datagram into buf and returns its length and
+// sender. Nothing pending returns 0, nil, nil; errors are handled as in
+// Recv.
+func (d *Dispatcher) RecvFrom(buf []byte) (int, net.Addr, error) {
+	if d.fd < 0 {
+		return 0, nil, ErrClosed
+	}
+	for {
+		n, sa, err := unix.Recvfrom(d.fd, buf, 0)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == nil:
+			d.tmo.lastIO = d.now()
+			d.tmo.lastIn = d.tmo.lastIO
+			d.read(n)
+			return n, sock.ToNetAddr(sa, d.sotype), nil
+		case wouldBlock(err):
+			return 0, nil, nil
+		}
+		return 0, nil, d.ioError("recvfrom", err)
+	}
+}
+
+// ioError routes an I/O error as asyncore does: the disconnect errnos to
+// HandleClose, anything else to HandleError.
+func (d *Dispatcher) ioError(op string, errno error) error {
+	err := os.NewSyscallError(op, errno)
+	if disconnected(errno) {
+		d.self.HandleClose()
+		return err
+	}
+	return d.fail(err)
+}
+
+// fail passes err to HandleError and returns it.
+func (d *Dispatcher) fail(err error) error {
+	d.self.HandleError(err)
+	return err
+}
+
+func quote(data []byte) string { return fmt.Sprintf("%q", data) }
+
+func buffersLen(bufs [][]byte) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
+}
