@@ -55,7 +55,7 @@
 //
 // Run repeats one iteration until the map is empty, Stop is called, or
 // Options.Count iterations have run. The phases, in the order the code in
-// loop.go follows:
+// iteration.go and dispatch.go follows:
 //
 //  1. Apply interest: ask Interest of every channel marked since the last
 //     pass (every channel in strict mode, and every channel with
