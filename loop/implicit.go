@@ -52,8 +52,37 @@ func runMap(ctx context.Context, opts Options) error {
 	l.configure(opts)
 	err := l.RunContext(ctx)
 	l.timeout, l.count, l.strict, l.check, l.maxConns = timeout, count, strict, check, maxConns
-	if l.implicit && m.Len() == 0 {
-		_ = l.Close()
+	if m.Len() == 0 {
+		l.unneeded()
 	}
 	return err
+}
+
+// The implicit loop. The package-level Run serves a map with the loop
+// attached to it when that loop can be reused, and otherwise makes one and
+// marks it implicit. The caller never holds an implicit loop, so the
+// library closes it, by the rules below and nowhere else, once it has
+// nothing left to do: Run only ever reuses the loop attached to the map, so
+// an implicit loop that lost its map, or whose map is empty, would hold its
+// poller and wake-up descriptors for nothing. A loop made with New is the
+// caller's and is never closed for them.
+
+// unneeded is how the map tells its loop that it has nothing to serve:
+// the last channel left (Map.Remove, and Run returning on an empty map), or
+// another loop took the map over (Map.attach). An implicit loop that is not
+// running closes; one that is running finds the map empty and returns, and
+// Run closes it then.
+func (l *Loop) unneeded() {
+	if l.implicit && !l.running {
+		_ = l.Close()
+	}
+}
+
+// replaced is New's notice to the map's loop that a new loop takes the map
+// over: an implicit one closes even while running, since it can never get
+// its map back.
+func (l *Loop) replaced() {
+	if l.implicit {
+		_ = l.Close()
+	}
 }

@@ -32,7 +32,7 @@ type Loop struct {
 	dispatching bool  // phase 3 is under way: closes are deferred
 	deferred    []int // fds to close when the batch is done
 	running     bool
-	implicit    bool // created by the package-level Run, closed by it
+	implicit    bool // made by the package-level Run: see implicit.go
 	iterations  uint64
 	pollFirst   bool // see wait
 	busy        bool // the last wait returned events
@@ -97,8 +97,8 @@ func New(opts Options) (*Loop, error) {
 		return nil, err
 	}
 	l.configure(opts)
-	if old := m.loop.Load(); old != nil && old.implicit {
-		_ = old.Close()
+	if old := m.loop.Load(); old != nil {
+		old.replaced()
 	}
 	m.attach(l)
 	return l, nil

@@ -188,10 +188,8 @@ func (m *Map) Remove(fd int, ch Channel) bool {
 	}
 	m.entries[fd] = entry{}
 	m.n--
-	if l := m.loop.Load(); m.n == 0 && l != nil && l.implicit && !l.running {
-		// The package-level Run made this loop for the map; with the map
-		// empty it has nothing left to serve.
-		_ = l.Close()
+	if l := m.loop.Load(); m.n == 0 && l != nil {
+		l.unneeded() // nothing left to serve
 	}
 	return true
 }
@@ -255,10 +253,8 @@ func closeFD(fd int) error {
 }
 
 // attach makes l the loop whose poller mirrors the map. The previous loop's
-// poller forgets every fd, and every channel is asked its Interest afresh.
-// A previous loop made by the package-level Run is closed: Run only ever
-// reuses the loop attached to the map, so once detached it would hold its
-// descriptors for nothing.
+// poller forgets every fd, and every channel is asked its Interest afresh;
+// the previous loop is told it is no longer needed (see implicit.go).
 func (m *Map) attach(l *Loop) {
 	old := m.loop.Load()
 	if old == l {
@@ -271,8 +267,8 @@ func (m *Map) attach(l *Loop) {
 	for fd := range m.entries {
 		m.Update(fd)
 	}
-	if old != nil && old.implicit && !old.running {
-		_ = old.Close()
+	if old != nil {
+		old.unneeded()
 	}
 }
 
