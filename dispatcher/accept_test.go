@@ -116,7 +116,7 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 		// No spinning: while paused the listener is not reported at all,
 		// and after each backoff it is tried once more.
 		start := time.Now()
-		iters := l.Iterations()
+		iters := l.Map().Stats().Iterations
 		for range 20 {
 			require.NoError(t, l.RunOnce(10*time.Millisecond))
 			if time.Since(s.firstAccept) < backoff {
@@ -124,7 +124,7 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 			}
 		}
 		elapsed := time.Since(start)
-		assert.Equal(t, iters+20, l.Iterations())
+		assert.Equal(t, iters+20, l.Map().Stats().Iterations)
 		assert.LessOrEqual(t, s.accepts, 2+int(elapsed/backoff),
 			"%d accept attempts in %v with a %v backoff", s.accepts, elapsed, backoff)
 		assert.Zero(t, s.accepted)

@@ -46,7 +46,6 @@ func (l *Loop) RunOnce(timeout time.Duration) error {
 	if l.shut != nil {
 		l.progressShutdown()
 	}
-	l.iterations++
 	if n == len(l.events) && n < maxEvents {
 		// The batch filled the buffer: more fds were probably ready.
 		// A bigger buffer drains more per system call next time.

@@ -33,7 +33,6 @@ type Loop struct {
 	deferred    []int // fds to close when the batch is done
 	running     bool
 	implicit    bool // made by the package-level Run: see implicit.go
-	iterations  uint64
 	pollFirst   bool // see wait
 	busy        bool // the last wait returned events
 
@@ -206,10 +205,6 @@ func (l *Loop) Kind() poller.Kind {
 	}
 	return l.p.Kind()
 }
-
-// Iterations reports how many iterations (wake-ups) the loop has run. Tests
-// use it to show that an idle loop does not spin.
-func (l *Loop) Iterations() uint64 { return l.iterations }
 
 func (l *Loop) isClosed() bool { return l.closed.Load() }
 

@@ -158,9 +158,9 @@ func TestRunContext(t *testing.T) {
 		assert.Equal(t, 1, l.Map().Len(), "the channels stay")
 		assert.Zero(t, c.closes)
 
-		before := l.Iterations()
+		before := l.Map().Stats().Iterations
 		require.NoError(t, l.RunContext(ctx))
-		assert.Equal(t, before, l.Iterations(), "a done context runs nothing")
+		assert.Equal(t, before, l.Map().Stats().Iterations, "a done context runs nothing")
 
 		// The package-level form.
 		ctx2, cancel2 := context.WithCancel(context.Background())

@@ -234,11 +234,11 @@ func TestTimerNoSpin(t *testing.T) {
 		l := newLoop(t, kind, loop.Options{})
 		for range 20 {
 			fired := false
-			before := l.Iterations()
+			before := l.Map().Stats().Iterations
 			l.AfterFunc(1500*time.Microsecond, func() { fired = true })
 			for !fired {
 				require.NoError(t, l.RunOnce(-1))
-				require.LessOrEqual(t, l.Iterations()-before, uint64(3), "the loop spins before a sub-2ms timer")
+				require.LessOrEqual(t, l.Map().Stats().Iterations-before, uint64(3), "the loop spins before a sub-2ms timer")
 			}
 		}
 	})
