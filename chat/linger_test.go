@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/chat"
+	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -98,7 +99,7 @@ func TestErrorReplySurvivesClose(t *testing.T) {
 		if e.kind == first && testutil.Long() {
 			rounds = 200
 		}
-		before := e.m.Stats().LimitCloses
+		before := dispatcher.Stats(e.m).LimitCloses
 		ok := 0
 		for range rounds {
 			if errorReplyOnce(t, e, 0) {
@@ -107,7 +108,7 @@ func TestErrorReplySurvivesClose(t *testing.T) {
 		}
 		t.Logf("lingering close: error reply received in %d of %d rounds", ok, rounds)
 		assert.GreaterOrEqual(t, ok, rounds-1)
-		assert.Equal(t, uint64(rounds), e.m.Stats().LimitCloses-before, "Stats.LimitCloses counts every round")
+		assert.Equal(t, uint64(rounds), dispatcher.Stats(e.m).LimitCloses-before, "Stats.LimitCloses counts every round")
 
 		if !testutil.Long() {
 			return
@@ -153,7 +154,7 @@ func TestLingerEndsAtTimeout(t *testing.T) {
 		assert.True(t, bytes.Equal(errReply, r.data), "got %d bytes of the %d-byte reply", len(r.data), len(errReply))
 		require.GreaterOrEqual(t, c.Fd(), 0, "still draining: the client has not closed")
 
-		timeouts := e.m.Stats().Timeouts
+		timeouts := dispatcher.Stats(e.m).Timeouts
 		clk.Advance(linger - margin)
 		e.settle()
 		require.GreaterOrEqual(t, c.Fd(), 0, "closed before LingerTimeout")
@@ -161,7 +162,7 @@ func TestLingerEndsAtTimeout(t *testing.T) {
 		e.settle()
 		require.Negative(t, c.Fd(), "still open LingerTimeout after the drain began")
 		assert.Equal(t, 1, c.closes)
-		assert.Equal(t, timeouts+1, e.m.Stats().Timeouts)
+		assert.Equal(t, timeouts+1, dispatcher.Stats(e.m).Timeouts)
 	})
 }
 

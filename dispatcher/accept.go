@@ -62,7 +62,7 @@ func (d *Dispatcher) shed() {
 		}
 		_ = unix.Close(fd)
 		d.shedConns++
-		d.m.Stats().Shed++
+		stateOf(d.m).stats.Shed++
 	}
 	d.openSpare()
 }
@@ -119,7 +119,7 @@ func (d *Dispatcher) pauseAccepting(err error) {
 		backoff = DefaultAcceptBackoff
 	}
 	d.acceptPaused = true
-	d.m.Stats().AcceptPauses++
+	stateOf(d.m).stats.AcceptPauses++
 	d.m.Update(d.fd)
 	d.logger().Warn("dispatcher: accept failed; pausing the listener", "err", err, "backoff", backoff, "channel", d.self)
 	d.acceptTimer = l.AfterFunc(backoff, func() {
@@ -132,7 +132,7 @@ func (d *Dispatcher) pauseAccepting(err error) {
 // connections — up to ten per event, so a connect storm cannot starve
 // established connections — and passes each to HandleAccepted.
 //
-// Over the loop's MaxConns (loop.Options), counted as Map.Conns, each new
+// Over the map's MaxConns, counted as ConnStats.Conns, each new
 // connection is accepted, sent RejectMessage if there is one, and closed at
 // once — Redis's policy for maxclients — rather than left in the backlog,
 // where a level-triggered listener would keep the loop busy and the client
@@ -141,16 +141,17 @@ func (d *Dispatcher) pauseAccepting(err error) {
 // adopted its descriptor into the map, until that channel closes. A connection
 // whose descriptor the loop's backend cannot watch — on select, one numbered
 // FD_SETSIZE or higher (loop.Loop.FDLimit) — is refused the same way,
-// whatever the cap. Refusals are counted in Rejected and the loop's
-// Stats.Rejected, and logged at debug level, rate-limited.
+// whatever the cap. Refusals are counted in Rejected and the map's
+// ConnStats.Rejected, and logged at debug level, rate-limited.
 func (d *Dispatcher) HandleAccept() {
 	epoch := d.epoch
+	st := stateOf(d.m)
 	for range acceptsPerEvent {
 		fd, addr, err := d.Accept()
 		if err != nil || fd < 0 {
 			return
 		}
-		if d.overCap() {
+		if d.overCap(st) {
 			d.reject(fd, "over MaxConns")
 			continue
 		}
@@ -158,9 +159,9 @@ func (d *Dispatcher) HandleAccept() {
 			d.reject(fd, "descriptor over the backend's limit (FD_SETSIZE)")
 			continue
 		}
-		d.m.MarkAccepted(fd)
+		st.markAccepted(fd)
 		d.self.HandleAccepted(fd, addr)
-		d.m.MarkAccepted(-1)
+		st.markAccepted(-1)
 		if d.epoch != epoch || !d.accepting || d.acceptPaused {
 			return
 		}
@@ -168,14 +169,10 @@ func (d *Dispatcher) HandleAccept() {
 }
 
 // overCap reports whether the map holds as many accepted connections as
-// its loop allows.
-func (d *Dispatcher) overCap() bool {
-	l := d.m.Loop()
-	if l == nil {
-		return false
-	}
-	limit := l.MaxConns()
-	return limit >= 0 && d.m.Conns() >= limit
+// its cap allows.
+func (d *Dispatcher) overCap(st *mapState) bool {
+	limit := st.maxConns(d.m)
+	return limit >= 0 && st.stats.Conns >= limit
 }
 
 // overFDLimit reports whether the loop's backend cannot watch fd.
@@ -196,7 +193,7 @@ func (d *Dispatcher) reject(fd int, why string) {
 	}
 	_ = unix.Close(fd)
 	d.rejected++
-	d.m.Stats().Rejected++
+	stateOf(d.m).stats.Rejected++
 	d.logPeer("connection refused: "+why, nil)
 }
 

@@ -128,8 +128,9 @@ func TestChildEchoServer(t *testing.T) {
 		kind, err = poller.ParseKind(name)
 		require.NoError(t, err)
 	}
-	l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind, MaxConns: -1, Timeout: -1})
+	l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind, Timeout: -1})
 	require.NoError(t, err)
+	dispatcher.SetMaxConns(l.Map(), -1)
 	s := &childListener{role: role}
 	s.Init(s, l.Map())
 	s.Logger = quietLog
@@ -147,7 +148,7 @@ func TestChildEchoServer(t *testing.T) {
 		case "goroutines":
 			testutil.ChildSay("%s %d", cmd, runtime.NumGoroutine())
 		case "conns":
-			answer(cmd, l.Map().Conns)
+			answer(cmd, func() int { return dispatcher.Stats(l.Map()).Conns })
 		case "accepting":
 			answer(cmd, func() int {
 				if s.Accepting() && l.Map().Get(s.Fd()) == s {

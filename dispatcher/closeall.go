@@ -21,7 +21,9 @@ func CloseAll(m *loop.Map, ignoreAll bool) error {
 		if err := ch.Close(); err != nil && !ignoreAll && !errors.Is(err, unix.EBADF) {
 			errs = append(errs, err)
 		}
-		m.Remove(fd, ch)
+		if m.Remove(fd, ch) { // Close did not remove it
+			stateOf(m).removed(fd)
+		}
 		return true
 	})
 	return errors.Join(errs...)

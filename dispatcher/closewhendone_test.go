@@ -223,7 +223,7 @@ func TestCloseWhenDoneStalled(t *testing.T) {
 		// Progress after CloseWhenDone only moves the deadline later.
 		assert.GreaterOrEqual(t, closedAt-calledAt, linger, "closed before LingerTimeout passed")
 		assert.Less(t, len(got.data), size, "the rest was dropped")
-		assert.Equal(t, uint64(1), e.m.Stats().Timeouts)
+		assert.Equal(t, uint64(1), dispatcher.Stats(e.m).Timeouts)
 		assert.Zero(t, d.drained)
 	})
 }

@@ -268,7 +268,9 @@ func (d *Dispatcher) Close() error {
 		return nil
 	}
 	fd := d.fd
-	d.m.Remove(fd, d.self)
+	if d.m.Remove(fd, d.self) {
+		stateOf(d.m).removed(fd)
+	}
 	d.fd = -1
 	d.epoch++
 	if err := d.m.CloseFD(fd); err != nil && !errors.Is(err, unix.EBADF) && !errors.Is(err, unix.ENOTCONN) {

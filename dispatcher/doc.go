@@ -128,9 +128,9 @@
 //
 // # Connection cap
 //
-// The default HandleAccept refuses connections while the map holds the
-// loop's MaxConns accepted connections (loop.Options; by default 10,000 or
-// the descriptor limit less 32): it accepts each one, writes the
+// The default HandleAccept refuses connections while the map holds
+// MaxConns(m) accepted connections (set with SetMaxConns; by default 10,000
+// or the descriptor limit less 32): it accepts each one, writes the
 // listener's RejectMessage if any, and closes it at once, as Redis does at
 // maxclients, rather than pausing the listener and leaving clients waiting
 // in the backlog. On the select backend, which cannot watch a descriptor
@@ -139,9 +139,17 @@
 // files took the low numbers) is refused the same way; Adopt and
 // CreateSocket return poller.ErrFDTooLarge for one. Rejected counts the
 // refusals, which are logged at debug level, rate-limited. A connection
-// counts from the moment HandleAccepted adopts its descriptor until it
-// closes (loop.Map.Conns); connections made with Connect do not count. A
-// HandleAccept of your own that calls Accept itself bypasses the cap.
+// counts from the moment a dispatcher adopts its descriptor in
+// HandleAccepted until it closes (ConnStats.Conns); connections made with
+// Connect do not count. A HandleAccept of your own that calls Accept itself
+// bypasses the cap.
+//
+// The cap, the count and the connection counters (Stats: accepted,
+// rejected, shed, accept pauses, timeouts, limit closes) are kept here, per
+// map, and not in package loop: they are accept policy, which this package
+// owns, and the loop stays a reactor that only watches descriptors — as
+// Redis keeps maxclients in its networking code and its event library, ae,
+// knows nothing of it. A change of policy then never touches the loop.
 //
 // # Deliberate differences from asyncore
 //

@@ -5,7 +5,7 @@ package dispatcher_test
 // select(2) watches descriptors below FD_SETSIZE only. A select-backend
 // server whose accepted descriptors reach it refuses those connections the
 // way it refuses them over MaxConns — reject message, close, counted in
-// Stats.Rejected — and goes on serving the others, with no ERROR logged;
+// dispatcher.Stats's Rejected — and goes on serving the others, with no ERROR logged;
 // a high descriptor adopted by other means is refused with a clear error.
 
 import (
@@ -73,8 +73,9 @@ func TestSelectRefusesFDsOverFDSetSize(t *testing.T) {
 	needSelect(t)
 	const early, late = 3, 20
 	reject := "-ERR busy\r\n"
-	l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: poller.Select, MaxConns: -1})
+	l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: poller.Select})
 	require.NoError(t, err)
+	dispatcher.SetMaxConns(l.Map(), -1)
 	t.Cleanup(func() {
 		_ = dispatcher.CloseAll(l.Map(), true)
 		_ = l.Close()
@@ -112,14 +113,14 @@ func TestSelectRefusesFDsOverFDSetSize(t *testing.T) {
 	for range early {
 		dial()
 	}
-	testutil.RunUntil(t, l, waitFor, func() bool { return l.Map().Conns() == early })
+	testutil.RunUntil(t, l, waitFor, func() bool { return dispatcher.Stats(l.Map()).Conns == early })
 
 	fillLowFDs(t) // from now on every accepted descriptor is >= FD_SETSIZE
 	for range late {
 		dial()
 	}
 	testutil.RunUntil(t, l, waitFor, func() bool { return s.Rejected() == late })
-	st := l.Stats()
+	st := dispatcher.Stats(l.Map())
 	assert.EqualValues(t, late, st.Rejected, "Stats.Rejected")
 	assert.Equal(t, early, st.Conns)
 	for _, c := range cs[early:] {

@@ -1,7 +1,7 @@
 package dispatcher_test
 
 // F2 (connection-cap, docs/failure-modes.md): a connection cap. Over
-// loop.Options.MaxConns the listener accepts, sends its RejectMessage and
+// dispatcher.MaxConns the listener accepts, sends its RejectMessage and
 // closes at once; the loop keeps serving the connections it has.
 
 import (
@@ -55,13 +55,15 @@ func TestMaxConns(t *testing.T) {
 	reject := "-ERR max number of clients reached\r\n"
 	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
-		l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind, MaxConns: maxConns})
+		l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind})
 		require.NoError(t, err)
+		dispatcher.SetMaxConns(l.Map(), maxConns)
 		t.Cleanup(func() {
 			_ = dispatcher.CloseAll(l.Map(), true)
 			_ = l.Close()
 		})
-		assert.Equal(t, maxConns, l.MaxConns())
+		assert.Equal(t, maxConns, dispatcher.MaxConns(l.Map()))
+		conns := func() int { return dispatcher.Stats(l.Map()).Conns }
 		s := &capServer{}
 		s.Init(s, l.Map())
 		s.RejectMessage = []byte(reject)
@@ -80,17 +82,17 @@ func TestMaxConns(t *testing.T) {
 			require.NoError(t, err)
 			cs = append(cs, c)
 			testutil.RunUntil(t, l, waitFor, func() bool {
-				return l.Map().Conns()+int(s.Rejected()) == i+1
+				return conns()+int(s.Rejected()) == i+1
 			})
 		}
-		assert.Equal(t, maxConns, l.Map().Conns())
+		assert.Equal(t, maxConns, conns())
 		assert.Equal(t, maxConns, len(s.conns))
 		assert.EqualValues(t, clients-maxConns, s.Rejected())
-		st := l.Stats()
+		st := dispatcher.Stats(l.Map())
 		assert.EqualValues(t, clients-maxConns, st.Rejected, "Stats.Rejected")
 		assert.EqualValues(t, maxConns, st.Accepted, "Stats.Accepted")
 		assert.Equal(t, maxConns, st.Conns, "Stats.Conns")
-		assert.Equal(t, maxConns+1, st.Channels, "Stats.Channels: the served ones and the listener")
+		assert.Equal(t, maxConns+1, l.Stats().Channels, "loop Stats.Channels: the served ones and the listener")
 		if fdsBefore > 0 {
 			// The clients live in this process too: one each.
 			assert.Equal(t, fdsBefore+clients+maxConns, testutil.OpenFDs(),
@@ -125,28 +127,28 @@ func TestMaxConns(t *testing.T) {
 		for _, c := range cs[:5] {
 			require.NoError(t, c.Close())
 		}
-		testutil.RunUntil(t, l, waitFor, func() bool { return l.Map().Conns() == maxConns-5 })
+		testutil.RunUntil(t, l, waitFor, func() bool { return conns() == maxConns-5 })
 		for i := range 6 {
 			c, err := net.Dial("tcp4", addr)
 			require.NoError(t, err)
 			cs = append(cs, c)
 			testutil.RunUntil(t, l, waitFor, func() bool {
-				return l.Map().Conns()+int(s.Rejected()) == maxConns-5+clients-maxConns+i+1
+				return conns()+int(s.Rejected()) == maxConns-5+clients-maxConns+i+1
 			})
 			if i < 5 {
 				echo(c)
 			}
 		}
-		assert.Equal(t, maxConns, l.Map().Conns())
+		assert.Equal(t, maxConns, conns())
 		assert.EqualValues(t, clients-maxConns+1, s.Rejected())
 		assert.True(t, s.Accepting(), "the listener stays open")
 
 		// Raising the cap while running lets the next one in.
-		l.SetMaxConns(maxConns + 1)
+		dispatcher.SetMaxConns(l.Map(), maxConns+1)
 		c, err := net.Dial("tcp4", addr)
 		require.NoError(t, err)
 		cs = append(cs, c)
-		testutil.RunUntil(t, l, waitFor, func() bool { return l.Map().Conns() == maxConns+1 })
+		testutil.RunUntil(t, l, waitFor, func() bool { return conns() == maxConns+1 })
 		echo(c)
 	})
 }

@@ -36,6 +36,7 @@ func (d *Dispatcher) setSocket(fd int) error {
 	if err := d.m.Add(fd, d.self); err != nil {
 		return err
 	}
+	stateOf(d.m).registered(fd)
 	d.fd = fd
 	d.epoch++
 	d.eof = false
@@ -83,7 +84,9 @@ func (d *Dispatcher) Adopt(fd int) error {
 	case err == unix.ENOTCONN || err == unix.EINVAL:
 		d.connected = false
 	case err != nil:
-		d.m.Remove(fd, d.self)
+		if d.m.Remove(fd, d.self) {
+			stateOf(d.m).removed(fd)
+		}
 		d.fd = -1
 		return os.NewSyscallError("getpeername", err)
 	default:

@@ -15,17 +15,17 @@ func (d *Dispatcher) read(n int) {
 	d.m.Stats().BytesIn += uint64(n)
 }
 
-// CountTimeout records, in the map's Stats, a timeout about to reach
+// CountTimeout records, in the map's ConnStats, a timeout about to reach
 // HandleError. The dispatcher calls it for its own timeouts; a type that
 // keeps deadlines of its own (see Deadliner) calls it for each one that
 // fires, as chat.AsyncChat does for FrameTimeout and LingerTimeout.
-func (d *Dispatcher) CountTimeout() { d.m.Stats().Timeouts++ }
+func (d *Dispatcher) CountTimeout() { stateOf(d.m).stats.Timeouts++ }
 
-// CountLimitClose records, in the map's Stats, a connection closed because
+// CountLimitClose records, in the map's ConnStats, a connection closed because
 // it went over an input or output limit. chat.AsyncChat calls it for
 // ErrLineTooLong, ErrMessageTooLarge and ErrOutputLimit; a protocol that
 // enforces limits of its own calls it too.
-func (d *Dispatcher) CountLimitClose() { d.m.Stats().LimitCloses++ }
+func (d *Dispatcher) CountLimitClose() { stateOf(d.m).stats.LimitCloses++ }
 
 // ChannelStats adds the queued output to Dispatcher.ChannelStats.
 func (d *DispatcherWithSend) ChannelStats() loop.ChannelStats {

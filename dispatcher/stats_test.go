@@ -50,8 +50,9 @@ func TestStats(t *testing.T) {
 		}
 
 		st := l.Stats()
-		assert.EqualValues(t, clients, st.Accepted)
-		assert.Equal(t, clients, st.Conns)
+		cst := dispatcher.Stats(l.Map())
+		assert.EqualValues(t, clients, cst.Accepted)
+		assert.Equal(t, clients, cst.Conns)
 		assert.Equal(t, clients+1, st.Channels)
 		assert.EqualValues(t, clients*len(msg), st.BytesIn)
 		assert.EqualValues(t, clients*len(msg), st.BytesOut)
@@ -72,7 +73,7 @@ func TestStats(t *testing.T) {
 		assert.Equal(t, wakeups, l.Stats().Wakeups, "an idle loop does not wake up")
 
 		// A timer and a posted function.
-		before := l.Stats()
+		before, cbefore := l.Stats(), dispatcher.Stats(l.Map())
 		fired := false
 		l.AfterFunc(time.Millisecond, func() { fired = true })
 		require.NoError(t, l.Post(func() {}))
@@ -86,8 +87,8 @@ func TestStats(t *testing.T) {
 		e.IdleTimeout = 20 * time.Millisecond
 		e.ResetTimeouts()
 		testutil.RunUntil(t, l, waitFor, func() bool { return e.Fd() < 0 })
-		assert.Equal(t, before.Timeouts+1, l.Stats().Timeouts)
-		assert.Equal(t, clients-1, l.Stats().Conns)
+		assert.Equal(t, cbefore.Timeouts+1, dispatcher.Stats(l.Map()).Timeouts)
+		assert.Equal(t, clients-1, dispatcher.Stats(l.Map()).Conns)
 
 		// A handler panic is recovered and counted.
 		p := &panicky{}

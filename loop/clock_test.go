@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
-	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -71,58 +70,6 @@ func TestTimerResetDoesNotAllocate(t *testing.T) {
 		})
 		assert.Zero(t, allocs)
 	})
-}
-
-// TestMaxConnsOption: zero is the default, min(10000, NOFILE soft − 32);
-// negative is no cap; SetMaxConns changes it.
-func TestMaxConnsOption(t *testing.T) {
-	var rl unix.Rlimit
-	require.NoError(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &rl))
-	want := 10000
-	if rl.Cur < 10000+32 {
-		want = max(1, int(rl.Cur)-32)
-	}
-	assert.Equal(t, want, loop.DefaultMaxConns())
-
-	l, err := loop.New(loop.Options{Map: loop.NewMap()})
-	require.NoError(t, err)
-	defer l.Close()
-	assert.Equal(t, want, l.MaxConns())
-	l.SetMaxConns(-5)
-	assert.Equal(t, -1, l.MaxConns())
-	l.SetMaxConns(7)
-	assert.Equal(t, 7, l.MaxConns())
-
-	l2, err := loop.New(loop.Options{Map: loop.NewMap(), MaxConns: -1})
-	require.NoError(t, err)
-	defer l2.Close()
-	assert.Equal(t, -1, l2.MaxConns())
-}
-
-// TestMapConns: a channel registered under a descriptor marked accepted
-// counts in Conns until it is removed or replaced; others never count.
-func TestMapConns(t *testing.T) {
-	m := loop.NewMap()
-	a, b, c := &fake{m: m}, &fake{m: m}, &fake{m: m}
-	require.NoError(t, m.Add(3, a)) // a listener, say
-	m.MarkAccepted(4)
-	require.NoError(t, m.Add(4, b))
-	assert.Equal(t, 1, m.Conns())
-	require.NoError(t, m.Add(5, c)) // the mark was used up
-	assert.Equal(t, 1, m.Conns())
-	m.MarkAccepted(6)
-	m.MarkAccepted(-1) // not adopted after all
-	require.NoError(t, m.Add(6, &fake{m: m}))
-	assert.Equal(t, 1, m.Conns())
-	require.NoError(t, m.Add(4, &fake{m: m})) // replaced: the newcomer was not accepted
-	assert.Zero(t, m.Conns())
-	m.MarkAccepted(7)
-	d := &fake{m: m}
-	require.NoError(t, m.Add(7, d))
-	assert.Equal(t, 1, m.Conns())
-	assert.True(t, m.Remove(7, d))
-	assert.Zero(t, m.Conns())
-	assert.Equal(t, 4, m.Len()) // 3, 4, 5 and 6
 }
 
 // TestClockOption: a loop given Options.Clock reads nothing else. Now

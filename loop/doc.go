@@ -14,9 +14,15 @@
 // that reused a closed fd's number from receiving its predecessor's events —
 // the race asyncore never fixed (python/cpython#75114).
 //
-// The map also counts the channels registered under descriptors a listener
-// accepted (Map.Conns, Map.MarkAccepted); Options.MaxConns caps that count,
-// and dispatchers' listeners refuse connections above it.
+// The map knows channels and descriptors, nothing of what they are for: a
+// listener's cap on connections (maxclients, in Redis's terms), the count
+// it caps and the counters of accepted, refused, shed and timed-out
+// connections are the dispatcher package's policy, kept there per map
+// (dispatcher.SetMaxConns, dispatcher.Stats). Redis's event library, ae,
+// knows nothing of maxclients either: the loop changes when the reactor
+// does, not whenever the accept policy does. What the loop keeps is what it
+// needs itself: the descriptors its backend can watch (Loop.FDLimit), its
+// timers, posted functions and iteration counters (Stats).
 //
 // # Predicates
 //
@@ -88,10 +94,10 @@
 // field load, not a clock read.
 //
 // Every iteration is counted in Stats, with what it did (wake-ups, events,
-// timers, posted functions, recovered panics), next to the counters the
-// dispatchers keep in the same place (connections, bytes, timeouts, limit
-// disconnections). They are plain fields of the Map, so keeping them costs
-// an add each; read them on the loop's goroutine.
+// timers, posted functions, recovered panics), next to the bytes the
+// dispatchers read and write, which they count in the same place. They are
+// plain fields of the Map, so keeping them costs an add each; read them on
+// the loop's goroutine. The connection counters are dispatcher.Stats.
 //
 // # Ending a loop
 //

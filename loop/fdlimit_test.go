@@ -5,33 +5,11 @@ import (
 	"testing"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
-	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
-
-// TestDefaultMaxConnsFitsBackend: select(2) watches descriptors below
-// FD_SETSIZE only, so on select the default cap leaves room below it for the
-// loop's own descriptors; the other backends keep DefaultMaxConns.
-func TestDefaultMaxConnsFitsBackend(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind})
-		require.NoError(t, err)
-		defer l.Close()
-		if limit := kind.FDLimit(); limit > 0 {
-			assert.LessOrEqual(t, l.MaxConns(), limit-32, "room for the loop's own descriptors")
-			assert.Equal(t, min(loop.DefaultMaxConns(), limit-32), l.MaxConns())
-			l.SetMaxConns(0)
-			assert.Equal(t, min(loop.DefaultMaxConns(), limit-32), l.MaxConns(), "SetMaxConns(0) too")
-		} else {
-			assert.Equal(t, loop.DefaultMaxConns(), l.MaxConns())
-		}
-		l.SetMaxConns(5000)
-		assert.Equal(t, 5000, l.MaxConns(), "an explicit cap is kept")
-	})
-}
 
 // TestMapAddRefusesHighFD: a map served by a select loop refuses, at once
 // and with poller.ErrFDTooLarge, a descriptor select cannot watch, instead

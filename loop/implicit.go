@@ -47,11 +47,11 @@ func runMap(ctx context.Context, opts Options) error {
 		}
 		l.implicit = true
 	}
-	timeout, count, strict, check, maxConns := l.timeout, l.count, l.strict, l.check, l.maxConns
+	timeout, count, strict, check := l.timeout, l.count, l.strict, l.check
 	opts.Strict = opts.Strict || !opts.ActiveOnly // asyncore asks every predicate every pass
 	l.configure(opts)
 	err := l.RunContext(ctx)
-	l.timeout, l.count, l.strict, l.check, l.maxConns = timeout, count, strict, check, maxConns
+	l.timeout, l.count, l.strict, l.check = timeout, count, strict, check
 	if m.Len() == 0 {
 		l.unneeded()
 	}

@@ -20,13 +20,12 @@ var (
 // one goroutine, and Close it when done. Post and Stop may be called from any
 // goroutine.
 type Loop struct {
-	m        *Map
-	p        poller.Poller
-	timeout  time.Duration
-	count    int
-	strict   bool
-	check    bool // Options.CheckInterest
-	maxConns int  // < 0: no cap
+	m       *Map
+	p       poller.Poller
+	timeout time.Duration
+	count   int
+	strict  bool
+	check   bool // Options.CheckInterest
 
 	events      []poller.Event
 	dispatching bool  // phase 3 is under way: closes are deferred
@@ -149,7 +148,6 @@ func (l *Loop) configure(opts Options) {
 	l.timeout = opts.Timeout
 	l.count, l.strict = opts.Count, opts.Strict
 	l.check = opts.CheckInterest || DebugEnabled()
-	l.SetMaxConns(opts.MaxConns)
 }
 
 // FDLimit reports how many descriptors the loop's backend can watch: only
@@ -161,24 +159,6 @@ func (l *Loop) FDLimit() int {
 		return 0 // not opened yet: no backend, no limit to apply
 	}
 	return l.p.Kind().FDLimit()
-}
-
-// MaxConns reports the cap on accepted connections (Options.MaxConns), or
-// -1 if there is none.
-func (l *Loop) MaxConns() int { return l.maxConns }
-
-// SetMaxConns changes the cap on accepted connections while the loop runs:
-// zero means the default (see Options.MaxConns), a negative value no cap.
-// Connections already accepted above a lowered cap are kept; new ones are
-// refused until the count is below it.
-func (l *Loop) SetMaxConns(n int) {
-	switch {
-	case n == 0:
-		n = defaultMaxConns(l.FDLimit())
-	case n < 0:
-		n = -1
-	}
-	l.maxConns = n
 }
 
 // Now is the loop's clock: monotonic time since the loop was made. While

@@ -42,9 +42,6 @@ type Map struct {
 	dirty   []int                // fds whose Interest must be asked again
 	loop    atomic.Pointer[Loop] // the loop serving the map, if any yet
 
-	conns    int // channels registered under an accepted descriptor
-	accepted int // the descriptor MarkAccepted named, or -1
-
 	stats Stats // see Stats; the gauges are filled in by Snapshot
 }
 
@@ -55,7 +52,6 @@ type entry struct {
 	inPoller bool
 	dirty    bool
 	warned   poller.Events // predicates CheckInterest has warned about
-	conn     bool          // registered under a descriptor marked as accepted
 }
 
 var defaultMap = NewMap()
@@ -65,21 +61,10 @@ var defaultMap = NewMap()
 func DefaultMap() *Map { return defaultMap }
 
 // NewMap returns an empty map.
-func NewMap() *Map { return &Map{accepted: -1} }
+func NewMap() *Map { return &Map{} }
 
 // Len reports how many channels the map holds.
 func (m *Map) Len() int { return m.n }
-
-// Conns reports how many channels are registered under descriptors that a
-// listener accepted (see MarkAccepted): the count Options.MaxConns caps.
-func (m *Map) Conns() int { return m.conns }
-
-// MarkAccepted tells the map that fd was just accepted from a listener, so
-// that the channel next registered under fd counts in Conns until it is
-// removed. The mark is cleared by that registration or by MarkAccepted(-1);
-// dispatcher.Dispatcher's default HandleAccept sets it around each
-// HandleAccepted, so a handler that adopts the descriptor there is counted.
-func (m *Map) MarkAccepted(fd int) { m.accepted = fd }
 
 // Get returns the channel registered for fd, or nil.
 func (m *Map) Get(fd int) Channel {
@@ -152,17 +137,8 @@ func (m *Map) Add(fd int, ch Channel) error {
 	e := &m.entries[fd]
 	if e.ch != nil {
 		m.unwatch(fd)
-		if e.conn {
-			m.conns--
-		}
 	} else {
 		m.n++
-	}
-	e.conn = fd == m.accepted
-	if e.conn {
-		m.conns++
-		m.stats.Accepted++
-		m.accepted = -1
 	}
 	m.lastGen++
 	if m.lastGen == 0 { // 0 is the loop's own wake-up descriptor
@@ -183,9 +159,6 @@ func (m *Map) Remove(fd int, ch Channel) bool {
 		return false
 	}
 	m.unwatch(fd)
-	if m.entries[fd].conn {
-		m.conns--
-	}
 	m.entries[fd] = entry{}
 	m.n--
 	if l := m.loop.Load(); m.n == 0 && l != nil {

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/poller"
-	"golang.org/x/sys/unix"
 )
 
 // DefaultTimeout is asyncore.loop's default timeout, 30 seconds, for code
@@ -59,50 +58,10 @@ type Options struct {
 	// costs. The environment variable ASYNCORE_DEBUG turns it on for every
 	// loop (see DebugEnabled).
 	CheckInterest bool
-	// MaxConns caps the accepted connections the map holds (Map.Conns);
-	// a listener over the cap accepts and closes new connections at once
-	// (see dispatcher.Dispatcher.HandleAccept). Zero means
-	// DefaultMaxConns(), and on the select backend no more than
-	// poller.FDSetSize less 32, since select cannot watch a descriptor
-	// from FD_SETSIZE up (a listener also refuses a connection whose
-	// descriptor is that high, whatever the cap). A negative value means
-	// no cap. Change it while running with SetMaxConns.
-	MaxConns int
 	// Clock, when set, replaces the monotonic system clock as the loop's
 	// time source: it returns the time elapsed since a fixed start and must
 	// never go backwards. Timers, Now and every timeout built on them
 	// follow it. Tests set a fake clock here to check timeouts exactly,
 	// whatever the scheduler does; nil means the system clock.
 	Clock func() time.Duration
-}
-
-// reservedFDs are the descriptors the default cap leaves for everything
-// but clients: the standard ones, the loop's wake-up descriptor, listeners
-// and their spares, the Go runtime's poller, files, a backend connection.
-const reservedFDs = 32
-
-// DefaultMaxConns is the cap used when Options.MaxConns is zero: 10,000 or
-// the soft RLIMIT_NOFILE less 32, whichever is smaller, so the descriptors
-// the process needs for everything else (files, a backend connection, the
-// poller) are never all taken by clients. Redis sizes maxclients the same
-// way (CONFIG_MIN_RESERVED_FDS, docs/failure-modes.md#f2-connection-cap). It is
-// never below 1. A loop on the select backend lowers it further to FD_SETSIZE
-// less 32 (see Options.MaxConns).
-func DefaultMaxConns() int {
-	const most = 10000
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur >= most+reservedFDs {
-		return most
-	}
-	return max(1, int(rl.Cur)-reservedFDs)
-}
-
-// defaultMaxConns is DefaultMaxConns for a backend that watches only
-// descriptors below limit (0: any).
-func defaultMaxConns(limit int) int {
-	n := DefaultMaxConns()
-	if limit > 0 {
-		n = min(n, max(1, limit-reservedFDs))
-	}
-	return n
 }

@@ -3,8 +3,11 @@ package loop
 // Stats are a loop's counters, Redis INFO style: cheap enough to leave on
 // (each is a plain add on the loop's goroutine, no atomics, no locks) and
 // exact, so tests assert on them and servers report them. The counters live
-// in the Map, where the dispatchers that feed them can reach them, and
-// accumulate for the map's lifetime.
+// in the Map, where the dispatchers that feed the byte counts can reach
+// them, and accumulate for the map's lifetime. The connection counters
+// (accepted, rejected, shed, timeouts, limit closes) and the connection cap
+// are the dispatcher package's policy, not the loop's: see
+// dispatcher.Stats.
 //
 // The live counters belong to the loop's goroutine: read them there, in a
 // handler, a timer or a posted function (Loop.Post, Group.Post). From
@@ -27,21 +30,9 @@ type Stats struct {
 	// posted functions.
 	Panics uint64
 
-	// Channels is the number of channels in the map, listeners included,
-	// and Conns the accepted connections among them (what MaxConns caps).
-	// Both are filled in by Snapshot.
+	// Channels is the number of channels in the map, listeners included.
+	// It is filled in by Snapshot.
 	Channels int
-	Conns    int
-	// Accepted counts connections accepted and kept; Rejected those
-	// accepted and closed at once because MaxConns was reached or the
-	// backend cannot watch their descriptor (select, FD_SETSIZE); Shed those
-	// accepted and closed at once because the process ran out of
-	// descriptors (EMFILE); AcceptPauses the times a listener stopped
-	// accepting for its back-off after EMFILE or ENFILE.
-	Accepted     uint64
-	Rejected     uint64
-	Shed         uint64
-	AcceptPauses uint64
 
 	// BytesIn and BytesOut count the bytes read from and written to the
 	// map's channels.
@@ -52,14 +43,6 @@ type Stats struct {
 	// (ChannelStats). Both are filled in by Snapshot.
 	InBuffered  int
 	OutBuffered int
-
-	// Timeouts counts connections closed because a timeout fired: idle,
-	// frame, write stall, connect or linger.
-	Timeouts uint64
-	// LimitCloses counts connections closed because they went over an
-	// input or output limit (a line or message too long, output over its
-	// hard limit).
-	LimitCloses uint64
 }
 
 // ChannelStats are one channel's figures, for a CLIENT LIST style report.
@@ -86,13 +69,12 @@ type StatsReporter interface {
 func (m *Map) Stats() *Stats { return &m.stats }
 
 // Snapshot returns a copy of the counters with the gauges filled in:
-// Channels, Conns, and the buffer sizes summed over every channel (a walk of
+// Channels and the buffer sizes summed over every channel (a walk of
 // the map, so its cost is proportional to the channels; fine for an INFO
 // command, not for every event). Call it on the loop's goroutine.
 func (m *Map) Snapshot() Stats {
 	s := m.stats
 	s.Channels = m.Len()
-	s.Conns = m.Conns()
 	s.InBuffered, s.OutBuffered = 0, 0
 	m.Range(func(_ int, ch Channel) bool {
 		if r, ok := ch.(StatsReporter); ok {
