@@ -109,7 +109,7 @@ func (s *childListener) HandleAccepted(fd int, _ net.Addr) {
 // commands until its input is closed:
 //
 //	goroutines  runtime.NumGoroutine()
-//	conns       connections in the map (loop.Map.Conns)
+//	conns       connections in the map (dispatcher.Stats)
 //	accepting   1 if the listener is still accepting, else 0
 //	shed        connections the listener shed for lack of descriptors
 func TestChildEchoServer(t *testing.T) {

@@ -79,7 +79,7 @@ type Dispatcher struct {
 	// EMFILE or ENFILE; zero means DefaultAcceptBackoff.
 	AcceptBackoff time.Duration
 	// RejectMessage is written (best effort, never blocking) to a
-	// connection the listener refuses because the loop's MaxConns is
+	// connection the listener refuses because the map's MaxConns is
 	// reached, before it is closed: "-ERR max number of clients
 	// reached\r\n" for a Redis-like protocol. nil writes nothing.
 	RejectMessage []byte

@@ -263,7 +263,7 @@ func (d *Dispatcher) HandleClose() {
 // peer caused (IsPeerCaused: a reset, a timeout, a limit it went over) is
 // logged at debug level, through the loop's LogGate, so that an attack
 // cannot flood the log with it: servers meet these all the time, and the
-// loop's Stats count them. Anything else is asyncore's "uncaptured error,
+// map's Stats count them. Anything else is asyncore's "uncaptured error,
 // closing channel …" at error level: it means a bug, here or in a handler.
 func (d *Dispatcher) HandleError(err error) {
 	if IsPeerCaused(err) {

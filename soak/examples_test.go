@@ -18,8 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/asyncore-go/asyncore/loop"
 )
 
 // --- resp -------------------------------------------------------------
@@ -414,8 +412,8 @@ func httpdScenarios(r *run, addr string, files httpFiles, names []string) []scen
 }
 
 // httpdStats fetches GET /_stats on a new connection.
-func httpdStats(r *run, addr string) (loop.Stats, error) {
-	var st loop.Stats
+func httpdStats(r *run, addr string) (serverStats, error) {
+	var st serverStats
 	c, err := r.dial("httpd", addr)
 	if err != nil {
 		return st, err

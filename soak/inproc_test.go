@@ -140,7 +140,7 @@ type inproc struct {
 	m    *loop.Map
 	done chan struct{}
 	err  error // Run's result, once done is closed
-	last loop.Stats
+	last serverStats
 
 	stopOnce sync.Once
 	stopErr  error
@@ -173,19 +173,26 @@ func startInproc(r *run, name string, listen func(m *loop.Map) (net.Addr, error)
 	return p, nil
 }
 
-// stats takes a snapshot of the loop's Stats on the loop's goroutine.
-func (p *inproc) stats() (loop.Stats, error) {
-	ch := make(chan loop.Stats, 1)
-	if err := p.l.Post(func() { ch <- p.l.Stats() }); err != nil {
-		return loop.Stats{}, err
+// serverStats are a server's counters: its loop's Stats and its map's
+// connection counters (dispatcher.Stats), as httpd's /_stats serves them.
+type serverStats struct {
+	loop.Stats
+	dispatcher.ConnStats
+}
+
+// stats takes a snapshot of the server's counters on the loop's goroutine.
+func (p *inproc) stats() (serverStats, error) {
+	ch := make(chan serverStats, 1)
+	if err := p.l.Post(func() { ch <- serverStats{p.l.Stats(), dispatcher.Stats(p.m)} }); err != nil {
+		return serverStats{}, err
 	}
 	select {
 	case st := <-ch:
 		return st, nil
 	case <-time.After(testutil.HangGuard):
-		return loop.Stats{}, fmt.Errorf("%s: the loop did not run a posted function within %v", p.name, testutil.HangGuard)
+		return serverStats{}, fmt.Errorf("%s: the loop did not run a posted function within %v", p.name, testutil.HangGuard)
 	case <-p.done:
-		return loop.Stats{}, fmt.Errorf("%s: the loop stopped (%v)", p.name, p.err)
+		return serverStats{}, fmt.Errorf("%s: the loop stopped (%v)", p.name, p.err)
 	}
 }
 
@@ -458,7 +465,7 @@ func byteScenarios(r *run, target, addr string) []scenario {
 // grow.
 type inprocChecker struct {
 	mu   sync.Mutex
-	prev map[string]loop.Stats
+	prev map[string]serverStats
 }
 
 // check holds one snapshot to the invariants that hold at any time.
@@ -471,7 +478,7 @@ func (k *inprocChecker) check(r *run, p *inproc, workers int) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.prev == nil {
-		k.prev = make(map[string]loop.Stats)
+		k.prev = make(map[string]serverStats)
 	}
 	prev := k.prev[p.name]
 	k.prev[p.name] = st

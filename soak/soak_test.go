@@ -302,7 +302,7 @@ func monitorCheck(r *run, inprocs []*inproc, k *inprocChecker, procs map[string]
 // connection the clients made and closed them all, then checks its counters.
 func finalInproc(r *run, p *inproc, lines *lineServer, bytesSrv *byteServer) {
 	t := r.t
-	var st loop.Stats
+	var st serverStats
 	dials := r.dials.get(p.name)
 	err := eventually(settle, func() error {
 		var err error
@@ -375,7 +375,7 @@ func finalExamples(r *run, procs map[string]*proc) map[string]finalStats {
 		info["connected_clients"], info["total_connections_received"], info["total_commands_processed"], info["total_net_input_bytes"],
 		info["total_net_output_bytes"], info["limit_disconnections"], info["timeouts"], info["panics_recovered"])}
 
-	var st loop.Stats
+	var st serverStats
 	err = eventually(settle, func() error {
 		var err error
 		if st, err = httpdStats(r, procs["httpd"].addr); err != nil {

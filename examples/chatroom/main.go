@@ -473,16 +473,18 @@ func (c *client) command(line string) {
 	}
 }
 
-// stats is the /stats reply: the loop's Stats and this connection's
-// ChannelStats, one "* name value" line each.
+// stats is the /stats reply: the loop's Stats, the map's connection
+// counters (dispatcher.Stats) and this connection's ChannelStats, one
+// "* name value" line each.
 func stats(c *client) string {
 	st := c.Loop().Stats()
+	cs := dispatcher.Stats(c.Map())
 	me := c.ChannelStats()
 	lines := []string{
-		fmt.Sprintf("* members %d, connections %d (max %d)", len(c.room.members), st.Conns, c.Loop().MaxConns()),
-		fmt.Sprintf("* accepted %d, rejected %d, shed %d", st.Accepted, st.Rejected, st.Shed),
+		fmt.Sprintf("* members %d, connections %d (max %d)", len(c.room.members), cs.Conns, dispatcher.MaxConns(c.Map())),
+		fmt.Sprintf("* accepted %d, rejected %d, shed %d", cs.Accepted, cs.Rejected, cs.Shed),
 		fmt.Sprintf("* bytes in %d, out %d; buffered in %d, out %d", st.BytesIn, st.BytesOut, st.InBuffered, st.OutBuffered),
-		fmt.Sprintf("* timeouts %d, limit disconnections %d, panics recovered %d", st.Timeouts, st.LimitCloses, st.Panics),
+		fmt.Sprintf("* timeouts %d, limit disconnections %d, panics recovered %d", cs.Timeouts, cs.LimitCloses, st.Panics),
 		fmt.Sprintf("* loop iterations %d, wakeups %d, events %d", st.Iterations, st.Wakeups, st.Events),
 		fmt.Sprintf("* you: bytes in %d, out %d", me.BytesIn, me.BytesOut),
 	}

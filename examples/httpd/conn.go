@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/chat"
+	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/loop"
 )
 
 // Limits on what one request may make the server hold in memory.
@@ -260,10 +262,18 @@ func (c *conn) echo(req *request, body []byte) int {
 // the document root.
 const statsPath = "/_stats"
 
-// stats answers GET /_stats with the loop's Stats as a JSON object, for
-// monitoring and for the soak test. It is not cached.
+// statsReply is what GET /_stats answers: the loop's Stats and the map's
+// connection counters, in one flat JSON object.
+type statsReply struct {
+	loop.Stats
+	dispatcher.ConnStats
+}
+
+// stats answers GET /_stats with the loop's Stats and the map's connection
+// counters (dispatcher.Stats) as a JSON object, for monitoring and for the
+// soak test. It is not cached.
 func (c *conn) stats(req *request) int {
-	body, err := json.Marshal(c.Loop().Stats())
+	body, err := json.Marshal(statsReply{c.Loop().Stats(), dispatcher.Stats(c.Map())})
 	if err != nil {
 		return c.sendError(req, http.StatusInternalServerError, "")
 	}

@@ -118,7 +118,7 @@ func listen(m *loop.Map, addr, root string, opt options) (*server, error) {
 		return nil, err
 	}
 	s.Init(s, m)
-	// Over the loop's MaxConns a new connection gets this and is closed.
+	// Over the map's MaxConns a new connection gets this and is closed.
 	s.RejectMessage = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 	if err := s.ListenTCP(addr); err != nil {
 		_ = unix.Close(s.rootFD)

@@ -23,7 +23,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
-	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -633,17 +632,18 @@ func TestParseRequest(t *testing.T) {
 	}
 }
 
-// testStats reads GET /_stats twice: the JSON is the loop's Stats, and the
-// counters move by what the requests in between did.
+// testStats reads GET /_stats twice: the JSON is the loop's Stats and the
+// map's connection counters, and the counters move by what the requests in
+// between did.
 func testStats(t *testing.T, client *http.Client, base string) {
-	read := func() loop.Stats {
+	read := func() statsReply {
 		t.Helper()
 		resp, err := client.Get(base + "/_stats")
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
-		var st loop.Stats
+		var st statsReply
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
 		return st
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/loop"
 )
 
@@ -507,7 +508,8 @@ func clientList(m *loop.Map) string {
 
 // INFO [section ...]: the server, clients, stats and keyspace sections, in
 // Redis's "# Section" and "name:value" lines. The stats section is the
-// loop's Stats, under Redis's names where Redis has the counter.
+// loop's Stats and the map's connection counters (dispatcher.Stats), under
+// Redis's names where Redis has the counter.
 func info(c *client, argv [][]byte) {
 	want := func(section string) bool {
 		if len(argv) == 1 {
@@ -527,10 +529,10 @@ func info(c *client, argv [][]byte) {
 		fmt.Fprintf(&b, "multiplexing_api:%s\r\nprocess_id:%d\r\ntcp_port:%d\r\n", s.kind, os.Getpid(), s.port)
 		fmt.Fprintf(&b, "uptime_in_seconds:%d\r\n", int64(time.Since(s.started).Seconds()))
 	}
-	st := c.Loop().Stats()
+	st, cs := c.Loop().Stats(), dispatcher.Stats(c.Map())
 	if want("clients") {
 		b.WriteString(sectionBreak(&b))
-		fmt.Fprintf(&b, "# Clients\r\nconnected_clients:%d\r\nmaxclients:%d\r\n", s.clients, c.Loop().MaxConns())
+		fmt.Fprintf(&b, "# Clients\r\nconnected_clients:%d\r\nmaxclients:%d\r\n", s.clients, dispatcher.MaxConns(c.Map()))
 		fmt.Fprintf(&b, "client_input_buffered:%d\r\nclient_output_buffered:%d\r\n", st.InBuffered, st.OutBuffered)
 	}
 	if want("stats") {
@@ -540,15 +542,15 @@ func info(c *client, argv [][]byte) {
 			name string
 			v    uint64
 		}{
-			{"total_connections_received", st.Accepted + st.Rejected + st.Shed},
+			{"total_connections_received", cs.Accepted + cs.Rejected + cs.Shed},
 			{"total_commands_processed", s.commands},
 			{"total_net_input_bytes", st.BytesIn},
 			{"total_net_output_bytes", st.BytesOut},
-			{"rejected_connections", st.Rejected},
-			{"shed_connections", st.Shed},
-			{"accept_pauses", st.AcceptPauses},
-			{"timeouts", st.Timeouts},
-			{"limit_disconnections", st.LimitCloses},
+			{"rejected_connections", cs.Rejected},
+			{"shed_connections", cs.Shed},
+			{"accept_pauses", cs.AcceptPauses},
+			{"timeouts", cs.Timeouts},
+			{"limit_disconnections", cs.LimitCloses},
 			{"panics_recovered", st.Panics},
 			{"loop_iterations", st.Iterations},
 			{"loop_wakeups", st.Wakeups},

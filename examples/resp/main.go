@@ -517,7 +517,7 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 func listen(m *loop.Map, addr string) (*server, error) {
 	s := &server{db: newStore(), started: time.Now(), maxRequest: *maxRequest}
 	s.Init(s, m)
-	// Over the loop's MaxConns (-maxclients) a new connection is accepted,
+	// Over the map's MaxConns (-maxclients) a new connection is accepted,
 	// told so in Redis's words, and closed.
 	s.RejectMessage = []byte("-ERR max number of clients reached\r\n")
 	if err := s.ListenTCP(addr); err != nil {
@@ -534,10 +534,11 @@ func listen(m *loop.Map, addr string) (*server, error) {
 // server accepts clients. kind 0 picks the best backend.
 func serve(ctx context.Context, addr string, kind poller.Kind, grace time.Duration, ready func(net.Addr)) error {
 	m := loop.NewMap()
-	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1, MaxConns: *maxClients})
+	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1})
 	if err != nil {
 		return err
 	}
+	dispatcher.SetMaxConns(m, *maxClients)
 	defer func() {
 		_ = dispatcher.CloseAll(m, true) // the listener and every client
 		_ = l.Close()
@@ -564,7 +565,7 @@ func serve(ctx context.Context, addr string, kind poller.Kind, grace time.Durati
 
 // The flags that bound what clients may take, under Redis's names.
 var (
-	// maxClients is Redis's maxclients: 0 means loop.DefaultMaxConns().
+	// maxClients is Redis's maxclients: 0 means dispatcher.DefaultMaxConns().
 	maxClients = flag.Int("maxclients", 0, "most clients served at once; 0: min(10000, fd limit - 32)")
 	// maxRequest is what Redis's client-query-buffer-limit is for: the
 	// most memory one request may take, its arguments and 40 bytes of

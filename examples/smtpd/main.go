@@ -130,7 +130,7 @@ func newSpace(cfg config) *space {
 // address (with the real port if addr asked for port 0).
 func listen(m *loop.Map, srv *server, addr string) (net.Addr, error) {
 	srv.Init(srv, m)
-	// Over the loop's MaxConns a client is greeted with RFC 5321's "421
+	// Over the map's MaxConns a client is greeted with RFC 5321's "421
 	// service not available" instead of 220, and the connection closed.
 	srv.RejectMessage = []byte("421 4.3.2 too many connections, try again later\r\n")
 	if err := srv.ListenTCP(addr); err != nil {
@@ -180,7 +180,7 @@ func serve(ctx context.Context, cfg config, ready func(net.Addr)) error {
 		// A session in DATA holds two descriptors, its socket and its
 		// file; half the connection cap keeps them within the
 		// descriptors the cap was sized for.
-		srv.maxOpen = max(1, l.MaxConns()/2)
+		srv.maxOpen = max(1, dispatcher.MaxConns(m)/2)
 	}
 	// The workers finish the messages already handed to them before serve
 	// returns, and before the maildir's directories are closed.

@@ -121,16 +121,17 @@ func main() {
 }
 
 // The loops run without the library's default cap on accepted connections
-// (loop.DefaultMaxConns, 10,000), as the other servers have none: the idle
-// cell opens 10,050.
+// (dispatcher.DefaultMaxConns, 10,000; dispatcher.SetMaxConns(m, -1) lifts
+// it), as the other servers have none: the idle cell opens 10,050.
 
 // runOne serves on one loop on the calling goroutine.
 func runOne(ctx context.Context, addr string, kind poller.Kind, line bool) error {
 	m := loop.NewMap()
-	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1, MaxConns: -1})
+	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1})
 	if err != nil {
 		return err
 	}
+	dispatcher.SetMaxConns(m, -1)
 	s := &server{line: line, buf: new(readBuf)}
 	s.Init(s, m)
 	if err := s.ListenTCP(addr); err != nil {
@@ -144,7 +145,8 @@ func runOne(ctx context.Context, addr string, kind poller.Kind, line bool) error
 // runGroup serves on n loops. Loop 0 binds addr (port 0 picks one) and the
 // others bind the address it got; every listener sets SO_REUSEPORT.
 func runGroup(ctx context.Context, n int, addr string, kind poller.Kind, line bool) error {
-	g, err := loop.StartGroup(n, loop.Options{Backend: kind, Timeout: -1, MaxConns: -1}, func(i int, l *loop.Loop) error {
+	g, err := loop.StartGroup(n, loop.Options{Backend: kind, Timeout: -1}, func(i int, l *loop.Loop) error {
+		dispatcher.SetMaxConns(l.Map(), -1)
 		s := &server{line: line, buf: new(readBuf)}
 		s.Init(s, l.Map())
 		if err := s.ListenTCPReusePort(addr); err != nil {
