@@ -14,7 +14,7 @@ import (
 // rejected, shed, timed out, closed over a limit) — is the dispatchers'
 // business, not the loop's: the loop only watches descriptors. It lives
 // here, in a mapState per map, so that package loop never changes when
-// the policy does. See the package documentation, "The connection cap".
+// the policy does. See the package documentation, "Connection cap".
 
 // ConnStats are the counters the dispatchers keep for one map, Redis INFO
 // style, beside the loop's own (loop.Stats): each is a plain add on the
