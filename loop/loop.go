@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/poller"
-	"golang.org/x/sys/unix"
 )
 
 // DefaultTimeout is asyncore.loop's default timeout, 30 seconds, for code
@@ -98,8 +98,8 @@ const reservedFDs = 32
 // less 32 (see Options.MaxConns).
 func DefaultMaxConns() int {
 	const most = 10000
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur >= most+reservedFDs {
+	rl, err := sock.FileLimit()
+	if err != nil || rl.Cur >= most+reservedFDs {
 		return most
 	}
 	return max(1, int(rl.Cur)-reservedFDs)
