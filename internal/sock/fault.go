@@ -14,9 +14,11 @@ import (
 // from accept, a close that fails — and never on demand, so their handling
 // would go untested. docs/failure-modes.md#test-harness-notes asks for a seam
 // through which a test scripts them instead: every system call the library
-// makes on a socket first asks the installed Injector what should happen. With
-// none installed, which is always the case outside tests, the question costs
-// one atomic load and the call goes to the kernel as before.
+// makes once a socket is set up — the operations below — first asks the
+// installed Injector what should happen. (The set-up calls in setup.go do
+// not: they fail, if ever, where the caller's error return says it all.)
+// With none installed, which is always the case outside tests, the question
+// costs one atomic load and the call goes to the kernel as before.
 
 // Op names a system call that the fault-injection seam can fail.
 type Op uint8
