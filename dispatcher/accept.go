@@ -25,7 +25,7 @@ func (d *Dispatcher) openSpare() {
 	if d.hasSpare {
 		return
 	}
-	fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := sock.OpenDevNull()
 	if err == nil {
 		d.spare, d.hasSpare = fd, true
 	}
@@ -33,7 +33,7 @@ func (d *Dispatcher) openSpare() {
 
 func (d *Dispatcher) closeSpare() {
 	if d.hasSpare {
-		_ = unix.Close(d.spare)
+		_ = sock.Close(d.spare)
 		d.hasSpare = false
 	}
 }
@@ -60,7 +60,7 @@ func (d *Dispatcher) shed() {
 		if err != nil {
 			break
 		}
-		_ = unix.Close(fd)
+		_ = sock.Close(fd)
 		d.shedConns++
 		stateOf(d.m).stats.Shed++
 	}
@@ -191,7 +191,7 @@ func (d *Dispatcher) reject(fd int, why string) {
 	if len(d.RejectMessage) > 0 {
 		_, _ = sock.Send(fd, d.RejectMessage)
 	}
-	_ = unix.Close(fd)
+	_ = sock.Close(fd)
 	d.rejected++
 	stateOf(d.m).stats.Rejected++
 	d.logPeer("connection refused: "+why, nil)
@@ -204,6 +204,6 @@ func (d *Dispatcher) Rejected() uint64 { return d.rejected }
 // HandleAccepted is asyncore's handle_accepted: the default closes the new
 // connection and logs "unhandled accepted event" as a warning.
 func (d *Dispatcher) HandleAccepted(fd int, addr net.Addr) {
-	_ = unix.Close(fd)
+	_ = sock.Close(fd)
 	d.LogInfo("unhandled accepted event", "warning")
 }

@@ -5,8 +5,8 @@ import (
 	"sync"
 	"weak"
 
+	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/loop"
-	"golang.org/x/sys/unix"
 )
 
 // The connection policy of a map — its cap on accepted connections, the
@@ -67,8 +67,8 @@ const reservedFDs = 32
 // FD_SETSIZE less 32 (see MaxConns).
 func DefaultMaxConns() int {
 	const most = 10000
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur >= most+reservedFDs {
+	rl, err := sock.FileLimit()
+	if err != nil || rl.Cur >= most+reservedFDs {
 		return most
 	}
 	return max(1, int(rl.Cur)-reservedFDs)

@@ -216,7 +216,7 @@ func (d *Dispatcher) LocalAddr() net.Addr {
 	if d.fd < 0 || d.isFile {
 		return nil
 	}
-	sa, err := unix.Getsockname(d.fd)
+	sa, err := sock.LocalAddr(d.fd)
 	if err != nil {
 		return nil
 	}
@@ -228,7 +228,7 @@ func (d *Dispatcher) RemoteAddr() net.Addr {
 	if d.fd < 0 || d.isFile {
 		return nil
 	}
-	sa, err := unix.Getpeername(d.fd)
+	sa, err := sock.PeerAddr(d.fd)
 	if err != nil {
 		return nil
 	}

@@ -37,14 +37,14 @@ func (d *Dispatcher) AdoptFile(fd int) error {
 	if err != nil {
 		return err
 	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		_ = unix.Close(dup)
+	if err := sock.SetNonblock(fd); err != nil {
+		_ = sock.Close(dup)
 		return os.NewSyscallError("fcntl", err)
 	}
 	d.isFile = true
 	d.family, d.sotype = unix.AF_UNSPEC, 0
 	if err := d.setSocket(dup); err != nil {
-		_ = unix.Close(dup)
+		_ = sock.Close(dup)
 		return err
 	}
 	d.connected = true

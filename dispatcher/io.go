@@ -111,12 +111,7 @@ func (d *Dispatcher) SendTo(data []byte, addr net.Addr) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for {
-		err = unix.Sendto(d.fd, data, unix.MSG_NOSIGNAL, sa)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	err = sock.SendTo(d.fd, data, sa)
 	switch {
 	case err == nil:
 		d.tmo.lastIO = d.now()
@@ -136,21 +131,17 @@ func (d *Dispatcher) RecvFrom(buf []byte) (int, net.Addr, error) {
 	if d.fd < 0 {
 		return 0, nil, ErrClosed
 	}
-	for {
-		n, sa, err := unix.Recvfrom(d.fd, buf, 0)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == nil:
-			d.tmo.lastIO = d.now()
-			d.tmo.lastIn = d.tmo.lastIO
-			d.read(n)
-			return n, sock.ToNetAddr(sa, d.sotype), nil
-		case wouldBlock(err):
-			return 0, nil, nil
-		}
-		return 0, nil, d.ioError("recvfrom", err)
+	n, sa, err := sock.RecvFrom(d.fd, buf)
+	switch {
+	case err == nil:
+		d.tmo.lastIO = d.now()
+		d.tmo.lastIn = d.tmo.lastIO
+		d.read(n)
+		return n, sock.ToNetAddr(sa, d.sotype), nil
+	case wouldBlock(err):
+		return 0, nil, nil
 	}
+	return 0, nil, d.ioError("recvfrom", err)
 }
 
 // ioError routes an I/O error as asyncore does: the disconnect errnos to

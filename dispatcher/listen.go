@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/asyncore-go/asyncore/internal/sock"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,7 +67,7 @@ func (d *Dispatcher) SetReusePort() error {
 	if d.fd < 0 {
 		return ErrClosed
 	}
-	if err := unix.SetsockoptInt(d.fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+	if err := sock.SetsockoptInt(d.fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
 		return os.NewSyscallError("setsockopt", err)
 	}
 	return nil

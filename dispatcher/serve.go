@@ -4,8 +4,8 @@ import (
 	"errors"
 	"net"
 
+	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/loop"
-	"golang.org/x/sys/unix"
 )
 
 // ErrNoSocket is returned by AdoptConn (and ServeListener) for a value that
@@ -75,15 +75,15 @@ func newServer(m *loop.Map, newConn func() Handler) *Server {
 func (s *Server) HandleAccepted(fd int, addr net.Addr) {
 	h := s.newConn()
 	if h == nil {
-		_ = unix.Close(fd)
+		_ = sock.Close(fd)
 		return
 	}
 	if h.dispatcher().self == nil {
-		_ = unix.Close(fd)
+		_ = sock.Close(fd)
 		panic("dispatcher: Serve's constructor returned a handler without calling its Init")
 	}
 	if err := h.dispatcher().Adopt(fd); err != nil {
-		_ = unix.Close(fd)
+		_ = sock.Close(fd)
 		s.logger().Debug("dispatcher: could not adopt an accepted connection", "err", err, "peer", addr, "channel", s.String())
 	}
 }

@@ -16,7 +16,7 @@ func (d *Dispatcher) ShutdownWrite() error {
 	if d.fd < 0 {
 		return ErrClosed
 	}
-	if err := unix.Shutdown(d.fd, unix.SHUT_WR); err != nil {
+	if err := sock.Shutdown(d.fd, unix.SHUT_WR); err != nil {
 		return os.NewSyscallError("shutdown", err)
 	}
 	return nil

@@ -25,7 +25,7 @@ func (d *Dispatcher) CreateSocket(family, sotype int) error {
 	}
 	d.family, d.sotype = family, sotype
 	if err := d.setSocket(fd); err != nil {
-		_ = unix.Close(fd)
+		_ = sock.Close(fd)
 		return err
 	}
 	return nil
@@ -57,10 +57,10 @@ func (d *Dispatcher) Adopt(fd int) error {
 	if d.fd >= 0 {
 		return ErrHasSocket
 	}
-	if err := unix.SetNonblock(fd, true); err != nil {
+	if err := sock.SetNonblock(fd); err != nil {
 		return os.NewSyscallError("fcntl", err)
 	}
-	sotype, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	sotype, err := sock.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
 	if err != nil {
 		return os.NewSyscallError("getsockopt", err)
 	}
@@ -72,14 +72,14 @@ func (d *Dispatcher) Adopt(fd int) error {
 	if err := d.setSocket(fd); err != nil {
 		return err
 	}
-	if listening, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); listening != 0 {
+	if listening, _ := sock.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); listening != 0 {
 		d.accepting, d.connected = true, false
 		d.addr = d.LocalAddr()
 		d.openSpare()
 		return nil
 	}
 	d.connected = true
-	sa, err := unix.Getpeername(fd)
+	sa, err := sock.PeerAddr(fd)
 	switch {
 	case err == unix.ENOTCONN || err == unix.EINVAL:
 		d.connected = false
@@ -123,7 +123,7 @@ func (d *Dispatcher) AdoptConn(c io.Closer) error {
 		return derr
 	}
 	if err := d.Adopt(fd); err != nil {
-		_ = unix.Close(fd)
+		_ = sock.Close(fd)
 		return err
 	}
 	if ul, ok := c.(interface{ SetUnlinkOnClose(bool) }); ok {
@@ -142,7 +142,7 @@ func (d *Dispatcher) SetReuseAddr() error {
 	if d.fd < 0 {
 		return ErrClosed
 	}
-	if err := unix.SetsockoptInt(d.fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+	if err := sock.SetsockoptInt(d.fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return os.NewSyscallError("setsockopt", err)
 	}
 	return nil
@@ -159,7 +159,7 @@ func (d *Dispatcher) Bind(address string) error {
 	if err != nil {
 		return err
 	}
-	if err := unix.Bind(d.fd, sa); err != nil {
+	if err := sock.Bind(d.fd, sa); err != nil {
 		return os.NewSyscallError("bind", err)
 	}
 	d.addr = d.LocalAddr()
@@ -178,7 +178,7 @@ func (d *Dispatcher) Listen(backlog int) error {
 		backlog = unix.SOMAXCONN
 	}
 	d.m.Update(d.fd)
-	if err := unix.Listen(d.fd, backlog); err != nil {
+	if err := sock.Listen(d.fd, backlog); err != nil {
 		return os.NewSyscallError("listen", err)
 	}
 	d.openSpare()

@@ -4,9 +4,8 @@ package loop
 
 import (
 	"encoding/binary"
-	"os"
 
-	"golang.org/x/sys/unix"
+	"github.com/asyncore-go/asyncore/internal/sock"
 )
 
 // waker is the descriptor other goroutines write to so that a loop blocked in
@@ -18,20 +17,20 @@ type waker struct{ fd int }
 var one = func() (b [8]byte) { binary.NativeEndian.PutUint64(b[:], 1); return }()
 
 func newWaker() (waker, error) {
-	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	fd, err := sock.Eventfd()
 	if err != nil {
-		return waker{fd: -1}, os.NewSyscallError("eventfd", err)
+		return waker{fd: -1}, err
 	}
 	return waker{fd: fd}, nil
 }
 
 // signal makes the eventfd readable. EAGAIN means the counter is already
 // huge, which wakes the loop just as well.
-func (w waker) signal() { _, _ = unix.Write(w.fd, one[:]) }
+func (w waker) signal() { _, _ = sock.Write(w.fd, one[:]) }
 
 func (w waker) drain() {
 	var buf [8]byte
-	_, _ = unix.Read(w.fd, buf[:])
+	_, _ = sock.Read(w.fd, buf[:])
 }
 
-func (w waker) close() { _ = unix.Close(w.fd) }
+func (w waker) close() { _ = sock.Close(w.fd) }

@@ -2,11 +2,7 @@
 
 package loop
 
-import (
-	"os"
-
-	"golang.org/x/sys/unix"
-)
+import "github.com/asyncore-go/asyncore/internal/sock"
 
 // waker is the descriptor other goroutines write to so that a loop blocked in
 // its poller wakes up. Without eventfd it is a non-blocking pipe: the loop
@@ -16,35 +12,27 @@ type waker struct{ fd, wr int }
 var one = [1]byte{1}
 
 func newWaker() (waker, error) {
-	var p [2]int
-	if err := unix.Pipe(p[:]); err != nil {
-		return waker{fd: -1, wr: -1}, os.NewSyscallError("pipe", err)
-	}
-	for _, fd := range p {
-		unix.CloseOnExec(fd)
-		if err := unix.SetNonblock(fd, true); err != nil {
-			_ = unix.Close(p[0])
-			_ = unix.Close(p[1])
-			return waker{fd: -1, wr: -1}, os.NewSyscallError("fcntl", err)
-		}
+	p, err := sock.Pipe()
+	if err != nil {
+		return waker{fd: -1, wr: -1}, err
 	}
 	return waker{fd: p[0], wr: p[1]}, nil
 }
 
 // signal writes one byte; EAGAIN means the pipe is full of wake-ups already.
-func (w waker) signal() { _, _ = unix.Write(w.wr, one[:]) }
+func (w waker) signal() { _, _ = sock.Write(w.wr, one[:]) }
 
 // drain empties the pipe so that level-triggered polling stops reporting it.
 func (w waker) drain() {
 	var buf [64]byte
 	for {
-		if n, err := unix.Read(w.fd, buf[:]); n <= 0 || err != nil {
+		if n, err := sock.Read(w.fd, buf[:]); n <= 0 || err != nil {
 			return
 		}
 	}
 }
 
 func (w waker) close() {
-	_ = unix.Close(w.fd)
-	_ = unix.Close(w.wr)
+	_ = sock.Close(w.fd)
+	_ = sock.Close(w.wr)
 }

@@ -48,4 +48,14 @@
 // Pollers are not safe for concurrent use: the loop that owns one calls it
 // from a single goroutine. Only the loop's wake-up path crosses goroutines,
 // and it does so by writing to a descriptor, never by calling the Poller.
+//
+// # Where each backend lives
+//
+// A backend is one file named after it and the systems it builds on
+// (epoll_linux.go, kqueue_bsd.go, poll_unix.go, select_unix.go). Where a
+// system lacks a native backend, a file named after it with the suffix _stub
+// stands in (epoll_stub.go, kqueue_stub.go): its opener returns
+// ErrUnsupported, so Open fails cleanly rather than the build.
+// native_stub.go lists the backends available where neither epoll nor
+// kqueue exists.
 package poller

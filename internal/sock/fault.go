@@ -14,9 +14,11 @@ import (
 // from accept, a close that fails — and never on demand, so their handling
 // would go untested. docs/failure-modes.md#test-harness-notes asks for a seam
 // through which a test scripts them instead: every system call the library
-// makes on a socket first asks the installed Injector what should happen. With
-// none installed, which is always the case outside tests, the question costs
-// one atomic load and the call goes to the kernel as before.
+// makes once a socket is set up — the operations below — first asks the
+// installed Injector what should happen. (The set-up calls in setup.go do
+// not: they fail, if ever, where the caller's error return says it all.)
+// With none installed, which is always the case outside tests, the question
+// costs one atomic load and the call goes to the kernel as before.
 
 // Op names a system call that the fault-injection seam can fail.
 type Op uint8
@@ -25,9 +27,12 @@ type Op uint8
 const (
 	// OpAccept is accept(2) or accept4(2) on a listener.
 	OpAccept Op = iota + 1
-	// OpRead is read(2) on a socket or file.
+	// OpRead is read(2) on a socket or file, or recvfrom(2) on a
+	// datagram socket (where a Max below the datagram's length truncates
+	// it, as a short buffer would).
 	OpRead
-	// OpWrite is any write: send(2), write(2), sendmsg(2) or writev(2).
+	// OpWrite is any write: send(2), sendto(2), write(2), sendmsg(2) or
+	// writev(2).
 	OpWrite
 	// OpConnect is connect(2), which a non-blocking socket only starts.
 	OpConnect
@@ -40,16 +45,23 @@ const (
 	// OpWait is the poller's wait (epoll_wait, kevent, poll or select);
 	// the descriptor is -1.
 	OpWait
+	// OpShutdown is shutdown(2).
+	OpShutdown
+	// OpOpen is the creation of a descriptor that is not a socket: the
+	// open(2) of /dev/null, eventfd(2), pipe(2). The descriptor is -1.
+	OpOpen
 )
 
 var opNames = [...]string{
-	OpAccept:  "accept",
-	OpRead:    "read",
-	OpWrite:   "write",
-	OpConnect: "connect",
-	OpSoError: "so_error",
-	OpClose:   "close",
-	OpWait:    "wait",
+	OpAccept:   "accept",
+	OpRead:     "read",
+	OpWrite:    "write",
+	OpConnect:  "connect",
+	OpSoError:  "so_error",
+	OpClose:    "close",
+	OpWait:     "wait",
+	OpShutdown: "shutdown",
+	OpOpen:     "open",
 }
 
 // String returns the operation's name: "accept", "read", and so on.

@@ -65,7 +65,8 @@ func TestInjectWithoutInjector(t *testing.T) {
 func TestOpString(t *testing.T) {
 	for op, want := range map[Op]string{
 		OpAccept: "accept", OpRead: "read", OpWrite: "write", OpConnect: "connect",
-		OpSoError: "so_error", OpClose: "close", OpWait: "wait", 0: "op(0)", 200: "op(200)",
+		OpSoError: "so_error", OpClose: "close", OpWait: "wait", OpShutdown: "shutdown", OpOpen: "open",
+		0: "op(0)", 200: "op(200)",
 	} {
 		assert.Equal(t, want, op.String())
 	}

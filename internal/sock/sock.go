@@ -1,7 +1,10 @@
-// Package sock holds the low-level socket code the dispatcher needs, with
-// the differences between Unix systems kept in one place: creating sockets
-// and accepting connections non-blocking and close-on-exec, sending without
-// SIGPIPE, and converting between unix.Sockaddr and net.Addr.
+// Package sock is the system-call layer under the dispatcher, the chat layer
+// and the loop: every system call the library makes outside the pollers goes
+// through it, so EINTR is handled in one place and a test can inject faults
+// into any of them (fault.go). It keeps the differences between Unix systems
+// in one place too: creating sockets and accepting connections non-blocking
+// and close-on-exec, sending without SIGPIPE, and converting between
+// unix.Sockaddr and net.Addr.
 package sock
 
 import (
