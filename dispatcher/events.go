@@ -46,7 +46,7 @@ func (d *Dispatcher) HandleEvents(ev poller.Events) {
 		// Timeouts set before a loop served the map start now.
 		d.tmo.deferred = false
 		d.restartClocks(d.now())
-		d.ResetTimeouts()
+		d.resetTimeouts()
 	}
 	epoch := d.epoch
 	if ev&poller.Read != 0 {

@@ -84,7 +84,7 @@ func TestSelectRefusesFDsOverFDSetSize(t *testing.T) {
 	buf := captureLog(&s.Dispatcher)
 	s.RejectMessage = []byte(reject)
 	require.NoError(t, s.ListenTCP("127.0.0.1:0"))
-	addr := s.LocalAddr().String()
+	addr := s.Socket().LocalAddr().String()
 
 	var cs []net.Conn
 	t.Cleanup(func() {
@@ -118,7 +118,7 @@ func TestSelectRefusesFDsOverFDSetSize(t *testing.T) {
 	for range late {
 		dial()
 	}
-	testutil.RunUntil(t, l, waitFor, func() bool { return s.Rejected() == late })
+	testutil.RunUntil(t, l, waitFor, func() bool { return s.AcceptStats().Rejected == late })
 	st := l.Stats()
 	assert.EqualValues(t, late, st.Rejected, "Stats.Rejected")
 	assert.Equal(t, early, st.Conns)

@@ -34,7 +34,7 @@ func TestListenTCP(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = s.Close() })
 			assert.True(t, s.Accepting())
-			assert.Equal(t, dispatcher.FamilyOf(addr), s.Family())
+			assert.Equal(t, dispatcher.FamilyOf(addr), s.Socket().Family())
 			tcp, ok := s.Addr().(*net.TCPAddr)
 			require.True(t, ok, "Addr is a *net.TCPAddr")
 			assert.NotZero(t, tcp.Port, "the real port, not 0")

@@ -147,7 +147,8 @@ func runGroup(ctx context.Context, n int, addr string, kind poller.Kind, line bo
 	g, err := loop.StartGroup(n, loop.Options{Backend: kind, Timeout: -1, MaxConns: -1}, func(i int, l *loop.Loop) error {
 		s := &server{line: line, buf: new(readBuf)}
 		s.Init(s, l.Map())
-		if err := s.ListenTCPReusePort(addr); err != nil {
+		s.ReusePort = true
+		if err := s.ListenTCP(addr); err != nil {
 			return err
 		}
 		if i == 0 {
