@@ -217,12 +217,11 @@ func (d *Dispatcher) connect(sa unix.Sockaddr) error {
 		d.resetTimeouts()
 		return nil
 	case nil, unix.EISCONN:
+		// Connected at once: HandleConnect runs now, and a failure found
+		// here is the caller's, like every error Connect returns.
 		d.addr = sock.ToNetAddr(sa, d.sotype)
 		d.m.Update(d.fd)
-		if err := d.handleConnectEvent(); err != nil {
-			return err
-		}
-		return nil
+		return d.handleConnectEvent()
 	}
 	d.connecting = false
 	return os.NewSyscallError("connect", err)
