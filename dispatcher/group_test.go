@@ -140,4 +140,5 @@ func ExampleDispatcher_ListenTCP_reusePort() {
 	}
 	g.Stop()
 	_ = g.Wait()
+	// Output: serving one port on 2 loops
 }
