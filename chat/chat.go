@@ -86,12 +86,12 @@ type Handler interface {
 //
 // OutLowWater defaults to half of OutHighWater; InBufferSize and
 // OutBufferSize to 65536, as in asynchat. The two dispatcher timeouts are
-// on because Init calls UseServerTimeouts; a timeout that fires, like a
+// on because Init calls Hooks().UseServerTimeouts; a timeout that fires, like a
 // limit, reaches HandleError with a peer-caused error (the default logs
 // and closes). So for asynchat's behaviour, set all of them to -1; for a
 // client that waits on a slow server, set IdleTimeout and FrameTimeout to
 // -1 at least. Lowering a timeout on a running chat takes effect after
-// ResetTimeouts.
+// Hooks().ResetTimeouts.
 //
 // If the embedding type has a HandleDrained() method (dispatcher.Drainer),
 // it is called each time the queued output has all been written — the

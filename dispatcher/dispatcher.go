@@ -60,7 +60,7 @@ type Handler interface {
 // and call Init before anything else.
 //
 // Timeouts, by default: a Connect gives up after DefaultConnectTimeout
-// (60 s); nothing else is bounded, as in asyncore. UseServerTimeouts —
+// (60 s); nothing else is bounded, as in asyncore. Hooks().UseServerTimeouts —
 // which chat.AsyncChat calls in its Init — also turns on IdleTimeout
 // (DefaultIdleTimeout, 120 s without input or output) and
 // WriteStallTimeout (DefaultWriteStallTimeout, 60 s without writing queued
@@ -95,13 +95,13 @@ type Dispatcher struct {
 	// IdleTimeout closes a connection with no input or output progress
 	// for that long: HandleError receives ErrIdleTimeout. Zero means off
 	// for a plain Dispatcher and DefaultIdleTimeout after
-	// UseServerTimeouts (AsyncChat); negative means off. Listeners and
+	// Hooks().UseServerTimeouts (AsyncChat); negative means off. Listeners and
 	// connecting sockets are never idle.
 	IdleTimeout time.Duration
 	// WriteStallTimeout closes a connection whose output has waited that
 	// long without a byte being written: HandleError receives
 	// ErrWriteStall. Zero means off for a plain Dispatcher and
-	// DefaultWriteStallTimeout after UseServerTimeouts; negative means off.
+	// DefaultWriteStallTimeout after Hooks().UseServerTimeouts; negative means off.
 	WriteStallTimeout time.Duration
 	// ConnectTimeout bounds a Connect: HandleError receives
 	// ErrConnectTimeout if it has not finished in that time. Zero means
@@ -112,7 +112,8 @@ type Dispatcher struct {
 	// ErrReadIdleTimeout. Unlike IdleTimeout, writing to the peer is not
 	// progress — "no request within 5 s" for a server that also sends on
 	// its own (a broadcast, a keep-alive). Zero or negative means off, also
-	// after UseServerTimeouts. It stops counting once the peer has sent EOF.
+	// after Hooks().UseServerTimeouts. It stops counting once the peer has
+	// sent EOF.
 	ReadIdleTimeout time.Duration
 
 	self   Handler
@@ -146,7 +147,7 @@ type Dispatcher struct {
 
 	shuttingDown bool // BeginShutdown was called for this socket
 
-	iov []unix.Iovec // SendBuffers' scratch
+	iov []unix.Iovec // Socket().SendBuffers' scratch
 
 	bytesIn, bytesOut uint64 // ChannelStats
 }

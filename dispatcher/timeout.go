@@ -11,7 +11,7 @@ import (
 // Defaults for the timeout fields left at zero
 // (docs/failure-modes.md#default-limits). Only DefaultConnectTimeout applies to
 // every dispatcher; the idle and write-stall defaults apply to dispatchers that
-// asked for them with UseServerTimeouts, as chat.AsyncChat does (see the
+// asked for them with Hooks().UseServerTimeouts, as chat.AsyncChat does (see the
 // package documentation).
 const (
 	// DefaultIdleTimeout is waitress's channel_timeout.
@@ -66,7 +66,8 @@ func (e *timeoutError) PeerCaused() bool { return true }
 
 // Deadliner is implemented by a dispatcher's embedding type that keeps
 // deadlines of its own on the dispatcher's timer, as chat.AsyncChat does for
-// its frame and linger timeouts. Times are loop.Loop.Now values.
+// its frame and linger timeouts: it arms each with Hooks().ArmTimeout when
+// it sets it. Times are loop.Loop.Now values.
 type Deadliner interface {
 	// NextDeadline returns the earliest deadline the type keeps, and ok
 	// false if it keeps none just now.

@@ -201,7 +201,7 @@ func (d *DispatcherWithSend) CloseWhenDone() {
 }
 
 // ShutdownWriteWhenDone is the client's half-close: once everything queued
-// so far has been written, it shuts down the sending side (ShutdownWrite),
+// so far has been written, it shuts down the sending side (Socket().ShutdownWrite),
 // so the peer reads EOF after the last byte, and keeps reading — HandleRead
 // goes on as before — until the peer's own EOF, whose HandleClose ends the
 // connection. A client that sends a request and then waits for the whole

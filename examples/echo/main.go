@@ -83,7 +83,7 @@ func (s *echoServer) HandleAccepted(fd int, addr net.Addr) {
 }
 
 // udpEcho is the UDP server: one datagram socket, no connections. A plain
-// Dispatcher is enough, since each reply is a single SendTo.
+// Dispatcher is enough, since each reply is a single Socket().SendTo.
 type udpEcho struct {
 	dispatcher.Dispatcher
 	buf [65536]byte // the largest datagram UDP can carry

@@ -194,7 +194,7 @@ func (s *side) HandleClose() {
 		// both halves closed, even while data is still waiting in the
 		// receive buffer — because we are not reading (back-pressure), or
 		// because a read took the last bytes but not yet the EOF. The
-		// dispatcher passes such a hang-up on as a close, with EOF()
+		// dispatcher passes such a hang-up on as a close, with EOF
 		// false. Nothing more can arrive, so read what the kernel holds,
 		// back-pressure or not (at most one receive buffer more): a FIN
 		// then shows up as EOF, the case above, and a reset as an error,
