@@ -61,3 +61,28 @@ func TestListenTCPFailureClosesSocket(t *testing.T) {
 	assert.Equal(t, -1, s.Fd())
 	assert.Zero(t, m.Len())
 }
+
+// TestBindReusePort: ReusePort is honoured by Bind itself, so a server that
+// sets its socket up step by step — CreateSocket, Bind, Listen, as asyncore
+// code does — can share a port as ListenTCP's listeners do; without it the
+// second Bind is refused.
+func TestBindReusePort(t *testing.T) {
+	m := loop.NewMap()
+	listen := func(reusePort bool, addr string) (*dispatcher.Dispatcher, error) {
+		d := dispatcher.New(m)
+		require.NoError(t, d.CreateSocket(dispatcher.AFInet, dispatcher.SockStream))
+		t.Cleanup(func() { _ = d.Close() })
+		d.ReusePort = reusePort
+		if err := d.Bind(addr); err != nil {
+			return nil, err
+		}
+		return d, d.Listen(0)
+	}
+	first, err := listen(true, "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := first.Addr().String()
+	_, err = listen(true, addr)
+	assert.NoError(t, err, "a second listener with ReusePort binds the same port")
+	_, err = listen(false, addr)
+	assert.ErrorIs(t, err, unix.EADDRINUSE, "without ReusePort the port is taken")
+}
