@@ -86,12 +86,12 @@ type Handler interface {
 //
 // OutLowWater defaults to half of OutHighWater; InBufferSize and
 // OutBufferSize to 65536, as in asynchat. The two dispatcher timeouts are
-// on because Init calls UseServerTimeouts; a timeout that fires, like a
+// on because Init calls Hooks().UseServerTimeouts; a timeout that fires, like a
 // limit, reaches HandleError with a peer-caused error (the default logs
 // and closes). So for asynchat's behaviour, set all of them to -1; for a
 // client that waits on a slow server, set IdleTimeout and FrameTimeout to
 // -1 at least. Lowering a timeout on a running chat takes effect after
-// ResetTimeouts.
+// Hooks().ResetTimeouts.
 //
 // If the embedding type has a HandleDrained() method (dispatcher.Drainer),
 // it is called each time the queued output has all been written — the
@@ -213,7 +213,7 @@ func (c *AsyncChat) Init(self Handler, m *loop.Map) {
 	c.self = self
 	c.drainer, _ = self.(drainer)
 	c.Dispatcher.Init(self, m)
-	c.UseServerTimeouts()
+	c.Hooks().UseServerTimeouts()
 }
 
 // SetTerminator sets where the current frame ends: asynchat's
@@ -361,7 +361,7 @@ const maxKeptIn = 4096
 // read (Readable is false), so the backlog cannot grow.
 func (c *AsyncChat) postpone(data []byte) {
 	c.in = append(c.in[:0], data...) // data may be a suffix of c.in: append moves it
-	l := c.Loop()
+	l := c.Map().Loop()
 	if l == nil {
 		return
 	}
@@ -409,12 +409,12 @@ func (c *AsyncChat) startFrame() {
 	if to == 0 || c.term.IsNone() {
 		return
 	}
-	l := c.Loop()
+	l := c.Map().Loop()
 	if l == nil {
 		return
 	}
 	c.framing, c.frameAt = true, int64(l.Now())
-	c.ArmTimeout(time.Duration(c.frameAt + int64(to)))
+	c.Hooks().ArmTimeout(time.Duration(c.frameAt + int64(to)))
 }
 
 // NextDeadline reports the chat's earliest deadline — the current frame's
@@ -458,7 +458,7 @@ const maxLingerPeriods = 6
 // the close.
 func (c *AsyncChat) HandleDeadline(now time.Duration) {
 	if at, ok := c.lingerDeadline(); ok && now >= at {
-		c.CountTimeout()
+		c.Hooks().CountTimeout()
 		if c.draining {
 			// Everything was written; the peer just never finished.
 			c.self.HandleClose()
@@ -470,7 +470,7 @@ func (c *AsyncChat) HandleDeadline(now time.Duration) {
 	if to := c.frameTimeout(); to > 0 && int64(now) >= c.frameAt+int64(to) {
 		c.framing = false
 		if !c.closing && !c.failed {
-			c.CountTimeout()
+			c.Hooks().CountTimeout()
 			c.fail(ErrFrameTimeout)
 		}
 	}
@@ -519,7 +519,7 @@ func (c *AsyncChat) overLength() bool {
 // further input is framed either way.
 func (c *AsyncChat) fail(err error) {
 	if err != ErrFrameTimeout {
-		c.CountLimitClose()
+		c.Hooks().CountLimitClose()
 	}
 	c.failed = true
 	c.dropped = true // the rest of the frame is likely on its way
@@ -572,7 +572,7 @@ func (c *AsyncChat) Readable() bool { return !c.paused && !c.backlog && !c.held 
 // draining it also counts as progress for the linger deadline.
 func (c *AsyncChat) drop() {
 	c.dropped = true
-	if l := c.Loop(); c.draining && l != nil {
+	if l := c.Map().Loop(); c.draining && l != nil {
 		c.lingerAt = int64(l.Now())
 	}
 }
@@ -591,15 +591,15 @@ func (c *AsyncChat) drop() {
 // ends. A negative LingerTimeout, a peer that already sent EOF, or a
 // datagram socket close at once.
 func (c *AsyncChat) linger() bool {
-	if c.draining || c.EOF() || c.Type() != dispatcher.SockStream ||
+	if c.draining || c.Hooks().EOF() || c.Socket().Type() != dispatcher.SockStream ||
 		timeout(c.LingerTimeout, DefaultLingerTimeout) == 0 {
 		return false
 	}
-	l := c.Loop()
-	if l == nil || !c.dropped && c.Unread() == 0 {
+	l := c.Map().Loop()
+	if l == nil || !c.dropped && c.Socket().Unread() == 0 {
 		return false
 	}
-	if err := c.ShutdownWrite(); err != nil {
+	if err := c.Socket().ShutdownWrite(); err != nil {
 		return false // the peer is gone already: nothing to protect
 	}
 	now := int64(l.Now())
@@ -607,7 +607,7 @@ func (c *AsyncChat) linger() bool {
 	c.lingering, c.lingerAt = true, now
 	c.paused = false
 	if at, ok := c.lingerDeadline(); ok {
-		c.ArmTimeout(at)
+		c.Hooks().ArmTimeout(at)
 	}
 	c.UpdateInterest()
 	return true
@@ -620,7 +620,7 @@ func (c *AsyncChat) linger() bool {
 // second HandleClose while flushing (the peer went away entirely) closes at
 // once.
 func (c *AsyncChat) HandleClose() {
-	if c.EOF() && !c.flushing && !c.out.Empty() && c.Connected() {
+	if c.Hooks().EOF() && !c.flushing && !c.out.Empty() && c.Connected() {
 		c.flushing = true
 		c.CloseWhenDone()
 		return

@@ -61,7 +61,7 @@
 //     before the close. A peer that half-closes after its request (nc -N)
 //     gets its answer.
 //   - Time is bounded. AsyncChat turns on the dispatcher's server timeouts
-//     (dispatcher.Dispatcher.UseServerTimeouts: IdleTimeout 120 s,
+//     (dispatcher.Hooks.UseServerTimeouts: IdleTimeout 120 s,
 //     WriteStallTimeout 60 s) and adds two of its own. FrameTimeout
 //     (default 60 s) runs from the first byte of a frame to its terminator
 //     and fails the channel with ErrFrameTimeout, handled like the input
@@ -70,7 +70,7 @@
 //     terminator is None. LingerTimeout (default 5 s) bounds CloseWhenDone:
 //     output not written by then is dropped and the channel closed. All of
 //     them share the dispatcher's one timer; negative turns one off, and
-//     each may be changed while running (call ResetTimeouts after lowering
+//     each may be changed while running (call Hooks().ResetTimeouts after lowering
 //     one).
 //   - Closing does not destroy the last reply. Closing a TCP socket with
 //     unread input sends RST, which can discard a reply the peer has not
@@ -106,7 +106,7 @@
 // field is zero and is turned off by a negative value:
 //
 //   - IdleTimeout 120 s and WriteStallTimeout 60 s, the dispatcher's
-//     server timeouts, turned on by Init (UseServerTimeouts).
+//     server timeouts, turned on by Init (Hooks().UseServerTimeouts).
 //   - FrameTimeout 60 s, from the first byte of a frame to its terminator.
 //   - LingerTimeout 5 s, for a stalled CloseWhenDone and the lingering
 //     close.

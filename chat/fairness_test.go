@@ -156,7 +156,7 @@ func fairness(t *testing.T, mode string) {
 	}
 	each(t, func(t *testing.T, e *env) {
 		ln := newFairListener(t, e.m)
-		addr := ln.LocalAddr().String()
+		addr := ln.Socket().LocalAddr().String()
 		pings := testutil.Rounds(100, 300)
 		ping := func() []time.Duration {
 			done := make(chan []time.Duration, 1)

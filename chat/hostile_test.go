@@ -147,7 +147,7 @@ func listenHostile(t *testing.T, l *loop.Loop, s *hostileServer) string {
 	s.Init(s, l.Map())
 	s.Logger = quiet
 	require.NoError(t, s.ListenTCP("127.0.0.1:0"))
-	return s.LocalAddr().String()
+	return s.Addr().String()
 }
 
 // runLocked runs l on a goroutine locked to its own OS thread until the
@@ -337,7 +337,7 @@ func TestSlowloris(t *testing.T) {
 	// The slow clients, driven by one goroutine over raw sockets, which
 	// costs the process far less than a goroutine and a net.Conn each.
 	slowDone := make(chan slowReport, 1)
-	go func() { slowDone <- slowClients(n, s.LocalAddr().(*net.TCPAddr).Port, stagger, tick, 3*frameTimeout) }()
+	go func() { slowDone <- slowClients(n, s.Addr().(*net.TCPAddr).Port, stagger, tick, 3*frameTimeout) }()
 
 	// The heap when every slow client is connected and in its frame: the
 	// last started at stagger, and the first times out at frameTimeout.
@@ -419,7 +419,7 @@ func TestIdleConnMemory(t *testing.T) {
 	l := testutil.NewLoop(t, kind)
 	s := &hostileServer{}
 	listenHostile(t, l, s)
-	sa := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: s.LocalAddr().(*net.TCPAddr).Port}
+	sa := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: s.Addr().(*net.TCPAddr).Port}
 
 	clients := make([]int, 0, n)
 	t.Cleanup(func() {

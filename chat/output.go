@@ -93,9 +93,9 @@ func (c *AsyncChat) CloseWhenDone() {
 	c.in, c.held = nil, false
 	c.framing = false
 	if to := timeout(c.LingerTimeout, DefaultLingerTimeout); to > 0 {
-		if l := c.Loop(); l != nil {
+		if l := c.Map().Loop(); l != nil {
 			c.lingering, c.lingerAt = true, int64(l.Now())
-			c.ArmTimeout(time.Duration(c.lingerAt + int64(to)))
+			c.Hooks().ArmTimeout(time.Duration(c.lingerAt + int64(to)))
 		}
 	}
 	c.out.PushClose()
@@ -112,7 +112,7 @@ func (c *AsyncChat) queued(send bool) {
 	if limit := positive(c.OutLimit, DefaultOutLimit); limit > 0 && pending-c.replyBase > limit {
 		c.out.Discard()
 		c.failed = true
-		c.CountLimitClose()
+		c.Hooks().CountLimitClose()
 		c.self.HandleError(ErrOutputLimit)
 		if c.Fd() >= 0 {
 			_ = c.self.Close()
@@ -142,13 +142,13 @@ func (c *AsyncChat) initiateSend() {
 		bufs := c.out.Gather(c.bufs[:0], positive(c.OutBufferSize, DefaultBufferSize), maxWriteBufs)
 		c.bufs = bufs[:0]
 		if len(bufs) > 0 {
-			n, err := c.SendBuffers(bufs)
+			n, err := c.Socket().SendBuffers(bufs)
 			clear(bufs)
 			if err != nil {
 				return // HandleClose or HandleError has run
 			}
 			c.out.Consume(n)
-			if l := c.Loop(); n > 0 && c.lingering && l != nil {
+			if l := c.Map().Loop(); n > 0 && c.lingering && l != nil {
 				// The close is making progress: LingerTimeout bounds
 				// a close that has stalled, not one that is slow.
 				c.lingerAt = int64(l.Now())

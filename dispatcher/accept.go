@@ -67,10 +67,6 @@ func (d *Dispatcher) shed() {
 	d.openSpare()
 }
 
-// Shed reports how many connections this listener accepted and closed at
-// once because the process was out of descriptors.
-func (d *Dispatcher) Shed() uint64 { return d.shedConns }
-
 // Accept accepts one pending connection: asyncore's accept. It returns the
 // new descriptor (non-blocking, close-on-exec) and the peer's address, or
 // fd -1 and a nil error when there is nothing to accept right now — no
@@ -78,7 +74,7 @@ func (d *Dispatcher) Shed() uint64 { return d.shedConns }
 // (ECONNABORTED), or no descriptor left (EMFILE, ENFILE). In the last case
 // the listener sheds its backlog — it gives up a spare descriptor it keeps
 // for the purpose, accepts every pending connection and closes it at once,
-// and takes the spare back (see Shed) — then stops watching for connections
+// and takes the spare back (see AcceptStats) — then stops watching for connections
 // for AcceptBackoff and logs a warning; the listener is never closed for
 // it. Any other error is passed to HandleError and returned.
 func (d *Dispatcher) Accept() (int, net.Addr, error) {
@@ -141,7 +137,7 @@ func (d *Dispatcher) pauseAccepting(err error) {
 // adopted its descriptor into the map, until that channel closes. A connection
 // whose descriptor the loop's backend cannot watch — on select, one numbered
 // FD_SETSIZE or higher (loop.Loop.FDLimit) — is refused the same way,
-// whatever the cap. Refusals are counted in Rejected and the map's
+// whatever the cap. Refusals are counted in AcceptStats and the map's
 // ConnStats.Rejected, and logged at debug level, rate-limited.
 func (d *Dispatcher) HandleAccept() {
 	epoch := d.epoch
@@ -196,10 +192,6 @@ func (d *Dispatcher) reject(fd int, why string) {
 	stateOf(d.m).stats.Rejected++
 	d.logPeer("connection refused: "+why, nil)
 }
-
-// Rejected reports how many connections this listener refused because
-// MaxConns was reached or the backend could not watch their descriptor.
-func (d *Dispatcher) Rejected() uint64 { return d.rejected }
 
 // HandleAccepted is asyncore's handle_accepted: the default closes the new
 // connection and logs "unhandled accepted event" as a warning.

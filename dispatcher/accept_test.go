@@ -65,7 +65,7 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 
 		// The kernel completes the handshake; the connection waits in the
 		// backlog until it is accepted.
-		c, err := net.Dial("tcp4", s.LocalAddr().String())
+		c, err := net.Dial("tcp4", s.Socket().LocalAddr().String())
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = c.Close() })
 
@@ -104,7 +104,7 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 		testutil.RunUntil(t, l, waitFor, func() bool { return s.accepts > 0 })
 		assert.Equal(t, 1, s.accepts)
 		assert.Zero(t, s.accepted, "nothing could be accepted")
-		assert.EqualValues(t, 1, s.Shed(), "the waiting connection was shed")
+		assert.EqualValues(t, 1, s.AcceptStats().Shed, "the waiting connection was shed")
 		assert.True(t, s.Accepting(), "the listener stays open")
 		assert.Equal(t, s, l.Map().Get(s.Fd()), "the listener stays in the map")
 		assert.Empty(t, s.errs, "EMFILE does not reach HandleError")
@@ -135,7 +135,7 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 
 		// With descriptors free again a new connection is accepted.
 		free()
-		c2, err := net.Dial("tcp4", s.LocalAddr().String())
+		c2, err := net.Dial("tcp4", s.Socket().LocalAddr().String())
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = c2.Close() })
 		testutil.RunUntil(t, l, 2*time.Second, func() bool { return s.accepted > 0 })

@@ -290,7 +290,7 @@ func newServer(e *env, handler func(fd int)) *baseServer {
 }
 
 // address is BaseServer.address, socket.getsockname(), as Connect wants it.
-func (s *baseServer) address() string { return s.LocalAddr().String() }
+func (s *baseServer) address() string { return s.Socket().LocalAddr().String() }
 
 func (s *baseServer) HandleAccepted(fd int, _ net.Addr) {
 	s.accepted++
@@ -343,7 +343,7 @@ func TestHandleAccept(t *testing.T) {
 		srv := &flagListener{}
 		srv.listen(e, srv)
 		c := &baseClient{}
-		c.dial(e, c, srv.LocalAddr().String())
+		c.dial(e, c, srv.Socket().LocalAddr().String())
 		e.runUntil(func() bool { return srv.flag })
 	})
 }
@@ -372,7 +372,7 @@ func TestHandleAccepted(t *testing.T) {
 		srv := &acceptedListener{}
 		srv.listen(e, srv)
 		c := &baseClient{}
-		c.dial(e, c, srv.LocalAddr().String())
+		c.dial(e, c, srv.Socket().LocalAddr().String())
 		e.runUntil(func() bool { return srv.flag })
 		require.NotNil(t, srv.peer)
 		if e.fam.af == dispatcher.AFUnix {
@@ -383,7 +383,7 @@ func TestHandleAccepted(t *testing.T) {
 		tcp, ok := srv.peer.(*net.TCPAddr)
 		require.True(t, ok, "peer address %T", srv.peer)
 		assert.True(t, tcp.IP.IsLoopback(), "peer %v", tcp)
-		assert.Equal(t, c.LocalAddr().String(), tcp.String(), "the peer is the client")
+		assert.Equal(t, c.Socket().LocalAddr().String(), tcp.String(), "the peer is the client")
 	})
 }
 
@@ -645,7 +645,7 @@ func TestCreateSocket(t *testing.T) {
 		sotype, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
 		require.NoError(t, err)
 		assert.Equal(t, unix.SOCK_STREAM, sotype)
-		assert.Equal(t, dispatcher.SockStream, d.Type())
+		assert.Equal(t, dispatcher.SockStream, d.Socket().Type())
 
 		sa, err := unix.Getsockname(fd)
 		require.NoError(t, err)
@@ -655,7 +655,7 @@ func TestCreateSocket(t *testing.T) {
 			unix.AF_UNIX:  &unix.SockaddrUnix{},
 		}[e.fam.af]
 		assert.IsType(t, want, sa, "family")
-		assert.Equal(t, e.fam.af, d.Family())
+		assert.Equal(t, e.fam.af, d.Socket().Family())
 
 		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
 		require.NoError(t, err)
@@ -688,7 +688,7 @@ func TestBind(t *testing.T) {
 		bound, ok := s1.Addr().(*net.TCPAddr)
 		require.True(t, ok, "Addr is %T", s1.Addr())
 		assert.NotZero(t, bound.Port, "Addr has the real port")
-		assert.Equal(t, s1.LocalAddr().String(), bound.String())
+		assert.Equal(t, s1.Socket().LocalAddr().String(), bound.String())
 
 		s2 := dispatcher.New(e.m)
 		require.NoError(t, s2.CreateSocket(e.fam.af, dispatcher.SockStream))

@@ -135,7 +135,7 @@ func TestChildEchoServer(t *testing.T) {
 	s.Init(s, l.Map())
 	s.Logger = quietLog
 	require.NoError(t, s.ListenTCP("127.0.0.1:0"))
-	testutil.ChildSay("port %d", s.LocalAddr().(*net.TCPAddr).Port)
+	testutil.ChildSay("port %d", s.Socket().LocalAddr().(*net.TCPAddr).Port)
 
 	// The answers that need the loop's state are given on the loop.
 	answer := func(cmd string, f func() int) {
@@ -157,7 +157,7 @@ func TestChildEchoServer(t *testing.T) {
 				return 0
 			})
 		case "shed":
-			answer(cmd, func() int { return int(s.Shed()) })
+			answer(cmd, func() int { return int(s.AcceptStats().Shed) })
 		default:
 			testutil.ChildSay("unknown %q", cmd)
 		}

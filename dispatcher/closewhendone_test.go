@@ -152,7 +152,7 @@ func TestCloseWhenDoneDeliversEverything(t *testing.T) {
 				require.NoError(t, d.Connect(address))
 				e.runUntil(d.Connected)
 				if request != "" {
-					e.runUntil(func() bool { return d.Unread() >= len(request) })
+					e.runUntil(func() bool { return d.Socket().Unread() >= len(request) })
 				}
 
 				d.Send(data)
@@ -297,7 +297,7 @@ func (c *halfCloseClient) HandleRead() {
 	n, _ := c.Recv(buf[:])
 	c.got = append(c.got, buf[:n]...)
 }
-func (c *halfCloseClient) HandleClose()          { c.eof = c.EOF(); _ = c.Close() }
+func (c *halfCloseClient) HandleClose()          { c.eof = c.Hooks().EOF(); _ = c.Close() }
 func (c *halfCloseClient) HandleError(err error) { c.errs = append(c.errs, err); _ = c.Close() }
 
 // replyAtEOF is a server that answers only once the client has finished

@@ -60,7 +60,7 @@ type Handler interface {
 // and call Init before anything else.
 //
 // Timeouts, by default: a Connect gives up after DefaultConnectTimeout
-// (60 s); nothing else is bounded, as in asyncore. UseServerTimeouts —
+// (60 s); nothing else is bounded, as in asyncore. Hooks().UseServerTimeouts —
 // which chat.AsyncChat calls in its Init — also turns on IdleTimeout
 // (DefaultIdleTimeout, 120 s without input or output) and
 // WriteStallTimeout (DefaultWriteStallTimeout, 60 s without writing queued
@@ -83,17 +83,25 @@ type Dispatcher struct {
 	// reached, before it is closed: "-ERR max number of clients
 	// reached\r\n" for a Redis-like protocol. nil writes nothing.
 	RejectMessage []byte
+	// ReusePort makes Bind, and so ListenTCP, set SO_REUSEPORT first, so
+	// that several sockets can bind the same address and port. On Linux
+	// the kernel then balances incoming connections across the listeners —
+	// typically one per loop of a loop.Group (loop.StartGroup). For port 0,
+	// bind the first listener and give the others the port it got. The
+	// BSDs and macOS accept the option but do not balance TCP connections
+	// that way (FreeBSD has SO_REUSEPORT_LB for it).
+	ReusePort bool
 
 	// IdleTimeout closes a connection with no input or output progress
 	// for that long: HandleError receives ErrIdleTimeout. Zero means off
 	// for a plain Dispatcher and DefaultIdleTimeout after
-	// UseServerTimeouts (AsyncChat); negative means off. Listeners and
+	// Hooks().UseServerTimeouts (AsyncChat); negative means off. Listeners and
 	// connecting sockets are never idle.
 	IdleTimeout time.Duration
 	// WriteStallTimeout closes a connection whose output has waited that
 	// long without a byte being written: HandleError receives
 	// ErrWriteStall. Zero means off for a plain Dispatcher and
-	// DefaultWriteStallTimeout after UseServerTimeouts; negative means off.
+	// DefaultWriteStallTimeout after Hooks().UseServerTimeouts; negative means off.
 	WriteStallTimeout time.Duration
 	// ConnectTimeout bounds a Connect: HandleError receives
 	// ErrConnectTimeout if it has not finished in that time. Zero means
@@ -104,7 +112,8 @@ type Dispatcher struct {
 	// ErrReadIdleTimeout. Unlike IdleTimeout, writing to the peer is not
 	// progress — "no request within 5 s" for a server that also sends on
 	// its own (a broadcast, a keep-alive). Zero or negative means off, also
-	// after UseServerTimeouts. It stops counting once the peer has sent EOF.
+	// after Hooks().UseServerTimeouts. It stops counting once the peer has
+	// sent EOF.
 	ReadIdleTimeout time.Duration
 
 	self   Handler
@@ -138,7 +147,7 @@ type Dispatcher struct {
 
 	shuttingDown bool // BeginShutdown was called for this socket
 
-	iov []unix.Iovec // SendBuffers' scratch
+	iov []unix.Iovec // Socket().SendBuffers' scratch
 
 	bytesIn, bytesOut uint64 // ChannelStats
 }
@@ -183,13 +192,10 @@ func (d *Dispatcher) Fd() int {
 	return d.fd
 }
 
-// Map returns the map the dispatcher registers in.
+// Map returns the map the dispatcher registers in: asyncore's _map. Its
+// Loop (loop.Map.Loop) is the loop serving it, which exists before the map
+// first runs, so timers can be set and functions posted on it during setup.
 func (d *Dispatcher) Map() *loop.Map { return d.m }
-
-// Loop returns the loop serving the dispatcher's map (loop.Map.Loop). It
-// exists before the map first runs, so timers can be set and functions
-// posted on it during setup. Timers for the dispatcher are set on it.
-func (d *Dispatcher) Loop() *loop.Loop { return d.m.Loop() }
 
 // Connected reports asyncore's connected flag.
 func (d *Dispatcher) Connected() bool { return d.connected }
@@ -201,18 +207,13 @@ func (d *Dispatcher) Accepting() bool { return d.accepting }
 func (d *Dispatcher) Connecting() bool { return d.connecting }
 
 // Addr is asyncore's addr: the peer of a connected or adopted socket, the
-// target of Connect, or the bound address of a listener. It is nil until one
-// of those is known.
+// target of Connect, or the bound address of a listener (or of any socket
+// after Bind). It is nil until one of those is known. Socket().LocalAddr and
+// Socket().RemoteAddr ask the kernel instead.
 func (d *Dispatcher) Addr() net.Addr { return d.addr }
 
-// Family and Type report the socket's address family and type.
-func (d *Dispatcher) Family() int { return d.family }
-
-// Type reports the socket type (SockStream or SockDgram).
-func (d *Dispatcher) Type() int { return d.sotype }
-
-// LocalAddr returns the socket's own address, or nil.
-func (d *Dispatcher) LocalAddr() net.Addr {
+// localAddr returns the socket's own address, or nil (Socket.LocalAddr).
+func (d *Dispatcher) localAddr() net.Addr {
 	if d.fd < 0 || d.isFile {
 		return nil
 	}
@@ -223,8 +224,9 @@ func (d *Dispatcher) LocalAddr() net.Addr {
 	return sock.ToNetAddr(sa, d.sotype)
 }
 
-// RemoteAddr returns the connected peer's address, or nil.
-func (d *Dispatcher) RemoteAddr() net.Addr {
+// remoteAddr returns the connected peer's address, or nil
+// (Socket.RemoteAddr).
+func (d *Dispatcher) remoteAddr() net.Addr {
 	if d.fd < 0 || d.isFile {
 		return nil
 	}

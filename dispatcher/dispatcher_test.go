@@ -170,7 +170,7 @@ func TestRepr(t *testing.T) {
 			t.Cleanup(func() { _ = s.Close() })
 			require.NoError(t, s.Bind(fam.addr(t)))
 			require.NoError(t, s.Listen(5))
-			local := s.LocalAddr().String()
+			local := s.Socket().LocalAddr().String()
 			assert.Equal(t, fmt.Sprintf("<dispatcher.Dispatcher listening %s at %p>", local, s), s.String())
 			if fam.af == dispatcher.AFInet {
 				assert.Regexp(t, `^<dispatcher\.Dispatcher listening 127\.0\.0\.1:[1-9][0-9]* at 0x[0-9a-f]+>$`, s.String())
@@ -516,7 +516,7 @@ func TestAdoptConn(t *testing.T) {
 			assert.False(t, d.Connected())
 			require.NotNil(t, d.Addr())
 			assert.Equal(t, want, d.Addr().String())
-			assert.Equal(t, e.fam.af, d.Family())
+			assert.Equal(t, e.fam.af, d.Socket().Family())
 
 			c, err := net.Dial(e.fam.network(), want)
 			require.NoError(t, err)
@@ -692,8 +692,8 @@ func TestClosedDispatcherIO(t *testing.T) {
 			buf := make([]byte, 8)
 			_, recvErr := d.Recv(buf)
 			_, sendErr := d.Send([]byte("x"))
-			_, _, recvFromErr := d.RecvFrom(buf)
-			_, sendToErr := d.SendTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
+			_, _, recvFromErr := d.Socket().RecvFrom(buf)
+			_, sendToErr := d.Socket().SendTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
 			fd, _, acceptErr := d.Accept()
 			assert.Equal(t, -1, fd)
 			for call, err := range map[string]error{
@@ -811,7 +811,7 @@ func (d *dgram) HandleRead() {
 		}
 		return
 	}
-	n, from, err := d.RecvFrom(buf[:])
+	n, from, err := d.Socket().RecvFrom(buf[:])
 	if err == nil && from != nil {
 		d.got = append(d.got, string(buf[:n]))
 		d.from = append(d.from, from)
@@ -830,28 +830,28 @@ func TestDatagram(t *testing.T) {
 			d.Init(d, e.m)
 			require.NoError(t, d.CreateSocket(e.fam.af, dispatcher.SockDgram))
 			require.NoError(t, d.Bind(e.fam.addr(t)))
-			assert.Equal(t, dispatcher.SockDgram, d.Type())
+			assert.Equal(t, dispatcher.SockDgram, d.Socket().Type())
 			return d
 		}
 		a, b := bind(), bind()
 
-		n, err := a.SendTo([]byte("hello"), b.LocalAddr())
+		n, err := a.Socket().SendTo([]byte("hello"), b.Socket().LocalAddr())
 		require.NoError(t, err)
 		require.Equal(t, 5, n)
 		e.runUntil(func() bool { return len(b.got) > 0 })
 		assert.Equal(t, []string{"hello"}, b.got)
-		assert.Equal(t, a.LocalAddr().String(), b.from[0].String())
+		assert.Equal(t, a.Socket().LocalAddr().String(), b.from[0].String())
 
-		n, err = b.SendTo([]byte("world"), b.from[0])
+		n, err = b.Socket().SendTo([]byte("world"), b.from[0])
 		require.NoError(t, err)
 		require.Equal(t, 5, n)
 		e.runUntil(func() bool { return len(a.got) > 0 })
 		assert.Equal(t, []string{"world"}, a.got)
 
 		b.useRecv, b.got = true, nil
-		_, err = a.SendTo(nil, b.LocalAddr())
+		_, err = a.Socket().SendTo(nil, b.Socket().LocalAddr())
 		require.NoError(t, err)
-		_, err = a.SendTo([]byte("next"), b.LocalAddr())
+		_, err = a.Socket().SendTo([]byte("next"), b.Socket().LocalAddr())
 		require.NoError(t, err)
 		e.runUntil(func() bool { return len(b.got) >= 2 })
 		e.runFor(3)

@@ -32,6 +32,27 @@
 // control. AdoptConn takes over a socket made by package net, including
 // net.Conn and net.Listener interface values.
 //
+// # The method set, Socket and Hooks
+//
+// Dispatcher's methods are asyncore's dispatcher — the same names in Go's
+// spelling (Init, CreateSocket, Adopt for set_socket, SetReuseAddr, Bind,
+// Listen, Connect, Accept, Send, Recv, Close, the predicates, the Handle
+// methods, Log, LogInfo, Connected, Accepting, Connecting, Addr) — plus what
+// the loop asks of a channel (Interest, HandleEvents, ChannelStats,
+// BeginShutdown) and a few Go conveniences (Fd, Map, UpdateInterest,
+// ListenTCP, AcceptStats). Two small handles hold the rest, so that a type
+// embedding Dispatcher does not show it as its own API:
+//
+//   - Socket() is asyncore's self.socket: what Python code does on the
+//     socket itself — SendTo and RecvFrom for datagrams, ShutdownWrite,
+//     LocalAddr and RemoteAddr, Family and Type — and the gathered write
+//     (SendBuffers) and pending-input count (Unread) an output queue needs.
+//   - Hooks() is for protocol layers built on Dispatcher, as chat is:
+//     deadlines of their own on the dispatcher's timer (ArmTimeout, with
+//     Deadliner), the server timeout defaults (UseServerTimeouts,
+//     ResetTimeouts), the map's counters (CountTimeout, CountLimitClose)
+//     and the peer's EOF.
+//
 // # Events
 //
 // The loop hands every event of a descriptor to HandleEvents, which routes
@@ -45,8 +66,8 @@
 //
 // # Errors
 //
-// The I/O calls made inside handlers — Recv, Send, RecvFrom, SendTo, Accept
-// — deal with errors the way asyncore's exception handling does, so a handler
+// The I/O calls made inside handlers — Recv, Send, Accept, and Socket's
+// RecvFrom, SendTo and SendBuffers — deal with errors the way asyncore's exception handling does, so a handler
 // needs no error plumbing: EAGAIN is "nothing now" (0 bytes, nil error); EOF
 // and the disconnect errnos (ECONNRESET, ENOTCONN, ESHUTDOWN, ECONNABORTED,
 // EPIPE, EBADF) call HandleClose; any other error calls HandleError, whose
@@ -68,8 +89,8 @@
 //
 // Every dispatcher has four timeout fields, read whenever a deadline is
 // computed, so they may be changed while the dispatcher runs (call
-// ResetTimeouts after lowering one; a raised one is noticed when the old
-// deadline comes):
+// Hooks().ResetTimeouts after lowering one; a raised one is noticed when the
+// old deadline comes):
 //
 //   - IdleTimeout: no input or output progress (a Recv or a write that moved
 //     bytes) for that long. Listeners and connecting sockets are never idle.
@@ -98,12 +119,12 @@
 //     Dispatcher and DispatcherWithSend, as in asyncore, which never closed
 //     a quiet channel: a control connection or a long poll may be quiet for
 //     hours, and code ported from Python must not start losing connections.
-//     UseServerTimeouts makes zero mean DefaultIdleTimeout (120 s) and
+//     Hooks().UseServerTimeouts makes zero mean DefaultIdleTimeout (120 s) and
 //     DefaultWriteStallTimeout (60 s); chat.AsyncChat calls it, because a
 //     protocol server facing the network needs them (docs/failure-modes.md,
 //     F11 slowloris and F12 write-stall).
 //   - ReadIdleTimeout has no default: it is off unless set, also under
-//     UseServerTimeouts.
+//     Hooks().UseServerTimeouts.
 //
 // Timeouts cost nothing per event beyond storing the loop's clock
 // (loop.Loop.Now, read once per iteration): each dispatcher owns at most one
@@ -112,7 +133,7 @@
 // checks which deadline passed and re-arms the timer for the next one. The
 // timer is moved earlier only when a new, earlier deadline appears — a
 // write that leaves output behind, a Connect, an embedding type's deadline
-// (Deadliner, ArmTimeout) — and Reset does not allocate. Close stops the
+// (Deadliner, Hooks().ArmTimeout) — and Reset does not allocate. Close stops the
 // timer, so it can never fire on a new socket that reuses the descriptor
 // number (docs/failure-modes.md#f5-stale-timer). Timeouts set before any loop
 // serves the map start counting at the dispatcher's first event.
@@ -137,7 +158,7 @@
 // numbered FD_SETSIZE or higher, the default cap is at most FD_SETSIZE less
 // 32, and a connection that arrives on such a descriptor anyway (other
 // files took the low numbers) is refused the same way; Adopt and
-// CreateSocket return poller.ErrFDTooLarge for one. Rejected counts the
+// CreateSocket return poller.ErrFDTooLarge for one. AcceptStats counts the
 // refusals, which are logged at debug level, rate-limited. A connection
 // counts from the moment a dispatcher adopts its descriptor in
 // HandleAccepted until it closes (ConnStats.Conns); connections made with
@@ -170,7 +191,8 @@
 //     it gives it up, accepts and closes every pending connection (libuv's
 //     EMFILE trick, so clients learn at once that the server is full instead of
 //     waiting in the backlog), takes the spare back, and stops accepting for
-//     AcceptBackoff before it tries again. Shed counts those connections.
+//     AcceptBackoff before it tries again. AcceptStats counts those
+//     connections.
 //   - Bind records the bound address (so a port-0 listener reports its real
 //     port), only on success; a failed Connect leaves Connecting false;
 //     CloseAll empties the map even when a Close fails.

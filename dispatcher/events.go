@@ -46,7 +46,7 @@ func (d *Dispatcher) HandleEvents(ev poller.Events) {
 		// Timeouts set before a loop served the map start now.
 		d.tmo.deferred = false
 		d.restartClocks(d.now())
-		d.ResetTimeouts()
+		d.resetTimeouts()
 	}
 	epoch := d.epoch
 	if ev&poller.Read != 0 {
@@ -82,12 +82,7 @@ func (d *Dispatcher) handleReadEvent() {
 		d.self.HandleAccept()
 		return
 	case !d.connected && d.connecting:
-		epoch := d.epoch
-		if err := d.handleConnectEvent(); err != nil {
-			d.self.HandleError(err)
-			return
-		}
-		if d.epoch != epoch {
+		if !d.finishConnect() {
 			return
 		}
 	}
@@ -109,17 +104,23 @@ func (d *Dispatcher) handleWriteEvent() {
 	if d.accepting {
 		return
 	}
-	if !d.connected && d.connecting {
-		epoch := d.epoch
-		if err := d.handleConnectEvent(); err != nil {
-			d.self.HandleError(err)
-			return
-		}
-		if d.epoch != epoch {
-			return
-		}
+	if !d.connected && d.connecting && !d.finishConnect() {
+		return
 	}
 	d.self.HandleWrite()
+}
+
+// finishConnect completes a connect that a read or write event reports
+// finished (handleConnectEvent), passing a failure to HandleError. It
+// reports whether the event may go on to HandleRead or HandleWrite: not
+// after a failure, nor when HandleConnect closed or replaced the socket.
+func (d *Dispatcher) finishConnect() bool {
+	epoch := d.epoch
+	if err := d.handleConnectEvent(); err != nil {
+		d.self.HandleError(err)
+		return false
+	}
+	return d.epoch == epoch
 }
 
 // handleConnectEvent is asyncore's handle_connect_event: check SO_ERROR,

@@ -90,7 +90,7 @@ func TestFaultListener(t *testing.T) {
 		require.NoError(t, s.CreateSocket(dispatcher.AFInet, dispatcher.SockStream))
 		require.NoError(t, s.Bind("127.0.0.1:0"))
 		require.NoError(t, s.Listen(128))
-		fd, addr := s.Fd(), s.LocalAddr().String()
+		fd, addr := s.Fd(), s.Socket().LocalAddr().String()
 
 		start := time.Now()
 		for i := range scripts {
@@ -112,7 +112,7 @@ func TestFaultListener(t *testing.T) {
 				return sock.Fault{Err: errno}
 			})
 
-			accepted, shed := s.accepted, s.Shed()
+			accepted, shed := s.accepted, s.AcceptStats().Shed
 			clients := make([]net.Conn, 1+rng.IntN(5))
 			for j := range clients {
 				c, err := net.Dial("tcp4", addr)
@@ -123,10 +123,10 @@ func TestFaultListener(t *testing.T) {
 				clients[j] = c
 			}
 			n := 0
-			for s.accepted-accepted+int(s.Shed()-shed) < len(clients) {
+			for s.accepted-accepted+int(s.AcceptStats().Shed-shed) < len(clients) {
 				if time.Since(start) > time.Minute || n > 100000 {
 					restore()
-					t.Fatalf("%s: %d of %d clients accepted or shed (faults %v)", where, s.accepted-accepted+int(s.Shed()-shed), len(clients), log)
+					t.Fatalf("%s: %d of %d clients accepted or shed (faults %v)", where, s.accepted-accepted+int(s.AcceptStats().Shed-shed), len(clients), log)
 				}
 				require.NoError(t, l.RunOnce(10*time.Millisecond))
 				n++
@@ -155,7 +155,7 @@ func TestFaultListener(t *testing.T) {
 				t.Fatalf("%s: %s (faults %v)", where, strings.Join(s.violations, "; "), log)
 			}
 		}
-		t.Logf("%d scripts, %d clients accepted and %d shed, %d pauses, in %v", scripts, s.accepted, s.Shed(), s.pauses, time.Since(start).Round(time.Millisecond))
+		t.Logf("%d scripts, %d clients accepted and %d shed, %d pauses, in %v", scripts, s.accepted, s.AcceptStats().Shed, s.pauses, time.Since(start).Round(time.Millisecond))
 
 		// With no faults a new client is accepted, once any pause is over.
 		c, err := net.Dial("tcp4", addr)
@@ -235,7 +235,7 @@ func TestFaultConnect(t *testing.T) {
 		require.NoError(t, ln.CreateSocket(dispatcher.AFInet, dispatcher.SockStream))
 		require.NoError(t, ln.Bind("127.0.0.1:0"))
 		require.NoError(t, ln.Listen(128))
-		addr := ln.LocalAddr().String()
+		addr := ln.Socket().LocalAddr().String()
 
 		for i := range scripts {
 			rng := rand.New(rand.NewPCG(seed, uint64(i)))

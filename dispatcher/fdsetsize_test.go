@@ -85,7 +85,7 @@ func TestSelectRefusesFDsOverFDSetSize(t *testing.T) {
 	buf := captureLog(&s.Dispatcher)
 	s.RejectMessage = []byte(reject)
 	require.NoError(t, s.ListenTCP("127.0.0.1:0"))
-	addr := s.LocalAddr().String()
+	addr := s.Socket().LocalAddr().String()
 
 	var cs []net.Conn
 	t.Cleanup(func() {
@@ -119,7 +119,7 @@ func TestSelectRefusesFDsOverFDSetSize(t *testing.T) {
 	for range late {
 		dial()
 	}
-	testutil.RunUntil(t, l, waitFor, func() bool { return s.Rejected() == late })
+	testutil.RunUntil(t, l, waitFor, func() bool { return s.AcceptStats().Rejected == late })
 	st := dispatcher.Stats(l.Map())
 	assert.EqualValues(t, late, st.Rejected, "Stats.Rejected")
 	assert.Equal(t, early, st.Conns)

@@ -26,9 +26,11 @@ func (f *FileDispatcher) InitFile(self Handler, fd int, m *loop.Map) error {
 	return f.AdoptFile(fd)
 }
 
-// AdoptFile gives a dispatcher a duplicate of the file descriptor fd, marked
-// connected, as FileDispatcher does; it lets any Dispatcher serve a pipe.
-func (d *Dispatcher) AdoptFile(fd int) error {
+// AdoptFile gives an Init'ed FileDispatcher without a descriptor a
+// duplicate of the file descriptor fd, marked connected: InitFile's second
+// half, for a FileDispatcher that closed its last file and serves another.
+func (f *FileDispatcher) AdoptFile(fd int) error {
+	d := &f.Dispatcher
 	d.mustInit()
 	if d.fd >= 0 {
 		return ErrHasSocket

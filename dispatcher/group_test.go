@@ -64,7 +64,8 @@ func TestGroupReusePort(t *testing.T) {
 		if i > 0 {
 			want = addr // loop 0's setup has returned: reuse its port
 		}
-		if err := s.ListenTCPReusePort(want); err != nil {
+		s.ReusePort = true
+		if err := s.ListenTCP(want); err != nil {
 			return err
 		}
 		addr = s.Addr().String()
@@ -105,10 +106,10 @@ func TestGroupReusePort(t *testing.T) {
 	require.NoError(t, g.Wait())
 }
 
-// ExampleDispatcher_ListenTCPReusePort serves one port from two loops, one
-// per core: each loop has its own listener, and the kernel spreads the
-// connections between them.
-func ExampleDispatcher_ListenTCPReusePort() {
+// ExampleDispatcher_ListenTCP_reusePort serves one port from two loops, one
+// per core: each loop has its own listener with ReusePort set, and the kernel
+// spreads the connections between them.
+func ExampleDispatcher_ListenTCP_reusePort() {
 	var addr string
 	g, err := loop.StartGroup(2, loop.Options{}, func(i int, l *loop.Loop) error {
 		s := &groupEcho{accepted: new(atomic.Int64)}
@@ -117,7 +118,8 @@ func ExampleDispatcher_ListenTCPReusePort() {
 		if i > 0 {
 			bind = addr // the port loop 0 was given
 		}
-		if err := s.ListenTCPReusePort(bind); err != nil {
+		s.ReusePort = true
+		if err := s.ListenTCP(bind); err != nil {
 			return err
 		}
 		addr = s.Addr().String()
@@ -127,10 +129,16 @@ func ExampleDispatcher_ListenTCPReusePort() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println("serving", addr, "on", g.Len(), "loops")
+	fmt.Println("serving one port on", g.Len(), "loops")
 	for i := range g.Len() {
-		_ = g.Post(i, func(l *loop.Loop) { _ = dispatcher.CloseAll(l.Map(), false) })
+		done := make(chan struct{})
+		_ = g.Post(i, func(l *loop.Loop) {
+			_ = dispatcher.CloseAll(l.Map(), false)
+			close(done)
+		})
+		<-done
 	}
 	g.Stop()
 	_ = g.Wait()
+	// Output: serving one port on 2 loops
 }

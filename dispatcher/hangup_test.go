@@ -59,7 +59,7 @@ func (p *pausedReader) HandleRead() {
 
 func (p *pausedReader) HandleClose() {
 	p.closes++
-	p.closedAt, p.eofSeen = len(p.got), p.EOF()
+	p.closedAt, p.eofSeen = len(p.got), p.Hooks().EOF()
 	_ = p.Close()
 }
 

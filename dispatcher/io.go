@@ -42,11 +42,8 @@ func (d *Dispatcher) Send(data []byte) (int, error) {
 	return 0, d.ioError("write", err)
 }
 
-// SendBuffers writes bufs, in order, with one system call (sendmsg or
-// writev) and returns how many bytes went, which may end in the middle of a
-// buffer. Errors are handled as in Send. AsyncChat uses it to gather queued
-// replies into one write.
-func (d *Dispatcher) SendBuffers(bufs [][]byte) (int, error) {
+// sendBuffers is Socket.SendBuffers.
+func (d *Dispatcher) sendBuffers(bufs [][]byte) (int, error) {
 	if d.fd < 0 {
 		return 0, ErrClosed
 	}
@@ -61,12 +58,6 @@ func (d *Dispatcher) SendBuffers(bufs [][]byte) (int, error) {
 	}
 	return 0, d.ioError("sendmsg", err)
 }
-
-// EOF reports whether the peer has finished sending: a Recv returned EOF.
-// A HandleClose that sees EOF true (and Connected) may still write — the
-// peer shut down only its own side — which is how AsyncChat flushes queued
-// replies to a client that half-closed.
-func (d *Dispatcher) EOF() bool { return d.eof }
 
 // Recv reads into buf and returns how many bytes arrived: asyncore's recv.
 // No data yet (EAGAIN, a spurious wake-up) returns 0 and no error. EOF calls
@@ -100,10 +91,8 @@ func (d *Dispatcher) Recv(buf []byte) (int, error) {
 	return 0, d.ioError("read", err)
 }
 
-// SendTo sends one datagram to addr (*net.UDPAddr or *net.UnixAddr) and
-// returns its length. EAGAIN returns 0 and no error; other errors are handled
-// as in Send.
-func (d *Dispatcher) SendTo(data []byte, addr net.Addr) (int, error) {
+// sendTo is Socket.SendTo.
+func (d *Dispatcher) sendTo(data []byte, addr net.Addr) (int, error) {
 	if d.fd < 0 {
 		return 0, ErrClosed
 	}
@@ -124,10 +113,8 @@ func (d *Dispatcher) SendTo(data []byte, addr net.Addr) (int, error) {
 	return 0, d.ioError("sendto", err)
 }
 
-// RecvFrom receives one datagram into buf and returns its length and
-// sender. Nothing pending returns 0, nil, nil; errors are handled as in
-// Recv.
-func (d *Dispatcher) RecvFrom(buf []byte) (int, net.Addr, error) {
+// recvFrom is Socket.RecvFrom.
+func (d *Dispatcher) recvFrom(buf []byte) (int, net.Addr, error) {
 	if d.fd < 0 {
 		return 0, nil, ErrClosed
 	}

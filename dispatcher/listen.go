@@ -22,29 +22,16 @@ func FamilyOf(address string) int {
 // ListenTCP makes the dispatcher a TCP listener on address ("host:port", an
 // IPv6 host in brackets): CreateSocket of the family FamilyOf picks,
 // SetReuseAddr, Bind and Listen with the system's largest backlog — the
-// set-up of nearly every asyncore server, in one call. Addr then reports the
-// bound address, with the real port when port 0 was asked for. On error the
+// set-up of nearly every asyncore server, in one call. With ReusePort set,
+// Bind sets SO_REUSEPORT too, so that several listeners — typically one per
+// loop of a loop.Group — share the address. Addr then reports the bound
+// address, with the real port when port 0 was asked for. On error the
 // socket is closed again.
 func (d *Dispatcher) ListenTCP(address string) error {
-	return d.listenTCP(address, false)
-}
-
-// ListenTCPReusePort is ListenTCP with SO_REUSEPORT set before Bind, so
-// several listeners — typically one per loop of a loop.Group — can bind the
-// same address and the kernel spreads new connections between them. For
-// port 0, bind the first listener and give the others the port it got.
-func (d *Dispatcher) ListenTCPReusePort(address string) error {
-	return d.listenTCP(address, true)
-}
-
-func (d *Dispatcher) listenTCP(address string, reusePort bool) error {
 	if err := d.CreateSocket(FamilyOf(address), SockStream); err != nil {
 		return err
 	}
 	err := d.SetReuseAddr()
-	if err == nil && reusePort {
-		err = d.SetReusePort()
-	}
 	if err == nil {
 		err = d.Bind(address)
 	}
@@ -58,12 +45,8 @@ func (d *Dispatcher) listenTCP(address string, reusePort bool) error {
 	return nil
 }
 
-// SetReusePort sets SO_REUSEPORT, which lets several sockets bind the same
-// address and port. Call it before Bind. On Linux the kernel then balances
-// incoming connections across the listeners (one per loop, see
-// loop.StartGroup). The BSDs and macOS accept the option but do not balance
-// TCP connections that way (FreeBSD has SO_REUSEPORT_LB for it).
-func (d *Dispatcher) SetReusePort() error {
+// setReusePort sets SO_REUSEPORT, for Bind when ReusePort is set.
+func (d *Dispatcher) setReusePort() error {
 	if d.fd < 0 {
 		return ErrClosed
 	}

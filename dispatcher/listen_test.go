@@ -34,7 +34,7 @@ func TestListenTCP(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = s.Close() })
 			assert.True(t, s.Accepting())
-			assert.Equal(t, dispatcher.FamilyOf(addr), s.Family())
+			assert.Equal(t, dispatcher.FamilyOf(addr), s.Socket().Family())
 			tcp, ok := s.Addr().(*net.TCPAddr)
 			require.True(t, ok, "Addr is a *net.TCPAddr")
 			assert.NotZero(t, tcp.Port, "the real port, not 0")
@@ -60,4 +60,29 @@ func TestListenTCPFailureClosesSocket(t *testing.T) {
 	assert.ErrorIs(t, err, unix.EADDRINUSE)
 	assert.Equal(t, -1, s.Fd())
 	assert.Zero(t, m.Len())
+}
+
+// TestBindReusePort: ReusePort is honoured by Bind itself, so a server that
+// sets its socket up step by step — CreateSocket, Bind, Listen, as asyncore
+// code does — can share a port as ListenTCP's listeners do; without it the
+// second Bind is refused.
+func TestBindReusePort(t *testing.T) {
+	m := loop.NewMap()
+	listen := func(reusePort bool, addr string) (*dispatcher.Dispatcher, error) {
+		d := dispatcher.New(m)
+		require.NoError(t, d.CreateSocket(dispatcher.AFInet, dispatcher.SockStream))
+		t.Cleanup(func() { _ = d.Close() })
+		d.ReusePort = reusePort
+		if err := d.Bind(addr); err != nil {
+			return nil, err
+		}
+		return d, d.Listen(0)
+	}
+	first, err := listen(true, "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := first.Addr().String()
+	_, err = listen(true, addr)
+	assert.NoError(t, err, "a second listener with ReusePort binds the same port")
+	_, err = listen(false, addr)
+	assert.ErrorIs(t, err, unix.EADDRINUSE, "without ReusePort the port is taken")
 }

@@ -68,7 +68,7 @@ func TestMaxConns(t *testing.T) {
 		s.Init(s, l.Map())
 		s.RejectMessage = []byte(reject)
 		require.NoError(t, s.ListenTCP("127.0.0.1:0"))
-		addr := s.LocalAddr().String()
+		addr := s.Socket().LocalAddr().String()
 		fdsBefore := testutil.OpenFDs()
 
 		var cs []net.Conn
@@ -82,12 +82,12 @@ func TestMaxConns(t *testing.T) {
 			require.NoError(t, err)
 			cs = append(cs, c)
 			testutil.RunUntil(t, l, waitFor, func() bool {
-				return conns()+int(s.Rejected()) == i+1
+				return conns()+int(s.AcceptStats().Rejected) == i+1
 			})
 		}
 		assert.Equal(t, maxConns, conns())
 		assert.Equal(t, maxConns, len(s.conns))
-		assert.EqualValues(t, clients-maxConns, s.Rejected())
+		assert.EqualValues(t, clients-maxConns, s.AcceptStats().Rejected)
 		st := dispatcher.Stats(l.Map())
 		assert.EqualValues(t, clients-maxConns, st.Rejected, "Stats.Rejected")
 		assert.EqualValues(t, maxConns, st.Accepted, "Stats.Accepted")
@@ -133,14 +133,14 @@ func TestMaxConns(t *testing.T) {
 			require.NoError(t, err)
 			cs = append(cs, c)
 			testutil.RunUntil(t, l, waitFor, func() bool {
-				return conns()+int(s.Rejected()) == maxConns-5+clients-maxConns+i+1
+				return conns()+int(s.AcceptStats().Rejected) == maxConns-5+clients-maxConns+i+1
 			})
 			if i < 5 {
 				echo(c)
 			}
 		}
 		assert.Equal(t, maxConns, conns())
-		assert.EqualValues(t, clients-maxConns+1, s.Rejected())
+		assert.EqualValues(t, clients-maxConns+1, s.AcceptStats().Rejected)
 		assert.True(t, s.Accepting(), "the listener stays open")
 
 		// Raising the cap while running lets the next one in.

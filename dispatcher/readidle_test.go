@@ -101,7 +101,7 @@ func TestReadIdleTimeoutOff(t *testing.T) {
 		fd, _ := pair(t)
 		c := &readIdleConn{l: l}
 		c.Init(c, l.Map())
-		c.UseServerTimeouts()
+		c.Hooks().UseServerTimeouts()
 		c.IdleTimeout = -1
 		require.NoError(t, c.Adopt(fd))
 		start := l.Now()

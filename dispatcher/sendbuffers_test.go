@@ -38,7 +38,7 @@ func newGatherConn(t *testing.T) (*gatherConn, int) {
 // and skips empty ones.
 func TestSendBuffers(t *testing.T) {
 	g, peer := newGatherConn(t)
-	n, err := g.SendBuffers([][]byte{[]byte("hello "), nil, []byte("wor"), {}, []byte("ld\n")})
+	n, err := g.Socket().SendBuffers([][]byte{[]byte("hello "), nil, []byte("wor"), {}, []byte("ld\n")})
 	require.NoError(t, err)
 	assert.Equal(t, 12, n)
 	buf := make([]byte, 64)
@@ -55,10 +55,10 @@ func TestSendBuffersShortWrite(t *testing.T) {
 	require.NoError(t, unix.SetsockoptInt(g.Fd(), unix.SOL_SOCKET, unix.SO_SNDBUF, 4096))
 	a := bytes.Repeat([]byte("a"), 300_000)
 	b := bytes.Repeat([]byte("b"), 300_000)
-	n, err := g.SendBuffers([][]byte{a, b})
+	n, err := g.Socket().SendBuffers([][]byte{a, b})
 	require.NoError(t, err)
 	require.Less(t, n, len(a)+len(b), "a 4 KiB socket buffer cannot take 600 KB")
-	n2, err := g.SendBuffers([][]byte{[]byte("x")})
+	n2, err := g.Socket().SendBuffers([][]byte{[]byte("x")})
 	require.NoError(t, err)
 	assert.Zero(t, n2, "a full socket is EAGAIN: 0 bytes, no error")
 
@@ -77,10 +77,10 @@ func TestSendBuffersShortWrite(t *testing.T) {
 func TestSendBuffersBrokenPeer(t *testing.T) {
 	g, peer := newGatherConn(t)
 	require.NoError(t, unix.Close(peer))
-	_, err := g.SendBuffers([][]byte{[]byte("x"), []byte("y")})
+	_, err := g.Socket().SendBuffers([][]byte{[]byte("x"), []byte("y")})
 	assert.ErrorIs(t, err, unix.EPIPE)
 	assert.Equal(t, 1, g.closes)
-	_, err = g.SendBuffers([][]byte{[]byte("x")})
+	_, err = g.Socket().SendBuffers([][]byte{[]byte("x")})
 	assert.ErrorIs(t, err, dispatcher.ErrClosed)
 }
 
@@ -94,7 +94,7 @@ func TestSendBuffersAllocs(t *testing.T) {
 	bufs := [][]byte{[]byte("abc"), []byte("def"), []byte("ghi")}
 	sink := make([]byte, 64)
 	allocs := testing.AllocsPerRun(200, func() {
-		if _, err := g.SendBuffers(bufs); err != nil {
+		if _, err := g.Socket().SendBuffers(bufs); err != nil {
 			t.Fatal(err)
 		}
 		_, _ = unix.Read(peer, sink)

@@ -7,12 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ShutdownWrite shuts down the sending side of the connection
-// (shutdown(SHUT_WR)): the peer reads EOF after the bytes already written,
-// and may go on sending. A proxy uses it to pass a half-close on; a server
-// uses it to close gracefully while it still reads what the peer sends
-// (see chat.AsyncChat's lingering close).
-func (d *Dispatcher) ShutdownWrite() error {
+// shutdownWrite is Socket.ShutdownWrite.
+func (d *Dispatcher) shutdownWrite() error {
 	if d.fd < 0 {
 		return ErrClosed
 	}
@@ -22,9 +18,8 @@ func (d *Dispatcher) ShutdownWrite() error {
 	return nil
 }
 
-// Unread reports how many received bytes wait in the socket's buffer, not
-// yet read (FIONREAD); 0 when closed or when that cannot be told.
-func (d *Dispatcher) Unread() int {
+// unread is Socket.Unread.
+func (d *Dispatcher) unread() int {
 	if d.fd < 0 {
 		return 0
 	}

@@ -3,7 +3,6 @@ package dispatcher
 import (
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"syscall"
 
@@ -42,7 +41,7 @@ func (d *Dispatcher) setSocket(fd int) error {
 	d.eof = false
 	d.tmo.writeBlocked = false
 	d.restartClocks(d.now())
-	d.ResetTimeouts()
+	d.resetTimeouts()
 	return nil
 }
 
@@ -74,7 +73,7 @@ func (d *Dispatcher) Adopt(fd int) error {
 	}
 	if listening, _ := sock.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); listening != 0 {
 		d.accepting, d.connected = true, false
-		d.addr = d.LocalAddr()
+		d.addr = d.localAddr()
 		d.openSpare()
 		return nil
 	}
@@ -149,8 +148,9 @@ func (d *Dispatcher) SetReuseAddr() error {
 }
 
 // Bind binds the socket to address — "host:port" for AFInet and AFInet6,
-// a path for AFUnix: asyncore's bind. On success Addr reports the bound
-// address, with the real port when port 0 was asked for.
+// a path for AFUnix: asyncore's bind. With ReusePort set it sets
+// SO_REUSEPORT first. On success Addr reports the bound address, with the
+// real port when port 0 was asked for.
 func (d *Dispatcher) Bind(address string) error {
 	if d.fd < 0 {
 		return ErrClosed
@@ -159,10 +159,15 @@ func (d *Dispatcher) Bind(address string) error {
 	if err != nil {
 		return err
 	}
+	if d.ReusePort {
+		if err := d.setReusePort(); err != nil {
+			return err
+		}
+	}
 	if err := sock.Bind(d.fd, sa); err != nil {
 		return os.NewSyscallError("bind", err)
 	}
-	d.addr = d.LocalAddr()
+	d.addr = d.localAddr()
 	return nil
 }
 
@@ -203,19 +208,6 @@ func (d *Dispatcher) Connect(address string) error {
 	return d.connect(sa)
 }
 
-// ConnectAddr is Connect with a net.Addr (*net.TCPAddr, *net.UDPAddr or
-// *net.UnixAddr).
-func (d *Dispatcher) ConnectAddr(addr net.Addr) error {
-	if d.fd < 0 {
-		return ErrClosed
-	}
-	sa, err := sock.FromNetAddr(d.family, addr)
-	if err != nil {
-		return err
-	}
-	return d.connect(sa)
-}
-
 func (d *Dispatcher) connect(sa unix.Sockaddr) error {
 	d.connected, d.connecting = false, true
 	err := sock.Connect(d.fd, sa)
@@ -225,15 +217,14 @@ func (d *Dispatcher) connect(sa unix.Sockaddr) error {
 		d.addr = sock.ToNetAddr(sa, d.sotype)
 		d.m.Update(d.fd)
 		d.tmo.connectStart = d.now()
-		d.ResetTimeouts()
+		d.resetTimeouts()
 		return nil
 	case nil, unix.EISCONN:
+		// Connected at once: HandleConnect runs now, and a failure found
+		// here is the caller's, like every error Connect returns.
 		d.addr = sock.ToNetAddr(sa, d.sotype)
 		d.m.Update(d.fd)
-		if err := d.handleConnectEvent(); err != nil {
-			return err
-		}
-		return nil
+		return d.handleConnectEvent()
 	}
 	d.connecting = false
 	return os.NewSyscallError("connect", err)

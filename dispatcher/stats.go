@@ -9,23 +9,34 @@ func (d *Dispatcher) ChannelStats() loop.ChannelStats {
 	return loop.ChannelStats{BytesIn: d.bytesIn, BytesOut: d.bytesOut}
 }
 
+// AcceptStats counts the connections a listener took from the backlog but
+// did not pass to HandleAccepted.
+type AcceptStats struct {
+	// Rejected counts the connections refused because the loop's MaxConns
+	// was reached or the backend could not watch their descriptor.
+	Rejected uint64
+	// Shed counts the connections accepted and closed at once because the
+	// process was out of descriptors.
+	Shed uint64
+}
+
+// AcceptStats reports what this listener refused and shed (the loop's
+// Stats count the same for the whole map).
+func (d *Dispatcher) AcceptStats() AcceptStats {
+	return AcceptStats{Rejected: d.rejected, Shed: d.shedConns}
+}
+
 // read records n bytes received, for this channel and its map.
 func (d *Dispatcher) read(n int) {
 	d.bytesIn += uint64(n)
 	d.m.Stats().BytesIn += uint64(n)
 }
 
-// CountTimeout records, in the map's ConnStats, a timeout about to reach
-// HandleError. The dispatcher calls it for its own timeouts; a type that
-// keeps deadlines of its own (see Deadliner) calls it for each one that
-// fires, as chat.AsyncChat does for FrameTimeout and LingerTimeout.
-func (d *Dispatcher) CountTimeout() { stateOf(d.m).stats.Timeouts++ }
+// countTimeout is Hooks.CountTimeout.
+func (d *Dispatcher) countTimeout() { stateOf(d.m).stats.Timeouts++ }
 
-// CountLimitClose records, in the map's ConnStats, a connection closed because
-// it went over an input or output limit. chat.AsyncChat calls it for
-// ErrLineTooLong, ErrMessageTooLarge and ErrOutputLimit; a protocol that
-// enforces limits of its own calls it too.
-func (d *Dispatcher) CountLimitClose() { stateOf(d.m).stats.LimitCloses++ }
+// countLimitClose is Hooks.CountLimitClose.
+func (d *Dispatcher) countLimitClose() { stateOf(d.m).stats.LimitCloses++ }
 
 // ChannelStats adds the queued output to Dispatcher.ChannelStats.
 func (d *DispatcherWithSend) ChannelStats() loop.ChannelStats {

@@ -27,7 +27,7 @@ func TestStats(t *testing.T) {
 		s := &capServer{}
 		s.Init(s, l.Map())
 		require.NoError(t, s.ListenTCP("127.0.0.1:0"))
-		addr := s.LocalAddr().String()
+		addr := s.Socket().LocalAddr().String()
 
 		const clients, msg = 3, "0123456789\n"
 		var cs []net.Conn
@@ -85,7 +85,7 @@ func TestStats(t *testing.T) {
 		// An idle timeout closes one connection and is counted.
 		e := s.conns[0]
 		e.IdleTimeout = 20 * time.Millisecond
-		e.ResetTimeouts()
+		e.Hooks().ResetTimeouts()
 		testutil.RunUntil(t, l, waitFor, func() bool { return e.Fd() < 0 })
 		assert.Equal(t, cbefore.Timeouts+1, dispatcher.Stats(l.Map()).Timeouts)
 		assert.Equal(t, clients-1, dispatcher.Stats(l.Map()).Conns)
@@ -143,7 +143,7 @@ func TestNoWakeupsAfterEOF(t *testing.T) {
 		require.NoError(t, k.Adopt(fds[0]))
 		require.NoError(t, unix.Shutdown(fds[1], unix.SHUT_WR))
 		testutil.RunUntil(t, l, waitFor, func() bool { return k.eofs > 0 })
-		require.True(t, k.EOF())
+		require.True(t, k.Hooks().EOF())
 
 		before := l.Stats()
 		deadline := time.Now().Add(time.Second)

@@ -73,7 +73,7 @@ func TestFaultSendTo(t *testing.T) {
 		sock.Fault{Err: unix.EINTR}, sock.Fault{Err: unix.EINTR}, sock.Fault{},
 		sock.Fault{Err: unix.EAGAIN},
 		sock.Fault{Err: unix.EACCES})
-	n, err := d.SendTo([]byte("hello"), peer.LocalAddr())
+	n, err := d.Socket().SendTo([]byte("hello"), peer.LocalAddr())
 	require.NoError(t, err)
 	assert.Equal(t, 5, n)
 	assert.Equal(t, 3, *calls, "two EINTRs retried through the seam")
@@ -83,12 +83,12 @@ func TestFaultSendTo(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "hello", string(buf[:n]))
 
-	n, err = d.SendTo([]byte("again"), peer.LocalAddr())
+	n, err = d.Socket().SendTo([]byte("again"), peer.LocalAddr())
 	assert.NoError(t, err, "EAGAIN is not an error")
 	assert.Zero(t, n)
 	assert.Empty(t, d.errs)
 
-	n, err = d.SendTo([]byte("denied"), peer.LocalAddr())
+	n, err = d.Socket().SendTo([]byte("denied"), peer.LocalAddr())
 	assert.ErrorIs(t, err, unix.EACCES)
 	assert.Zero(t, n)
 	require.Len(t, d.errs, 1, "a hard error reaches HandleError")
@@ -109,7 +109,7 @@ func TestFaultRecvFrom(t *testing.T) {
 	d := newUDP(t, l.Map())
 
 	calls := scriptFaults(t, sock.OpRead, d.Fd(), sock.Fault{Err: unix.EINTR}, sock.Fault{Err: unix.EINTR})
-	_, err = peer.WriteTo([]byte("hello"), d.LocalAddr())
+	_, err = peer.WriteTo([]byte("hello"), d.Socket().LocalAddr())
 	require.NoError(t, err)
 	testutil.RunUntil(t, l, waitFor, func() bool { return len(d.got) > 0 })
 	assert.Equal(t, []string{"hello"}, d.got)
@@ -118,13 +118,13 @@ func TestFaultRecvFrom(t *testing.T) {
 
 	calls = scriptFaults(t, sock.OpRead, d.Fd(), sock.Fault{Err: unix.EAGAIN}, sock.Fault{Err: unix.ENOMEM})
 	buf := make([]byte, 16)
-	n, from, err := d.RecvFrom(buf)
+	n, from, err := d.Socket().RecvFrom(buf)
 	assert.NoError(t, err, "EAGAIN is nothing pending")
 	assert.Zero(t, n)
 	assert.Nil(t, from)
 	assert.Empty(t, d.errs)
 
-	n, from, err = d.RecvFrom(buf)
+	n, from, err = d.Socket().RecvFrom(buf)
 	assert.ErrorIs(t, err, unix.ENOMEM)
 	assert.Zero(t, n)
 	assert.Nil(t, from)
@@ -156,13 +156,13 @@ func TestFaultShutdownWrite(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 
 	calls := scriptFaults(t, sock.OpShutdown, fds[0], sock.Fault{Err: unix.EINTR}, sock.Fault{}, sock.Fault{Err: unix.ENOBUFS})
-	require.NoError(t, c.ShutdownWrite())
+	require.NoError(t, c.Socket().ShutdownWrite())
 	assert.Equal(t, 2, *calls, "the EINTR was retried through the seam")
 	n, err := unix.Read(fds[1], make([]byte, 1))
 	require.NoError(t, err)
 	assert.Zero(t, n, "the peer reads EOF")
 
-	err = c.ShutdownWrite()
+	err = c.Socket().ShutdownWrite()
 	assert.ErrorIs(t, err, unix.ENOBUFS)
 	var se *os.SyscallError
 	if assert.ErrorAs(t, err, &se) {
@@ -234,7 +234,7 @@ func TestFaultRejectClose(t *testing.T) {
 				s.Logger = faultQuiet
 				s.RejectMessage = []byte(reject)
 				require.NoError(t, s.ListenTCP("127.0.0.1:0"))
-				addr := s.LocalAddr().String()
+				addr := s.Socket().LocalAddr().String()
 
 				served, err := net.Dial("tcp4", addr)
 				require.NoError(t, err)
@@ -246,7 +246,7 @@ func TestFaultRejectClose(t *testing.T) {
 				refused, err := net.Dial("tcp4", addr)
 				require.NoError(t, err)
 				t.Cleanup(func() { _ = refused.Close() })
-				testutil.RunUntil(t, l, waitFor, func() bool { return s.Rejected() == 1 })
+				testutil.RunUntil(t, l, waitFor, func() bool { return s.AcceptStats().Rejected == 1 })
 				restore()
 				assert.Equal(t, 1, *closes, "the refused descriptor was closed through the seam")
 				if fds > 0 {
@@ -295,7 +295,7 @@ func TestFaultShedClose(t *testing.T) {
 				lfd := s.Fd()
 				fds := testutil.OpenFDs()
 
-				c, err := net.Dial("tcp4", s.LocalAddr().String())
+				c, err := net.Dial("tcp4", s.Socket().LocalAddr().String())
 				require.NoError(t, err)
 				t.Cleanup(func() { _ = c.Close() })
 
@@ -314,7 +314,7 @@ func TestFaultShedClose(t *testing.T) {
 					return sock.Fault{}
 				})
 				t.Cleanup(restore)
-				testutil.RunUntil(t, l, waitFor, func() bool { return s.Shed() == 1 })
+				testutil.RunUntil(t, l, waitFor, func() bool { return s.AcceptStats().Shed == 1 })
 				restore()
 				assert.Equal(t, 2, closes, "the spare and the shed connection were closed through the seam")
 				assert.Zero(t, s.accepted)
@@ -342,13 +342,13 @@ func TestFaultUnhandledAcceptedClose(t *testing.T) {
 			d.Init(d, m)
 			d.Logger = faultQuiet
 			require.NoError(t, d.ListenTCP("127.0.0.1:0"))
-			return d.Fd(), d.LocalAddr().String()
+			return d.Fd(), d.Socket().LocalAddr().String()
 		}},
 		{"server", func(t *testing.T, m *loop.Map) (int, string) {
 			s, err := dispatcher.Serve(m, "127.0.0.1:0", func() dispatcher.Handler { return nil })
 			require.NoError(t, err)
 			s.Logger = faultQuiet
-			return s.Fd(), s.LocalAddr().String()
+			return s.Fd(), s.Socket().LocalAddr().String()
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 // Defaults for the timeout fields left at zero
 // (docs/failure-modes.md#default-limits). Only DefaultConnectTimeout applies to
 // every dispatcher; the idle and write-stall defaults apply to dispatchers that
-// asked for them with UseServerTimeouts, as chat.AsyncChat does (see the
+// asked for them with Hooks().UseServerTimeouts, as chat.AsyncChat does (see the
 // package documentation).
 const (
 	// DefaultIdleTimeout is waitress's channel_timeout.
@@ -66,7 +66,8 @@ func (e *timeoutError) PeerCaused() bool { return true }
 
 // Deadliner is implemented by a dispatcher's embedding type that keeps
 // deadlines of its own on the dispatcher's timer, as chat.AsyncChat does for
-// its frame and linger timeouts. Times are loop.Loop.Now values.
+// its frame and linger timeouts: it arms each with Hooks().ArmTimeout when
+// it sets it. Times are loop.Loop.Now values.
 type Deadliner interface {
 	// NextDeadline returns the earliest deadline the type keeps, and ok
 	// false if it keeps none just now.
@@ -97,32 +98,20 @@ type timeouts struct {
 	serverDefs   bool  // UseServerTimeouts was called
 }
 
-// UseServerTimeouts makes zero IdleTimeout and WriteStallTimeout mean
-// DefaultIdleTimeout (120 s) and DefaultWriteStallTimeout (60 s) instead of
-// off; ConnectTimeout's default (60 s) applies anyway, and ReadIdleTimeout
-// stays off unless set. chat.AsyncChat calls it in Init; a server built on
-// a plain Dispatcher calls it to get the same protection.
-func (d *Dispatcher) UseServerTimeouts() {
+// useServerTimeouts is Hooks.UseServerTimeouts.
+func (d *Dispatcher) useServerTimeouts() {
 	d.tmo.serverDefs = true
-	d.ResetTimeouts()
+	d.resetTimeouts()
 }
 
-// ResetTimeouts re-reads IdleTimeout, WriteStallTimeout and ConnectTimeout
-// (and an embedding type's deadlines, see Deadliner) and re-arms the
-// dispatcher's timer. Call it after lowering a timeout on a running
-// dispatcher; a raised timeout is picked up by itself when the old
-// deadline comes. The clocks are not restarted: a connection idle for a
-// minute is closed at once by a new 30-second IdleTimeout.
-func (d *Dispatcher) ResetTimeouts() {
+// resetTimeouts is Hooks.ResetTimeouts.
+func (d *Dispatcher) resetTimeouts() {
 	d.tmo.armed = false
 	d.armTimeouts()
 }
 
-// ArmTimeout makes sure the dispatcher's timer fires no later than at (a
-// loop.Loop.Now value). A Deadliner calls it when it sets a deadline; it
-// touches the loop's timer heap only if at is earlier than the deadline the
-// timer is armed for.
-func (d *Dispatcher) ArmTimeout(at time.Duration) {
+// armTimeout is Hooks.ArmTimeout.
+func (d *Dispatcher) armTimeout(at time.Duration) {
 	t := &d.tmo
 	if d.fd < 0 || (t.armed && int64(at) >= t.armedAt && t.timerOf == d.m.Loop()) {
 		return
@@ -262,7 +251,7 @@ func (d *Dispatcher) armTimeouts() {
 		d.tmo.armed = false
 		return
 	}
-	d.ArmTimeout(time.Duration(at))
+	d.armTimeout(time.Duration(at))
 }
 
 // stopTimeouts is Close's part: no timer may outlive the socket, or it
@@ -302,7 +291,7 @@ func (d *Dispatcher) timedOut() {
 	}
 	if to := d.connectTimeout(); to > 0 && now >= t.connectStart+int64(to) {
 		d.connecting = false
-		d.CountTimeout()
+		d.countTimeout()
 		d.self.HandleError(ErrConnectTimeout)
 		if d.epoch != epoch {
 			return
@@ -311,7 +300,7 @@ func (d *Dispatcher) timedOut() {
 	if to := d.writeStallTimeout(); to > 0 && now >= t.stallSince+int64(to) {
 		t.stallSince = now
 		if d.self.Writable() {
-			d.CountTimeout()
+			d.countTimeout()
 			d.self.HandleError(ErrWriteStall)
 			if d.epoch != epoch {
 				return
@@ -322,7 +311,7 @@ func (d *Dispatcher) timedOut() {
 	}
 	if to := d.idleTimeout(); to > 0 && now >= t.lastIO+int64(to) {
 		t.lastIO = now
-		d.CountTimeout()
+		d.countTimeout()
 		d.self.HandleError(ErrIdleTimeout)
 		if d.epoch != epoch {
 			return
@@ -330,7 +319,7 @@ func (d *Dispatcher) timedOut() {
 	}
 	if to := d.readIdleTimeout(); to > 0 && now >= t.lastIn+int64(to) {
 		t.lastIn = now
-		d.CountTimeout()
+		d.countTimeout()
 		d.self.HandleError(ErrReadIdleTimeout)
 		if d.epoch != epoch {
 			return
@@ -364,7 +353,7 @@ func (d *Dispatcher) wrote(n, want int) {
 	if !t.writeBlocked {
 		t.writeBlocked = true
 		if to := d.writeStallTimeout(); to > 0 {
-			d.ArmTimeout(time.Duration(now + int64(to)))
+			d.armTimeout(time.Duration(now + int64(to)))
 		}
 	}
 }

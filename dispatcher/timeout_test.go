@@ -125,7 +125,7 @@ func TestIdleTimeoutChangedWhileRunning(t *testing.T) {
 		checkFDLeaks(t)
 		l, clk := testutil.NewFakeClockLoop(t, kind)
 		c := newTimeoutConn(l.Map())
-		c.UseServerTimeouts() // 120s: nothing happens during the test
+		c.Hooks().UseServerTimeouts() // 120s: nothing happens during the test
 		a, _ := testutil.Socketpair(t)
 		fd, err := unix.Dup(a)
 		require.NoError(t, err)
@@ -136,7 +136,7 @@ func TestIdleTimeoutChangedWhileRunning(t *testing.T) {
 		assert.False(t, c.closed())
 
 		c.IdleTimeout = idle
-		c.ResetTimeouts()
+		c.Hooks().ResetTimeouts()
 		clk.Advance(idle/2 - margin)
 		settle(t, l)
 		assert.False(t, c.closed(), "closed before IdleTimeout: %v", c.errs)
@@ -255,7 +255,7 @@ func TestConnectTimeout(t *testing.T) {
 		c := newTimeoutConn(l.Map())
 		c.ConnectTimeout = timeout
 		require.NoError(t, c.CreateSocket(dispatcher.AFInet, dispatcher.SockStream))
-		require.NoError(t, c.ConnectAddr(addr))
+		require.NoError(t, c.Connect(addr.String()))
 		skip := func() {
 			if c.Connected() || (!c.Connecting() && !c.closed()) {
 				t.Skip("the kernel completed the connect although the accept queue is full")

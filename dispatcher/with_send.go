@@ -163,7 +163,7 @@ func (d *DispatcherWithSend) whenDone() {
 		d.self.HandleClose()
 	case d.shutWr && !d.halfClosed:
 		d.halfClosed = true // done: the peer's EOF ends the connection
-		if err := d.ShutdownWrite(); err != nil {
+		if err := d.shutdownWrite(); err != nil {
 			d.self.HandleClose() // the peer is gone already
 			return
 		}
@@ -194,14 +194,14 @@ func (d *DispatcherWithSend) CloseWhenDone() {
 	d.dropInput = true
 	if to := d.lingerTimeout(); to > 0 {
 		d.lingering, d.lingerAt = true, d.now()
-		d.ArmTimeout(time.Duration(d.lingerAt) + to)
+		d.armTimeout(time.Duration(d.lingerAt) + to)
 	}
 	d.UpdateInterest()
 	d.whenDone()
 }
 
 // ShutdownWriteWhenDone is the client's half-close: once everything queued
-// so far has been written, it shuts down the sending side (ShutdownWrite),
+// so far has been written, it shuts down the sending side (Socket().ShutdownWrite),
 // so the peer reads EOF after the last byte, and keeps reading — HandleRead
 // goes on as before — until the peer's own EOF, whose HandleClose ends the
 // connection. A client that sends a request and then waits for the whole
@@ -227,17 +227,17 @@ func (d *DispatcherWithSend) linger() bool {
 	if d.eof || d.sotype != SockStream || d.isFile || d.lingerTimeout() == 0 || d.m.Loop() == nil {
 		return false
 	}
-	if d.Unread() == 0 && !d.dropped {
+	if d.unread() == 0 && !d.dropped {
 		return false
 	}
-	if err := d.ShutdownWrite(); err != nil {
+	if err := d.shutdownWrite(); err != nil {
 		return false // the peer is gone already: nothing to protect
 	}
 	now := d.now()
 	d.draining, d.drainStart = true, now
 	d.lingering, d.lingerAt = true, now
 	if at, ok := d.lingerDeadline(); ok {
-		d.ArmTimeout(at)
+		d.armTimeout(at)
 	}
 	d.UpdateInterest()
 	return true
@@ -264,7 +264,7 @@ func (d *DispatcherWithSend) handleLinger(now int64) {
 	if !ok || now < int64(at) {
 		return
 	}
-	d.CountTimeout()
+	d.countTimeout()
 	if d.draining {
 		// Everything was written; the peer just never finished.
 		d.self.HandleClose()
@@ -306,7 +306,7 @@ func (d *DispatcherWithSend) closed() {
 // once, through Dispatcher.HandleClose. The peer's EOF during a CloseWhenDone
 // that still has output to write waits for that output too.
 func (d *DispatcherWithSend) HandleClose() {
-	if d.EOF() && !d.flushing && d.Pending() > 0 && d.connected {
+	if d.eof && !d.flushing && d.Pending() > 0 && d.connected {
 		d.flushing = true
 		d.UpdateInterest()
 		return

@@ -12,7 +12,7 @@ import (
 // A loop and everything registered in it stay single-threaded, as in
 // asyncore; the loops share nothing, so a server usually gives each one its
 // own listener on the same port with SO_REUSEPORT
-// (dispatcher.Dispatcher.SetReusePort) and lets the kernel spread the
+// (dispatcher.Dispatcher.ReusePort) and lets the kernel spread the
 // connections between them. That is how nginx's workers and gnet's
 // multi-core mode work, without an acceptor thread handing descriptors over.
 type Group struct {

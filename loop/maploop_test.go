@@ -14,7 +14,7 @@ import (
 
 // TestMapLoopBeforeRun: a channel set up before any Run arms a timer and
 // posts a function on its map's loop, as a dispatcher's constructor does
-// with d.Loop().AfterFunc. Both the package-level Run and a Loop made with
+// with d.Map().Loop().AfterFunc. Both the package-level Run and a Loop made with
 // New afterwards serve them, on the backend they ask for: the loop the
 // setup code saw is the loop that runs.
 func TestMapLoopBeforeRun(t *testing.T) {

@@ -320,7 +320,7 @@ func newClient(r *room, m *loop.Map) *client {
 // start begins the client's clocks once its socket is adopted: the flood
 // allowance, and the time it has to choose a nickname.
 func (c *client) start() {
-	l := c.Loop()
+	l := c.Map().Loop()
 	if l == nil {
 		return
 	}
@@ -342,7 +342,7 @@ func (c *client) start() {
 // floodDebt units into debt disconnects it.
 func (c *client) spend(n int) bool {
 	cfg := &c.room.cfg
-	l := c.Loop()
+	l := c.Map().Loop()
 	if cfg.floodRate <= 0 || l == nil {
 		return true
 	}
@@ -350,7 +350,7 @@ func (c *client) spend(n int) bool {
 	c.allowance -= float64(1 + n/1024)
 	if c.allowance < -float64(cfg.floodDebt) {
 		c.logPeer("excess flood; closing")
-		c.CountLimitClose()
+		c.Hooks().CountLimitClose()
 		c.say("* excess flood")
 		c.room.leave(c)
 		c.CloseWhenDone()
@@ -368,7 +368,7 @@ func (c *client) spend(n int) bool {
 // date, up to floodBurst.
 func (c *client) refill() {
 	cfg := &c.room.cfg
-	now := c.Loop().Now()
+	now := c.Map().Loop().Now()
 	c.allowance = min(float64(cfg.floodBurst), c.allowance+(now-c.allowanceAt).Seconds()*cfg.floodRate)
 	c.allowanceAt = now
 }
@@ -378,7 +378,7 @@ func (c *client) refill() {
 // the timer looks again before it lets the client be read.
 func (c *client) waitForAllowance() {
 	wait := max(time.Millisecond, time.Duration((1-c.allowance)/c.room.cfg.floodRate*float64(time.Second)))
-	c.unthrottle = c.Loop().AfterFunc(wait, func() {
+	c.unthrottle = c.Map().Loop().AfterFunc(wait, func() {
 		c.unthrottle = nil
 		if c.Fd() < 0 {
 			return
@@ -477,7 +477,7 @@ func (c *client) command(line string) {
 // counters (dispatcher.Stats) and this connection's ChannelStats, one
 // "* name value" line each.
 func stats(c *client) string {
-	st := c.Loop().Stats()
+	st := c.Map().Loop().Stats()
 	cs := dispatcher.Stats(c.Map())
 	me := c.ChannelStats()
 	lines := []string{
@@ -517,7 +517,7 @@ func (c *client) HandleError(err error) {
 // the loop's LogGate: at most a few a second, and the next one says how
 // many were held back.
 func (c *client) logPeer(msg string) {
-	l := c.Loop()
+	l := c.Map().Loop()
 	if l == nil || !slog.Default().Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}

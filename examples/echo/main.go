@@ -83,7 +83,7 @@ func (s *echoServer) HandleAccepted(fd int, addr net.Addr) {
 }
 
 // udpEcho is the UDP server: one datagram socket, no connections. A plain
-// Dispatcher is enough, since each reply is a single SendTo.
+// Dispatcher is enough, since each reply is a single Socket().SendTo.
 type udpEcho struct {
 	dispatcher.Dispatcher
 	buf [65536]byte // the largest datagram UDP can carry
@@ -92,11 +92,11 @@ type udpEcho struct {
 // HandleRead returns each datagram to its sender. RecvFrom reports a nil
 // sender when nothing is waiting.
 func (u *udpEcho) HandleRead() {
-	n, from, err := u.RecvFrom(u.buf[:])
+	n, from, err := u.Socket().RecvFrom(u.buf[:])
 	if err != nil || from == nil {
 		return
 	}
-	_, _ = u.SendTo(u.buf[:n], from)
+	_, _ = u.Socket().SendTo(u.buf[:n], from)
 }
 
 // listen creates the server's socket on addr and returns its bound address
@@ -173,7 +173,8 @@ func serveLoops(ctx context.Context, addr string, kind poller.Kind, n int, grace
 		if i > 0 {
 			addr = bound.String()
 		}
-		if err := s.ListenTCPReusePort(addr); err != nil {
+		s.ReusePort = true
+		if err := s.ListenTCP(addr); err != nil {
 			return err
 		}
 		bound = s.Addr()

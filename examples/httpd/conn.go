@@ -112,9 +112,9 @@ func (c *conn) headLine(line []byte) {
 	}
 	if !c.inHead {
 		c.inHead = true
-		if l := c.Loop(); l != nil {
+		if l := c.Map().Loop(); l != nil {
 			c.headAt = l.Now()
-			c.ArmTimeout(c.headAt + c.srv.headTimeout)
+			c.Hooks().ArmTimeout(c.headAt + c.srv.headTimeout)
 		}
 	}
 	if len(c.lines)+len(line)+2 > maxHead {
@@ -141,7 +141,7 @@ func (c *conn) NextDeadline() (time.Duration, bool) {
 func (c *conn) HandleDeadline(now time.Duration) {
 	if c.inHead && now >= c.headAt+c.srv.headTimeout {
 		c.lines, c.inHead = nil, false
-		c.CountTimeout()
+		c.Hooks().CountTimeout()
 		c.refuse(chat.ErrFrameTimeout, http.StatusRequestTimeout)
 	}
 	c.AsyncChat.HandleDeadline(now)
@@ -273,7 +273,7 @@ type statsReply struct {
 // counters (dispatcher.Stats) as a JSON object, for monitoring and for the
 // soak test. It is not cached.
 func (c *conn) stats(req *request) int {
-	body, err := json.Marshal(statsReply{c.Loop().Stats(), dispatcher.Stats(c.Map())})
+	body, err := json.Marshal(statsReply{c.Map().Loop().Stats(), dispatcher.Stats(c.Map())})
 	if err != nil {
 		return c.sendError(req, http.StatusInternalServerError, "")
 	}

@@ -183,7 +183,7 @@ func (s *side) HandleWrite() {
 // connection, with one exception below.
 func (s *side) HandleClose() {
 	switch {
-	case s.EOF() && !s.rdone && s.Connected():
+	case s.Hooks().EOF() && !s.rdone && s.Connected():
 		slog.Debug("EOF", "side", s.name, "peer", s.Addr())
 		s.rdone = true
 		s.peer.UpdateInterest() // its Writable has changed
@@ -194,7 +194,7 @@ func (s *side) HandleClose() {
 		// both halves closed, even while data is still waiting in the
 		// receive buffer — because we are not reading (back-pressure), or
 		// because a read took the last bytes but not yet the EOF. The
-		// dispatcher passes such a hang-up on as a close, with EOF()
+		// dispatcher passes such a hang-up on as a close, with EOF
 		// false. Nothing more can arrive, so read what the kernel holds,
 		// back-pressure or not (at most one receive buffer more): a FIN
 		// then shows up as EOF, the case above, and a reset as an error,
@@ -230,7 +230,7 @@ func (s *side) BeginShutdown() {
 	if s.Fd() < 0 || s.peer.Fd() < 0 || !s.Connected() || !s.peer.Connected() {
 		return
 	}
-	if s.Pending() == 0 && s.peer.Pending() == 0 && s.Unread() == 0 && s.peer.Unread() == 0 {
+	if s.Pending() == 0 && s.peer.Pending() == 0 && s.Socket().Unread() == 0 && s.peer.Socket().Unread() == 0 {
 		slog.Debug("idle at shutdown; closing", "side", s.name, "peer", s.Addr())
 		s.closePair()
 	}
@@ -292,7 +292,7 @@ func (l *listener) HandleAccepted(fd int, addr net.Addr) {
 	openSides.Add(1)
 	// Errors found at once are returned; a refusal usually comes later, to
 	// HandleError.
-	if err := backend.ConnectAddr(l.to); err != nil {
+	if err := backend.Connect(l.to.String()); err != nil {
 		backend.HandleError(err)
 		return
 	}

@@ -500,7 +500,7 @@ func clientList(m *loop.Map) string {
 		argvMem := cl.argvMem()
 		totMem := argvMem + cap(cl.out) + st.InBuffered + st.OutBuffered
 		fmt.Fprintf(&b, "id=%d addr=%s fd=%d name=%s qbuf=%d argv-mem=%d omem=%d tot-mem=%d tot-net-in=%d tot-net-out=%d\n",
-			cl.id, cl.RemoteAddr(), fd, cl.name, st.InBuffered, argvMem, st.OutBuffered, totMem, st.BytesIn, st.BytesOut)
+			cl.id, cl.Socket().RemoteAddr(), fd, cl.name, st.InBuffered, argvMem, st.OutBuffered, totMem, st.BytesIn, st.BytesOut)
 		return true
 	})
 	return b.String()
@@ -529,7 +529,7 @@ func info(c *client, argv [][]byte) {
 		fmt.Fprintf(&b, "multiplexing_api:%s\r\nprocess_id:%d\r\ntcp_port:%d\r\n", s.kind, os.Getpid(), s.port)
 		fmt.Fprintf(&b, "uptime_in_seconds:%d\r\n", int64(time.Since(s.started).Seconds()))
 	}
-	st, cs := c.Loop().Stats(), dispatcher.Stats(c.Map())
+	st, cs := c.Map().Loop().Stats(), dispatcher.Stats(c.Map())
 	if want("clients") {
 		b.WriteString(sectionBreak(&b))
 		fmt.Fprintf(&b, "# Clients\r\nconnected_clients:%d\r\nmaxclients:%d\r\n", s.clients, dispatcher.MaxConns(c.Map()))

@@ -481,7 +481,7 @@ func (s *server) released(n int) {
 	if s.freed < freeAfter || s.freeing != nil {
 		return
 	}
-	l := s.Loop()
+	l := s.Map().Loop()
 	if l == nil {
 		return
 	}

@@ -436,7 +436,7 @@ func (s *session) endData() {
 	msg.flush() // the last chunk is written here, on the loop, like the others
 	job := &commitJob{msg: msg}
 	from, rcpts, size := s.from, len(s.rcpts), s.size
-	l := s.Loop()
+	l := s.Map().Loop()
 	done := func(err error) {
 		if l == nil || l.Post(func() { s.srv.open--; s.committed(job, err, from, rcpts, size) }) != nil {
 			return // the server is stopping: there is no one to tell

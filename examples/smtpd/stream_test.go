@@ -193,7 +193,7 @@ func TestDataStreamedToDisk(t *testing.T) {
 	c.send(envelope+wire[:100<<10]+"no end to this line", measure)
 	assert.Len(t, h.files(t, "tmp"), 1)
 	s.FrameTimeout = time.Millisecond
-	s.ResetTimeouts()
+	s.Hooks().ResetTimeouts()
 	testutil.RunUntil(t, h.l, 10*time.Second, func() bool { return h.m.Len() == 0 })
 	assert.Empty(t, h.files(t, "tmp"), "the file of a timed-out message is left in tmp/")
 

@@ -1,5 +1,5 @@
 package testutil
 
-// GatherAllocates reports whether Dispatcher.SendBuffers allocates per call
+// GatherAllocates reports whether Dispatcher.Socket().SendBuffers allocates per call
 // on this system: not on Linux, which uses its own sendmsg call.
 const GatherAllocates = false

@@ -2,6 +2,6 @@
 
 package testutil
 
-// GatherAllocates reports whether Dispatcher.SendBuffers allocates per call
+// GatherAllocates reports whether Dispatcher.Socket().SendBuffers allocates per call
 // on this system: yes where it goes through x/sys's SendmsgBuffers.
 const GatherAllocates = true

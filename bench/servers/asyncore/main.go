@@ -149,7 +149,8 @@ func runGroup(ctx context.Context, n int, addr string, kind poller.Kind, line bo
 		dispatcher.SetMaxConns(l.Map(), -1)
 		s := &server{line: line, buf: new(readBuf)}
 		s.Init(s, l.Map())
-		if err := s.ListenTCPReusePort(addr); err != nil {
+		s.ReusePort = true
+		if err := s.ListenTCP(addr); err != nil {
 			return err
 		}
 		if i == 0 {
