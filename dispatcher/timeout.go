@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/asyncore-go/asyncore/internal/config"
 	"github.com/asyncore-go/asyncore/loop"
 	"golang.org/x/sys/unix"
 )
@@ -169,16 +170,9 @@ func (d *Dispatcher) restartClocks(now int64) {
 }
 
 // effective returns the timeout to use for a field: its value, the default
-// for zero (def, or off when def is 0), and off (0) for a negative value.
-func effective(v, def time.Duration) time.Duration {
-	switch {
-	case v < 0:
-		return 0
-	case v == 0:
-		return def
-	}
-	return v
-}
+// for zero (def, or off when def is 0), and off (0) for a negative value —
+// the library's one rule, config.Or.
+func effective(v, def time.Duration) time.Duration { return config.Or(v, def) }
 
 func (d *Dispatcher) idleTimeout() time.Duration {
 	if d.accepting || d.connecting {
