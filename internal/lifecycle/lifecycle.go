@@ -135,17 +135,25 @@ func (m *Machine) Fail() {
 }
 
 // BeginClose is CloseWhenDone: the state becomes Closing and, if the linger
-// timeout to is on and a loop serves the channel, the close is bounded:
-// the deadline is to after now, pushed back by each Wrote.
+// timeout to is on, the close is bounded: the deadline is to after now,
+// pushed back by each Wrote.
 func (m *Machine) BeginClose(c Conn, to time.Duration) {
 	m.state = Closing
 	if to <= 0 {
 		return
 	}
+	m.clocked, m.at = true, now(c)
+	c.ArmTimeout(time.Duration(m.at) + to)
+}
+
+// now is the channel's loop clock. A dispatcher always has a loop
+// (loop.Map.Loop makes one on first use); 0, where a loop's clock starts,
+// stands in for a Conn without one.
+func now(c Conn) int64 {
 	if l := c.Loop(); l != nil {
-		m.clocked, m.at = true, int64(l.Now())
-		c.ArmTimeout(time.Duration(m.at) + to)
+		return int64(l.Now())
 	}
+	return 0
 }
 
 // BeginHalfClose is ShutdownWriteWhenDone: the state becomes HalfClosing.
@@ -173,11 +181,8 @@ func (m *Machine) StartFlush(eof, pending, connected bool) bool {
 // progress is not stalled, so its deadline moves. LingerTimeout bounds a
 // close that has stalled, not one that is slow.
 func (m *Machine) Wrote(c Conn, n int) {
-	if n <= 0 || !m.clocked {
-		return
-	}
-	if l := c.Loop(); l != nil {
-		m.at = int64(l.Now())
+	if n > 0 && m.clocked {
+		m.at = now(c)
 	}
 }
 

@@ -108,11 +108,21 @@ func TestBeginCloseUnbounded(t *testing.T) {
 	_, ok := m.Deadline(to)
 	assert.False(t, ok, "a close begun with the timeout off stays unbounded")
 
-	var m2 Machine
-	m2.BeginClose(&fakeConn{sotype: unix.SOCK_STREAM}, to) // no loop yet
-	_, ok = m2.Deadline(to)
-	assert.False(t, ok, "without a loop there is no clock to bound the close")
-	assert.Equal(t, Closing, m2.State())
+}
+
+// TestBeginCloseWithoutLoop: a Conn without a loop (a dispatcher always
+// has one: loop.Map.Loop makes it) is bounded from where a loop's clock
+// starts, not left unbounded.
+func TestBeginCloseWithoutLoop(t *testing.T) {
+	c := &fakeConn{sotype: unix.SOCK_STREAM}
+	var m Machine
+	m.BeginClose(c, to)
+	assert.Equal(t, Closing, m.State())
+	at, ok := m.Deadline(to)
+	require.True(t, ok, "the close is bounded")
+	assert.Equal(t, to, at, "from the clock's start")
+	assert.Equal(t, []time.Duration{to}, c.armed)
+	assert.Equal(t, Stalled, m.Expired(to, to))
 }
 
 func TestLingerDrainsUntilDeadline(t *testing.T) {
