@@ -129,32 +129,46 @@ func (c *AsyncChat) initiateSend() {
 		}
 	}
 	if c.out.AtClose() {
-		c.out.PopClose()
-		if err := c.out.Err(); err != nil {
-			// A producer failed: the reply it was part of is cut short,
-			// and what follows cannot be framed; the connection is done.
-			c.life.Fail()
-			c.self.HandleError(fmt.Errorf("chat: producer failed: %w", err))
-			if c.Fd() >= 0 {
-				_ = c.self.Close()
-			}
-			return
-		}
-		c.closeWritten()
+		c.reachedClose()
 		return
 	}
-	if c.paused && c.out.Len() < c.lowWater() {
-		c.paused = false
-		if c.wait == waitOutput {
-			// The output drained: frame what was held, after the
-			// other channels' events of this iteration.
-			c.wait = waitNone
-			c.postpone(c.in)
-		}
-	}
+	c.resumeBelowLowWater()
 	c.UpdateInterest()
 	if !wasEmpty && c.drainer != nil && c.out.Empty() && !c.life.Closing() && c.Fd() >= 0 {
 		c.drainer.HandleDrained()
+	}
+}
+
+// reachedClose acts on a close marker at the head of the queue: everything
+// queued before CloseWhenDone is written. A producer that failed on the way
+// fails the channel instead.
+func (c *AsyncChat) reachedClose() {
+	c.out.PopClose()
+	if err := c.out.Err(); err != nil {
+		// A producer failed: the reply it was part of is cut short,
+		// and what follows cannot be framed; the connection is done.
+		c.life.Fail()
+		c.self.HandleError(fmt.Errorf("chat: producer failed: %w", err))
+		if c.Fd() >= 0 {
+			_ = c.self.Close()
+		}
+		return
+	}
+	c.closeWritten()
+}
+
+// resumeBelowLowWater lets reading and framing go on once the queue has
+// drained below OutLowWater.
+func (c *AsyncChat) resumeBelowLowWater() {
+	if !c.paused || c.out.Len() >= c.lowWater() {
+		return
+	}
+	c.paused = false
+	if c.wait == waitOutput {
+		// The output drained: frame what was held, after the
+		// other channels' events of this iteration.
+		c.wait = waitNone
+		c.postpone(c.in)
 	}
 }
 
