@@ -12,11 +12,17 @@
 // close marker, updating its interest — stays with the owner, which knows
 // its own buffers.
 //
-//	Open ──Fail──▶ Failed ──BeginClose──▶ Closing ──Linger──▶ Draining
-//	  │                                      ▲  │                 │
-//	  ├──────────────BeginClose──────────────┘  └──────┬──────────┘
-//	  └──BeginHalfClose──▶ HalfClosing ──▶ HalfClosed  ▼
-//	                                                Stop: Closed
+//	from         transition       to
+//	Open         Fail             Failed
+//	Open         BeginHalfClose   HalfClosing
+//	HalfClosing  HalfClosed       HalfClosed
+//	any of those BeginClose       Closing
+//	Closing      Linger           Draining
+//	Closing      Stop             Closed
+//	Draining     Stop             Closed
+//
+// Failed is AsyncChat's alone (a broken limit), and so is Closed: a
+// DispatcherWithSend starts afresh at Open after Close (Reset).
 //
 // Orthogonal to the state is whether the peer has finished sending while
 // output was still queued (Flushing): the owner then closes as soon as the
