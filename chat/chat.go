@@ -1,10 +1,11 @@
 package chat
 
 import (
-	"sync"
 	"time"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/internal/config"
+	"github.com/asyncore-go/asyncore/internal/lifecycle"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/producer"
 )
@@ -14,7 +15,7 @@ const (
 	// DefaultBufferSize is asynchat's ac_in_buffer_size and
 	// ac_out_buffer_size: the most bytes one read asks for, and the most
 	// bytes one write hands the kernel.
-	DefaultBufferSize = 65536
+	DefaultBufferSize = config.IOChunk
 	// DefaultFramesPerRead is how many frames one read may deliver before
 	// the other channels get their turn.
 	DefaultFramesPerRead = 1024
@@ -35,10 +36,6 @@ const (
 	// nginx's lingering_timeout.
 	DefaultLingerTimeout = 5 * time.Second
 )
-
-// keepIncoming is the largest default-collector buffer kept for reuse once
-// its data has been taken.
-const keepIncoming = 64 << 10
 
 // Handler is what an AsyncChat's embedding type can override: everything a
 // dispatcher's can, plus the two asynchat override points.
@@ -86,12 +83,12 @@ type Handler interface {
 //
 // OutLowWater defaults to half of OutHighWater; InBufferSize and
 // OutBufferSize to 65536, as in asynchat. The two dispatcher timeouts are
-// on because Init calls Hooks().UseServerTimeouts; a timeout that fires, like a
+// on because Init calls UseServerTimeouts; a timeout that fires, like a
 // limit, reaches HandleError with a peer-caused error (the default logs
 // and closes). So for asynchat's behaviour, set all of them to -1; for a
 // client that waits on a slow server, set IdleTimeout and FrameTimeout to
 // -1 at least. Lowering a timeout on a running chat takes effect after
-// Hooks().ResetTimeouts.
+// ResetTimeouts.
 //
 // If the embedding type has a HandleDrained() method (dispatcher.Drainer),
 // it is called each time the queued output has all been written — the
@@ -171,33 +168,26 @@ type AsyncChat struct {
 	bufs     [][]byte // Gather's scratch
 
 	reading bool // inside HandleRead: writes wait for its end
-	backlog bool // c.in holds input read but not yet framed (FramesPerRead)
-	// held: c.in holds input not framed because the output queue went
-	// above OutHighWater; it is framed once the queue drains (see hold).
-	held     bool
+	// wait says why input already read waits in c.in unframed, if it
+	// does: FramesPerRead (postpone) or OutHighWater (hold).
+	wait     inputWait
 	resumeFn func()
 	// replyBase is what was queued when the current FoundTerminator began
 	// (0 outside one): OutLimit bounds one reply, not the rest of the
 	// reply before it that is still being written.
 	replyBase int
-	closing   bool // CloseWhenDone was called: input is discarded
-	flushing  bool // the peer sent EOF: close once the output is written
 	paused    bool // reading stopped above OutHighWater
-	failed    bool // a limit was exceeded: no more input is framed
 	// discarded is set by DiscardBuffers, so that one called from
 	// FoundTerminator also drops the rest of the input being framed.
 	discarded bool
 
-	framing   bool  // a frame has begun: frameAt is its first byte's time
-	frameAt   int64 // loop.Loop.Now at the first byte of the current frame
-	lingering bool  // CloseWhenDone was called at lingerAt
-	lingerAt  int64
-	// draining: the output is written and the sending side shut down; the
-	// input is read and dropped until EOF or the linger deadline, since
-	// drainStart (docs/failure-modes.md#f17-lingering-close).
-	draining   bool
-	drainStart int64
-	dropped    bool // input arrived after CloseWhenDone and was dropped
+	framing bool  // a frame has begun: frameAt is its first byte's time
+	frameAt int64 // loop.Loop.Now at the first byte of the current frame
+
+	// life is where the chat is between open and closed — failed,
+	// closing when done, draining in a lingering close — with the clocks
+	// that bound the close (see close.go).
+	life lifecycle.Machine
 }
 
 func (c *AsyncChat) asyncChat() *AsyncChat { return c }
@@ -227,432 +217,6 @@ func (c *AsyncChat) SetTerminator(t Terminator) { c.term = t }
 // has fired.
 func (c *AsyncChat) Terminator() Terminator { return c.term }
 
-// readBuffers holds the buffers reads go into. Input is framed as soon as it
-// arrives and only a partial delimiter is kept, so a read buffer is needed
-// only for the length of HandleRead: a pool lets idle connections hold none
-// (F11 slowloris, docs/failure-modes.md), and a handler that reads another
-// channel from inside FoundTerminator gets its own.
-var readBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// HandleRead reads what the socket has, frames it, and writes the replies
-// the frames produced with one gathered write: asynchat's handle_read.
-func (c *AsyncChat) HandleRead() {
-	if c.held || c.backlog {
-		// Input read earlier waits to be framed, and the chat is not
-		// watched for reading; only a hang-up calls HandleRead now (see
-		// dispatcher's handleHangup). Reading would let a peer that
-		// does not read its replies grow c.in, and the peer that hung
-		// up cannot receive replies anyway: it is closed.
-		return
-	}
-	size := c.InBufferSize
-	if size <= 0 {
-		size = DefaultBufferSize
-	}
-	// A partial delimiter kept from the last read goes in front of this
-	// one in the borrowed buffer, so c.in never grows to a read's size and
-	// an idle channel keeps only those few bytes.
-	k := len(c.in)
-	bp := readBuffers.Get().(*[]byte)
-	if cap(*bp) < k+size {
-		*bp = make([]byte, k+size)
-	}
-	buf := (*bp)[:k+size]
-	copy(buf, c.in)
-	if n, _ := c.Recv(buf[k:]); n > 0 { // errors have gone to HandleClose or HandleError
-		if c.closing {
-			c.drop()
-		}
-		c.in = c.in[:0]
-		c.handleInput(buf[:k+n])
-		c.initiateSend()
-	}
-	readBuffers.Put(bp)
-}
-
-// handleInput frames data with writes held back until it is done, so the
-// replies to pipelined requests leave in one system call.
-func (c *AsyncChat) handleInput(data []byte) {
-	c.reading = true
-	defer func() { c.reading = false }() // also if a handler panics
-	c.feed(data)
-}
-
-// feed frames data — what was kept of the last read followed by this one:
-// asynchat's handle_read loop, one Match at a time.
-func (c *AsyncChat) feed(data []byte) {
-	if c.closing || c.failed {
-		return // a close was decided: later input is not acted on (F22 frames-after-close)
-	}
-	frames, most := 0, positive(c.FramesPerRead, DefaultFramesPerRead)
-	for len(data) > 0 && c.open() {
-		if c.term.kind == kindLength && c.overLength() {
-			return
-		}
-		if !c.framing {
-			c.startFrame()
-		}
-		// Match's core, updating c.term in place (see match).
-		n, adv, found, wait := match(data, &c.term)
-		if n > 0 {
-			// Only input waiting for a delimiter makes a line: what None or
-			// a length collected before a switch to a delimiter does not.
-			c.frame += n
-			if c.term.kind != kindDelim {
-				c.frame = 0
-			}
-			if max := positive(c.MaxLine, DefaultMaxLine); max > 0 && c.frame > max {
-				c.fail(ErrLineTooLong)
-				return
-			}
-			c.self.CollectIncomingData(data[:n:n])
-			if debugCollect {
-				poison(data[:n]) // the handler's loan has ended
-			}
-			if !c.open() {
-				break // the collector failed or closed: the frame is not delivered
-			}
-		}
-		data = data[adv:]
-		if found {
-			c.frame = 0
-			c.framing = false
-			c.discarded = false
-			c.replyBase = c.out.Len()
-			c.self.FoundTerminator()
-			c.replyBase = 0
-			if c.discarded {
-				data = nil // as asynchat's discard_buffers empties ac_in_buffer
-			}
-			frames++
-			if len(data) > 0 && c.open() {
-				if c.paused {
-					c.hold(data)
-					return
-				}
-				if most > 0 && frames >= most {
-					c.postpone(data)
-					return
-				}
-			}
-		} else if wait {
-			break
-		}
-	}
-	if !c.open() {
-		c.in = nil
-		return
-	}
-	c.overLength()
-	if cap(c.in) > maxKeptIn && len(data) <= maxKeptIn/2 {
-		c.in = nil // a postponed backlog was framed: give its buffer back
-	}
-	c.in = append(c.in[:0], data...) // the partial delimiter, if any
-}
-
-// maxKeptIn is the largest buffer c.in keeps once what it holds is small
-// again, so that an idle channel holds a few bytes, not a read's worth.
-const maxKeptIn = 4096
-
-// postpone keeps input read but not yet framed, because this read has
-// delivered FramesPerRead frames already, and arranges for it to be framed
-// after the other channels of this loop iteration have had their events:
-// by a function posted to the loop (phase 5). Until then the chat does not
-// read (Readable is false), so the backlog cannot grow.
-func (c *AsyncChat) postpone(data []byte) {
-	c.in = append(c.in[:0], data...) // data may be a suffix of c.in: append moves it
-	l := c.Map().Loop()
-	if l == nil {
-		return
-	}
-	if c.resumeFn == nil {
-		c.resumeFn = c.resume
-	}
-	if l.Post(c.resumeFn) == nil {
-		c.backlog = true
-		c.UpdateInterest()
-	}
-}
-
-// hold keeps input read but not yet framed, because the replies queued so
-// far are above OutHighWater: per-frame flow control. Framing a pipelined
-// request only to queue its reply behind a megabyte the peer has not read
-// yet gains nothing and costs memory, so the chat stops at the frame that
-// crossed the high-water mark, as nginx does not parse the next pipelined
-// request before the current reply is sent. It reads nothing more
-// meanwhile (Readable is false), so what it holds is at most one read.
-// When the queue drains below OutLowWater, initiateSend hands the input to
-// postpone, which frames it in the same loop iteration.
-func (c *AsyncChat) hold(data []byte) {
-	c.in = append(c.in[:0], data...) // data may be a suffix of c.in: append moves it
-	c.held = true
-	c.UpdateInterest()
-}
-
-// resume frames a postponed backlog (see postpone) and writes the replies.
-func (c *AsyncChat) resume() {
-	if !c.backlog {
-		return
-	}
-	c.backlog = false
-	c.UpdateInterest()
-	if c.Fd() < 0 {
-		return
-	}
-	c.handleInput(c.in)
-	c.initiateSend()
-}
-
-// startFrame starts the frame clock at the first byte of a frame.
-func (c *AsyncChat) startFrame() {
-	to := timeout(c.FrameTimeout, DefaultFrameTimeout)
-	if to == 0 || c.term.IsNone() {
-		return
-	}
-	l := c.Map().Loop()
-	if l == nil {
-		return
-	}
-	c.framing, c.frameAt = true, int64(l.Now())
-	c.Hooks().ArmTimeout(time.Duration(c.frameAt + int64(to)))
-}
-
-// NextDeadline reports the chat's earliest deadline — the current frame's
-// and the CloseWhenDone's — for the dispatcher's timer
-// (dispatcher.Deadliner).
-func (c *AsyncChat) NextDeadline() (time.Duration, bool) {
-	next, ok := time.Duration(0), false
-	if to := c.frameTimeout(); to > 0 {
-		next, ok = time.Duration(c.frameAt)+to, true
-	}
-	if at, ok2 := c.lingerDeadline(); ok2 && (!ok || at < next) {
-		next, ok = at, true
-	}
-	return next, ok
-}
-
-// lingerDeadline is when a CloseWhenDone gives up: LingerTimeout after the
-// last progress — output written, or, once draining, input read — and for
-// a drain never later than maxLingerPeriods × LingerTimeout after it began
-// (nginx's lingering_timeout and lingering_time).
-func (c *AsyncChat) lingerDeadline() (time.Duration, bool) {
-	to := timeout(c.LingerTimeout, DefaultLingerTimeout)
-	if !c.lingering || to == 0 {
-		return 0, false
-	}
-	at := time.Duration(c.lingerAt) + to
-	if c.draining {
-		at = min(at, time.Duration(c.drainStart)+maxLingerPeriods*to)
-	}
-	return at, true
-}
-
-// maxLingerPeriods bounds a lingering close in LingerTimeouts: 30 s with
-// the default, nginx's lingering_time.
-const maxLingerPeriods = 6
-
-// HandleDeadline acts on the chat's deadlines that have passed by now
-// (dispatcher.Deadliner): a CloseWhenDone past LingerTimeout closes the
-// channel; a frame past FrameTimeout fails it with ErrFrameTimeout, as an
-// input limit does — HandleError may push a reply, which is written before
-// the close.
-func (c *AsyncChat) HandleDeadline(now time.Duration) {
-	if at, ok := c.lingerDeadline(); ok && now >= at {
-		c.Hooks().CountTimeout()
-		if c.draining {
-			// Everything was written; the peer just never finished.
-			c.self.HandleClose()
-		} else {
-			_ = c.self.Close()
-		}
-		return
-	}
-	if to := c.frameTimeout(); to > 0 && int64(now) >= c.frameAt+int64(to) {
-		c.framing = false
-		if !c.closing && !c.failed {
-			c.Hooks().CountTimeout()
-			c.fail(ErrFrameTimeout)
-		}
-	}
-}
-
-// frameTimeout is the frame timeout if a frame is under way: none while
-// the terminator is None (SetTerminator(None) mid-frame stops the clock),
-// since collecting everything has no frame to finish.
-func (c *AsyncChat) frameTimeout() time.Duration {
-	if !c.framing || c.term.IsNone() {
-		return 0
-	}
-	return timeout(c.FrameTimeout, DefaultFrameTimeout)
-}
-
-// timeout is positive for durations: v, def for zero, 0 (off) if negative.
-func timeout(v, def time.Duration) time.Duration {
-	switch {
-	case v < 0:
-		return 0
-	case v == 0:
-		return def
-	}
-	return v
-}
-
-// open reports whether input should still be framed.
-func (c *AsyncChat) open() bool { return c.Fd() >= 0 && !c.closing && !c.failed }
-
-// overLength fails the channel if its length terminator is above
-// MaxMessage: a length announced by the peer must not make us wait for, or
-// collect, more than we are willing to hold
-// (docs/failure-modes.md#f9-announced-length).
-func (c *AsyncChat) overLength() bool {
-	n, ok := c.term.Len()
-	if max := positive(c.MaxMessage, DefaultMaxMessage); ok && max > 0 && n > max {
-		c.fail(ErrMessageTooLarge)
-		return true
-	}
-	return false
-}
-
-// fail handles a peer that broke a limit: HandleError gets the error (the
-// default logs it and closes), and if the handler kept the channel open —
-// to push an error reply, say — the chat closes once that is written. No
-// further input is framed either way.
-func (c *AsyncChat) fail(err error) {
-	if err != ErrFrameTimeout {
-		c.Hooks().CountLimitClose()
-	}
-	c.failed = true
-	c.dropped = true // the rest of the frame is likely on its way
-	c.in, c.incoming = nil, nil
-	c.self.HandleError(err)
-	if c.Fd() >= 0 {
-		c.CloseWhenDone()
-	}
-}
-
-// CollectIncomingData is the default collector: it appends data to a buffer
-// that TakeData empties. It fails the channel with ErrMessageTooLarge rather
-// than hold more than MaxMessage bytes.
-func (c *AsyncChat) CollectIncomingData(data []byte) {
-	if max := positive(c.MaxMessage, DefaultMaxMessage); max > 0 && len(c.incoming)+len(data) > max {
-		c.fail(ErrMessageTooLarge)
-		return
-	}
-	if len(c.incoming) == 0 && cap(c.incoming) > keepIncoming {
-		// The last message was large and has been taken: start a small
-		// buffer, so one big message is not held for the connection's life.
-		c.incoming = nil
-	}
-	c.incoming = append(c.incoming, data...)
-}
-
-// TakeData returns what the default collector has gathered and empties it:
-// asynchat's _get_data. The slice is reused by the next collection, so use
-// or copy it before returning from FoundTerminator.
-func (c *AsyncChat) TakeData() []byte {
-	data := c.incoming
-	c.incoming = c.incoming[:0]
-	return data
-}
-
-// FoundTerminator is called when a frame is complete. asynchat's version
-// raises NotImplementedError; this one logs "unhandled found terminator" as
-// a warning and drops the collected data, so memory stays bounded.
-func (c *AsyncChat) FoundTerminator() {
-	c.LogInfo("unhandled found terminator", "warning")
-	c.incoming = c.incoming[:0]
-}
-
-// Readable is asynchat's readable(), always true there; here it is false
-// while queued output is above OutHighWater, and while input already read
-// waits to be framed (FramesPerRead, or held above OutHighWater).
-func (c *AsyncChat) Readable() bool { return !c.paused && !c.backlog && !c.held }
-
-// drop notes input that arrived after CloseWhenDone and was dropped; while
-// draining it also counts as progress for the linger deadline.
-func (c *AsyncChat) drop() {
-	c.dropped = true
-	if l := c.Map().Loop(); c.draining && l != nil {
-		c.lingerAt = int64(l.Now())
-	}
-}
-
-// linger starts a lingering close, docs/failure-modes.md#f17-lingering-close,
-// once a CloseWhenDone's output is all written, if the peer may still be
-// sending: input arrived after CloseWhenDone, or some waits unread. Closing a
-// TCP socket with unread input makes the kernel send RST instead of FIN
-// (RFC 1122 4.2.2.13), and an RST can destroy the reply just written — the
-// error line that explains why the connection is being closed — before the
-// peer reads it. So, as nginx's lingering_close does, the chat shuts down
-// its sending side (the peer reads the reply, then EOF), reads and drops
-// input until the peer's EOF, and closes then, or after LingerTimeout
-// without input (at most maxLingerPeriods × LingerTimeout in all). It
-// reports whether the close is now lingering; HandleClose runs when it
-// ends. A negative LingerTimeout, a peer that already sent EOF, or a
-// datagram socket close at once.
-func (c *AsyncChat) linger() bool {
-	if c.draining || c.Hooks().EOF() || c.Socket().Type() != dispatcher.SockStream ||
-		timeout(c.LingerTimeout, DefaultLingerTimeout) == 0 {
-		return false
-	}
-	l := c.Map().Loop()
-	if l == nil || !c.dropped && c.Socket().Unread() == 0 {
-		return false
-	}
-	if err := c.Socket().ShutdownWrite(); err != nil {
-		return false // the peer is gone already: nothing to protect
-	}
-	now := int64(l.Now())
-	c.draining, c.drainStart = true, now
-	c.lingering, c.lingerAt = true, now
-	c.paused = false
-	if at, ok := c.lingerDeadline(); ok {
-		c.Hooks().ArmTimeout(at)
-	}
-	c.UpdateInterest()
-	return true
-}
-
-// HandleClose is asynchat's handle_close, which closes the channel. When the
-// peer has only finished sending (EOF) and replies are still queued, it
-// writes them first and closes afterwards — asynchat would drop them
-// (docs/asyncore-compat.md#half-close, docs/failure-modes.md#f15-half-close). A
-// second HandleClose while flushing (the peer went away entirely) closes at
-// once.
-func (c *AsyncChat) HandleClose() {
-	if c.Hooks().EOF() && !c.flushing && !c.out.Empty() && c.Connected() {
-		c.flushing = true
-		c.CloseWhenDone()
-		return
-	}
-	_ = c.self.Close()
-}
-
-// Close closes the channel and releases its buffers, dropping any queued
-// output (producers that are io.Closers are closed).
-func (c *AsyncChat) Close() error {
-	c.out.Discard()
-	c.in, c.incoming, c.held = nil, nil, false
-	c.framing, c.lingering = false, false
-	c.draining, c.dropped = false, false
-	return c.Dispatcher.Close()
-}
-
-// DiscardBuffers drops buffered input, collected data and queued output:
-// asynchat's discard_buffers. Called from FoundTerminator, it also drops
-// the rest of the input read with that frame, as asynchat's does.
-func (c *AsyncChat) DiscardBuffers() {
-	c.discarded = true
-	c.in, c.held = c.in[:0], false
-	c.incoming = c.incoming[:0]
-	c.frame = 0
-	c.framing = false
-	c.out.Discard()
-	c.replyBase = 0
-	c.paused = false
-	c.UpdateInterest()
-}
-
 // ChannelStats adds the chat's buffered input and queued output to the
 // dispatcher's figures (loop.StatsReporter).
 func (c *AsyncChat) ChannelStats() loop.ChannelStats {
@@ -660,13 +224,4 @@ func (c *AsyncChat) ChannelStats() loop.ChannelStats {
 	s.InBuffered = len(c.in) + len(c.incoming)
 	s.OutBuffered = c.out.Len()
 	return s
-}
-
-// positive returns v, or def when v is zero (negative values pass through,
-// meaning "no limit" for the limits).
-func positive(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }

@@ -2,9 +2,9 @@ package chat
 
 import (
 	"fmt"
-	"time"
 	"unsafe"
 
+	"github.com/asyncore-go/asyncore/internal/config"
 	"github.com/asyncore-go/asyncore/producer"
 )
 
@@ -52,7 +52,7 @@ func (c *AsyncChat) PushString(s string) {
 
 // push is Push, and PushShared if shared is set.
 func (c *AsyncChat) push(data []byte, shared bool) {
-	if c.closing || c.Fd() < 0 || len(data) == 0 {
+	if !c.life.Queueing() || c.Fd() < 0 || len(data) == 0 {
 		return
 	}
 	send := !c.reading
@@ -75,43 +75,20 @@ func (c *AsyncChat) push(data []byte, shared bool) {
 // PushWithProducer queues a producer, whose chunks are sent when the data
 // queued before it has gone: asynchat's push_with_producer.
 func (c *AsyncChat) PushWithProducer(p producer.Producer) {
-	if c.closing || c.Fd() < 0 || p == nil {
+	if !c.life.Queueing() || c.Fd() < 0 || p == nil {
 		return
 	}
 	c.out.PushProducer(p)
 	c.queued(!c.reading)
 }
 
-// CloseWhenDone closes the channel once everything queued so far has been
-// written: asynchat's close_when_done. Input that arrives meanwhile is read
-// and discarded, not framed, and anything pushed afterwards is dropped.
-func (c *AsyncChat) CloseWhenDone() {
-	if c.closing || c.Fd() < 0 {
-		return
-	}
-	c.closing = true
-	c.in, c.held = nil, false
-	c.framing = false
-	if to := timeout(c.LingerTimeout, DefaultLingerTimeout); to > 0 {
-		if l := c.Map().Loop(); l != nil {
-			c.lingering, c.lingerAt = true, int64(l.Now())
-			c.Hooks().ArmTimeout(time.Duration(c.lingerAt + int64(to)))
-		}
-	}
-	c.out.PushClose()
-	c.UpdateInterest()
-	if !c.reading {
-		c.initiateSend()
-	}
-}
-
 // queued enforces the output limits after something was queued and, if
 // send is set, starts writing.
 func (c *AsyncChat) queued(send bool) {
 	pending := c.out.Len()
-	if limit := positive(c.OutLimit, DefaultOutLimit); limit > 0 && pending-c.replyBase > limit {
+	if limit := config.Or(c.OutLimit, DefaultOutLimit); limit > 0 && pending-c.replyBase > limit {
 		c.out.Discard()
-		c.failed = true
+		c.life.Fail()
 		c.Hooks().CountLimitClose()
 		c.self.HandleError(ErrOutputLimit)
 		if c.Fd() >= 0 {
@@ -119,7 +96,7 @@ func (c *AsyncChat) queued(send bool) {
 		}
 		return
 	}
-	if high := positive(c.OutHighWater, DefaultOutHighWater); high > 0 && pending > high && !c.paused {
+	if high := config.Or(c.OutHighWater, DefaultOutHighWater); high > 0 && pending > high && !c.paused {
 		c.paused = true
 	}
 	c.UpdateInterest()
@@ -139,7 +116,7 @@ func (c *AsyncChat) initiateSend() {
 	}
 	wasEmpty := c.out.Empty()
 	if !c.out.AtClose() {
-		bufs := c.out.Gather(c.bufs[:0], positive(c.OutBufferSize, DefaultBufferSize), maxWriteBufs)
+		bufs := c.out.Gather(c.bufs[:0], config.Or(c.OutBufferSize, DefaultBufferSize), maxWriteBufs)
 		c.bufs = bufs[:0]
 		if len(bufs) > 0 {
 			n, err := c.Socket().SendBuffers(bufs)
@@ -148,43 +125,50 @@ func (c *AsyncChat) initiateSend() {
 				return // HandleClose or HandleError has run
 			}
 			c.out.Consume(n)
-			if l := c.Map().Loop(); n > 0 && c.lingering && l != nil {
-				// The close is making progress: LingerTimeout bounds
-				// a close that has stalled, not one that is slow.
-				c.lingerAt = int64(l.Now())
-			}
+			c.life.Wrote(chatConn{c}, n) // a close that makes progress is not stalled
 		}
 	}
 	if c.out.AtClose() {
-		c.out.PopClose()
-		if err := c.out.Err(); err != nil {
-			// A producer failed: the reply it was part of is cut short,
-			// and what follows cannot be framed; the connection is done.
-			c.failed = true
-			c.self.HandleError(fmt.Errorf("chat: producer failed: %w", err))
-			if c.Fd() >= 0 {
-				_ = c.self.Close()
-			}
-			return
-		}
-		if c.linger() {
-			return
-		}
-		c.self.HandleClose()
+		c.reachedClose()
 		return
 	}
-	if c.paused && c.out.Len() < c.lowWater() {
-		c.paused = false
-		if c.held {
-			// The output drained: frame what was held, after the
-			// other channels' events of this iteration.
-			c.held = false
-			c.postpone(c.in)
-		}
-	}
+	c.resumeBelowLowWater()
 	c.UpdateInterest()
-	if !wasEmpty && c.drainer != nil && c.out.Empty() && !c.closing && c.Fd() >= 0 {
+	if !wasEmpty && c.drainer != nil && c.out.Empty() && !c.life.Closing() && c.Fd() >= 0 {
 		c.drainer.HandleDrained()
+	}
+}
+
+// reachedClose acts on a close marker at the head of the queue: everything
+// queued before CloseWhenDone is written. A producer that failed on the way
+// fails the channel instead.
+func (c *AsyncChat) reachedClose() {
+	c.out.PopClose()
+	if err := c.out.Err(); err != nil {
+		// A producer failed: the reply it was part of is cut short,
+		// and what follows cannot be framed; the connection is done.
+		c.life.Fail()
+		c.self.HandleError(fmt.Errorf("chat: producer failed: %w", err))
+		if c.Fd() >= 0 {
+			_ = c.self.Close()
+		}
+		return
+	}
+	c.closeWritten()
+}
+
+// resumeBelowLowWater lets reading and framing go on once the queue has
+// drained below OutLowWater.
+func (c *AsyncChat) resumeBelowLowWater() {
+	if !c.paused || c.out.Len() >= c.lowWater() {
+		return
+	}
+	c.paused = false
+	if c.wait == waitOutput {
+		// The output drained: frame what was held, after the
+		// other channels' events of this iteration.
+		c.wait = waitNone
+		c.postpone(c.in)
 	}
 }
 
@@ -196,7 +180,7 @@ func (c *AsyncChat) lowWater() int {
 	if c.OutLowWater > 0 {
 		return c.OutLowWater
 	}
-	return positive(c.OutHighWater, DefaultOutHighWater) / 2
+	return config.Or(c.OutHighWater, DefaultOutHighWater) / 2
 }
 
 // HandleWrite writes queued output: asynchat's handle_write.

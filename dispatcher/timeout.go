@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/asyncore-go/asyncore/internal/config"
 	"github.com/asyncore-go/asyncore/loop"
 	"golang.org/x/sys/unix"
 )
@@ -157,18 +158,6 @@ func (d *Dispatcher) restartClocks(now int64) {
 	t.lastIO, t.lastIn, t.connectStart, t.stallSince = now, now, now, now
 }
 
-// effective returns the timeout to use for a field: its value, the default
-// for zero (def, or off when def is 0), and off (0) for a negative value.
-func effective(v, def time.Duration) time.Duration {
-	switch {
-	case v < 0:
-		return 0
-	case v == 0:
-		return def
-	}
-	return v
-}
-
 func (d *Dispatcher) idleTimeout() time.Duration {
 	if d.accepting || d.connecting {
 		return 0
@@ -177,7 +166,7 @@ func (d *Dispatcher) idleTimeout() time.Duration {
 	if d.tmo.serverDefs {
 		def = DefaultIdleTimeout
 	}
-	return effective(d.IdleTimeout, def)
+	return config.Or(d.IdleTimeout, def)
 }
 
 // readIdleTimeout is off for listeners, connecting sockets and sockets
@@ -186,7 +175,7 @@ func (d *Dispatcher) readIdleTimeout() time.Duration {
 	if d.accepting || d.connecting || d.eof {
 		return 0
 	}
-	return effective(d.ReadIdleTimeout, 0)
+	return config.Or(d.ReadIdleTimeout, 0)
 }
 
 func (d *Dispatcher) writeStallTimeout() time.Duration {
@@ -197,14 +186,14 @@ func (d *Dispatcher) writeStallTimeout() time.Duration {
 	if d.tmo.serverDefs {
 		def = DefaultWriteStallTimeout
 	}
-	return effective(d.WriteStallTimeout, def)
+	return config.Or(d.WriteStallTimeout, def)
 }
 
 func (d *Dispatcher) connectTimeout() time.Duration {
 	if !d.connecting || d.connected {
 		return 0
 	}
-	return effective(d.ConnectTimeout, DefaultConnectTimeout)
+	return config.Or(d.ConnectTimeout, DefaultConnectTimeout)
 }
 
 // nextDeadline returns the earliest deadline of the dispatcher and its

@@ -3,26 +3,17 @@ package dispatcher
 import (
 	"sync"
 	"time"
+
+	"github.com/asyncore-go/asyncore/internal/config"
+	"github.com/asyncore-go/asyncore/internal/lifecycle"
+	"github.com/asyncore-go/asyncore/loop"
+	"github.com/asyncore-go/asyncore/producer"
 )
-
-// sendChunk is how much DispatcherWithSend hands to one send(2), as
-// asyncore's dispatcher_with_send sends at most 65536 bytes per call.
-const sendChunk = 65536
-
-// shrinkAbove is the buffer capacity above which an emptied output buffer is
-// released, so one large burst does not pin its memory for the connection's
-// life.
-const shrinkAbove = 256 << 10
 
 // DefaultLingerTimeout is DispatcherWithSend.LingerTimeout's default: how
 // long a CloseWhenDone may go without progress (nginx's
 // lingering_timeout).
 const DefaultLingerTimeout = 5 * time.Second
-
-// maxLingerPeriods bounds a lingering close to this many LingerTimeouts in
-// all (30 s with the default: nginx's lingering_time), however slowly the
-// peer trickles input.
-const maxLingerPeriods = 6
 
 // Drainer is implemented by a handler that wants to hear when its queued
 // output has all been written: DispatcherWithSend calls HandleDrained each
@@ -56,18 +47,14 @@ type DispatcherWithSend struct {
 	// CloseWhenDone waits as long as WriteStallTimeout allows.
 	LingerTimeout time.Duration
 
-	out      []byte // queued output; out[off:] is still to go
-	off      int
-	flushing bool // the peer sent EOF: close once out is written
-
-	closing    bool  // CloseWhenDone: close once out is written
-	shutWr     bool  // ShutdownWriteWhenDone: shut down writing once out is written
-	halfClosed bool  // … and it has been
-	lingering  bool  // the close is bounded: lingerAt is its last progress
-	lingerAt   int64 // loop.Loop.Now of the last progress of the close
-	draining   bool  // output written, writing shut down: input is dropped until EOF
-	drainStart int64
-	dropped    bool // input arrived after CloseWhenDone
+	// out is the queued output: the same queue AsyncChat uses, holding
+	// only copied data here. Its buffers are released after a large burst
+	// (config.FIFOShrinkAbove).
+	out  producer.FIFO
+	bufs [1][]byte // Gather's scratch: one buffer, one send(2)
+	// life is the close lifecycle: CloseWhenDone, ShutdownWriteWhenDone,
+	// the flush after the peer's EOF and the lingering close.
+	life lifecycle.Machine
 }
 
 // withSend lets Init find the DispatcherWithSend around a Dispatcher.
@@ -83,7 +70,7 @@ func (d *DispatcherWithSend) Send(data []byte) {
 	if d.Debug {
 		d.LogInfo("sending "+quote(data), "info")
 	}
-	if len(data) == 0 || d.fd < 0 || d.closing || d.shutWr {
+	if len(data) == 0 || d.fd < 0 || d.life.State() != lifecycle.Open {
 		return
 	}
 	if d.Pending() == 0 && d.connected {
@@ -93,47 +80,31 @@ func (d *DispatcherWithSend) Send(data []byte) {
 		}
 		data = data[n:]
 	}
-	if d.off > 0 && d.off >= len(d.out)/2 {
-		// More than half the buffer has been sent: move the rest down, so
-		// a connection whose buffer never empties (a slow reader) does not
-		// keep every byte it ever sent. Each byte moves at most once per
-		// halving, so this is amortised O(1) per byte.
-		d.out = d.out[:copy(d.out, d.out[d.off:])]
-		d.off = 0
-	}
-	d.out = append(d.out, data...)
+	d.out.Push(data) // a slow reader's buffer is compacted, not grown (producer.FIFO.Push)
 	d.UpdateInterest()
 }
 
 // Pending reports how many bytes are queued and not yet written.
-func (d *DispatcherWithSend) Pending() int { return len(d.out) - d.off }
+func (d *DispatcherWithSend) Pending() int { return d.out.Len() }
 
-// initiateSend is asyncore's initiate_send: write at most sendChunk bytes.
+// initiateSend is asyncore's initiate_send: write at most config.IOChunk
+// bytes with one send(2).
 func (d *DispatcherWithSend) initiateSend() {
 	if d.Pending() == 0 {
 		d.whenDone()
 		return
 	}
-	end := min(d.off+sendChunk, len(d.out))
-	n, err := d.Dispatcher.Send(d.out[d.off:end])
+	bufs := d.out.Gather(d.bufs[:0], config.IOChunk, len(d.bufs))
+	n, err := d.Dispatcher.Send(bufs[0])
+	clear(d.bufs[:]) // hold no reference into the queue
 	if err != nil {
 		return // HandleClose or HandleError has run
 	}
-	d.off += n
-	if n > 0 && d.lingering {
-		// The close is making progress: LingerTimeout bounds a close
-		// that has stalled, not one that is slow.
-		d.lingerAt = d.now()
-	}
-	if d.off < len(d.out) {
+	d.out.Consume(n)
+	d.life.Wrote(d.conn(), n)
+	if d.Pending() > 0 {
 		return
 	}
-	if cap(d.out) > shrinkAbove {
-		d.out = nil
-	} else {
-		d.out = d.out[:0]
-	}
-	d.off = 0
 	if x, ok := d.self.(Drainer); ok {
 		epoch := d.epoch
 		x.HandleDrained()
@@ -141,7 +112,7 @@ func (d *DispatcherWithSend) initiateSend() {
 			return
 		}
 	}
-	if d.flushing {
+	if d.life.Flushing() {
 		_ = d.self.Close()
 		return
 	}
@@ -151,18 +122,19 @@ func (d *DispatcherWithSend) initiateSend() {
 // whenDone acts on CloseWhenDone or ShutdownWriteWhenDone once everything
 // queued has been written.
 func (d *DispatcherWithSend) whenDone() {
-	if d.fd < 0 || d.draining || d.connecting && !d.connected || d.connected && d.Pending() > 0 {
+	if d.fd < 0 || d.life.State() == lifecycle.Draining || d.connecting && !d.connected || d.connected && d.Pending() > 0 {
 		return // not yet; a socket that is neither connected nor connecting has nothing to wait for
 	}
-	switch {
-	case d.closing:
-		if d.linger() {
+	switch d.life.State() {
+	case lifecycle.Closing:
+		if d.life.Linger(d.conn(), d.lingerTimeout()) {
+			d.UpdateInterest()
 			return
 		}
-		d.lingering = false
+		d.life.StopClock()
 		d.self.HandleClose()
-	case d.shutWr && !d.halfClosed:
-		d.halfClosed = true // done: the peer's EOF ends the connection
+	case lifecycle.HalfClosing:
+		d.life.HalfClosed() // done: the peer's EOF ends the connection
 		if err := d.shutdownWrite(); err != nil {
 			d.self.HandleClose() // the peer is gone already
 			return
@@ -187,115 +159,72 @@ func (d *DispatcherWithSend) whenDone() {
 // and only then closes. LingerTimeout bounds both a write that stalls and
 // the lingering.
 func (d *DispatcherWithSend) CloseWhenDone() {
-	if d.fd < 0 || d.closing {
+	if d.fd < 0 || d.life.Closing() {
 		return
 	}
-	d.closing, d.shutWr = true, false
 	d.dropInput = true
-	if to := d.lingerTimeout(); to > 0 {
-		d.lingering, d.lingerAt = true, d.now()
-		d.armTimeout(time.Duration(d.lingerAt) + to)
-	}
+	d.life.BeginClose(d.conn(), d.lingerTimeout())
 	d.UpdateInterest()
 	d.whenDone()
 }
 
 // ShutdownWriteWhenDone is the client's half-close: once everything queued
-// so far has been written, it shuts down the sending side (Socket().ShutdownWrite),
+// so far has been written, it shuts down the sending side (ShutdownWrite),
 // so the peer reads EOF after the last byte, and keeps reading — HandleRead
 // goes on as before — until the peer's own EOF, whose HandleClose ends the
 // connection. A client that sends a request and then waits for the whole
 // answer (`printf 'a\n' | client`) calls it after its last Send. Data sent
 // afterwards is dropped.
 func (d *DispatcherWithSend) ShutdownWriteWhenDone() {
-	if d.fd < 0 || d.closing || d.shutWr {
+	if d.fd < 0 || d.life.State() != lifecycle.Open {
 		return
 	}
-	d.shutWr = true
+	d.life.BeginHalfClose()
 	d.whenDone()
 }
 
 func (d *DispatcherWithSend) lingerTimeout() time.Duration {
-	return effective(d.LingerTimeout, DefaultLingerTimeout)
+	return config.Or(d.LingerTimeout, DefaultLingerTimeout)
 }
 
-// linger starts a lingering close once a CloseWhenDone's output is all
-// written, if the peer may still be sending (see CloseWhenDone), and
-// reports whether it did. A peer that already sent EOF, a datagram socket,
-// or a negative LingerTimeout close at once.
-func (d *DispatcherWithSend) linger() bool {
-	if d.eof || d.sotype != SockStream || d.isFile || d.lingerTimeout() == 0 || d.m.Loop() == nil {
-		return false
-	}
-	if d.unread() == 0 && !d.dropped {
-		return false
-	}
-	if err := d.shutdownWrite(); err != nil {
-		return false // the peer is gone already: nothing to protect
-	}
-	now := d.now()
-	d.draining, d.drainStart = true, now
-	d.lingering, d.lingerAt = true, now
-	if at, ok := d.lingerDeadline(); ok {
-		d.armTimeout(at)
-	}
-	d.UpdateInterest()
-	return true
-}
-
-// lingerDeadline is when a CloseWhenDone gives up: LingerTimeout after its
-// last progress — output written, or, once draining, input dropped — and
-// for a drain no later than maxLingerPeriods LingerTimeouts after it began.
+// lingerDeadline is when a CloseWhenDone gives up (lifecycle.Machine.Deadline),
+// for the dispatcher's timer.
 func (d *DispatcherWithSend) lingerDeadline() (time.Duration, bool) {
-	to := d.lingerTimeout()
-	if !d.lingering || to == 0 {
-		return 0, false
-	}
-	at := time.Duration(d.lingerAt) + to
-	if d.draining {
-		at = min(at, time.Duration(d.drainStart)+maxLingerPeriods*to)
-	}
-	return at, true
+	return d.life.Deadline(d.lingerTimeout())
 }
 
 // handleLinger closes a CloseWhenDone whose deadline has passed by now.
 func (d *DispatcherWithSend) handleLinger(now int64) {
-	at, ok := d.lingerDeadline()
-	if !ok || now < int64(at) {
-		return
-	}
-	d.countTimeout()
-	if d.draining {
+	switch d.life.Expired(time.Duration(now), d.lingerTimeout()) {
+	case lifecycle.Drained:
 		// Everything was written; the peer just never finished.
+		d.countTimeout()
 		d.self.HandleClose()
-		return
+	case lifecycle.Stalled:
+		d.countTimeout()
+		_ = d.self.Close()
 	}
-	_ = d.self.Close()
 }
 
 // discardBuffers is where Recv puts input read after CloseWhenDone.
-var discardBuffers = sync.Pool{New: func() any { return new([16 << 10]byte) }}
+var discardBuffers = sync.Pool{New: func() any { return new([config.DiscardBuffer]byte) }}
 
 // dropRead reads and drops input after CloseWhenDone; EOF reaches
 // HandleClose as usual.
 func (d *DispatcherWithSend) dropRead() {
-	buf := discardBuffers.Get().(*[16 << 10]byte)
+	buf := discardBuffers.Get().(*[config.DiscardBuffer]byte)
 	n, _ := d.Recv(buf[:])
 	discardBuffers.Put(buf)
 	if n > 0 {
-		d.dropped = true
-		if d.draining {
-			d.lingerAt = d.now()
-		}
+		d.life.Dropped(d.conn())
 	}
 }
 
 // closed resets the close state and releases the queue when the socket
 // closes: what was not written is dropped.
 func (d *DispatcherWithSend) closed() {
-	d.out, d.off = nil, 0
-	d.flushing, d.closing, d.shutWr, d.halfClosed = false, false, false, false
-	d.lingering, d.draining, d.dropped = false, false, false
+	d.out = producer.FIFO{}
+	d.life.Reset()
 }
 
 // HandleClose is asyncore's handle_close, with one difference: when the peer
@@ -306,8 +235,7 @@ func (d *DispatcherWithSend) closed() {
 // once, through Dispatcher.HandleClose. The peer's EOF during a CloseWhenDone
 // that still has output to write waits for that output too.
 func (d *DispatcherWithSend) HandleClose() {
-	if d.eof && !d.flushing && d.Pending() > 0 && d.connected {
-		d.flushing = true
+	if d.life.StartFlush(d.eof, d.Pending() > 0, d.connected) {
 		d.UpdateInterest()
 		return
 	}
@@ -322,5 +250,20 @@ func (d *DispatcherWithSend) HandleWrite() { d.initiateSend() }
 // connected (asyncore: "(not self.connected) or len(self.out_buffer)"),
 // and while a CloseWhenDone or ShutdownWriteWhenDone waits for its turn.
 func (d *DispatcherWithSend) Writable() bool {
-	return !d.connected || d.Pending() > 0 || d.shutWr && !d.halfClosed || d.closing && !d.draining
+	st := d.life.State()
+	return !d.connected || d.Pending() > 0 || st == lifecycle.HalfClosing || st == lifecycle.Closing
 }
+
+// lifeConn is a dispatcher as its close lifecycle sees it (lifecycle.Conn).
+// It is one pointer, so passing it as an interface does not allocate.
+type lifeConn struct{ d *Dispatcher }
+
+func (x lifeConn) Loop() *loop.Loop            { return x.d.m.Loop() }
+func (x lifeConn) EOF() bool                   { return x.d.eof }
+func (x lifeConn) Type() int                   { return x.d.sotype }
+func (x lifeConn) Unread() int                 { return x.d.unread() }
+func (x lifeConn) ShutdownWrite() error        { return x.d.shutdownWrite() }
+func (x lifeConn) ArmTimeout(at time.Duration) { x.d.armTimeout(at) }
+
+// conn is d as its lifecycle sees it.
+func (d *DispatcherWithSend) conn() lifecycle.Conn { return lifeConn{&d.Dispatcher} }

@@ -1,6 +1,6 @@
 // Package producer holds asynchat's output side: producers, which supply
-// data a chunk at a time, and FIFO, the queue an AsyncChat channel drains
-// when its socket can take more.
+// data a chunk at a time, and FIFO, the queue an AsyncChat channel (and a
+// dispatcher.DispatcherWithSend) drains when its socket can take more.
 //
 // # Producers
 //

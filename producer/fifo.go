@@ -1,23 +1,18 @@
 package producer
 
-import "io"
+import (
+	"io"
 
+	"github.com/asyncore-go/asyncore/internal/config"
+)
+
+// The queue's buffer sizes and retention are config.FIFOMinBuffer,
+// config.FIFOKeepBuffers and config.FIFOShrinkAbove, where the reasons are
+// given beside the library's other buffer sizes.
 const (
-	// minBuffer is the capacity of a fresh data buffer: enough for a
-	// typical reply, small enough that an idle connection holding one in
-	// its free list costs little.
-	minBuffer = 512
-
-	// keepBuffers is how many emptied data buffers a FIFO keeps for reuse.
-	// Two cover the common case of one buffer being written while the next
-	// reply is pushed.
-	keepBuffers = 2
-
-	// shrinkAbove is the capacity above which an emptied buffer is released
-	// rather than kept, so one large burst does not pin its memory for the
-	// connection's life: an idle connection keeps at most keepBuffers ×
-	// 16 KiB. Large output belongs in a producer, which is not copied.
-	shrinkAbove = 16 << 10
+	minBuffer   = config.FIFOMinBuffer
+	keepBuffers = config.FIFOKeepBuffers
+	shrinkAbove = config.FIFOShrinkAbove
 
 	// compactAfter is how many dead slots at the front of the item slice
 	// are tolerated before the live items are moved down.
@@ -44,7 +39,7 @@ type item struct {
 	p    Producer
 }
 
-// FIFO is the output queue AsyncChat drains: asynchat's producer_fifo. It
+// FIFO is the output queue AsyncChat and DispatcherWithSend drain: asynchat's producer_fifo. It
 // holds, in order, data pushed with Push (copied into buffers the queue owns
 // and reuses, so steady-state pushes allocate nothing), data pushed with
 // PushShared (referenced, not copied), producers, and close-when-done

@@ -6,11 +6,13 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/asyncore-go/asyncore/internal/config"
 )
 
 // defaultReaderSize is the Reader chunk size when none is given: asynchat's
 // ac_out_buffer_size, the most AsyncChat writes from one item at a time.
-const defaultReaderSize = 65536
+const defaultReaderSize = config.IOChunk
 
 // minFileBuffer is the smallest buffer FileProducer allocates for a small
 // file; below it, saving memory no longer matters.

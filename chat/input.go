@@ -1,0 +1,346 @@
+package chat
+
+import (
+	"sync"
+	"time"
+
+	"github.com/asyncore-go/asyncore/internal/config"
+)
+
+// The input side of AsyncChat: reads, framing at the terminator, the input
+// limits and the flow control that postpones or holds input already read.
+
+// inputWait says why input already read waits in c.in unframed, if it does.
+// While it waits the chat reads nothing more (Readable is false), so what
+// it holds is at most one read.
+type inputWait uint8
+
+const (
+	// waitNone: no input waits; c.in holds at most a partial delimiter.
+	waitNone inputWait = iota
+	// waitTurn: the read delivered FramesPerRead frames already; the rest
+	// is framed after the other channels' events (see postpone).
+	waitTurn
+	// waitOutput: the output queue went above OutHighWater; the rest is
+	// framed once it drains below OutLowWater (see hold).
+	waitOutput
+)
+
+// readBuffers holds the buffers reads go into. Input is framed as soon as it
+// arrives and only a partial delimiter is kept, so a read buffer is needed
+// only for the length of HandleRead: a pool lets idle connections hold none
+// (F11 slowloris, docs/failure-modes.md), and a handler that reads another
+// channel from inside FoundTerminator gets its own.
+var readBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// HandleRead reads what the socket has, frames it, and writes the replies
+// the frames produced with one gathered write: asynchat's handle_read.
+func (c *AsyncChat) HandleRead() {
+	if c.wait != waitNone {
+		// Input read earlier waits to be framed, and the chat is not
+		// watched for reading; only a hang-up calls HandleRead now (see
+		// dispatcher's handleHangup). Reading would let a peer that
+		// does not read its replies grow c.in, and the peer that hung
+		// up cannot receive replies anyway: it is closed.
+		return
+	}
+	size := c.InBufferSize
+	if size <= 0 {
+		size = DefaultBufferSize
+	}
+	// A partial delimiter kept from the last read goes in front of this
+	// one in the borrowed buffer, so c.in never grows to a read's size and
+	// an idle channel keeps only those few bytes.
+	k := len(c.in)
+	bp := readBuffers.Get().(*[]byte)
+	if cap(*bp) < k+size {
+		*bp = make([]byte, k+size)
+	}
+	buf := (*bp)[:k+size]
+	copy(buf, c.in)
+	if n, _ := c.Recv(buf[k:]); n > 0 { // errors have gone to HandleClose or HandleError
+		if c.life.Closing() {
+			c.life.Dropped(chatConn{c}) // read only to be dropped (see feed)
+		}
+		c.in = c.in[:0]
+		c.handleInput(buf[:k+n])
+		c.initiateSend()
+	}
+	readBuffers.Put(bp)
+}
+
+// handleInput frames data with writes held back until it is done, so the
+// replies to pipelined requests leave in one system call.
+func (c *AsyncChat) handleInput(data []byte) {
+	c.reading = true
+	defer func() { c.reading = false }() // also if a handler panics
+	c.feed(data)
+}
+
+// feed frames data — what was kept of the last read followed by this one:
+// asynchat's handle_read loop, one Match at a time.
+func (c *AsyncChat) feed(data []byte) {
+	if !c.life.Acting() {
+		return // a close was decided: later input is not acted on (F22 frames-after-close)
+	}
+	frames, most := 0, config.Or(c.FramesPerRead, DefaultFramesPerRead)
+	for len(data) > 0 && c.open() {
+		if c.term.kind == kindLength && c.overLength() {
+			return
+		}
+		if !c.framing {
+			c.startFrame()
+		}
+		// Match's core, updating c.term in place (see match).
+		n, adv, found, wait := match(data, &c.term)
+		if n > 0 && !c.collect(data[:n]) {
+			break // over MaxLine, or the collector failed or closed: the frame is not delivered
+		}
+		data = data[adv:]
+		if found {
+			frames++
+			if data = c.deliver(data); c.stopAfter(data, frames, most) {
+				return
+			}
+		} else if wait {
+			break
+		}
+	}
+	c.keep(data)
+}
+
+// collect hands the next n bytes of a frame to CollectIncomingData, after
+// checking MaxLine, and reports whether framing goes on. Only input waiting
+// for a delimiter makes a line: what None or a length collected before a
+// switch to a delimiter does not.
+func (c *AsyncChat) collect(piece []byte) bool {
+	c.frame += len(piece)
+	if c.term.kind != kindDelim {
+		c.frame = 0
+	}
+	if limit := config.Or(c.MaxLine, DefaultMaxLine); limit > 0 && c.frame > limit {
+		c.fail(ErrLineTooLong)
+		return false
+	}
+	c.self.CollectIncomingData(piece[:len(piece):len(piece)])
+	if debugCollect {
+		poison(piece) // the handler's loan has ended
+	}
+	return c.open()
+}
+
+// deliver ends the current frame with FoundTerminator and returns the input
+// left to frame: none if the handler called DiscardBuffers, as asynchat's
+// discard_buffers empties ac_in_buffer.
+func (c *AsyncChat) deliver(rest []byte) []byte {
+	c.frame = 0
+	c.framing = false
+	c.discarded = false
+	c.replyBase = c.out.Len()
+	c.self.FoundTerminator()
+	c.replyBase = 0
+	if c.discarded {
+		return nil
+	}
+	return rest
+}
+
+// stopAfter decides, after a frame, whether the rest of the input waits:
+// held while the output is above OutHighWater, postponed once this read
+// has delivered most frames. It reports whether it does.
+func (c *AsyncChat) stopAfter(rest []byte, frames, most int) bool {
+	if len(rest) == 0 || !c.open() {
+		return false
+	}
+	switch {
+	case c.paused:
+		c.hold(rest)
+	case most > 0 && frames >= most:
+		c.postpone(rest)
+	default:
+		return false
+	}
+	return true
+}
+
+// keep stores what feed did not frame — a partial delimiter, if any — in
+// c.in, in a small buffer once a large backlog has been framed.
+func (c *AsyncChat) keep(data []byte) {
+	if !c.open() {
+		c.in = nil
+		return
+	}
+	c.overLength()
+	if cap(c.in) > config.MaxKeptIn && len(data) <= config.MaxKeptIn/2 {
+		c.in = nil // a postponed backlog was framed: give its buffer back
+	}
+	c.in = append(c.in[:0], data...) // the partial delimiter, if any
+}
+
+// postpone keeps input read but not yet framed, because this read has
+// delivered FramesPerRead frames already, and arranges for it to be framed
+// after the other channels of this loop iteration have had their events:
+// by a function posted to the loop (phase 5). Until then the chat does not
+// read (Readable is false), so the backlog cannot grow.
+func (c *AsyncChat) postpone(data []byte) {
+	c.in = append(c.in[:0], data...) // data may be a suffix of c.in: append moves it
+	l := c.Map().Loop()
+	if l == nil {
+		return
+	}
+	if c.resumeFn == nil {
+		c.resumeFn = c.resume
+	}
+	if l.Post(c.resumeFn) == nil {
+		c.wait = waitTurn
+		c.UpdateInterest()
+	}
+}
+
+// hold keeps input read but not yet framed, because the replies queued so
+// far are above OutHighWater: per-frame flow control. Framing a pipelined
+// request only to queue its reply behind a megabyte the peer has not read
+// yet gains nothing and costs memory, so the chat stops at the frame that
+// crossed the high-water mark, as nginx does not parse the next pipelined
+// request before the current reply is sent. It reads nothing more
+// meanwhile (Readable is false), so what it holds is at most one read.
+// When the queue drains below OutLowWater, initiateSend hands the input to
+// postpone, which frames it in the same loop iteration.
+func (c *AsyncChat) hold(data []byte) {
+	c.in = append(c.in[:0], data...) // data may be a suffix of c.in: append moves it
+	c.wait = waitOutput
+	c.UpdateInterest()
+}
+
+// unhold forgets that input was held above OutHighWater: the input itself
+// has been dropped.
+func (c *AsyncChat) unhold() {
+	if c.wait == waitOutput {
+		c.wait = waitNone
+	}
+}
+
+// resume frames a postponed backlog (see postpone) and writes the replies.
+func (c *AsyncChat) resume() {
+	if c.wait != waitTurn {
+		return
+	}
+	c.wait = waitNone
+	c.UpdateInterest()
+	if c.Fd() < 0 {
+		return
+	}
+	c.handleInput(c.in)
+	c.initiateSend()
+}
+
+// startFrame starts the frame clock at the first byte of a frame.
+func (c *AsyncChat) startFrame() {
+	to := config.Or(c.FrameTimeout, DefaultFrameTimeout)
+	if to == 0 || c.term.IsNone() {
+		return
+	}
+	l := c.Map().Loop()
+	if l == nil {
+		return
+	}
+	c.framing, c.frameAt = true, int64(l.Now())
+	c.Hooks().ArmTimeout(time.Duration(c.frameAt + int64(to)))
+}
+
+// frameTimeout is the frame timeout if a frame is under way: none while
+// the terminator is None (SetTerminator(None) mid-frame stops the clock),
+// since collecting everything has no frame to finish.
+func (c *AsyncChat) frameTimeout() time.Duration {
+	if !c.framing || c.term.IsNone() {
+		return 0
+	}
+	return config.Or(c.FrameTimeout, DefaultFrameTimeout)
+}
+
+// open reports whether input should still be framed.
+func (c *AsyncChat) open() bool { return c.Fd() >= 0 && c.life.Acting() }
+
+// overLength fails the channel if its length terminator is above
+// MaxMessage: a length announced by the peer must not make us wait for, or
+// collect, more than we are willing to hold
+// (docs/failure-modes.md#f9-announced-length).
+func (c *AsyncChat) overLength() bool {
+	n, ok := c.term.Len()
+	if limit := config.Or(c.MaxMessage, DefaultMaxMessage); ok && limit > 0 && n > limit {
+		c.fail(ErrMessageTooLarge)
+		return true
+	}
+	return false
+}
+
+// fail handles a peer that broke a limit: HandleError gets the error (the
+// default logs it and closes), and if the handler kept the channel open —
+// to push an error reply, say — the chat closes once that is written. No
+// further input is framed either way.
+func (c *AsyncChat) fail(err error) {
+	if err != ErrFrameTimeout {
+		c.Hooks().CountLimitClose()
+	}
+	c.life.Fail()
+	c.life.Dropped(chatConn{c}) // the rest of the frame is likely on its way
+	c.in, c.incoming = nil, nil
+	c.self.HandleError(err)
+	if c.Fd() >= 0 {
+		c.CloseWhenDone()
+	}
+}
+
+// CollectIncomingData is the default collector: it appends data to a buffer
+// that TakeData empties. It fails the channel with ErrMessageTooLarge rather
+// than hold more than MaxMessage bytes.
+func (c *AsyncChat) CollectIncomingData(data []byte) {
+	if limit := config.Or(c.MaxMessage, DefaultMaxMessage); limit > 0 && len(c.incoming)+len(data) > limit {
+		c.fail(ErrMessageTooLarge)
+		return
+	}
+	if len(c.incoming) == 0 && cap(c.incoming) > config.KeepIncoming {
+		// The last message was large and has been taken: start a small
+		// buffer, so one big message is not held for the connection's life.
+		c.incoming = nil
+	}
+	c.incoming = append(c.incoming, data...)
+}
+
+// TakeData returns what the default collector has gathered and empties it:
+// asynchat's _get_data. The slice is reused by the next collection, so use
+// or copy it before returning from FoundTerminator.
+func (c *AsyncChat) TakeData() []byte {
+	data := c.incoming
+	c.incoming = c.incoming[:0]
+	return data
+}
+
+// FoundTerminator is called when a frame is complete. asynchat's version
+// raises NotImplementedError; this one logs "unhandled found terminator" as
+// a warning and drops the collected data, so memory stays bounded.
+func (c *AsyncChat) FoundTerminator() {
+	c.LogInfo("unhandled found terminator", "warning")
+	c.incoming = c.incoming[:0]
+}
+
+// Readable is asynchat's readable(), always true there; here it is false
+// while queued output is above OutHighWater, and while input already read
+// waits to be framed (FramesPerRead, or held above OutHighWater).
+func (c *AsyncChat) Readable() bool { return !c.paused && c.wait == waitNone }
+
+// DiscardBuffers drops buffered input, collected data and queued output:
+// asynchat's discard_buffers. Called from FoundTerminator, it also drops
+// the rest of the input read with that frame, as asynchat's does.
+func (c *AsyncChat) DiscardBuffers() {
+	c.discarded = true
+	c.in = c.in[:0]
+	c.unhold()
+	c.incoming = c.incoming[:0]
+	c.frame = 0
+	c.framing = false
+	c.out.Discard()
+	c.replyBase = 0
+	c.paused = false
+	c.UpdateInterest()
+}
