@@ -6,6 +6,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/producer"
 	"golang.org/x/sys/unix"
 )
@@ -48,9 +49,9 @@ func BenchmarkPipelinedLines(b *testing.B) {
 	const inflight = 16
 	req := []byte("SET key value\n")
 	batch := bytes.Repeat(req, inflight)
-	for _, kind := range testutil.Backends() {
+	for _, kind := range looptest.Backends() {
 		b.Run(kind.String(), func(b *testing.B) {
-			l := testutil.NewLoop(b, kind)
+			l := looptest.NewLoop(b, kind)
 			s := &okServer{}
 			s.Init(s, l.Map())
 			s.SetTerminator(chat.DelimiterString("\n"))
@@ -99,9 +100,9 @@ func BenchmarkPipelinedLines(b *testing.B) {
 func BenchmarkProducerDownload1MiB(b *testing.B) {
 	const size = 1 << 20
 	data := pattern(size)
-	for _, kind := range testutil.Backends() {
+	for _, kind := range looptest.Backends() {
 		b.Run(kind.String(), func(b *testing.B) {
-			l := testutil.NewLoop(b, kind)
+			l := looptest.NewLoop(b, kind)
 			s := &okServer{}
 			s.Init(s, l.Map())
 			peer := benchPair(b, s)

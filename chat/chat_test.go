@@ -19,6 +19,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/asyncore-go/asyncore/producer"
@@ -47,9 +48,9 @@ type env struct {
 // and a descriptor-leak check.
 func forEachBackend(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Helper()
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		f(t, &env{t: t, kind: kind, l: l, m: l.Map()})
 	})
 }
@@ -66,9 +67,9 @@ func forEachBackend(t *testing.T, f func(t *testing.T, e *env)) {
 func forEachBackendParallel(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Helper()
 	testutil.CheckFDLeaks(t)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		t.Parallel()
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		f(t, &env{t: t, kind: kind, l: l, m: l.Map()})
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/asyncore-go/asyncore/producer"
@@ -231,10 +232,10 @@ func peerRead(fd int, buf []byte) (got []byte, eof bool, err error) {
 func TestFaultEcho(t *testing.T) {
 	testutil.WarmUp(t)
 	seed := testutil.FaultSeed(t)
-	scripts := testutil.FaultScripts(2000, 300)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	scripts := looptest.FaultScripts(2000, 300)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		start := time.Now()
 		fatal := 0
 		for i := range scripts {
@@ -401,10 +402,10 @@ func faultEchoScript(t *testing.T, l *loop.Loop, seed uint64, i int) bool {
 func TestFaultOutputQueue(t *testing.T) {
 	testutil.WarmUp(t)
 	seed := testutil.FaultSeed(t)
-	scripts := testutil.FaultScripts(600, 150)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	scripts := looptest.FaultScripts(600, 150)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		start := time.Now()
 		for i := range scripts {
 			faultOutputScript(t, l, seed, i)

@@ -26,6 +26,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -246,7 +247,7 @@ func TestSlowloris(t *testing.T) {
 	)
 	testutil.CheckFDLeaks(t)
 	testutil.WarmUp(t)
-	kind := testutil.Backends()[0]
+	kind := looptest.Backends()[0]
 	n := fdBudget(t, 1000)
 	if kind == poller.Select {
 		n = min(n, 400) // FD_SETSIZE
@@ -259,7 +260,7 @@ func TestSlowloris(t *testing.T) {
 	// than cores leave the sharing to the kernel's scheduler.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2 * runtime.NumCPU()))
 
-	l := testutil.NewLoop(t, kind)
+	l := looptest.NewLoop(t, kind)
 	s := &hostileServer{frameTimeout: frameTimeout, idleTimeout: idleTimeout}
 	addr := listenHostile(t, l, s)
 	tid := runLocked(t, l)
@@ -411,12 +412,12 @@ func TestSlowloris(t *testing.T) {
 func TestIdleConnMemory(t *testing.T) {
 	testutil.CheckFDLeaks(t)
 	testutil.WarmUp(t)
-	kind := testutil.Backends()[0]
+	kind := looptest.Backends()[0]
 	n := fdBudget(t, 1000)
 	if kind == poller.Select {
 		n = min(n, 400) // FD_SETSIZE
 	}
-	l := testutil.NewLoop(t, kind)
+	l := looptest.NewLoop(t, kind)
 	s := &hostileServer{}
 	listenHostile(t, l, s)
 	sa := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: s.LocalAddr().(*net.TCPAddr).Port}

@@ -13,6 +13,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,9 +25,9 @@ import (
 // sides to the millisecond whatever the scheduler does.
 func forEachFakeClock(t *testing.T, f func(t *testing.T, e *env, clk *testutil.FakeClock)) {
 	t.Helper()
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		f(t, &env{t: t, kind: kind, l: l, m: l.Map()}, clk)
 	})
 }
@@ -37,9 +38,9 @@ func forEachFakeClock(t *testing.T, f func(t *testing.T, e *env, clk *testutil.F
 func forEachFakeClockParallel(t *testing.T, f func(t *testing.T, e *env, clk *testutil.FakeClock)) {
 	t.Helper()
 	testutil.CheckFDLeaks(t)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		t.Parallel()
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		f(t, &env{t: t, kind: kind, l: l, m: l.Map()}, clk)
 	})
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -118,13 +119,13 @@ type env struct {
 // a descriptor-leak check.
 func forEachAPI(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Helper()
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, fam := range families {
 			t.Run(fam.name, func(t *testing.T) {
 				fam.skipUnavailable(t)
 				fam.skipRepeat(t, kind)
 				checkFDLeaks(t)
-				l := testutil.NewLoop(t, kind)
+				l := looptest.NewLoop(t, kind)
 				f(t, &env{t: t, kind: kind, fam: fam, l: l, m: l.Map()})
 			})
 		}
@@ -142,14 +143,14 @@ func forEachAPI(t *testing.T, f func(t *testing.T, e *env)) {
 func forEachAPIParallel(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Helper()
 	checkFDLeaks(t)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		t.Parallel()
 		for _, fam := range families {
 			t.Run(fam.name, func(t *testing.T) {
 				fam.skipUnavailable(t)
 				fam.skipRepeat(t, kind)
 				t.Parallel()
-				l := testutil.NewLoop(t, kind)
+				l := looptest.NewLoop(t, kind)
 				f(t, &env{t: t, kind: kind, fam: fam, l: l, m: l.Map()})
 			})
 		}
@@ -162,7 +163,7 @@ func forEachAPIParallel(t *testing.T, f func(t *testing.T, e *env)) {
 func forEachBackendParallel(t *testing.T, f func(t *testing.T, kind poller.Kind)) {
 	t.Helper()
 	checkFDLeaks(t)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		t.Parallel()
 		f(t, kind)
 	})
@@ -173,8 +174,8 @@ func forEachBackendParallel(t *testing.T, f func(t *testing.T, kind poller.Kind)
 // conversion, which does not depend on the backend, and past it an IPv6
 // socket takes the same paths as an IPv4 one.
 func (f family) skipRepeat(t testing.TB, kind poller.Kind) {
-	if f.af == dispatcher.AFInet6 && !testutil.Long() && kind != testutil.Backends()[0] {
-		t.Skipf("AF_INET6 runs on %v here, and on every backend in the long runs", testutil.Backends()[0])
+	if f.af == dispatcher.AFInet6 && !testutil.Long() && kind != looptest.Backends()[0] {
+		t.Skipf("AF_INET6 runs on %v here, and on every backend in the long runs", looptest.Backends()[0])
 	}
 }
 

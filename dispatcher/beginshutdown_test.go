@@ -7,6 +7,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -77,7 +78,7 @@ func readAllWhileRunning(t *testing.T, l *loop.Loop, peer int) []byte {
 // A second BeginShutdown does nothing more.
 func TestBeginShutdown(t *testing.T) {
 	forEachBackendParallel(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		m := l.Map()
 
 		srv, err := dispatcher.Serve(m, "127.0.0.1:0", func() dispatcher.Handler { return nil })

@@ -24,6 +24,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -173,7 +174,7 @@ func childServer(t *testing.T, role string) (*testutil.Child, string) {
 	if testutil.ProcFDs(os.Getpid()) < 0 {
 		t.Skip("needs /proc")
 	}
-	kinds := testutil.Backends()
+	kinds := looptest.Backends()
 	require.NotEmpty(t, kinds)
 	c := testutil.StartChild(t, "TestChildEchoServer", role, childBackendEnv+"="+kinds[0].String())
 	port := c.Expect("port")

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
-	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -129,9 +129,9 @@ func TestCloseAllErrors(t *testing.T) {
 // closes their descriptors and leaves them closed; the loop then has
 // nothing to serve.
 func TestCloseAllDispatchers(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		m := l.Map()
 		var ds []*dispatcher.Dispatcher
 		var fds []int

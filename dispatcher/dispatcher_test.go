@@ -21,6 +21,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -395,9 +396,9 @@ func TestReadwritePanics(t *testing.T) {
 	})
 	for _, in := range []string{"HandleRead", "HandleWrite", "HandleClose"} {
 		t.Run(in, func(t *testing.T) {
-			testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+			looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 				checkFDLeaks(t)
-				l := testutil.NewLoop(t, kind)
+				l := looptest.NewLoop(t, kind)
 				m := l.Map()
 
 				by := &byteCounter{}
@@ -442,9 +443,9 @@ func (p *readPanicker) HandleRead() { panic("boom") }
 // HandleError logs "uncaptured error, closing channel …" at error level, with
 // the stack of a recovered panic, and closes the channel through HandleClose.
 func TestHandleErrorDefault(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		p := &readPanicker{}
 		p.Init(p, l.Map())
 		buf := captureLog(&p.Dispatcher)
@@ -771,9 +772,9 @@ func TestNoHandlerAfterClose(t *testing.T) {
 				assert.Equal(t, tt.calls, r.calls)
 				assert.Equal(t, -1, r.Fd())
 			})
-			testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+			looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 				checkFDLeaks(t)
-				l := testutil.NewLoop(t, kind)
+				l := looptest.NewLoop(t, kind)
 				r, peer := newRecorder(t, l.Map())
 				r.writable = true
 				r.onRead = func() { tt.read(r) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -63,10 +64,10 @@ func (f *fileReader) HandleError(err error) { f.errs = append(f.errs, err) }
 // EOF and closes it. epoll refuses regular files; the backend reports them
 // always ready, as poll and select do.
 func TestFileDispatcher(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
 		path := testFile(t)
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		fd := openFD(t, path, unix.O_RDONLY)
 		f := &fileReader{chunk: 29}
 		err := f.InitFile(f, fd, l.Map())
@@ -154,9 +155,9 @@ func TestFileCloseTwice(t *testing.T) {
 // writer closes, HandleClose runs once
 // (docs/asyncore-compat.md#file-dispatcher: POLLHUP, or EOF through Recv).
 func TestFilePipe(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		p, err := testutil.NewPipe()
 		require.NoError(t, err)
 		writer := p[1]

@@ -9,6 +9,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -69,11 +70,11 @@ func (p *pausedReader) HandleClose() {
 // must be delivered before HandleClose, which then sees EOF; closing at the
 // hang-up would drop it.
 func TestHangupDeliversBufferedInput(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		if kind == poller.Select {
 			t.Skip("select(2) has no hang-up condition: a socket not watched for reading cannot see the peer leave")
 		}
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		fd, client := tcpPair(t)
 		p := &pausedReader{closedAt: -1}
 		p.Init(p, l.Map())
@@ -100,8 +101,8 @@ func TestHangupDeliversBufferedInput(t *testing.T) {
 // (nc -N); the reply still queued when the EOF arrives is written in full
 // before the close, instead of being dropped as asyncore does.
 func TestWithSendFlushesAfterEOF(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l := looptest.NewLoop(t, kind)
 		fd, client := tcpPair(t)
 		require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096))
 		e := &bigReplier{reply: bytes.Repeat([]byte("r"), 1<<20)}

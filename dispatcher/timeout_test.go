@@ -14,6 +14,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -73,9 +74,9 @@ const margin = time.Millisecond
 // Dispatcher has no idle timeout unless it asks.
 func TestIdleTimeout(t *testing.T) {
 	const idle = 250 * time.Millisecond
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		c := newTimeoutConn(l.Map())
 		c.IdleTimeout = idle
 		a, b := testutil.Socketpair(t)
@@ -121,9 +122,9 @@ func TestIdleTimeout(t *testing.T) {
 // restarted by it.
 func TestIdleTimeoutChangedWhileRunning(t *testing.T) {
 	const idle = 100 * time.Millisecond
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		c := newTimeoutConn(l.Map())
 		c.UseServerTimeouts() // 120s: nothing happens during the test
 		a, _ := testutil.Socketpair(t)
@@ -152,9 +153,9 @@ func TestIdleTimeoutChangedWhileRunning(t *testing.T) {
 // reuses A's descriptor number after A closed.
 func TestStaleIdleTimer(t *testing.T) {
 	const idle = 200 * time.Millisecond
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		a, _ := testutil.Socketpair(t)
 		x, _ := testutil.Socketpair(t)
 		fd, err := unix.Dup(a)
@@ -188,7 +189,7 @@ func TestStaleIdleTimer(t *testing.T) {
 func TestWriteStall(t *testing.T) {
 	const stall = 120 * time.Millisecond
 	forEachBackendParallel(t, func(t *testing.T, kind poller.Kind) {
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		a, _ := testutil.Socketpair(t)
 
 		quiet := newTimeoutConn(l.Map())
@@ -228,9 +229,9 @@ func TestWriteStall(t *testing.T) {
 // HandleConnect never runs.
 func TestConnectTimeout(t *testing.T) {
 	const timeout = 200 * time.Millisecond
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		ln, err := testutil.NewSocket(unix.AF_INET, unix.SOCK_STREAM)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = unix.Close(ln) })
@@ -283,7 +284,7 @@ func TestConnectTimeout(t *testing.T) {
 // timeout then works as usual.
 func TestTimeoutsSetBeforeTheLoop(t *testing.T) {
 	const idle = 100 * time.Millisecond
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
 		m := loop.NewMap()
 		c := newTimeoutConn(m)

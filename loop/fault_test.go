@@ -14,6 +14,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -38,8 +39,8 @@ func waitFaults(rng *rand.Rand, rate float64, n *int) func() sock.Fault {
 // completes, a timer fires once and not early, and a posted function runs.
 func TestFaultWait(t *testing.T) {
 	seed := testutil.FaultSeed(t)
-	scripts := testutil.FaultScripts(600, 90)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	scripts := looptest.FaultScripts(600, 90)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		l := newLoop(t, kind, loop.Options{})
 		local, peer := newPair(t)
@@ -107,7 +108,7 @@ func TestFaultWait(t *testing.T) {
 // with that errno, as a failing poller would; the loop runs normally once
 // the wait succeeds again.
 func TestFaultWaitError(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		local, peer := newPair(t)
 		p := newProbe(t, l.Map(), local)
@@ -135,8 +136,8 @@ func TestFaultWaitError(t *testing.T) {
 func TestFaultClose(t *testing.T) {
 	logs := captureLog(t)
 	seed := testutil.FaultSeed(t)
-	scripts := testutil.FaultScripts(600, 90)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	scripts := looptest.FaultScripts(600, 90)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		l := newLoop(t, kind, loop.Options{})
 		failed := 0

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -16,7 +18,7 @@ import (
 // FD_SETSIZE only, so on select the default cap leaves room below it for the
 // loop's own descriptors; the other backends keep DefaultMaxConns.
 func TestDefaultMaxConnsFitsBackend(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind})
 		require.NoError(t, err)
 		defer l.Close()
@@ -37,8 +39,8 @@ func TestDefaultMaxConnsFitsBackend(t *testing.T) {
 // and with poller.ErrFDTooLarge, a descriptor select cannot watch, instead
 // of taking it and failing later in the loop.
 func TestMapAddRefusesHighFD(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l := looptest.NewLoop(t, kind)
 		a, _ := testutil.Socketpair(t)
 		high, err := unix.FcntlInt(uintptr(a), unix.F_DUPFD_CLOEXEC, poller.FDSetSize+100)
 		require.NoError(t, err)

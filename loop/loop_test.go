@@ -8,6 +8,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -55,7 +56,7 @@ func isOpen(fd int) bool {
 	return err == nil
 }
 
-// newLoop is testutil.NewLoop with Options: the given backend over a fresh
+// newLoop is looptest.NewLoop with Options: the given backend over a fresh
 // map (unless opts names one); every channel still in the map is closed, and
 // then the loop, when the test ends.
 func newLoop(t testing.TB, kind poller.Kind, opts loop.Options) *loop.Loop {
@@ -276,7 +277,7 @@ func (p *probe) calls() int {
 // ---------------------------------------------------------------------------
 
 func TestRunEmptyMapReturnsAtOnce(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		before := testutil.OpenFDs()
 		m := loop.NewMap()
 		// An hour's timeout: waiting on the empty map would trip the guard.
@@ -304,7 +305,7 @@ func TestRunCount(t *testing.T) {
 		{"negative runs none", -1, 0},
 		{"very negative runs none", -100, 0},
 	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				l := newLoop(t, kind, loop.Options{Count: tc.count, Timeout: time.Millisecond})
@@ -345,7 +346,7 @@ func selfClosing(t testing.TB, m *loop.Map, k int) *fake {
 }
 
 func TestRunCountStopsWhenMapEmpties(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Count: 10, Timeout: 5 * time.Second})
 		c := selfClosing(t, l.Map(), 2)
 		require.NoError(t, l.Run())
@@ -357,7 +358,7 @@ func TestRunCountStopsWhenMapEmpties(t *testing.T) {
 }
 
 func TestRunZeroCountRunsUntilMapEmpty(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Timeout: 5 * time.Second})
 		watchdog(t, l, testutil.HangGuard)
 		a := selfClosing(t, l.Map(), 7)
@@ -371,7 +372,7 @@ func TestRunZeroCountRunsUntilMapEmpty(t *testing.T) {
 }
 
 func TestRunTimeoutBoundsIdleIteration(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Count: 3, Timeout: 20 * time.Millisecond})
 		local, _ := newPair(t)
 		idle := addFake(t, l.Map(), local, poller.Read)
@@ -385,7 +386,7 @@ func TestRunTimeoutBoundsIdleIteration(t *testing.T) {
 }
 
 func TestRunNegativeTimeoutWakesForTimer(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Count: 1, Timeout: -1})
 		watchdog(t, l, testutil.HangGuard)
 		local, _ := newPair(t)
@@ -466,7 +467,7 @@ func containsKind(kinds []poller.Kind, k poller.Kind) bool {
 // a hundred calls cost no descriptors, and it closes that loop once the map
 // is empty.
 func TestRunReusesMapLoop(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		m := loop.NewMap()
 		local, peer := socketpair(t)
@@ -496,7 +497,7 @@ func TestRunReusesMapLoop(t *testing.T) {
 }
 
 func TestRunClosesImplicitLoopWhenMapEmpties(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		before := testutil.OpenFDs()
 		m := loop.NewMap()
@@ -521,7 +522,7 @@ func TestRunClosesImplicitLoopWhenMapEmpties(t *testing.T) {
 }
 
 func TestRunBackendChangeClosesOldImplicitLoop(t *testing.T) {
-	kinds := testutil.Backends()
+	kinds := looptest.Backends()
 	if len(kinds) < 2 {
 		t.Skip("needs two backends")
 	}
@@ -558,7 +559,7 @@ func TestRunDefaultMap(t *testing.T) {
 }
 
 func TestRunWhileRunning(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Timeout: time.Millisecond})
 		local, peer := newPair(t)
 		poke(t, peer)
@@ -583,7 +584,7 @@ func TestRunWhileRunning(t *testing.T) {
 }
 
 func TestClosedLoop(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind})
 		require.NoError(t, err)
@@ -605,7 +606,7 @@ func TestClosedLoop(t *testing.T) {
 }
 
 func TestStopFromAnotherGoroutine(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Timeout: -1})
 		watchdog(t, l, testutil.HangGuard)
 		local, _ := newPair(t)
@@ -621,7 +622,7 @@ func TestStopFromAnotherGoroutine(t *testing.T) {
 }
 
 func TestStopBeforeRun(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Timeout: 10 * time.Second})
 		local, _ := newPair(t)
 		addFake(t, l.Map(), local, poller.Read)
@@ -640,7 +641,7 @@ func TestStopBeforeRun(t *testing.T) {
 // the default asks each once, when it joins the map.
 func TestStrictAsksEveryChannel(t *testing.T) {
 	const channels, iterations = 100, 10
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, strict := range []bool{true, false} {
 			name := map[bool]string{true: "strict", false: "default"}[strict]
 			t.Run(name, func(t *testing.T) {
@@ -668,7 +669,7 @@ func TestStrictAsksEveryChannel(t *testing.T) {
 }
 
 func TestUpdateReasksOneChannel(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		fakes := make([]*fake, 10)
 		for i := range fakes {
@@ -697,7 +698,7 @@ func TestUpdateReasksOneChannel(t *testing.T) {
 // Read, Read|Write and back to none, checking what the loop delivers at each
 // step.
 func TestInterestChangesReachThePoller(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		local, peer := newPair(t)
 		poke(t, peer) // readable from now on; writable always

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -112,7 +114,7 @@ func TestDefaultMap(t *testing.T) {
 // The remaining tests attach the map to a loop.
 
 func TestMapAddReplacesWithLoop(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		local, peer := newPair(t)
 		poke(t, peer)
@@ -133,7 +135,7 @@ func TestMapAddReplacesWithLoop(t *testing.T) {
 }
 
 func TestMapRemoveStopsEvents(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		local, peer := newPair(t)
 		poke(t, peer)
@@ -156,7 +158,7 @@ func TestMapRemoveStopsEvents(t *testing.T) {
 // until the batch is over, so its number cannot be handed out again while
 // events for it may still be pending.
 func TestMapCloseFDDeferredInBatch(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		local, peer := newPair(t)
 		poke(t, peer)
@@ -179,7 +181,7 @@ func TestMapCloseFDDeferredInBatch(t *testing.T) {
 // not disturb the second. (Running the first loop again takes the map back,
 // as RunOnce documents; that is checked last.)
 func TestMapMovesToSecondLoop(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		m := loop.NewMap()
 		l1, err := loop.New(loop.Options{Map: m, Backend: kind})

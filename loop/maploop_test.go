@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -18,7 +18,7 @@ import (
 // New afterwards serve them, on the backend they ask for: the loop the
 // setup code saw is the loop that runs.
 func TestMapLoopBeforeRun(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, form := range []string{"package Run", "New"} {
 			t.Run(form, func(t *testing.T) {
 				m := loop.NewMap()
@@ -58,7 +58,7 @@ func TestMapLoopBeforeRun(t *testing.T) {
 // serving a map through Map.Post (or Map.Loop().Post) while the loop
 // goroutine sets up and runs it. Run under -race.
 func TestMapPostFromAnotherGoroutine(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		m := loop.NewMap()
 		t.Cleanup(func() { closeMap(m) })
 		local, _ := newPair(t)

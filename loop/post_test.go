@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -22,7 +24,7 @@ import (
 // the order it posted them. Run it with -race.
 func TestPostManyGoroutines(t *testing.T) {
 	const goroutines, each = 50, 200
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		// Touched only by posted functions, so only by this goroutine.
 		runs := make([]int, goroutines*each)
@@ -72,7 +74,7 @@ func TestPostManyGoroutines(t *testing.T) {
 // TestPostWakesBlockedLoop: a Post from another goroutine ends a wait with
 // no timeout.
 func TestPostWakesBlockedLoop(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		local, _ := newPair(t)
 		addFake(t, l.Map(), local, poller.Read)
@@ -98,7 +100,7 @@ func TestPostWakesBlockedLoop(t *testing.T) {
 }
 
 func TestPostAfterClose(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind})
 		require.NoError(t, err)
 		ran := false
@@ -116,7 +118,7 @@ func TestPostNil(t *testing.T) {
 }
 
 func TestPostPanicRecovered(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		logs := captureLog(t)
 		l := newLoop(t, kind, loop.Options{})
 		after := 0
@@ -135,7 +137,7 @@ func TestPostPanicRecovered(t *testing.T) {
 // TestPostFromPostedFunction: a function posted by a posted function runs in
 // the next iteration, and that iteration does not wait.
 func TestPostFromPostedFunction(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		local, _ := newPair(t)
 		addFake(t, l.Map(), local, poller.Read)
@@ -158,7 +160,7 @@ func TestPostFromPostedFunction(t *testing.T) {
 // TestIterationPhaseOrder: within one iteration, events are dispatched, then
 // due timers run, then posted functions (loop/doc.go phases 3, 4, 5).
 func TestIterationPhaseOrder(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		local, peer := newPair(t)
 		c := addFake(t, l.Map(), local, poller.Read)
@@ -179,7 +181,7 @@ func TestIterationPhaseOrder(t *testing.T) {
 // Close, which the kernel hands out again at once.
 func TestPostCloseRace(t *testing.T) {
 	const posters = 8
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for range 20 {
 			l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind})
 			require.NoError(t, err)

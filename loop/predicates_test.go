@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -110,7 +110,7 @@ func readAll(t *testing.T, fd int) string {
 // TestRunAsksPredicatesEveryIteration: the package-level Run, asyncore's
 // entry, must notice a predicate changed in a timer, as asyncore does.
 func TestRunAsksPredicatesEveryIteration(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		m := loop.NewMap()
 		t.Cleanup(func() { closeMap(m) })
 		peer := portedTimerSend(t, m)
@@ -124,7 +124,7 @@ func TestRunAsksPredicatesEveryIteration(t *testing.T) {
 // once with ActiveOnly.
 func TestRunActiveOnlyOptsOut(t *testing.T) {
 	const channels, iterations = 10, 5
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, activeOnly := range []bool{false, true} {
 			m := loop.NewMap()
 			t.Cleanup(func() { closeMap(m) })
@@ -159,7 +159,7 @@ func TestCheckInterestWarnsOnce(t *testing.T) {
 				t.Setenv("ASYNCORE_DEBUG", "1")
 				loop.ReloadDebugEnv(t)
 			}
-			testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+			looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 				logs := captureLog(t)
 				l := newLoop(t, kind, opts)
 				peer := portedTimerSend(t, l.Map())
@@ -174,7 +174,7 @@ func TestCheckInterestWarnsOnce(t *testing.T) {
 
 // TestCheckInterestReadable: the same for Readable.
 func TestCheckInterestReadable(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		logs := captureLog(t)
 		l := newLoop(t, kind, loop.Options{CheckInterest: true})
 		local, peer := newPair(t)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -25,7 +26,7 @@ const reuseRounds = 200
 // TestFDReuseWithinBatch is F4 stale-event: a stale event for a closed fd must
 // never reach a channel created in the same batch.
 func TestFDReuseWithinBatch(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 
 		// Two dispatchers are readable in one batch; whichever runs first
@@ -223,7 +224,7 @@ func TestFDReuseWithinBatch(t *testing.T) {
 // TestHandlerRunAfterCloseSameEvent is F6(a) double-close: nothing runs on a
 // channel after it is closed, in the same batch or the same event.
 func TestHandlerRunAfterCloseSameEvent(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		// Loop level: two channels, each readable and writable; whichever
 		// runs first closes both.
 		t.Run("fake channels", func(t *testing.T) {
@@ -303,7 +304,7 @@ func TestHandlerRunAfterCloseSameEvent(t *testing.T) {
 // ones.
 func TestMassCloseInsideHandler(t *testing.T) {
 	const total, fresh = 200, 50
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		l := newLoop(t, kind, loop.Options{})
 		m := l.Map()
@@ -412,7 +413,7 @@ func TestHandlerPanicIsolated(t *testing.T) {
 		assert.ErrorIs(t, err, errBoom)
 	}
 
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		t.Run("HandleEvents panics", func(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
 			fakes := busyFakes(t, l.Map(), 4)
@@ -550,7 +551,7 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 // default Writable is false — must let the loop sleep.
 func TestIdleNoSpin(t *testing.T) {
 	const idle = 100
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		probes := make([]*probe, idle)
 		m := loop.NewMap()
 		for i := range probes {
@@ -592,7 +593,7 @@ func TestIdleNoSpin(t *testing.T) {
 // drops a closed descriptor from its interest list, so the channel hears
 // nothing until its interest next changes, and then gets the error.
 func TestClosedFDBehindOurBack(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		local, _ := newPair(t)
 		c := addFake(t, l.Map(), local, poller.Read)
@@ -640,7 +641,7 @@ func TestClosedFDBehindOurBack(t *testing.T) {
 // description, so a registered descriptor that was dup'd would keep producing
 // events after close unless it is taken out of the poller first.
 func TestDupedFDNoGhostEvents(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		m := l.Map()
 		local, peer := newPair(t)
@@ -687,7 +688,7 @@ func TestDupedFDNoGhostEvents(t *testing.T) {
 // other backends serve it.
 func TestSelectRefusesHighFD(t *testing.T) {
 	const high = 1500
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		local, peer := newPair(t)
 		require.False(t, isOpen(high), "fd %d is taken", high)
 		require.NoError(t, testutil.DupTo(local, high))

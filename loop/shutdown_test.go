@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -70,7 +70,7 @@ func runAsync(run func() error) <-chan error {
 // goodbye and close themselves; Shutdown returns nil once the map is empty,
 // and Run returns normally.
 func TestShutdownGraceful(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		var gs []*goodbye
 		var peers []int
@@ -95,7 +95,7 @@ func TestShutdownGraceful(t *testing.T) {
 // context ends; Shutdown then reports the context's error. A Group's loop,
 // which runs until Stop, returns too.
 func TestShutdownDeadlineForcesClose(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -118,7 +118,7 @@ func TestShutdownDeadlineForcesClose(t *testing.T) {
 // TestShutdownBeforeRun: a Shutdown asked before the loop runs is served
 // when it does.
 func TestShutdownBeforeRun(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		m := loop.NewMap()
 		t.Cleanup(func() { closeMap(m) })
 		g, peer := addGoodbye(t, m, false)
@@ -147,7 +147,7 @@ func TestShutdownGroupLoop(t *testing.T) {
 // the channels open; a context done before the call returns at once; a
 // context that ends after RunContext returned does not stop a later Run.
 func TestRunContext(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		local, cpeer := newPair(t)
 		c := addFake(t, l.Map(), local, poller.Read)
@@ -191,7 +191,7 @@ func TestRunContext(t *testing.T) {
 // closes — and returns once the map is empty, well before its grace period
 // (an hour, so only the map emptying can end it).
 func TestRunGraceful(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		var gs []*goodbye
 		var peers []int

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -15,7 +15,7 @@ import (
 // asyncore.loop(timeout=0, count=1), called between frames: every call must
 // poll and return, whatever the channels are doing, as RunOnce(0) does.
 func TestRunZeroTimeoutPolls(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		m := loop.NewMap()
 		t.Cleanup(func() { closeMap(m) })
 		local, _ := newPair(t)
@@ -42,7 +42,7 @@ func TestRunZeroTimeoutPolls(t *testing.T) {
 // no Count (the zero Options) would spin on an idle map. It must block
 // instead until something happens: here a timer that closes the channel.
 func TestRunEmptyOptionsDoNotSpin(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, form := range []string{"New", "package Run"} {
 			t.Run(form, func(t *testing.T) {
 				m := loop.NewMap()

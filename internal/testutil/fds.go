@@ -1,0 +1,31 @@
+package testutil
+
+import (
+	"os"
+	"testing"
+)
+
+// OpenFDs counts this process's open descriptors (/proc/self/fd); -1 where
+// /proc is missing.
+func OpenFDs() int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(entries) - 1 // the directory's own descriptor
+}
+
+// CheckFDLeaks fails the test if it ends with more descriptors open than it
+// started with. Register it first, so that it runs after the other cleanups.
+func CheckFDLeaks(t testing.TB) {
+	t.Helper()
+	before := OpenFDs()
+	if before < 0 {
+		return
+	}
+	t.Cleanup(func() {
+		if after := OpenFDs(); after > before {
+			t.Errorf("descriptor leak: %d open before the test, %d after", before, after)
+		}
+	})
+}
