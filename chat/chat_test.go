@@ -112,15 +112,7 @@ type adopter interface {
 // is closed when the test ends.
 func (e *env) pair(c adopter) int {
 	e.t.Helper()
-	fds, err := testutil.NewSocketpair()
-	require.NoError(e.t, err)
-	if err := c.Adopt(fds[0]); err != nil {
-		_ = unix.Close(fds[0])
-		_ = unix.Close(fds[1])
-		e.t.Fatalf("Adopt: %v", err)
-	}
-	e.t.Cleanup(func() { _ = unix.Close(fds[1]) })
-	return fds[1]
+	return testutil.AdoptPair(e.t, c.Adopt)
 }
 
 // write writes all of data to the peer fd, running the loop whenever the

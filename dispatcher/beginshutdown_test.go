@@ -38,16 +38,6 @@ func (c *goodbyeChat) HandleShutdown() {
 	c.Push([]byte("421 shutting down\r\n"))
 }
 
-// pair returns a socket pair: the first for a dispatcher to adopt, the
-// second the peer's, closed when the test ends.
-func pair(t *testing.T) (int, int) {
-	t.Helper()
-	p, err := testutil.NewSocketpair()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = unix.Close(p[1]) })
-	return p[0], p[1]
-}
-
 // readAll reads fd's peer end until EOF while l runs, and returns it.
 func readAllWhileRunning(t *testing.T, l *loop.Loop, peer int) []byte {
 	t.Helper()
@@ -90,7 +80,7 @@ func TestBeginShutdown(t *testing.T) {
 		_, err = net.Dial("tcp", addr)
 		assert.Error(t, err, "no longer accepting")
 
-		fd, peer := pair(t)
+		fd, peer := testutil.PeerSocketpair(t)
 		// 256 KiB behind a fixed 16 KiB send buffer: most of it is still
 		// queued when the goodbye is asked for.
 		require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10))
@@ -108,7 +98,7 @@ func TestBeginShutdown(t *testing.T) {
 		assert.Equal(t, 1, c.shutdowns)
 		assert.Equal(t, -1, c.Fd())
 
-		fd, peer = pair(t)
+		fd, peer = testutil.PeerSocketpair(t)
 		require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10))
 		ch := &goodbyeChat{}
 		ch.Init(ch, m)
@@ -120,7 +110,7 @@ func TestBeginShutdown(t *testing.T) {
 		assert.Equal(t, 1, ch.shutdowns)
 		testutil.RunUntil(t, l, waitFor, func() bool { return ch.Fd() < 0 })
 
-		fd, peer = pair(t)
+		fd, peer = testutil.PeerSocketpair(t)
 		p := dispatcher.New(m)
 		require.NoError(t, p.Adopt(fd))
 		p.BeginShutdown()

@@ -51,7 +51,7 @@ func TestReadIdleTimeout(t *testing.T) {
 	const idle = 150 * time.Millisecond
 	forEachBackendParallel(t, func(t *testing.T, kind poller.Kind) {
 		l := looptest.NewLoop(t, kind)
-		fd, peer := pair(t)
+		fd, peer := testutil.PeerSocketpair(t)
 		c := &readIdleConn{l: l}
 		c.Init(c, l.Map())
 		c.ReadIdleTimeout = idle
@@ -99,7 +99,7 @@ func TestReadIdleTimeoutOff(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDLeaks(t)
 		l := looptest.NewLoop(t, kind)
-		fd, _ := pair(t)
+		fd, _ := testutil.PeerSocketpair(t)
 		c := &readIdleConn{l: l}
 		c.Init(c, l.Map())
 		c.UseServerTimeouts()

@@ -40,7 +40,7 @@ func (p *pingPong) HandleRead() {
 // measures the steady state (interest applied, buffers grown).
 func startPingPong(b *testing.B, l *loop.Loop) *pingPong {
 	b.Helper()
-	a, c := socketpair(b)
+	a, c := testutil.BareSocketpair(b)
 	ping, pong := &pingPong{counts: true}, &pingPong{}
 	for _, end := range []struct {
 		p  *pingPong

@@ -57,7 +57,7 @@ func TestEINTRStorm(t *testing.T) {
 		}()
 
 		l := newLoop(t, kind, loop.Options{})
-		local, peerFd := socketpair(t)
+		local, peerFd := testutil.BareSocketpair(t)
 		echo := newProbe(t, l.Map(), local)
 		echo.onRead = func() {
 			if n, _ := echo.Recv(echo.buf[:]); n > 0 {

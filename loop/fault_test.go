@@ -43,7 +43,7 @@ func TestFaultWait(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		l := newLoop(t, kind, loop.Options{})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		echo := newProbe(t, l.Map(), local)
 		echo.onRead = func() {
 			if n, _ := echo.Recv(echo.buf[:]); n > 0 {
@@ -110,7 +110,7 @@ func TestFaultWait(t *testing.T) {
 func TestFaultWaitError(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		p := newProbe(t, l.Map(), local)
 		poke(t, peer)
 		restore := sock.SetInjector(func(op sock.Op, _ int) sock.Fault {

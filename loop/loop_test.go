@@ -22,26 +22,6 @@ import (
 
 var discard = slog.New(slog.DiscardHandler)
 
-// socketpair returns a connected pair of non-blocking AF_UNIX stream sockets.
-// The caller owns both descriptors.
-func socketpair(t testing.TB) (int, int) {
-	t.Helper()
-	fds, err := testutil.NewSocketpair()
-	require.NoError(t, err)
-	return fds[0], fds[1]
-}
-
-// newPair returns a socketpair whose first end is for a channel to own (the
-// channel's Close closes it) and whose second end, the peer, is closed when
-// the test ends. testutil.Socketpair closes both ends at the end, which would
-// close a number a channel already closed and the test may have reused.
-func newPair(t testing.TB) (local, peer int) {
-	t.Helper()
-	local, peer = socketpair(t)
-	t.Cleanup(func() { _ = unix.Close(peer) })
-	return local, peer
-}
-
 // poke writes one byte to fd, making its peer readable.
 func poke(t testing.TB, fd int) {
 	t.Helper()
@@ -309,7 +289,7 @@ func TestRunCount(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				l := newLoop(t, kind, loop.Options{Count: tc.count, Timeout: time.Millisecond})
-				local, _ := newPair(t)
+				local, _ := testutil.PeerSocketpair(t)
 				idle := addFake(t, l.Map(), local, poller.Read)
 				require.NoError(t, l.Run())
 				assert.Equal(t, tc.want, l.Iterations())
@@ -319,7 +299,7 @@ func TestRunCount(t *testing.T) {
 				// and creates nothing either.
 				if tc.count < 0 {
 					m := loop.NewMap()
-					other, _ := newPair(t)
+					other, _ := testutil.PeerSocketpair(t)
 					addFake(t, m, other, poller.Read)
 					t.Cleanup(func() { closeMap(m) })
 					require.NoError(t, loop.Run(loop.Options{Map: m, Backend: kind, Count: tc.count}))
@@ -334,7 +314,7 @@ func TestRunCount(t *testing.T) {
 // never read) and closes itself on its k-th event.
 func selfClosing(t testing.TB, m *loop.Map, k int) *fake {
 	t.Helper()
-	local, peer := newPair(t)
+	local, peer := testutil.PeerSocketpair(t)
 	poke(t, peer)
 	c := addFake(t, m, local, poller.Read)
 	c.onEvents = func(poller.Events) {
@@ -374,7 +354,7 @@ func TestRunZeroCountRunsUntilMapEmpty(t *testing.T) {
 func TestRunTimeoutBoundsIdleIteration(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Count: 3, Timeout: 20 * time.Millisecond})
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		idle := addFake(t, l.Map(), local, poller.Read)
 		start := time.Now()
 		require.NoError(t, l.Run())
@@ -389,7 +369,7 @@ func TestRunNegativeTimeoutWakesForTimer(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Count: 1, Timeout: -1})
 		watchdog(t, l, testutil.HangGuard)
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		addFake(t, l.Map(), local, poller.Read)
 		fired := 0
 		start := time.Now() // before the timer is armed: a lower bound
@@ -444,7 +424,7 @@ func TestBackendSelection(t *testing.T) {
 
 	t.Run("package Run honours UsePoll", func(t *testing.T) {
 		m := loop.NewMap()
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		addFake(t, m, local, poller.Read)
 		t.Cleanup(func() { closeMap(m) })
 		require.NoError(t, loop.Run(loop.Options{Map: m, UsePoll: true, Count: 1, Timeout: time.Millisecond}))
@@ -470,7 +450,7 @@ func TestRunReusesMapLoop(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		m := loop.NewMap()
-		local, peer := socketpair(t)
+		local, peer := testutil.BareSocketpair(t)
 		c := addFake(t, m, local, poller.Read)
 		t.Cleanup(func() { closeMap(m); _ = unix.Close(peer) })
 		opts := loop.Options{Map: m, Backend: kind, Count: 1, Timeout: time.Millisecond}
@@ -501,7 +481,7 @@ func TestRunClosesImplicitLoopWhenMapEmpties(t *testing.T) {
 		testutil.CheckFDLeaks(t)
 		before := testutil.OpenFDs()
 		m := loop.NewMap()
-		local, peer := socketpair(t)
+		local, peer := testutil.BareSocketpair(t)
 		poke(t, peer)
 		c := addFake(t, m, local, poller.Read)
 		var during *loop.Loop
@@ -528,7 +508,7 @@ func TestRunBackendChangeClosesOldImplicitLoop(t *testing.T) {
 	}
 	testutil.CheckFDLeaks(t)
 	m := loop.NewMap()
-	local, _ := newPair(t)
+	local, _ := testutil.PeerSocketpair(t)
 	addFake(t, m, local, poller.Read)
 	t.Cleanup(func() { closeMap(m) })
 
@@ -547,7 +527,7 @@ func TestRunDefaultMap(t *testing.T) {
 	m := loop.DefaultMap()
 	require.Same(t, m, loop.DefaultMap())
 	require.Zero(t, m.Len(), "another test left channels in the default map")
-	local, _ := newPair(t)
+	local, _ := testutil.PeerSocketpair(t)
 	c := addFake(t, m, local, poller.Read)
 	t.Cleanup(func() { closeMap(m) })
 	require.NoError(t, loop.Run(loop.Options{Count: 1, Timeout: time.Millisecond}))
@@ -561,7 +541,7 @@ func TestRunDefaultMap(t *testing.T) {
 func TestRunWhileRunning(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Timeout: time.Millisecond})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		poke(t, peer)
 		c := addFake(t, l.Map(), local, poller.Read)
 		var errs []error
@@ -588,7 +568,7 @@ func TestClosedLoop(t *testing.T) {
 		testutil.CheckFDLeaks(t)
 		l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind})
 		require.NoError(t, err)
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		c := addFake(t, l.Map(), local, poller.Read)
 		tm := l.AfterFunc(time.Hour, func() {})
 		require.NoError(t, l.Close())
@@ -609,7 +589,7 @@ func TestStopFromAnotherGoroutine(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Timeout: -1})
 		watchdog(t, l, testutil.HangGuard)
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		addFake(t, l.Map(), local, poller.Read)
 		start := time.Now() // before the stopper is armed: a lower bound
 		stopper := time.AfterFunc(20*time.Millisecond, l.Stop)
@@ -624,7 +604,7 @@ func TestStopFromAnotherGoroutine(t *testing.T) {
 func TestStopBeforeRun(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Timeout: 10 * time.Second})
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		addFake(t, l.Map(), local, poller.Read)
 		l.Stop()
 		returns(t, "Run after a Stop", l.Run)
@@ -648,7 +628,7 @@ func TestStrictAsksEveryChannel(t *testing.T) {
 				l := newLoop(t, kind, loop.Options{Strict: strict, Count: iterations, Timeout: time.Millisecond})
 				fakes := make([]*fake, channels)
 				for i := range fakes {
-					local, _ := newPair(t)
+					local, _ := testutil.PeerSocketpair(t)
 					fakes[i] = addFake(t, l.Map(), local, poller.Read)
 				}
 				require.NoError(t, l.Run())
@@ -673,7 +653,7 @@ func TestUpdateReasksOneChannel(t *testing.T) {
 		l := newLoop(t, kind, loop.Options{})
 		fakes := make([]*fake, 10)
 		for i := range fakes {
-			local, _ := newPair(t)
+			local, _ := testutil.PeerSocketpair(t)
 			fakes[i] = addFake(t, l.Map(), local, poller.Read)
 		}
 		require.NoError(t, l.RunOnce(0))
@@ -700,7 +680,7 @@ func TestUpdateReasksOneChannel(t *testing.T) {
 func TestInterestChangesReachThePoller(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		poke(t, peer) // readable from now on; writable always
 		c := addFake(t, l.Map(), local, 0)
 		step := func(want poller.Events) poller.Events {
@@ -743,7 +723,7 @@ func TestRunImplicitLoopNotLeaked(t *testing.T) {
 	testutil.CheckFDLeaks(t)
 	m := loop.NewMap()
 	user := newLoop(t, kinds[1], loop.Options{Map: m})
-	local, _ := newPair(t)
+	local, _ := testutil.PeerSocketpair(t)
 	addFake(t, m, local, poller.Read)
 	opts := loop.Options{Map: m, Count: 1, Timeout: time.Millisecond} // the best backend: not the user's
 

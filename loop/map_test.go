@@ -116,7 +116,7 @@ func TestDefaultMap(t *testing.T) {
 func TestMapAddReplacesWithLoop(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		poke(t, peer)
 		a := addFake(t, l.Map(), local, poller.Read)
 		require.NoError(t, l.RunOnce(time.Second))
@@ -137,7 +137,7 @@ func TestMapAddReplacesWithLoop(t *testing.T) {
 func TestMapRemoveStopsEvents(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		poke(t, peer)
 		a := addFake(t, l.Map(), local, poller.Read)
 		require.NoError(t, l.RunOnce(time.Second))
@@ -160,7 +160,7 @@ func TestMapRemoveStopsEvents(t *testing.T) {
 func TestMapCloseFDDeferredInBatch(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		poke(t, peer)
 		c := addFake(t, l.Map(), local, poller.Read)
 		openInHandler := false
@@ -187,7 +187,7 @@ func TestMapMovesToSecondLoop(t *testing.T) {
 		l1, err := loop.New(loop.Options{Map: m, Backend: kind})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = l1.Close() })
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		poke(t, peer)
 		c := addFake(t, m, local, poller.Read)
 		require.NoError(t, l1.RunOnce(time.Second))

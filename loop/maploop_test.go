@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
@@ -23,7 +24,7 @@ func TestMapLoopBeforeRun(t *testing.T) {
 			t.Run(form, func(t *testing.T) {
 				m := loop.NewMap()
 				t.Cleanup(func() { closeMap(m) })
-				local, _ := newPair(t)
+				local, _ := testutil.PeerSocketpair(t)
 				c := addFake(t, m, local, poller.Read)
 				var early *loop.Loop
 				var got []string
@@ -61,7 +62,7 @@ func TestMapPostFromAnotherGoroutine(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		m := loop.NewMap()
 		t.Cleanup(func() { closeMap(m) })
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		c := addFake(t, m, local, poller.Read)
 		const n = 100
 		got := 0 // touched on the loop goroutine only

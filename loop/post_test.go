@@ -76,7 +76,7 @@ func TestPostManyGoroutines(t *testing.T) {
 func TestPostWakesBlockedLoop(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		addFake(t, l.Map(), local, poller.Read)
 		for range 5 {
 			ran := false
@@ -139,7 +139,7 @@ func TestPostPanicRecovered(t *testing.T) {
 func TestPostFromPostedFunction(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		addFake(t, l.Map(), local, poller.Read)
 		var order []string
 		require.NoError(t, l.Post(func() {
@@ -162,7 +162,7 @@ func TestPostFromPostedFunction(t *testing.T) {
 func TestIterationPhaseOrder(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		c := addFake(t, l.Map(), local, poller.Read)
 		require.NoError(t, l.RunOnce(0)) // register the channel
 		var order []string
@@ -214,7 +214,7 @@ func TestPostCloseRace(t *testing.T) {
 			require.NoError(t, l.Close())
 			// Take the numbers the loop released; nothing may be written
 			// to them now.
-			a, b := socketpair(t)
+			a, b := testutil.BareSocketpair(t)
 			for refused.Load() < 1000 {
 				runtime.Gosched()
 			}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
@@ -66,10 +67,10 @@ func (s *sender) Close() error {
 // sender's peer, to read what was written.
 func portedTimerSend(t *testing.T, m *loop.Map) (peer int) {
 	t.Helper()
-	local, peer := newPair(t)
+	local, peer := testutil.PeerSocketpair(t)
 	s := &sender{m: m, fd: local}
 	require.NoError(t, m.Add(local, s))
-	tl, tp := newPair(t)
+	tl, tp := testutil.PeerSocketpair(t)
 	poke(t, tp)
 	trigger := addFake(t, m, tl, poller.Read)
 	trigger.onEvents = func(poller.Events) {
@@ -130,7 +131,7 @@ func TestRunActiveOnlyOptsOut(t *testing.T) {
 			t.Cleanup(func() { closeMap(m) })
 			fakes := make([]*fake, channels)
 			for i := range fakes {
-				local, _ := newPair(t)
+				local, _ := testutil.PeerSocketpair(t)
 				fakes[i] = addFake(t, m, local, poller.Read)
 			}
 			require.NoError(t, loop.Run(loop.Options{Map: m, Backend: kind, Count: iterations, ActiveOnly: activeOnly}))
@@ -177,7 +178,7 @@ func TestCheckInterestReadable(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		logs := captureLog(t)
 		l := newLoop(t, kind, loop.Options{CheckInterest: true})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		poke(t, peer)
 		c := addFake(t, l.Map(), local, 0)
 		c.onEvents = func(poller.Events) { _ = c.Close() }

@@ -38,8 +38,8 @@ func TestFDReuseWithinBatch(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
 			m := l.Map()
 			for round := range reuseRounds {
-				aL, aP := socketpair(t)
-				bL, bP := socketpair(t)
+				aL, aP := testutil.BareSocketpair(t)
+				bL, bP := testutil.BareSocketpair(t)
 				a, b := newProbe(t, m, aL), newProbe(t, m, bL)
 				poke(t, aP)
 				poke(t, bP)
@@ -107,8 +107,8 @@ func TestFDReuseWithinBatch(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
 			m := l.Map()
 			for round := range reuseRounds {
-				aL, aP := socketpair(t)
-				bL, bP := socketpair(t)
+				aL, aP := testutil.BareSocketpair(t)
+				bL, bP := testutil.BareSocketpair(t)
 				a := addFake(t, m, aL, poller.Read)
 				b := addFake(t, m, bL, poller.Read)
 				poke(t, aP)
@@ -158,8 +158,8 @@ func TestFDReuseWithinBatch(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
 			m := l.Map()
 			for round := range reuseRounds {
-				aL, aP := socketpair(t)
-				bL, bP := socketpair(t)
+				aL, aP := testutil.BareSocketpair(t)
+				bL, bP := testutil.BareSocketpair(t)
 				a := addFake(t, m, aL, poller.Read)
 				b := addFake(t, m, bL, poller.Read)
 				poke(t, aP)
@@ -231,8 +231,8 @@ func TestHandlerRunAfterCloseSameEvent(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
 			m := l.Map()
 			for round := range 50 {
-				xL, xP := newPair(t)
-				yL, yP := newPair(t)
+				xL, xP := testutil.PeerSocketpair(t)
+				yL, yP := testutil.PeerSocketpair(t)
 				poke(t, xP)
 				poke(t, yP)
 				x := addFake(t, m, xL, poller.Read|poller.Write)
@@ -257,7 +257,7 @@ func TestHandlerRunAfterCloseSameEvent(t *testing.T) {
 		// closes, so HandleWrite must not run, and nothing else either.
 		t.Run("dispatcher closes in HandleRead", func(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
-			local, peer := newPair(t)
+			local, peer := testutil.PeerSocketpair(t)
 			poke(t, peer)
 			p := newProbe(t, l.Map(), local)
 			p.writable = true
@@ -275,8 +275,8 @@ func TestHandlerRunAfterCloseSameEvent(t *testing.T) {
 		t.Run("dispatcher closes another", func(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
 			for round := range 50 {
-				aL, aP := newPair(t)
-				bL, bP := newPair(t)
+				aL, aP := testutil.PeerSocketpair(t)
+				bL, bP := testutil.PeerSocketpair(t)
 				poke(t, aP)
 				poke(t, bP)
 				a, b := newProbe(t, l.Map(), aL), newProbe(t, l.Map(), bL)
@@ -310,7 +310,7 @@ func TestMassCloseInsideHandler(t *testing.T) {
 		m := l.Map()
 		probes := make([]*probe, total)
 		for i := range probes {
-			local, peer := newPair(t)
+			local, peer := testutil.PeerSocketpair(t)
 			probes[i] = newProbe(t, m, local)
 			poke(t, peer)
 		}
@@ -390,7 +390,7 @@ func TestHandlerPanicIsolated(t *testing.T) {
 	busyFakes := func(t *testing.T, m *loop.Map, n int) []*fake {
 		fakes := make([]*fake, n)
 		for i := range fakes {
-			local, peer := newPair(t)
+			local, peer := testutil.PeerSocketpair(t)
 			poke(t, peer)
 			fakes[i] = addFake(t, m, local, poller.Read)
 		}
@@ -494,7 +494,7 @@ func TestHandlerPanicIsolated(t *testing.T) {
 		t.Run("dispatcher default HandleError", func(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
 			fakes := busyFakes(t, l.Map(), 3)
-			local, peer := newPair(t)
+			local, peer := testutil.PeerSocketpair(t)
 			poke(t, peer)
 			d := &panicky{}
 			d.Init(d, l.Map())
@@ -522,7 +522,7 @@ func (p *panicky) HandleRead() { p.reads++; panic("read boom") }
 
 func pairAt(t *testing.T, num int) int {
 	t.Helper()
-	a, b := socketpair(t)
+	a, b := testutil.BareSocketpair(t)
 	switch num {
 	case a:
 	case b:
@@ -555,7 +555,7 @@ func TestIdleNoSpin(t *testing.T) {
 		probes := make([]*probe, idle)
 		m := loop.NewMap()
 		for i := range probes {
-			local, _ := newPair(t)
+			local, _ := testutil.PeerSocketpair(t)
 			probes[i] = newProbe(t, m, local)
 			require.True(t, probes[i].Connected())
 		}
@@ -595,7 +595,7 @@ func TestIdleNoSpin(t *testing.T) {
 func TestClosedFDBehindOurBack(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		c := addFake(t, l.Map(), local, poller.Read)
 		// The descriptor is gone; Close must only leave the map.
 		c.onClose = func() error {
@@ -644,7 +644,7 @@ func TestDupedFDNoGhostEvents(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		m := l.Map()
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		c := addFake(t, m, local, poller.Read)
 		require.NoError(t, l.RunOnce(0))
 		dup, err := unix.Dup(local)
@@ -689,7 +689,7 @@ func TestDupedFDNoGhostEvents(t *testing.T) {
 func TestSelectRefusesHighFD(t *testing.T) {
 	const high = 1500
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		require.False(t, isOpen(high), "fd %d is taken", high)
 		require.NoError(t, testutil.DupTo(local, high))
 		require.NoError(t, unix.Close(local))
@@ -700,7 +700,7 @@ func TestSelectRefusesHighFD(t *testing.T) {
 		}
 		m := loop.NewMap()
 		c := addFake(t, m, high, poller.Read) // no loop yet
-		other, otherPeer := newPair(t)
+		other, otherPeer := testutil.PeerSocketpair(t)
 		poke(t, otherPeer)
 		o := addFake(t, m, other, poller.Read)
 		l := newLoop(t, kind, loop.Options{Map: m})

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
@@ -51,7 +52,7 @@ func (g *goodbye) Close() error {
 
 func addGoodbye(t *testing.T, m *loop.Map, stubborn bool) (*goodbye, int) {
 	t.Helper()
-	local, peer := newPair(t)
+	local, peer := testutil.PeerSocketpair(t)
 	g := &goodbye{fake: &fake{m: m, fd: local, want: poller.Read}, stubborn: stubborn}
 	require.NoError(t, m.Add(local, g))
 	return g, peer
@@ -101,7 +102,7 @@ func TestShutdownDeadlineForcesClose(t *testing.T) {
 		defer cancel()
 		g, _ := addGoodbye(t, l.Map(), true)
 		g.onBegin = cancel // the deadline comes while it ignores the request
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		plain := addFake(t, l.Map(), local, poller.Read)
 		ran := runAsync(l.Run)
 		assert.ErrorIs(t, l.Shutdown(ctx), context.Canceled)
@@ -149,7 +150,7 @@ func TestShutdownGroupLoop(t *testing.T) {
 func TestRunContext(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, cpeer := newPair(t)
+		local, cpeer := testutil.PeerSocketpair(t)
 		c := addFake(t, l.Map(), local, poller.Read)
 		ctx, cancel := context.WithCancel(context.Background())
 		ran := runAsync(func() error { return l.RunContext(ctx) })
@@ -177,7 +178,7 @@ func TestRunContext(t *testing.T) {
 		poke(t, cpeer)
 		require.NoError(t, l.RunContext(ctx3))
 		cancel3()
-		d, dp := newPair(t)
+		d, dp := testutil.PeerSocketpair(t)
 		poke(t, dp)
 		dc := addFake(t, l.Map(), d, poller.Read)
 		dc.onEvents = func(poller.Events) { _ = dc.Close() }

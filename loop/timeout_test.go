@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
@@ -18,7 +19,7 @@ func TestRunZeroTimeoutPolls(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		m := loop.NewMap()
 		t.Cleanup(func() { closeMap(m) })
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		idle := addFake(t, m, local, poller.Read)
 		waits := loop.ObserveWaits(t)
 		for range 3 {
@@ -30,7 +31,7 @@ func TestRunZeroTimeoutPolls(t *testing.T) {
 
 		// The same options on a Loop of one's own.
 		l := newLoop(t, kind, loop.Options{Count: 2})
-		other, _ := newPair(t)
+		other, _ := testutil.PeerSocketpair(t)
 		addFake(t, l.Map(), other, poller.Read)
 		*waits = nil
 		require.NoError(t, l.Run())
@@ -47,7 +48,7 @@ func TestRunEmptyOptionsDoNotSpin(t *testing.T) {
 			t.Run(form, func(t *testing.T) {
 				m := loop.NewMap()
 				t.Cleanup(func() { closeMap(m) })
-				local, _ := newPair(t)
+				local, _ := testutil.PeerSocketpair(t)
 				c := addFake(t, m, local, poller.Read)
 				l := newLoop(t, kind, loop.Options{Map: m})
 				l.AfterFunc(20*time.Millisecond, func() { _ = c.Close() })

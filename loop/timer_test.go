@@ -251,7 +251,7 @@ func TestTimerNoSpin(t *testing.T) {
 func TestTimerFoldedIntoWait(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		addFake(t, l.Map(), local, poller.Read)
 		fired := false
 		var rescued atomic.Bool
@@ -270,7 +270,7 @@ func TestTimerFoldedIntoWait(t *testing.T) {
 		// The same through Run and Options.Timeout.
 		fired = false
 		l2 := newLoop(t, kind, loop.Options{Count: 1, Timeout: time.Hour})
-		local2, _ := newPair(t)
+		local2, _ := testutil.PeerSocketpair(t)
 		addFake(t, l2.Map(), local2, poller.Read)
 		watchdog(t, l2, testutil.HangGuard)
 		l2.AfterFunc(20*time.Millisecond, func() { fired = true })

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -49,7 +50,7 @@ func (e *env) track(fds ...int) {
 // socketpair returns a connected, non-blocking AF_UNIX stream pair.
 func (e *env) socketpair() (int, int) {
 	e.t.Helper()
-	fds, err := socketpair()
+	fds, err := testutil.NewSocketpair()
 	require.NoError(e.t, err)
 	e.track(fds[0], fds[1])
 	return fds[0], fds[1]
@@ -202,7 +203,7 @@ func TestSelectRejectsHighFD(t *testing.T) {
 			if lim.Cur <= high {
 				t.Skipf("RLIMIT_NOFILE is %d", lim.Cur)
 			}
-			require.NoError(t, dupTo(a, high))
+			require.NoError(t, testutil.DupTo(a, high))
 			e.track(high)
 
 			err := e.p.Add(high, Read|Write, 1)
