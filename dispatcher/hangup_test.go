@@ -3,7 +3,6 @@ package dispatcher_test
 import (
 	"bytes"
 	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -15,27 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
-
-// tcpPair returns the server side of a loopback TCP connection, as a raw fd,
-// and the client as a *net.TCPConn.
-func tcpPair(t *testing.T) (int, *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	client, err := net.Dial("tcp4", ln.Addr().String())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = client.Close() })
-	server, err := ln.Accept()
-	require.NoError(t, err)
-	raw, err := server.(*net.TCPConn).SyscallConn()
-	require.NoError(t, err)
-	fd := -1
-	require.NoError(t, raw.Control(func(s uintptr) { fd, err = unix.Dup(int(s)) }))
-	require.NoError(t, err)
-	_ = server.Close()
-	return fd, client.(*net.TCPConn)
-}
 
 // pausedReader does not want to read (as under back-pressure) but reads
 // when asked, and records the order of events.
@@ -75,7 +53,7 @@ func TestHangupDeliversBufferedInput(t *testing.T) {
 			t.Skip("select(2) has no hang-up condition: a socket not watched for reading cannot see the peer leave")
 		}
 		l := looptest.NewLoop(t, kind)
-		fd, client := tcpPair(t)
+		fd, client := testutil.TCPPair(t)
 		p := &pausedReader{closedAt: -1}
 		p.Init(p, l.Map())
 		require.NoError(t, p.Adopt(fd))
@@ -103,7 +81,7 @@ func TestHangupDeliversBufferedInput(t *testing.T) {
 func TestWithSendFlushesAfterEOF(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := looptest.NewLoop(t, kind)
-		fd, client := tcpPair(t)
+		fd, client := testutil.TCPPair(t)
 		require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096))
 		e := &bigReplier{reply: bytes.Repeat([]byte("r"), 1<<20)}
 		e.Init(e, l.Map())
