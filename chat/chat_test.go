@@ -95,9 +95,7 @@ func (e *env) runUntil(cond func() bool) {
 // not happen.
 func (e *env) runFor(n int) {
 	e.t.Helper()
-	for range n {
-		require.NoError(e.t, e.l.RunOnce(0))
-	}
+	testutil.RunFor(e.t, e.l, n, 0)
 }
 
 // adopter is what the helpers need of a chat: the embedded dispatcher's

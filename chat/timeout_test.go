@@ -50,13 +50,10 @@ func forEachFakeClockParallel(t *testing.T, f func(t *testing.T, e *env, clk *te
 // repeat one.
 const margin = time.Millisecond
 
-// settle runs a few iterations, each waiting at most a millisecond: time
-// enough for whatever is due on the loop's clock to happen.
+// settle is testutil.Settle on e's loop.
 func (e *env) settle() {
 	e.t.Helper()
-	for range 5 {
-		require.NoError(e.t, e.l.RunOnce(time.Millisecond))
-	}
+	testutil.Settle(e.t, e.l)
 }
 
 // trickle moves clk by step, writes the next byte of data (cycling) to fd

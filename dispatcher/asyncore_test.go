@@ -196,9 +196,7 @@ func (e *env) runUntil(cond func() bool) {
 // runFor runs n more iterations, to show that something does not happen.
 func (e *env) runFor(n int) {
 	e.t.Helper()
-	for range n {
-		require.NoError(e.t, e.l.RunOnce(time.Millisecond))
-	}
+	testutil.RunFor(e.t, e.l, n, time.Millisecond)
 }
 
 // baseHandler is CPython's BaseTestHandler: the handlers a test does not

@@ -53,17 +53,6 @@ func (c *timeoutConn) HandleError(err error) {
 
 func (c *timeoutConn) closed() bool { return c.Fd() < 0 }
 
-// settle runs a few iterations of l, each waiting at most a millisecond:
-// time enough for whatever is due on l's clock to happen. The tests below
-// run their loops on a testutil.FakeClock, so what is due depends on the
-// clock alone, not on how fast the machine runs the test.
-func settle(t *testing.T, l *loop.Loop) {
-	t.Helper()
-	for range 5 {
-		require.NoError(t, l.RunOnce(time.Millisecond))
-	}
-}
-
 // margin separates "just before" from "just after" a deadline on the fake
 // clock: the loop's clock gains a nanosecond on each reading that would
 // otherwise repeat one, so a deadline is met a few microseconds early at most.
@@ -94,10 +83,10 @@ func TestIdleTimeout(t *testing.T) {
 		}
 		// The last byte was read 100ms ago.
 		clk.Advance(idle - 100*time.Millisecond - margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.False(t, c.closed(), "closed before IdleTimeout: %v", c.errs)
 		clk.Advance(2 * margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.True(t, c.closed(), "still open IdleTimeout after the last input")
 		require.Len(t, c.errs, 1)
 		assert.ErrorIs(t, c.errs[0], dispatcher.ErrIdleTimeout)
@@ -108,9 +97,9 @@ func TestIdleTimeout(t *testing.T) {
 		fd, err = unix.Dup(a)
 		require.NoError(t, err)
 		require.NoError(t, plain.Adopt(fd))
-		settle(t, l)
+		testutil.Settle(t, l)
 		clk.Advance(time.Hour)
-		settle(t, l)
+		testutil.Settle(t, l)
 		assert.False(t, plain.closed())
 		assert.Empty(t, plain.errs)
 	})
@@ -131,18 +120,18 @@ func TestIdleTimeoutChangedWhileRunning(t *testing.T) {
 		fd, err := unix.Dup(a)
 		require.NoError(t, err)
 		require.NoError(t, c.Adopt(fd))
-		settle(t, l)
+		testutil.Settle(t, l)
 		clk.Advance(idle / 2)
-		settle(t, l)
+		testutil.Settle(t, l)
 		assert.False(t, c.closed())
 
 		c.IdleTimeout = idle
 		c.ResetTimeouts()
 		clk.Advance(idle/2 - margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		assert.False(t, c.closed(), "closed before IdleTimeout: %v", c.errs)
 		clk.Advance(2 * margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.True(t, c.closed(), "the idle clock did not run from the start")
 		require.Len(t, c.errs, 1)
 		assert.ErrorIs(t, c.errs[0], dispatcher.ErrIdleTimeout)
@@ -163,9 +152,9 @@ func TestStaleIdleTimer(t *testing.T) {
 		first := newTimeoutConn(l.Map())
 		first.IdleTimeout = idle
 		require.NoError(t, first.Adopt(fd))
-		settle(t, l)
+		testutil.Settle(t, l)
 		clk.Advance(3 * idle / 4)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.False(t, first.closed())
 		require.NoError(t, first.Close())
 
@@ -174,9 +163,9 @@ func TestStaleIdleTimer(t *testing.T) {
 		second := newTimeoutConn(l.Map())
 		second.IdleTimeout = 5 * time.Second
 		require.NoError(t, second.Adopt(fd))
-		settle(t, l)
+		testutil.Settle(t, l)
 		clk.Advance(2*idle - 3*idle/4) // past A's deadline
-		settle(t, l)
+		testutil.Settle(t, l)
 		assert.False(t, second.closed(), "A's timer fired on B: %v", second.errs)
 		assert.Empty(t, second.errs)
 		assert.Empty(t, first.errs)
@@ -208,13 +197,13 @@ func TestWriteStall(t *testing.T) {
 		require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10))
 		c.Send(make([]byte, 1<<20))
 		require.Positive(t, c.Pending())
-		settle(t, l) // the socket buffer fills; the last byte goes at 0
+		testutil.Settle(t, l) // the socket buffer fills; the last byte goes at 0
 		require.Positive(t, c.Pending())
 		clk.Advance(stall - margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.False(t, c.closed(), "closed before WriteStallTimeout: %v", c.errs)
 		clk.Advance(2 * margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.True(t, c.closed(), "still open WriteStallTimeout after the last byte went")
 		require.Len(t, c.errs, 1)
 		assert.ErrorIs(t, c.errs[0], dispatcher.ErrWriteStall)
@@ -263,13 +252,13 @@ func TestConnectTimeout(t *testing.T) {
 			}
 		}
 		skip()
-		settle(t, l)
+		testutil.Settle(t, l)
 		clk.Advance(timeout - margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		skip()
 		require.False(t, c.closed(), "closed before ConnectTimeout: %v", c.errs)
 		clk.Advance(2 * margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		skip()
 		require.True(t, c.closed(), "still connecting ConnectTimeout after the connect")
 		require.Len(t, c.errs, 1)
@@ -306,10 +295,10 @@ func TestTimeoutsSetBeforeTheLoop(t *testing.T) {
 		})
 		testutil.RunUntil(t, l, waitFor, func() bool { return c.reads > 0 })
 		clk.Advance(idle - margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.False(t, c.closed(), "closed before IdleTimeout: %v", c.errs)
 		clk.Advance(2 * margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.True(t, c.closed(), "still open IdleTimeout after the first event")
 		require.Len(t, c.errs, 1)
 		assert.ErrorIs(t, c.errs[0], dispatcher.ErrIdleTimeout)

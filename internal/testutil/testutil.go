@@ -64,3 +64,13 @@ func RunFor(t testing.TB, l Runner, n int, wait time.Duration) {
 		}
 	}
 }
+
+// Settle runs l for a few iterations, each waiting at most a millisecond:
+// time enough for whatever is due on l's clock to happen. Tests that run
+// their loop on a FakeClock call it after moving the clock, so that what
+// happens depends on the clock alone, not on how fast the machine runs the
+// test.
+func Settle(t testing.TB, l Runner) {
+	t.Helper()
+	RunFor(t, l, 5, time.Millisecond)
+}
