@@ -54,7 +54,7 @@ func (s *emfileListener) HandleError(err error) { s.errs = append(s.errs, err) }
 func TestAcceptEMFILEBacksOff(t *testing.T) {
 	const backoff = 50 * time.Millisecond
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l := looptest.NewLoop(t, kind)
 		s := &emfileListener{}
 		s.Init(s, l.Map())

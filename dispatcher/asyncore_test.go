@@ -84,28 +84,6 @@ func (f family) skipUnavailable(t testing.TB) {
 	}
 }
 
-// warmUp opens, once, the descriptors the Go runtime creates lazily (the
-// netpoller's epoll and wake-up fds), so that CheckFDLeaks does not count
-// them against the first test that uses package net.
-var warmUp = sync.OnceFunc(func() {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return
-	}
-	defer ln.Close()
-	if c, err := net.Dial("tcp4", ln.Addr().String()); err == nil {
-		_ = c.Close()
-	}
-})
-
-// checkFDLeaks is testutil.CheckFDLeaks after the warm-up. Call it first in
-// a test, so that its check runs after every other cleanup.
-func checkFDLeaks(t testing.TB) {
-	t.Helper()
-	warmUp()
-	testutil.CheckFDLeaks(t)
-}
-
 // env is one run of an API test: a backend, a family and a fresh loop.
 type env struct {
 	t    *testing.T
@@ -124,7 +102,7 @@ func forEachAPI(t *testing.T, f func(t *testing.T, e *env)) {
 			t.Run(fam.name, func(t *testing.T) {
 				fam.skipUnavailable(t)
 				fam.skipRepeat(t, kind)
-				checkFDLeaks(t)
+				testutil.CheckFDLeaks(t)
 				l := looptest.NewLoop(t, kind)
 				f(t, &env{t: t, kind: kind, fam: fam, l: l, m: l.Map()})
 			})
@@ -142,7 +120,7 @@ func forEachAPI(t *testing.T, f func(t *testing.T, e *env)) {
 // Not for tests that measure anything process-wide.
 func forEachAPIParallel(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Helper()
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		t.Parallel()
 		for _, fam := range families {
@@ -162,7 +140,7 @@ func forEachAPIParallel(t *testing.T, f func(t *testing.T, e *env)) {
 // f makes its own loop.
 func forEachBackendParallel(t *testing.T, f func(t *testing.T, kind poller.Kind)) {
 	t.Helper()
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		t.Parallel()
 		f(t, kind)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
@@ -130,7 +131,7 @@ func TestCloseAllErrors(t *testing.T) {
 // nothing to serve.
 func TestCloseAllDispatchers(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l := looptest.NewLoop(t, kind)
 		m := l.Map()
 		var ds []*dispatcher.Dispatcher
@@ -167,7 +168,7 @@ func (c *closeErrChannel) Close() error {
 // TestCloseAllClosingFails: a dispatcher whose Close fails still leaves the
 // map, and the error is returned.
 func TestCloseAllClosingFails(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	m := loop.NewMap()
 	c := &closeErrChannel{}
 	c.Init(c, m)

@@ -118,7 +118,7 @@ func write(t testing.TB, fd int, s string) {
 // while a connect is in progress. DispatcherWithSend's Writable is
 // asyncore's: true until connected.
 func TestBasic(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	m := loop.NewMap()
 	d := dispatcher.New(m)
 	assert.True(t, d.Readable())
@@ -152,7 +152,7 @@ type reprType struct{ dispatcher.Dispatcher }
 // the plain form, an embedding type's name, "listening" with the bound address
 // (the real port: our Bind records it), "connected" with the peer's address.
 func TestRepr(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	m := loop.NewMap()
 	d := dispatcher.New(m)
 	assert.Equal(t, fmt.Sprintf("<dispatcher.Dispatcher at %p>", d), d.String())
@@ -265,7 +265,7 @@ func TestLogInfo(t *testing.T) {
 // shows. HandleAccepted also closes the descriptor; HandleClose closes the
 // dispatcher.
 func TestUnhandled(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	d := dispatcher.New(loop.NewMap())
 	buf := captureLog(d)
 	d.HandleExpt()
@@ -310,7 +310,7 @@ func TestUnhandled(t *testing.T) {
 // Write→HandleWrite, and Err, Hangup alone and Invalid → HandleClose — and
 // with every bit set the order is read, write, expt, close (spec A9).
 func TestReadwrite(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	tests := []struct {
 		name string
 		ev   poller.Events
@@ -386,7 +386,7 @@ func (c *byteCounter) HandleError(err error) { c.errs = append(c.errs, err) }
 // the other channels.
 func TestReadwritePanics(t *testing.T) {
 	t.Run("HandleEvents", func(t *testing.T) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		p := &panicker{in: "HandleRead"}
 		p.Init(p, loop.NewMap())
 		a, _ := testutil.Socketpair(t)
@@ -397,7 +397,7 @@ func TestReadwritePanics(t *testing.T) {
 	for _, in := range []string{"HandleRead", "HandleWrite", "HandleClose"} {
 		t.Run(in, func(t *testing.T) {
 			looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-				checkFDLeaks(t)
+				testutil.CheckFDLeaks(t)
 				l := looptest.NewLoop(t, kind)
 				m := l.Map()
 
@@ -444,7 +444,7 @@ func (p *readPanicker) HandleRead() { panic("boom") }
 // the stack of a recovered panic, and closes the channel through HandleClose.
 func TestHandleErrorDefault(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l := looptest.NewLoop(t, kind)
 		p := &readPanicker{}
 		p.Init(p, l.Map())
@@ -619,7 +619,7 @@ func TestConnectRefused(t *testing.T) {
 // (docs/asyncore-compat.md#small-differences), leaves Connecting false. The
 // socket stays the dispatcher's.
 func TestConnectMissingPath(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	r := &recorder{}
 	r.Init(r, loop.NewMap())
 	require.NoError(t, r.CreateSocket(dispatcher.AFUnix, dispatcher.SockStream))
@@ -639,7 +639,7 @@ func TestConnectMissingPath(t *testing.T) {
 // TestRecvEOF is docs/asyncore-compat.md#send-and-recv: nothing to read is 0
 // and no error; data is returned; EOF calls HandleClose and returns io.EOF.
 func TestRecvEOF(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	r, peer := newRecorder(t, loop.NewMap())
 	buf := make([]byte, 16)
 	n, err := r.Recv(buf)
@@ -664,7 +664,7 @@ func TestRecvEOF(t *testing.T) {
 // reading fails with EPIPE, which calls HandleClose, not HandleError, and
 // raises no SIGPIPE.
 func TestSendBrokenPipe(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	r, peer := newRecorder(t, loop.NewMap())
 	require.NoError(t, unix.Shutdown(peer, unix.SHUT_RD))
 	n, err := r.Send([]byte("data"))
@@ -677,7 +677,7 @@ func TestSendBrokenPipe(t *testing.T) {
 // or one that never had a socket — returns ErrClosed (which is also
 // net.ErrClosed) and calls no handler; Close is idempotent.
 func TestClosedDispatcherIO(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	m := loop.NewMap()
 	r, _ := newRecorder(t, m)
 	require.NoError(t, r.Close())
@@ -762,7 +762,7 @@ func TestNoHandlerAfterClose(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Run("HandleEvents", func(t *testing.T) {
-				checkFDLeaks(t)
+				testutil.CheckFDLeaks(t)
 				r, peer := newRecorder(t, loop.NewMap())
 				r.writable = true
 				r.onRead = func() { tt.read(r) }
@@ -773,7 +773,7 @@ func TestNoHandlerAfterClose(t *testing.T) {
 				assert.Equal(t, -1, r.Fd())
 			})
 			looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-				checkFDLeaks(t)
+				testutil.CheckFDLeaks(t)
 				l := looptest.NewLoop(t, kind)
 				r, peer := newRecorder(t, l.Map())
 				r.writable = true

@@ -82,7 +82,7 @@ func TestFaultListener(t *testing.T) {
 	seed := testutil.FaultSeed(t)
 	scripts := looptest.FaultScripts(600, 90)
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l := looptest.NewLoop(t, kind)
 		s := &faultListener{}
 		s.Init(s, l.Map())
@@ -228,7 +228,7 @@ func TestFaultConnect(t *testing.T) {
 	seed := testutil.FaultSeed(t)
 	scripts := looptest.FaultScripts(300, 60)
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l := looptest.NewLoop(t, kind)
 		ln := &closeAccepted{}
 		ln.Init(ln, l.Map())

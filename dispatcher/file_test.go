@@ -65,7 +65,7 @@ func (f *fileReader) HandleError(err error) { f.errs = append(f.errs, err) }
 // always ready, as poll and select do.
 func TestFileDispatcher(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		path := testFile(t)
 		l := looptest.NewLoop(t, kind)
 		fd := openFD(t, path, unix.O_RDONLY)
@@ -84,7 +84,7 @@ func TestFileDispatcher(t *testing.T) {
 // TestFileWrapperRecv is test_recv: the dispatcher reads through its own
 // duplicate, so the caller may close the original; after Close, Recv fails.
 func TestFileWrapperRecv(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	fd := openFD(t, testFile(t), unix.O_RDONLY)
 	f := &fileReader{}
 	err := f.InitFile(f, fd, loop.NewMap())
@@ -113,7 +113,7 @@ func TestFileWrapperRecv(t *testing.T) {
 // TestFileWrapperSend is test_send: Send appends to a file opened
 // O_WRONLY|O_APPEND whose original descriptor was closed.
 func TestFileWrapperSend(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	path := testFile(t)
 	d1 := "Come again?"
 	d2 := "I want to buy some cheese."
@@ -137,7 +137,7 @@ func TestFileWrapperSend(t *testing.T) {
 // when the descriptor was closed behind the dispatcher's back (asyncore
 // raises there once; Close ignores EBADF, as the package documents).
 func TestFileCloseTwice(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	fd := openFD(t, testFile(t), unix.O_RDONLY)
 	f := &fileReader{}
 	err := f.InitFile(f, fd, loop.NewMap())
@@ -156,7 +156,7 @@ func TestFileCloseTwice(t *testing.T) {
 // (docs/asyncore-compat.md#file-dispatcher: POLLHUP, or EOF through Recv).
 func TestFilePipe(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l := looptest.NewLoop(t, kind)
 		p, err := testutil.NewPipe()
 		require.NoError(t, err)
@@ -193,7 +193,7 @@ func TestFilePipe(t *testing.T) {
 // write fails with EPIPE, which calls HandleClose — not HandleError, and
 // without a SIGPIPE.
 func TestFilePipeSend(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	p, err := testutil.NewPipe()
 	require.NoError(t, err)
 	reader := p[0]

@@ -55,7 +55,7 @@ func TestMaxConns(t *testing.T) {
 	const maxConns, clients = 10, 50
 	reject := "-ERR max number of clients reached\r\n"
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind, MaxConns: maxConns})
 		require.NoError(t, err)
 		t.Cleanup(func() {

@@ -97,7 +97,7 @@ func TestReadIdleTimeout(t *testing.T) {
 // UseServerTimeouts, which does not turn ReadIdleTimeout on.
 func TestReadIdleTimeoutOff(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l := looptest.NewLoop(t, kind)
 		fd, _ := testutil.PeerSocketpair(t)
 		c := &readIdleConn{l: l}

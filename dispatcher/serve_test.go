@@ -90,7 +90,7 @@ func converse(t *testing.T, l *loop.Loop, address string, lines ...string) []str
 // its own handler; Close stops accepting.
 func TestServe(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l := looptest.NewLoop(t, kind)
 		m := l.Map()
 
@@ -127,7 +127,7 @@ func TestServe(t *testing.T) {
 // the server goes on accepting.
 func TestServeRefuse(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l := looptest.NewLoop(t, kind)
 		m := l.Map()
 		refuse := true
@@ -189,7 +189,7 @@ type opaqueConn struct{ net.Conn }
 // error, and stays the caller's.
 func TestAdoptConnInterfaces(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l := looptest.NewLoop(t, kind)
 		m := l.Map()
 

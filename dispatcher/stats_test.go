@@ -23,7 +23,7 @@ import (
 // what the test did.
 func TestStats(t *testing.T) {
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l := looptest.NewLoop(t, kind)
 		s := &capServer{}
 		s.Init(s, l.Map())

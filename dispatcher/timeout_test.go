@@ -64,7 +64,7 @@ const margin = time.Millisecond
 func TestIdleTimeout(t *testing.T) {
 	const idle = 250 * time.Millisecond
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l, clk := looptest.NewFakeClockLoop(t, kind)
 		c := newTimeoutConn(l.Map())
 		c.IdleTimeout = idle
@@ -112,7 +112,7 @@ func TestIdleTimeout(t *testing.T) {
 func TestIdleTimeoutChangedWhileRunning(t *testing.T) {
 	const idle = 100 * time.Millisecond
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l, clk := looptest.NewFakeClockLoop(t, kind)
 		c := newTimeoutConn(l.Map())
 		c.UseServerTimeouts() // 120s: nothing happens during the test
@@ -143,7 +143,7 @@ func TestIdleTimeoutChangedWhileRunning(t *testing.T) {
 func TestStaleIdleTimer(t *testing.T) {
 	const idle = 200 * time.Millisecond
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l, clk := looptest.NewFakeClockLoop(t, kind)
 		a, _ := testutil.Socketpair(t)
 		x, _ := testutil.Socketpair(t)
@@ -219,7 +219,7 @@ func TestWriteStall(t *testing.T) {
 func TestConnectTimeout(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		l, clk := looptest.NewFakeClockLoop(t, kind)
 		ln, err := testutil.NewSocket(unix.AF_INET, unix.SOCK_STREAM)
 		require.NoError(t, err)
@@ -274,7 +274,7 @@ func TestConnectTimeout(t *testing.T) {
 func TestTimeoutsSetBeforeTheLoop(t *testing.T) {
 	const idle = 100 * time.Millisecond
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		m := loop.NewMap()
 		c := newTimeoutConn(m)
 		c.IdleTimeout = idle
