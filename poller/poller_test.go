@@ -59,10 +59,8 @@ func (e *env) socketpair() (int, int) {
 // pipe returns the read and write ends of a pipe.
 func (e *env) pipe() (int, int) {
 	e.t.Helper()
-	var fds [2]int
-	require.NoError(e.t, unix.Pipe(fds[:]))
-	unix.CloseOnExec(fds[0])
-	unix.CloseOnExec(fds[1])
+	fds, err := testutil.NewPipe()
+	require.NoError(e.t, err)
 	e.track(fds[0], fds[1])
 	return fds[0], fds[1]
 }
