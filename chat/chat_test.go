@@ -7,7 +7,6 @@ package chat_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -137,23 +136,9 @@ func (e *env) write(fd int, data []byte) {
 // whether it saw EOF.
 func readSome(t testing.TB, fd int, buf []byte) ([]byte, bool) {
 	t.Helper()
-	var got []byte
-	for {
-		n, err := unix.Read(fd, buf)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return got, false
-		case errors.Is(err, unix.ECONNRESET):
-			return got, true
-		}
-		require.NoError(t, err)
-		if n == 0 {
-			return got, true
-		}
-		got = append(got, buf[:n]...)
-	}
+	got, eof, err := testutil.ReadReady(fd, buf)
+	require.NoError(t, err)
+	return got, eof
 }
 
 // readN runs the loop and reads from the peer fd until it has want bytes or

@@ -9,7 +9,6 @@ package chat_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -198,27 +197,6 @@ func (p *faultPlan) inject(op sock.Op, fd int) sock.Fault {
 	return f
 }
 
-// peerRead reads what fd has without blocking; eof is set by EOF or a
-// reset (a socket closed with unread input resets its peer).
-func peerRead(fd int, buf []byte) (got []byte, eof bool, err error) {
-	for {
-		n, err := unix.Read(fd, buf)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return got, false, nil
-		case errors.Is(err, unix.ECONNRESET):
-			return got, true, nil
-		case err != nil:
-			return got, false, err
-		case n == 0:
-			return got, true, nil
-		}
-		got = append(got, buf[:n]...)
-	}
-}
-
 // TestFaultEcho runs a line echo over a socketpair while the chat's reads
 // and writes fail at random. The peer sends its requests in random pieces;
 // in some scripts it then shuts down its sending side, in others it closes
@@ -338,7 +316,7 @@ func faultEchoScript(t *testing.T, l *loop.Loop, seed uint64, i int) bool {
 			}
 			continue
 		}
-		b, end, err := peerRead(peer, buf)
+		b, end, err := testutil.ReadReady(peer, buf)
 		if err != nil {
 			fail("peer read: %v", err)
 		}
@@ -478,7 +456,7 @@ func faultOutputScript(t *testing.T, l *loop.Loop, seed uint64, i int) {
 		if err := l.RunOnce(0); err != nil {
 			fail("RunOnce: %v", err)
 		}
-		b, end, err := peerRead(peer, buf[:1+rng.IntN(len(buf))])
+		b, end, err := testutil.ReadReady(peer, buf[:1+rng.IntN(len(buf))])
 		if err != nil {
 			fail("peer read: %v", err)
 		}

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"errors"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -105,4 +106,26 @@ func NewPipe() ([2]int, error) {
 	unix.CloseOnExec(p[0])
 	unix.CloseOnExec(p[1])
 	return p, nil
+}
+
+// ReadReady reads what fd has now, without blocking (fd is non-blocking),
+// into successive fills of buf, and returns it all; eof is set by EOF or by
+// a reset (a socket closed with unread input resets its peer).
+func ReadReady(fd int, buf []byte) (got []byte, eof bool, err error) {
+	for {
+		n, err := unix.Read(fd, buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return got, false, nil
+		case errors.Is(err, unix.ECONNRESET):
+			return got, true, nil
+		case err != nil:
+			return got, false, err
+		case n == 0:
+			return got, true, nil
+		}
+		got = append(got, buf[:n]...)
+	}
 }
