@@ -203,7 +203,7 @@ func TestFaultClose(t *testing.T) {
 				} else {
 					require.NoError(t, err, where)
 				}
-				require.False(t, isOpen(c.fd), "%s: a failed close leaked the descriptor", where)
+				require.False(t, testutil.IsOpen(c.fd), "%s: a failed close leaked the descriptor", where)
 			}
 			testutil.RunUntil(t, l, 5*time.Second, func() bool {
 				for _, c := range chans {

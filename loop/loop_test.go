@@ -30,12 +30,6 @@ func poke(t testing.TB, fd int) {
 	require.Equal(t, 1, n)
 }
 
-// isOpen reports whether fd is an open descriptor.
-func isOpen(fd int) bool {
-	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-	return err == nil
-}
-
 // newLoop is looptest.NewLoop with Options: the given backend over a fresh
 // map (unless opts names one); every channel still in the map is closed, and
 // then the loop, when the test ends.

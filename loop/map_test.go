@@ -129,7 +129,7 @@ func TestMapAddReplacesWithLoop(t *testing.T) {
 		assert.Equal(t, 2, b.events, "its replacement gets the events")
 
 		require.NoError(t, a.Close())
-		assert.True(t, isOpen(local), "a replaced channel does not own the descriptor")
+		assert.True(t, testutil.IsOpen(local), "a replaced channel does not own the descriptor")
 		assert.Same(t, b, l.Map().Get(local))
 	})
 }
@@ -148,9 +148,9 @@ func TestMapRemoveStopsEvents(t *testing.T) {
 		assert.False(t, loop.PollerWatches(l, local), "Remove takes the fd out of the poller at once")
 		require.NoError(t, l.RunOnce(20*time.Millisecond))
 		assert.Equal(t, 1, a.events)
-		assert.True(t, isOpen(local), "Remove does not close")
+		assert.True(t, testutil.IsOpen(local), "Remove does not close")
 		require.NoError(t, l.Map().CloseFD(local))
-		assert.False(t, isOpen(local), "CloseFD outside a batch closes at once")
+		assert.False(t, testutil.IsOpen(local), "CloseFD outside a batch closes at once")
 	})
 }
 
@@ -166,11 +166,11 @@ func TestMapCloseFDDeferredInBatch(t *testing.T) {
 		openInHandler := false
 		c.onEvents = func(poller.Events) {
 			assert.NoError(t, c.Close())
-			openInHandler = isOpen(local)
+			openInHandler = testutil.IsOpen(local)
 		}
 		require.NoError(t, l.RunOnce(time.Second))
 		assert.True(t, openInHandler, "the close waits for the end of the batch")
-		assert.False(t, isOpen(local), "and happens before RunOnce returns")
+		assert.False(t, testutil.IsOpen(local), "and happens before RunOnce returns")
 		assert.Zero(t, l.Map().Len())
 	})
 }

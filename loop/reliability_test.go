@@ -80,7 +80,7 @@ func TestFDReuseWithinBatch(t *testing.T) {
 				assert.Zero(t, victim.calls(), "round %d: the victim was called after Close", round)
 				assert.Zero(t, victim.late, "round %d", round)
 				assert.Equal(t, 1, victim.closes, "round %d", round)
-				assert.False(t, isOpen(victimFd), "round %d: the deferred close happens before RunOnce returns", round)
+				assert.False(t, testutil.IsOpen(victimFd), "round %d: the deferred close happens before RunOnce returns", round)
 
 				// The new dispatcher was readable all along: it gets its
 				// event in the next iteration.
@@ -441,7 +441,7 @@ func TestHandlerPanicIsolated(t *testing.T) {
 			assert.Equal(t, 1, bad.events)
 			assert.Equal(t, 1, bad.closes, "the channel is closed by force, once")
 			assert.Nil(t, l.Map().Get(bad.fd), "and removed from the map")
-			assert.False(t, isOpen(bad.fd))
+			assert.False(t, testutil.IsOpen(bad.fd))
 			assert.Zero(t, bad.late)
 			checkServed(t, []*fake{fakes[0], fakes[1], fakes[3]}, 5)
 		})
@@ -455,7 +455,7 @@ func TestHandlerPanicIsolated(t *testing.T) {
 			bad.onClose = func() error { panic("and again") }
 			require.NoError(t, l.RunOnce(time.Second))
 			assert.Nil(t, l.Map().Get(bad.fd), "the loop removes a channel whose Close panicked")
-			assert.False(t, isOpen(bad.fd), "and closes its descriptor")
+			assert.False(t, testutil.IsOpen(bad.fd), "and closes its descriptor")
 			for range 4 {
 				require.NoError(t, l.RunOnce(time.Second))
 			}
@@ -652,7 +652,7 @@ func TestDupedFDNoGhostEvents(t *testing.T) {
 		t.Cleanup(func() { _ = unix.Close(dup) })
 
 		require.NoError(t, c.Close())
-		require.False(t, isOpen(local))
+		require.False(t, testutil.IsOpen(local))
 		poke(t, peer) // the dup's file is readable from now on
 
 		before := l.Iterations()
@@ -690,7 +690,7 @@ func TestSelectRefusesHighFD(t *testing.T) {
 	const high = 1500
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		local, peer := testutil.PeerSocketpair(t)
-		require.False(t, isOpen(high), "fd %d is taken", high)
+		require.False(t, testutil.IsOpen(high), "fd %d is taken", high)
 		require.NoError(t, testutil.DupTo(local, high))
 		require.NoError(t, unix.Close(local))
 		poke(t, peer)

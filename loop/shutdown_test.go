@@ -110,8 +110,8 @@ func TestShutdownDeadlineForcesClose(t *testing.T) {
 		assert.Equal(t, 1, g.begun)
 		assert.Equal(t, 1, g.closes)
 		assert.Equal(t, 1, plain.closes)
-		assert.False(t, isOpen(g.fd))
-		assert.False(t, isOpen(local))
+		assert.False(t, testutil.IsOpen(g.fd))
+		assert.False(t, testutil.IsOpen(local))
 		assert.Zero(t, l.Map().Len())
 	})
 }

@@ -3,6 +3,8 @@ package testutil
 import (
 	"os"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // OpenFDs counts this process's open descriptors (/proc/self/fd); -1 where
@@ -13,6 +15,12 @@ func OpenFDs() int {
 		return -1
 	}
 	return len(entries) - 1 // the directory's own descriptor
+}
+
+// IsOpen reports whether fd is an open descriptor.
+func IsOpen(fd int) bool {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	return err == nil
 }
 
 // CheckFDLeaks fails the test if it ends with more descriptors open than it

@@ -10,11 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func isOpen(fd int) bool {
-	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-	return err == nil
-}
-
 func closeOnExec(t *testing.T, fd int) bool {
 	t.Helper()
 	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
@@ -42,11 +37,11 @@ func TestSocketpairOwnership(t *testing.T) {
 			assert.True(t, nonBlocking(t, fd), "fd %d non-blocking", fd)
 		}
 	})
-	assert.False(t, isOpen(a), "Socketpair's first end closed")
-	assert.False(t, isOpen(b), "Socketpair's second end closed")
-	assert.True(t, isOpen(local), "PeerSocketpair's local end left to its owner")
-	assert.False(t, isOpen(peer), "PeerSocketpair's peer closed")
-	assert.True(t, isOpen(bareA) && isOpen(bareB), "BareSocketpair's ends left to the caller")
+	assert.False(t, IsOpen(a), "Socketpair's first end closed")
+	assert.False(t, IsOpen(b), "Socketpair's second end closed")
+	assert.True(t, IsOpen(local), "PeerSocketpair's local end left to its owner")
+	assert.False(t, IsOpen(peer), "PeerSocketpair's peer closed")
+	assert.True(t, IsOpen(bareA) && IsOpen(bareB), "BareSocketpair's ends left to the caller")
 	for _, fd := range []int{local, bareA, bareB} {
 		require.NoError(t, unix.Close(fd))
 	}
@@ -65,8 +60,8 @@ func TestAdoptPair(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "x", string(buf[:n]))
 	})
-	assert.False(t, isOpen(peer), "the peer is closed when the test ends")
-	assert.True(t, isOpen(adopted), "the adopted end is its owner's")
+	assert.False(t, IsOpen(peer), "the peer is closed when the test ends")
+	assert.True(t, IsOpen(adopted), "the adopted end is its owner's")
 	require.NoError(t, unix.Close(adopted))
 }
 
