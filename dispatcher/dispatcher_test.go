@@ -103,13 +103,6 @@ func newRecorder(t *testing.T, m *loop.Map) (*recorder, int) {
 	return r, b
 }
 
-func write(t testing.TB, fd int, s string) {
-	t.Helper()
-	n, err := unix.Write(fd, []byte(s))
-	require.NoError(t, err)
-	require.Equal(t, len(s), n)
-}
-
 // --- DispatcherTests ---
 
 // TestBasic is test_basic. Readable is true, as in asyncore; Writable is
@@ -412,14 +405,14 @@ func TestReadwritePanics(t *testing.T) {
 				adoptDup(t, p, pa)
 				switch in {
 				case "HandleRead":
-					write(t, pb, "x")
+					testutil.Write(t, pb, "x")
 				case "HandleClose":
 					require.NoError(t, unix.Shutdown(pb, unix.SHUT_RDWR))
 				}
 
-				write(t, bb, "a")
+				testutil.Write(t, bb, "a")
 				testutil.RunUntil(t, l, waitFor, func() bool { return len(p.errs) > 0 && by.n >= 1 })
-				write(t, bb, "b")
+				testutil.Write(t, bb, "b")
 				testutil.RunUntil(t, l, waitFor, func() bool { return by.n >= 2 })
 
 				require.Len(t, p.errs, 1)
@@ -452,7 +445,7 @@ func TestHandleErrorDefault(t *testing.T) {
 		a, b := testutil.Socketpair(t)
 		adoptDup(t, p, a)
 		repr := p.String()
-		write(t, b, "x")
+		testutil.Write(t, b, "x")
 		testutil.RunUntil(t, l, waitFor, func() bool { return p.Fd() < 0 })
 		lines := logLines(buf)
 		require.Len(t, lines, 1, "one error line; the close warning is ignored")
@@ -646,7 +639,7 @@ func TestRecvEOF(t *testing.T) {
 	assert.NoError(t, err, "EAGAIN is not an error")
 	assert.Zero(t, n)
 
-	write(t, peer, "abc")
+	testutil.Write(t, peer, "abc")
 	require.NoError(t, unix.Shutdown(peer, unix.SHUT_WR))
 	n, err = r.Recv(buf)
 	require.NoError(t, err)
@@ -738,14 +731,14 @@ func TestNoHandlerAfterClose(t *testing.T) {
 	}{
 		{
 			name:  "HandleRead calls Close",
-			peer:  func(t *testing.T, fd int) { write(t, fd, "x") },
+			peer:  func(t *testing.T, fd int) { testutil.Write(t, fd, "x") },
 			read:  func(r *recorder) { _ = r.Close() },
 			calls: []string{"read"},
 		},
 		{
 			name: "Recv sees EOF",
 			peer: func(t *testing.T, fd int) {
-				write(t, fd, "x")
+				testutil.Write(t, fd, "x")
 				require.NoError(t, unix.Shutdown(fd, unix.SHUT_RDWR))
 			},
 			read: func(r *recorder) {

@@ -171,7 +171,7 @@ func TestFilePipe(t *testing.T) {
 		require.NoError(t, unix.Close(p[0]))
 		require.NoError(t, err)
 
-		write(t, writer, "hello")
+		testutil.Write(t, writer, "hello")
 		testutil.RunUntil(t, l, waitFor, func() bool { return len(f.data) >= 5 })
 		assert.Equal(t, "hello", string(f.data))
 		assert.Zero(t, f.closes)

@@ -25,9 +25,7 @@ var discard = slog.New(slog.DiscardHandler)
 // poke writes one byte to fd, making its peer readable.
 func poke(t testing.TB, fd int) {
 	t.Helper()
-	n, err := unix.Write(fd, []byte{'x'})
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
+	testutil.Write(t, fd, "x")
 }
 
 // newLoop is looptest.NewLoop with Options: the given backend over a fresh

@@ -74,9 +74,7 @@ func (e *env) close(fd int) {
 
 func (e *env) write(fd int, s string) {
 	e.t.Helper()
-	n, err := unix.Write(fd, []byte(s))
-	require.NoError(e.t, err)
-	require.Equal(e.t, len(s), n)
+	testutil.Write(e.t, fd, s)
 }
 
 // wait runs one Wait, which must succeed, and returns the events.

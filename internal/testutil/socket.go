@@ -108,6 +108,19 @@ func NewPipe() ([2]int, error) {
 	return p, nil
 }
 
+// Write writes s to fd in one write(2), failing the test unless all of it
+// was written.
+func Write(t testing.TB, fd int, s string) {
+	t.Helper()
+	n, err := unix.Write(fd, []byte(s))
+	if err != nil {
+		t.Fatalf("write to fd %d: %v", fd, err)
+	}
+	if n != len(s) {
+		t.Fatalf("write to fd %d: %d of %d bytes", fd, n, len(s))
+	}
+}
+
 // ReadReady reads what fd has now, without blocking (fd is non-blocking),
 // into successive fills of buf, and returns it all; eof is set by EOF or by
 // a reset (a socket closed with unread input resets its peer).

@@ -88,8 +88,7 @@ func TestTCPPair(t *testing.T) {
 // TestReadReady: what is there, then EAGAIN without blocking, then EOF.
 func TestReadReady(t *testing.T) {
 	a, b := Socketpair(t)
-	_, err := unix.Write(b, []byte("abcdef"))
-	require.NoError(t, err)
+	Write(t, b, "abcdef")
 	got, eof, err := ReadReady(a, make([]byte, 4))
 	require.NoError(t, err)
 	assert.Equal(t, "abcdef", string(got), "read in successive fills of buf")
