@@ -6,6 +6,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/producer"
 	"golang.org/x/sys/unix"
 )
@@ -22,24 +23,6 @@ func (s *okServer) FoundTerminator() {
 	s.Push(okReply)
 }
 
-// benchPair puts c (already in a loop's map) on one end of a socketpair
-// and returns the other end, which the benchmark drives as a raw,
-// non-blocking client in its own goroutine.
-func benchPair(b *testing.B, c adopter) int {
-	b.Helper()
-	fds, err := testutil.NewSocketpair()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Adopt(fds[0]); err != nil {
-		_ = unix.Close(fds[0])
-		_ = unix.Close(fds[1])
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = unix.Close(fds[1]) })
-	return fds[1]
-}
-
 // BenchmarkPipelinedLines: a line server on one end of a socketpair; the
 // other end, driven in the same goroutine, keeps 16 requests in flight,
 // writing one new request for every reply it reads (batched per read). One
@@ -48,13 +31,13 @@ func BenchmarkPipelinedLines(b *testing.B) {
 	const inflight = 16
 	req := []byte("SET key value\n")
 	batch := bytes.Repeat(req, inflight)
-	for _, kind := range testutil.Backends() {
+	for _, kind := range looptest.Backends() {
 		b.Run(kind.String(), func(b *testing.B) {
-			l := testutil.NewLoop(b, kind)
+			l := looptest.NewLoop(b, kind)
 			s := &okServer{}
 			s.Init(s, l.Map())
 			s.SetTerminator(chat.DelimiterString("\n"))
-			peer := benchPair(b, s)
+			peer := testutil.AdoptPair(b, s.Adopt)
 
 			in := make([]byte, 64<<10)
 			replies := 0
@@ -99,12 +82,12 @@ func BenchmarkPipelinedLines(b *testing.B) {
 func BenchmarkProducerDownload1MiB(b *testing.B) {
 	const size = 1 << 20
 	data := pattern(size)
-	for _, kind := range testutil.Backends() {
+	for _, kind := range looptest.Backends() {
 		b.Run(kind.String(), func(b *testing.B) {
-			l := testutil.NewLoop(b, kind)
+			l := looptest.NewLoop(b, kind)
 			s := &okServer{}
 			s.Init(s, l.Map())
-			peer := benchPair(b, s)
+			peer := testutil.AdoptPair(b, s.Adopt)
 			in := make([]byte, 256<<10)
 			download := func() {
 				s.PushWithProducer(producer.SimpleProducer(data, 65536))

@@ -7,7 +7,6 @@ package chat_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/asyncore-go/asyncore/producer"
@@ -47,9 +47,9 @@ type env struct {
 // and a descriptor-leak check.
 func forEachBackend(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Helper()
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		f(t, &env{t: t, kind: kind, l: l, m: l.Map()})
 	})
 }
@@ -66,9 +66,9 @@ func forEachBackend(t *testing.T, f func(t *testing.T, e *env)) {
 func forEachBackendParallel(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Helper()
 	testutil.CheckFDLeaks(t)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		t.Parallel()
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		f(t, &env{t: t, kind: kind, l: l, m: l.Map()})
 	})
 }
@@ -94,9 +94,7 @@ func (e *env) runUntil(cond func() bool) {
 // not happen.
 func (e *env) runFor(n int) {
 	e.t.Helper()
-	for range n {
-		require.NoError(e.t, e.l.RunOnce(0))
-	}
+	testutil.RunFor(e.t, e.l, n, 0)
 }
 
 // adopter is what the helpers need of a chat: the embedded dispatcher's
@@ -111,15 +109,7 @@ type adopter interface {
 // is closed when the test ends.
 func (e *env) pair(c adopter) int {
 	e.t.Helper()
-	fds, err := testutil.NewSocketpair()
-	require.NoError(e.t, err)
-	if err := c.Adopt(fds[0]); err != nil {
-		_ = unix.Close(fds[0])
-		_ = unix.Close(fds[1])
-		e.t.Fatalf("Adopt: %v", err)
-	}
-	e.t.Cleanup(func() { _ = unix.Close(fds[1]) })
-	return fds[1]
+	return testutil.AdoptPair(e.t, c.Adopt)
 }
 
 // write writes all of data to the peer fd, running the loop whenever the
@@ -146,23 +136,9 @@ func (e *env) write(fd int, data []byte) {
 // whether it saw EOF.
 func readSome(t testing.TB, fd int, buf []byte) ([]byte, bool) {
 	t.Helper()
-	var got []byte
-	for {
-		n, err := unix.Read(fd, buf)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return got, false
-		case errors.Is(err, unix.ECONNRESET):
-			return got, true
-		}
-		require.NoError(t, err)
-		if n == 0 {
-			return got, true
-		}
-		got = append(got, buf[:n]...)
-	}
+	got, eof, err := testutil.ReadReady(fd, buf)
+	require.NoError(t, err)
+	return got, eof
 }
 
 // readN runs the loop and reads from the peer fd until it has want bytes or

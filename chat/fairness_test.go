@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"net"
 	"os"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -121,15 +120,6 @@ func pingRTTs(t *testing.T, addr string, n int) ([]time.Duration, error) {
 	return rtts, nil
 }
 
-// p99 is the 99th percentile of d (which it sorts).
-func p99(d []time.Duration) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	slices.Sort(d)
-	return d[len(d)*99/100]
-}
-
 // fairness runs the ping client alone, then beside a flooder — a child
 // process, so that its goroutines do not compete with the ping client's for
 // this process's threads — driving the loop in the test goroutine.
@@ -179,12 +169,12 @@ func fairness(t *testing.T, mode string) {
 		moved := flooder.Ask("moved")
 		flooder.Stop()
 
-		baseP99, loadedP99 := p99(base), p99(loaded)
+		baseP99, loadedP99 := testutil.Percentile(base, 0.99), testutil.Percentile(loaded, 0.99)
 		events := len(ln.costs)
-		eventP99 := p99(ln.costs)
+		eventP99 := testutil.Percentile(ln.costs, 0.99)
 		t.Logf("flooder moved %d MiB; %d events, p99 %v, max %v; ping p99 alone %v, beside the flood %v (%.1f×), max %v",
-			moved>>20, events, eventP99, ln.costs[events-1], baseP99, loadedP99,
-			float64(loadedP99)/float64(baseP99), loaded[len(loaded)-1])
+			moved>>20, events, eventP99, testutil.Percentile(ln.costs, 1), baseP99, loadedP99,
+			float64(loadedP99)/float64(baseP99), testutil.Percentile(loaded, 1))
 		assert.Positive(t, moved, "the flooder made progress too")
 		assert.Len(t, loaded, pings, "the ping client was served beside the flood")
 		if !testutil.Timing() {

@@ -9,7 +9,6 @@ package chat_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/asyncore-go/asyncore/producer"
@@ -197,27 +197,6 @@ func (p *faultPlan) inject(op sock.Op, fd int) sock.Fault {
 	return f
 }
 
-// peerRead reads what fd has without blocking; eof is set by EOF or a
-// reset (a socket closed with unread input resets its peer).
-func peerRead(fd int, buf []byte) (got []byte, eof bool, err error) {
-	for {
-		n, err := unix.Read(fd, buf)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return got, false, nil
-		case errors.Is(err, unix.ECONNRESET):
-			return got, true, nil
-		case err != nil:
-			return got, false, err
-		case n == 0:
-			return got, true, nil
-		}
-		got = append(got, buf[:n]...)
-	}
-}
-
 // TestFaultEcho runs a line echo over a socketpair while the chat's reads
 // and writes fail at random. The peer sends its requests in random pieces;
 // in some scripts it then shuts down its sending side, in others it closes
@@ -231,10 +210,10 @@ func peerRead(fd int, buf []byte) (got []byte, eof bool, err error) {
 func TestFaultEcho(t *testing.T) {
 	testutil.WarmUp(t)
 	seed := testutil.FaultSeed(t)
-	scripts := testutil.FaultScripts(2000, 300)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	scripts := looptest.FaultScripts(2000, 300)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		start := time.Now()
 		fatal := 0
 		for i := range scripts {
@@ -337,7 +316,7 @@ func faultEchoScript(t *testing.T, l *loop.Loop, seed uint64, i int) bool {
 			}
 			continue
 		}
-		b, end, err := peerRead(peer, buf)
+		b, end, err := testutil.ReadReady(peer, buf)
 		if err != nil {
 			fail("peer read: %v", err)
 		}
@@ -401,10 +380,10 @@ func faultEchoScript(t *testing.T, l *loop.Loop, seed uint64, i int) bool {
 func TestFaultOutputQueue(t *testing.T) {
 	testutil.WarmUp(t)
 	seed := testutil.FaultSeed(t)
-	scripts := testutil.FaultScripts(600, 150)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	scripts := looptest.FaultScripts(600, 150)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		start := time.Now()
 		for i := range scripts {
 			faultOutputScript(t, l, seed, i)
@@ -477,7 +456,7 @@ func faultOutputScript(t *testing.T, l *loop.Loop, seed uint64, i int) {
 		if err := l.RunOnce(0); err != nil {
 			fail("RunOnce: %v", err)
 		}
-		b, end, err := peerRead(peer, buf[:1+rng.IntN(len(buf))])
+		b, end, err := testutil.ReadReady(peer, buf[:1+rng.IntN(len(buf))])
 		if err != nil {
 			fail("peer read: %v", err)
 		}

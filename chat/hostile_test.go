@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"slices"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -26,6 +25,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -200,17 +200,6 @@ func heapInuse() int64 {
 	return int64(ms.HeapInuse)
 }
 
-// quantile returns the q-th quantile (0 < q ≤ 1) of ds.
-func quantile(ds []time.Duration, q float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := int(float64(len(s))*q+0.999999) - 1
-	return s[min(max(i, 0), len(s)-1)]
-}
-
 // TestSlowloris is F11 (slowloris, docs/failure-modes.md): 1000 clients (200
 // where the hard descriptor limit is under 4096) each send a byte a second and
 // never a line's end, against a line server with FrameTimeout 3s and
@@ -246,7 +235,7 @@ func TestSlowloris(t *testing.T) {
 	)
 	testutil.CheckFDLeaks(t)
 	testutil.WarmUp(t)
-	kind := testutil.Backends()[0]
+	kind := looptest.Backends()[0]
 	n := fdBudget(t, 1000)
 	if kind == poller.Select {
 		n = min(n, 400) // FD_SETSIZE
@@ -259,7 +248,7 @@ func TestSlowloris(t *testing.T) {
 	// than cores leave the sharing to the kernel's scheduler.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2 * runtime.NumCPU()))
 
-	l := testutil.NewLoop(t, kind)
+	l := looptest.NewLoop(t, kind)
 	s := &hostileServer{frameTimeout: frameTimeout, idleTimeout: idleTimeout}
 	addr := listenHostile(t, l, s)
 	tid := runLocked(t, l)
@@ -365,10 +354,10 @@ func TestSlowloris(t *testing.T) {
 	require.NoError(t, report.err)
 	closes, sent := report.closedAfter, report.sent
 	t.Logf("%d slow clients (%d connected at the heap sample), %d bytes sent; closed after first byte: min %v p50 %v p99 %v max %v",
-		n, connected, sent, quantile(closes, 0), quantile(closes, 0.5), quantile(closes, 0.99), quantile(closes, 1))
+		n, connected, sent, testutil.Percentile(closes, 0), testutil.Percentile(closes, 0.5), testutil.Percentile(closes, 0.99), testutil.Percentile(closes, 1))
 	assert.EqualValues(t, n, connected, "every slow client was connected at the heap sample")
-	assert.GreaterOrEqual(t, quantile(closes, 0), minClose, "a slow client was closed before its frame deadline")
-	assert.Less(t, quantile(closes, 1), maxClose, "a slow client outlived its frame deadline")
+	assert.GreaterOrEqual(t, testutil.Percentile(closes, 0), minClose, "a slow client was closed before its frame deadline")
+	assert.Less(t, testutil.Percentile(closes, 1), maxClose, "a slow client outlived its frame deadline")
 	assert.EqualValues(t, n, s.frameTimeouts.Load(), "each slow client fails with ErrFrameTimeout")
 	assert.Zero(t, s.otherErrs.Load(), "no idle timeout or other error")
 
@@ -397,11 +386,11 @@ func TestSlowloris(t *testing.T) {
 		lat = append(lat, d)
 	}
 	t.Logf("legitimate clients: %d requests, %d failures, p50 %v p99 %v max %v; %d more during the forced collections (%v), max %v",
-		len(lat), len(lr.errs), quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 1),
-		len(duringGC), gcEnd.Sub(gcStart).Round(time.Millisecond), quantile(duringGC, 1))
+		len(lat), len(lr.errs), testutil.Percentile(lat, 0.5), testutil.Percentile(lat, 0.99), testutil.Percentile(lat, 1),
+		len(duringGC), gcEnd.Sub(gcStart).Round(time.Millisecond), testutil.Percentile(duringGC, 1))
 	assert.Empty(t, lr.errs, "a legitimate client failed")
 	assert.Greater(t, len(lat), legitClients*int(wall/legitEvery)/2, "the legitimate clients made too few requests")
-	assert.Less(t, quantile(lat, 0.99), maxP99, "the legitimate clients' p99")
+	assert.Less(t, testutil.Percentile(lat, 0.99), maxP99, "the legitimate clients' p99")
 }
 
 // TestIdleConnMemory is the companion of TestSlowloris (F11 slowloris,
@@ -411,12 +400,12 @@ func TestSlowloris(t *testing.T) {
 func TestIdleConnMemory(t *testing.T) {
 	testutil.CheckFDLeaks(t)
 	testutil.WarmUp(t)
-	kind := testutil.Backends()[0]
+	kind := looptest.Backends()[0]
 	n := fdBudget(t, 1000)
 	if kind == poller.Select {
 		n = min(n, 400) // FD_SETSIZE
 	}
-	l := testutil.NewLoop(t, kind)
+	l := looptest.NewLoop(t, kind)
 	s := &hostileServer{}
 	listenHostile(t, l, s)
 	sa := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: s.Addr().(*net.TCPAddr).Port}

@@ -30,32 +30,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tcpPair returns both ends of a loopback TCP connection; the client end is
-// closed when the test ends, the server end is the caller's (AdoptConn
-// takes it).
-func tcpPair(t *testing.T) (server, client *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	cli, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = cli.Close() })
-	srv := <-accepted
-	require.NotNil(t, srv)
-	return srv.(*net.TCPConn), cli.(*net.TCPConn)
-}
-
 // adoptTCP gives c the server end of a fresh TCP connection and returns the
 // client end.
 func adoptTCP(t *testing.T, c interface{ AdoptConn(io.Closer) error }) *net.TCPConn {
 	t.Helper()
-	srv, cli := tcpPair(t)
+	srv, cli := testutil.TCPConns(t)
 	if err := c.AdoptConn(srv); err != nil {
 		_ = srv.Close()
 		t.Fatalf("AdoptConn: %v", err)

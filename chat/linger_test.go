@@ -11,6 +11,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -93,7 +94,7 @@ func errorReplyOnce(t *testing.T, e *env, linger time.Duration) bool {
 // the long runs the same rounds with lingering off are run and only logged, to
 // document what the kernel does without it.
 func TestErrorReplySurvivesClose(t *testing.T) {
-	first := testutil.Backends()[0]
+	first := looptest.Backends()[0]
 	forEachBackendParallel(t, func(t *testing.T, e *env) {
 		rounds := 20
 		if e.kind == first && testutil.Long() {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/producer"
 	"golang.org/x/sys/unix"
 )
@@ -56,11 +58,11 @@ func FuzzChatOutput(f *testing.F) {
 	f.Add([]byte{2, 1, 10, 0, 0, 0, 0, 10, 2, 0, 0, 5, 3, 4, 1, 0})
 	f.Add([]byte{0, 0, 0, 0, 1, 0, 0, 7, 2})
 	f.Add([]byte{})
-	backends := testutil.Backends()
+	backends := looptest.Backends()
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		s := &outputScript{ops: ops}
 		kind := backends[s.byte()%len(backends)]
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		c := &testChat{t: t}
 		c.Init(c, l.Map())
 		c.Logger = quiet

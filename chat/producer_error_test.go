@@ -7,6 +7,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -51,8 +52,8 @@ func (r *errRecorder) HandleError(err error) {
 // queued after it is sent (it would be framed as if the reply were whole),
 // HandleError receives the cause, and the connection closes.
 func TestProducerErrorClosesConnection(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l := looptest.NewLoop(t, kind)
 		pair, err := testutil.NewSocketpair()
 		require.NoError(t, err)
 		peer := pair[1]

@@ -2,10 +2,10 @@ package chat_test
 
 import (
 	"bytes"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/producer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,11 +14,9 @@ import (
 
 // allocated runs f and returns the bytes it allocated.
 func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
+	before := testutil.Allocated()
 	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
+	return testutil.Allocated() - before
 }
 
 // TestPushSharedNoCopy: one cached 64 KiB body pushed by reference as the

@@ -13,6 +13,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,9 +25,9 @@ import (
 // sides to the millisecond whatever the scheduler does.
 func forEachFakeClock(t *testing.T, f func(t *testing.T, e *env, clk *testutil.FakeClock)) {
 	t.Helper()
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		f(t, &env{t: t, kind: kind, l: l, m: l.Map()}, clk)
 	})
 }
@@ -37,9 +38,9 @@ func forEachFakeClock(t *testing.T, f func(t *testing.T, e *env, clk *testutil.F
 func forEachFakeClockParallel(t *testing.T, f func(t *testing.T, e *env, clk *testutil.FakeClock)) {
 	t.Helper()
 	testutil.CheckFDLeaks(t)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		t.Parallel()
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		f(t, &env{t: t, kind: kind, l: l, m: l.Map()}, clk)
 	})
 }
@@ -49,13 +50,10 @@ func forEachFakeClockParallel(t *testing.T, f func(t *testing.T, e *env, clk *te
 // repeat one.
 const margin = time.Millisecond
 
-// settle runs a few iterations, each waiting at most a millisecond: time
-// enough for whatever is due on the loop's clock to happen.
+// settle is testutil.Settle on e's loop.
 func (e *env) settle() {
 	e.t.Helper()
-	for range 5 {
-		require.NoError(e.t, e.l.RunOnce(time.Millisecond))
-	}
+	testutil.Settle(e.t, e.l)
 }
 
 // trickle moves clk by step, writes the next byte of data (cycling) to fd

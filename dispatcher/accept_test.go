@@ -14,6 +14,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -52,9 +53,9 @@ func (s *emfileListener) HandleError(err error) { s.errs = append(s.errs, err) }
 // descriptors are free new connections are accepted.
 func TestAcceptEMFILEBacksOff(t *testing.T) {
 	const backoff = 50 * time.Millisecond
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l := looptest.NewLoop(t, kind)
 		s := &emfileListener{}
 		s.Init(s, l.Map())
 		s.AcceptBackoff = backoff

@@ -19,6 +19,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -83,28 +84,6 @@ func (f family) skipUnavailable(t testing.TB) {
 	}
 }
 
-// warmUp opens, once, the descriptors the Go runtime creates lazily (the
-// netpoller's epoll and wake-up fds), so that CheckFDLeaks does not count
-// them against the first test that uses package net.
-var warmUp = sync.OnceFunc(func() {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return
-	}
-	defer ln.Close()
-	if c, err := net.Dial("tcp4", ln.Addr().String()); err == nil {
-		_ = c.Close()
-	}
-})
-
-// checkFDLeaks is testutil.CheckFDLeaks after the warm-up. Call it first in
-// a test, so that its check runs after every other cleanup.
-func checkFDLeaks(t testing.TB) {
-	t.Helper()
-	warmUp()
-	testutil.CheckFDLeaks(t)
-}
-
 // env is one run of an API test: a backend, a family and a fresh loop.
 type env struct {
 	t    *testing.T
@@ -118,13 +97,13 @@ type env struct {
 // a descriptor-leak check.
 func forEachAPI(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Helper()
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, fam := range families {
 			t.Run(fam.name, func(t *testing.T) {
 				fam.skipUnavailable(t)
 				fam.skipRepeat(t, kind)
-				checkFDLeaks(t)
-				l := testutil.NewLoop(t, kind)
+				testutil.CheckFDLeaks(t)
+				l := looptest.NewLoop(t, kind)
 				f(t, &env{t: t, kind: kind, fam: fam, l: l, m: l.Map()})
 			})
 		}
@@ -141,15 +120,15 @@ func forEachAPI(t *testing.T, f func(t *testing.T, e *env)) {
 // Not for tests that measure anything process-wide.
 func forEachAPIParallel(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Helper()
-	checkFDLeaks(t)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	testutil.CheckFDLeaks(t)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		t.Parallel()
 		for _, fam := range families {
 			t.Run(fam.name, func(t *testing.T) {
 				fam.skipUnavailable(t)
 				fam.skipRepeat(t, kind)
 				t.Parallel()
-				l := testutil.NewLoop(t, kind)
+				l := looptest.NewLoop(t, kind)
 				f(t, &env{t: t, kind: kind, fam: fam, l: l, m: l.Map()})
 			})
 		}
@@ -161,8 +140,8 @@ func forEachAPIParallel(t *testing.T, f func(t *testing.T, e *env)) {
 // f makes its own loop.
 func forEachBackendParallel(t *testing.T, f func(t *testing.T, kind poller.Kind)) {
 	t.Helper()
-	checkFDLeaks(t)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	testutil.CheckFDLeaks(t)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		t.Parallel()
 		f(t, kind)
 	})
@@ -173,8 +152,8 @@ func forEachBackendParallel(t *testing.T, f func(t *testing.T, kind poller.Kind)
 // conversion, which does not depend on the backend, and past it an IPv6
 // socket takes the same paths as an IPv4 one.
 func (f family) skipRepeat(t testing.TB, kind poller.Kind) {
-	if f.af == dispatcher.AFInet6 && !testutil.Long() && kind != testutil.Backends()[0] {
-		t.Skipf("AF_INET6 runs on %v here, and on every backend in the long runs", testutil.Backends()[0])
+	if f.af == dispatcher.AFInet6 && !testutil.Long() && kind != looptest.Backends()[0] {
+		t.Skipf("AF_INET6 runs on %v here, and on every backend in the long runs", looptest.Backends()[0])
 	}
 }
 
@@ -195,9 +174,7 @@ func (e *env) runUntil(cond func() bool) {
 // runFor runs n more iterations, to show that something does not happen.
 func (e *env) runFor(n int) {
 	e.t.Helper()
-	for range n {
-		require.NoError(e.t, e.l.RunOnce(time.Millisecond))
-	}
+	testutil.RunFor(e.t, e.l, n, time.Millisecond)
 }
 
 // baseHandler is CPython's BaseTestHandler: the handlers a test does not

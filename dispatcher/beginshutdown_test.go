@@ -7,6 +7,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -35,16 +36,6 @@ type goodbyeChat struct {
 func (c *goodbyeChat) HandleShutdown() {
 	c.shutdowns++
 	c.Push([]byte("421 shutting down\r\n"))
-}
-
-// pair returns a socket pair: the first for a dispatcher to adopt, the
-// second the peer's, closed when the test ends.
-func pair(t *testing.T) (int, int) {
-	t.Helper()
-	p, err := testutil.NewSocketpair()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = unix.Close(p[1]) })
-	return p[0], p[1]
 }
 
 // readAll reads fd's peer end until EOF while l runs, and returns it.
@@ -77,7 +68,7 @@ func readAllWhileRunning(t *testing.T, l *loop.Loop, peer int) []byte {
 // A second BeginShutdown does nothing more.
 func TestBeginShutdown(t *testing.T) {
 	forEachBackendParallel(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		m := l.Map()
 
 		srv, err := dispatcher.Serve(m, "127.0.0.1:0", func() dispatcher.Handler { return nil })
@@ -89,7 +80,7 @@ func TestBeginShutdown(t *testing.T) {
 		_, err = net.Dial("tcp", addr)
 		assert.Error(t, err, "no longer accepting")
 
-		fd, peer := pair(t)
+		fd, peer := testutil.PeerSocketpair(t)
 		// 256 KiB behind a fixed 16 KiB send buffer: most of it is still
 		// queued when the goodbye is asked for.
 		require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10))
@@ -107,7 +98,7 @@ func TestBeginShutdown(t *testing.T) {
 		assert.Equal(t, 1, c.shutdowns)
 		assert.Equal(t, -1, c.Fd())
 
-		fd, peer = pair(t)
+		fd, peer = testutil.PeerSocketpair(t)
 		require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10))
 		ch := &goodbyeChat{}
 		ch.Init(ch, m)
@@ -119,7 +110,7 @@ func TestBeginShutdown(t *testing.T) {
 		assert.Equal(t, 1, ch.shutdowns)
 		testutil.RunUntil(t, l, waitFor, func() bool { return ch.Fd() < 0 })
 
-		fd, peer = pair(t)
+		fd, peer = testutil.PeerSocketpair(t)
 		p := dispatcher.New(m)
 		require.NoError(t, p.Adopt(fd))
 		p.BeginShutdown()

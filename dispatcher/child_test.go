@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -174,7 +174,7 @@ func childServer(t *testing.T, role string) (*testutil.Child, string) {
 	if testutil.ProcFDs(os.Getpid()) < 0 {
 		t.Skip("needs /proc")
 	}
-	kinds := testutil.Backends()
+	kinds := looptest.Backends()
 	require.NotEmpty(t, kinds)
 	c := testutil.StartChild(t, "TestChildEchoServer", role, childBackendEnv+"="+kinds[0].String())
 	port := c.Expect("port")
@@ -218,17 +218,6 @@ func dialEcho(addr string, limit time.Duration) (*echoClient, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// percentile returns the p-th percentile (0 < p ≤ 1) of ds.
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := int(float64(len(s))*p+0.999999) - 1
-	return s[min(max(i, 0), len(s)-1)]
 }
 
 // TestAcceptEMFILE is F1 (accept-emfile, docs/failure-modes.md), all of its
@@ -359,10 +348,10 @@ func TestAcceptEMFILE(t *testing.T) {
 	<-stormDone
 	cpu := cpu1 - cpu0
 	t.Logf("child CPU %v over %v of storm; %d echoes, p50 %v p99 %v max %v",
-		cpu, elapsed.Round(time.Millisecond), len(lat), percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1))
+		cpu, elapsed.Round(time.Millisecond), len(lat), testutil.Percentile(lat, 0.5), testutil.Percentile(lat, 0.99), testutil.Percentile(lat, 1))
 	assert.Less(t, cpu, maxCPU, "the child spins while out of descriptors")
 	if timed {
-		assert.Less(t, percentile(lat, 0.99), maxP99, "echo p99 during the storm")
+		assert.Less(t, testutil.Percentile(lat, 0.99), maxP99, "echo p99 during the storm")
 	}
 
 	// Step 4's verdicts: every extra connection was shed in time.
@@ -372,9 +361,9 @@ func TestAcceptEMFILE(t *testing.T) {
 		require.NoError(t, r.err, "extra connection %d", len(shedTimes))
 		shedTimes = append(shedTimes, r.took)
 	}
-	t.Logf("%d extra connections shed: p50 %v max %v", len(shedTimes), percentile(shedTimes, 0.5), percentile(shedTimes, 1))
+	t.Logf("%d extra connections shed: p50 %v max %v", len(shedTimes), testutil.Percentile(shedTimes, 0.5), testutil.Percentile(shedTimes, 1))
 	if timed {
-		assert.Less(t, percentile(shedTimes, 1), shedWithin, "an extra connection waited in the backlog")
+		assert.Less(t, testutil.Percentile(shedTimes, 1), shedWithin, "an extra connection waited in the backlog")
 	}
 
 	// Step 6: one more extra is shed, which pauses the listener; then

@@ -12,6 +12,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -129,9 +130,9 @@ func TestCloseAllErrors(t *testing.T) {
 // closes their descriptors and leaves them closed; the loop then has
 // nothing to serve.
 func TestCloseAllDispatchers(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l := looptest.NewLoop(t, kind)
 		m := l.Map()
 		var ds []*dispatcher.Dispatcher
 		var fds []int
@@ -167,7 +168,7 @@ func (c *closeErrChannel) Close() error {
 // TestCloseAllClosingFails: a dispatcher whose Close fails still leaves the
 // map, and the error is returned.
 func TestCloseAllClosingFails(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	m := loop.NewMap()
 	c := &closeErrChannel{}
 	c.Init(c, m)

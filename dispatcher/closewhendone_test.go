@@ -13,6 +13,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -145,7 +146,7 @@ func TestCloseWhenDoneDeliversEverything(t *testing.T) {
 				d.LingerTimeout = hangGuard
 				require.NoError(t, d.CreateSocket(e.fam.af, dispatcher.SockStream))
 				data := pattern8M()
-				if !testutil.Long() && (e.kind != testutil.Backends()[0] || e.fam.af != dispatcher.AFInet) {
+				if !testutil.Long() && (e.kind != looptest.Backends()[0] || e.fam.af != dispatcher.AFInet) {
 					data = data[:1<<20]
 					require.NoError(t, unix.SetsockoptInt(d.Fd(), unix.SOL_SOCKET, unix.SO_SNDBUF, 64<<10))
 				}

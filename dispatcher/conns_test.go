@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
-	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -42,8 +42,8 @@ func TestMaxConnsSetting(t *testing.T) {
 // FD_SETSIZE only, so on select the default cap leaves room below it for the
 // loop's own descriptors; the other backends keep DefaultMaxConns.
 func TestDefaultMaxConnsFitsBackend(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l := looptest.NewLoop(t, kind)
 		m := l.Map()
 		if limit := kind.FDLimit(); limit > 0 {
 			assert.LessOrEqual(t, dispatcher.MaxConns(m), limit-32, "room for the loop's own descriptors")

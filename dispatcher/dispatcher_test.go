@@ -21,6 +21,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -102,13 +103,6 @@ func newRecorder(t *testing.T, m *loop.Map) (*recorder, int) {
 	return r, b
 }
 
-func write(t testing.TB, fd int, s string) {
-	t.Helper()
-	n, err := unix.Write(fd, []byte(s))
-	require.NoError(t, err)
-	require.Equal(t, len(s), n)
-}
-
 // --- DispatcherTests ---
 
 // TestBasic is test_basic. Readable is true, as in asyncore; Writable is
@@ -117,7 +111,7 @@ func write(t testing.TB, fd int, s string) {
 // while a connect is in progress. DispatcherWithSend's Writable is
 // asyncore's: true until connected.
 func TestBasic(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	m := loop.NewMap()
 	d := dispatcher.New(m)
 	assert.True(t, d.Readable())
@@ -151,7 +145,7 @@ type reprType struct{ dispatcher.Dispatcher }
 // the plain form, an embedding type's name, "listening" with the bound address
 // (the real port: our Bind records it), "connected" with the peer's address.
 func TestRepr(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	m := loop.NewMap()
 	d := dispatcher.New(m)
 	assert.Equal(t, fmt.Sprintf("<dispatcher.Dispatcher at %p>", d), d.String())
@@ -264,7 +258,7 @@ func TestLogInfo(t *testing.T) {
 // shows. HandleAccepted also closes the descriptor; HandleClose closes the
 // dispatcher.
 func TestUnhandled(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	d := dispatcher.New(loop.NewMap())
 	buf := captureLog(d)
 	d.HandleExpt()
@@ -309,7 +303,7 @@ func TestUnhandled(t *testing.T) {
 // Write→HandleWrite, and Err, Hangup alone and Invalid → HandleClose — and
 // with every bit set the order is read, write, expt, close (spec A9).
 func TestReadwrite(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	tests := []struct {
 		name string
 		ev   poller.Events
@@ -385,7 +379,7 @@ func (c *byteCounter) HandleError(err error) { c.errs = append(c.errs, err) }
 // the other channels.
 func TestReadwritePanics(t *testing.T) {
 	t.Run("HandleEvents", func(t *testing.T) {
-		checkFDLeaks(t)
+		testutil.CheckFDLeaks(t)
 		p := &panicker{in: "HandleRead"}
 		p.Init(p, loop.NewMap())
 		a, _ := testutil.Socketpair(t)
@@ -395,9 +389,9 @@ func TestReadwritePanics(t *testing.T) {
 	})
 	for _, in := range []string{"HandleRead", "HandleWrite", "HandleClose"} {
 		t.Run(in, func(t *testing.T) {
-			testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-				checkFDLeaks(t)
-				l := testutil.NewLoop(t, kind)
+			looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+				testutil.CheckFDLeaks(t)
+				l := looptest.NewLoop(t, kind)
 				m := l.Map()
 
 				by := &byteCounter{}
@@ -411,14 +405,14 @@ func TestReadwritePanics(t *testing.T) {
 				adoptDup(t, p, pa)
 				switch in {
 				case "HandleRead":
-					write(t, pb, "x")
+					testutil.Write(t, pb, "x")
 				case "HandleClose":
 					require.NoError(t, unix.Shutdown(pb, unix.SHUT_RDWR))
 				}
 
-				write(t, bb, "a")
+				testutil.Write(t, bb, "a")
 				testutil.RunUntil(t, l, waitFor, func() bool { return len(p.errs) > 0 && by.n >= 1 })
-				write(t, bb, "b")
+				testutil.Write(t, bb, "b")
 				testutil.RunUntil(t, l, waitFor, func() bool { return by.n >= 2 })
 
 				require.Len(t, p.errs, 1)
@@ -442,16 +436,16 @@ func (p *readPanicker) HandleRead() { panic("boom") }
 // HandleError logs "uncaptured error, closing channel …" at error level, with
 // the stack of a recovered panic, and closes the channel through HandleClose.
 func TestHandleErrorDefault(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l := looptest.NewLoop(t, kind)
 		p := &readPanicker{}
 		p.Init(p, l.Map())
 		buf := captureLog(&p.Dispatcher)
 		a, b := testutil.Socketpair(t)
 		adoptDup(t, p, a)
 		repr := p.String()
-		write(t, b, "x")
+		testutil.Write(t, b, "x")
 		testutil.RunUntil(t, l, waitFor, func() bool { return p.Fd() < 0 })
 		lines := logLines(buf)
 		require.Len(t, lines, 1, "one error line; the close warning is ignored")
@@ -618,7 +612,7 @@ func TestConnectRefused(t *testing.T) {
 // (docs/asyncore-compat.md#small-differences), leaves Connecting false. The
 // socket stays the dispatcher's.
 func TestConnectMissingPath(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	r := &recorder{}
 	r.Init(r, loop.NewMap())
 	require.NoError(t, r.CreateSocket(dispatcher.AFUnix, dispatcher.SockStream))
@@ -638,14 +632,14 @@ func TestConnectMissingPath(t *testing.T) {
 // TestRecvEOF is docs/asyncore-compat.md#send-and-recv: nothing to read is 0
 // and no error; data is returned; EOF calls HandleClose and returns io.EOF.
 func TestRecvEOF(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	r, peer := newRecorder(t, loop.NewMap())
 	buf := make([]byte, 16)
 	n, err := r.Recv(buf)
 	assert.NoError(t, err, "EAGAIN is not an error")
 	assert.Zero(t, n)
 
-	write(t, peer, "abc")
+	testutil.Write(t, peer, "abc")
 	require.NoError(t, unix.Shutdown(peer, unix.SHUT_WR))
 	n, err = r.Recv(buf)
 	require.NoError(t, err)
@@ -663,7 +657,7 @@ func TestRecvEOF(t *testing.T) {
 // reading fails with EPIPE, which calls HandleClose, not HandleError, and
 // raises no SIGPIPE.
 func TestSendBrokenPipe(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	r, peer := newRecorder(t, loop.NewMap())
 	require.NoError(t, unix.Shutdown(peer, unix.SHUT_RD))
 	n, err := r.Send([]byte("data"))
@@ -676,7 +670,7 @@ func TestSendBrokenPipe(t *testing.T) {
 // or one that never had a socket — returns ErrClosed (which is also
 // net.ErrClosed) and calls no handler; Close is idempotent.
 func TestClosedDispatcherIO(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	m := loop.NewMap()
 	r, _ := newRecorder(t, m)
 	require.NoError(t, r.Close())
@@ -737,14 +731,14 @@ func TestNoHandlerAfterClose(t *testing.T) {
 	}{
 		{
 			name:  "HandleRead calls Close",
-			peer:  func(t *testing.T, fd int) { write(t, fd, "x") },
+			peer:  func(t *testing.T, fd int) { testutil.Write(t, fd, "x") },
 			read:  func(r *recorder) { _ = r.Close() },
 			calls: []string{"read"},
 		},
 		{
 			name: "Recv sees EOF",
 			peer: func(t *testing.T, fd int) {
-				write(t, fd, "x")
+				testutil.Write(t, fd, "x")
 				require.NoError(t, unix.Shutdown(fd, unix.SHUT_RDWR))
 			},
 			read: func(r *recorder) {
@@ -761,7 +755,7 @@ func TestNoHandlerAfterClose(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Run("HandleEvents", func(t *testing.T) {
-				checkFDLeaks(t)
+				testutil.CheckFDLeaks(t)
 				r, peer := newRecorder(t, loop.NewMap())
 				r.writable = true
 				r.onRead = func() { tt.read(r) }
@@ -771,9 +765,9 @@ func TestNoHandlerAfterClose(t *testing.T) {
 				assert.Equal(t, tt.calls, r.calls)
 				assert.Equal(t, -1, r.Fd())
 			})
-			testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-				checkFDLeaks(t)
-				l := testutil.NewLoop(t, kind)
+			looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+				testutil.CheckFDLeaks(t)
+				l := looptest.NewLoop(t, kind)
 				r, peer := newRecorder(t, l.Map())
 				r.writable = true
 				r.onRead = func() { tt.read(r) }

@@ -20,6 +20,7 @@ import (
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -79,10 +80,10 @@ func (s *faultListener) HandleError(err error) { s.errs = append(s.errs, err) }
 func TestFaultListener(t *testing.T) {
 	const backoff = 2 * time.Millisecond
 	seed := testutil.FaultSeed(t)
-	scripts := testutil.FaultScripts(600, 90)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+	scripts := looptest.FaultScripts(600, 90)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l := looptest.NewLoop(t, kind)
 		s := &faultListener{}
 		s.Init(s, l.Map())
 		s.Logger = faultQuiet
@@ -225,10 +226,10 @@ func (s *closeAccepted) HandleAccepted(fd int, _ net.Addr) {
 // the close, and the descriptor is released.
 func TestFaultConnect(t *testing.T) {
 	seed := testutil.FaultSeed(t)
-	scripts := testutil.FaultScripts(300, 60)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+	scripts := looptest.FaultScripts(300, 60)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l := looptest.NewLoop(t, kind)
 		ln := &closeAccepted{}
 		ln.Init(ln, l.Map())
 		ln.Logger = faultQuiet

@@ -19,6 +19,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -27,7 +28,7 @@ import (
 )
 
 func needSelect(t *testing.T) {
-	if !slices.Contains(testutil.Backends(), poller.Select) {
+	if !slices.Contains(looptest.Backends(), poller.Select) {
 		t.Skip("the select backend is not among REACTOR_BACKEND")
 	}
 }
@@ -140,7 +141,7 @@ func TestSelectRefusesFDsOverFDSetSize(t *testing.T) {
 
 func TestSelectAdoptHighFD(t *testing.T) {
 	needSelect(t)
-	l := testutil.NewLoop(t, poller.Select)
+	l := looptest.NewLoop(t, poller.Select)
 	a, _ := testutil.Socketpair(t)
 	high, err := unix.FcntlInt(uintptr(a), unix.F_DUPFD_CLOEXEC, poller.FDSetSize+7)
 	require.NoError(t, err)

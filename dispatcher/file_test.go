@@ -11,6 +11,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -63,10 +64,10 @@ func (f *fileReader) HandleError(err error) { f.errs = append(f.errs, err) }
 // EOF and closes it. epoll refuses regular files; the backend reports them
 // always ready, as poll and select do.
 func TestFileDispatcher(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
 		path := testFile(t)
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		fd := openFD(t, path, unix.O_RDONLY)
 		f := &fileReader{chunk: 29}
 		err := f.InitFile(f, fd, l.Map())
@@ -83,7 +84,7 @@ func TestFileDispatcher(t *testing.T) {
 // TestFileWrapperRecv is test_recv: the dispatcher reads through its own
 // duplicate, so the caller may close the original; after Close, Recv fails.
 func TestFileWrapperRecv(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	fd := openFD(t, testFile(t), unix.O_RDONLY)
 	f := &fileReader{}
 	err := f.InitFile(f, fd, loop.NewMap())
@@ -112,7 +113,7 @@ func TestFileWrapperRecv(t *testing.T) {
 // TestFileWrapperSend is test_send: Send appends to a file opened
 // O_WRONLY|O_APPEND whose original descriptor was closed.
 func TestFileWrapperSend(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	path := testFile(t)
 	d1 := "Come again?"
 	d2 := "I want to buy some cheese."
@@ -136,7 +137,7 @@ func TestFileWrapperSend(t *testing.T) {
 // when the descriptor was closed behind the dispatcher's back (asyncore
 // raises there once; Close ignores EBADF, as the package documents).
 func TestFileCloseTwice(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	fd := openFD(t, testFile(t), unix.O_RDONLY)
 	f := &fileReader{}
 	err := f.InitFile(f, fd, loop.NewMap())
@@ -154,9 +155,9 @@ func TestFileCloseTwice(t *testing.T) {
 // writer closes, HandleClose runs once
 // (docs/asyncore-compat.md#file-dispatcher: POLLHUP, or EOF through Recv).
 func TestFilePipe(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l := looptest.NewLoop(t, kind)
 		p, err := testutil.NewPipe()
 		require.NoError(t, err)
 		writer := p[1]
@@ -170,7 +171,7 @@ func TestFilePipe(t *testing.T) {
 		require.NoError(t, unix.Close(p[0]))
 		require.NoError(t, err)
 
-		write(t, writer, "hello")
+		testutil.Write(t, writer, "hello")
 		testutil.RunUntil(t, l, waitFor, func() bool { return len(f.data) >= 5 })
 		assert.Equal(t, "hello", string(f.data))
 		assert.Zero(t, f.closes)
@@ -192,7 +193,7 @@ func TestFilePipe(t *testing.T) {
 // write fails with EPIPE, which calls HandleClose — not HandleError, and
 // without a SIGPIPE.
 func TestFilePipeSend(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	p, err := testutil.NewPipe()
 	require.NoError(t, err)
 	reader := p[0]

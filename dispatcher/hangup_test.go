@@ -3,38 +3,17 @@ package dispatcher_test
 import (
 	"bytes"
 	"io"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
-
-// tcpPair returns the server side of a loopback TCP connection, as a raw fd,
-// and the client as a *net.TCPConn.
-func tcpPair(t *testing.T) (int, *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	client, err := net.Dial("tcp4", ln.Addr().String())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = client.Close() })
-	server, err := ln.Accept()
-	require.NoError(t, err)
-	raw, err := server.(*net.TCPConn).SyscallConn()
-	require.NoError(t, err)
-	fd := -1
-	require.NoError(t, raw.Control(func(s uintptr) { fd, err = unix.Dup(int(s)) }))
-	require.NoError(t, err)
-	_ = server.Close()
-	return fd, client.(*net.TCPConn)
-}
 
 // pausedReader does not want to read (as under back-pressure) but reads
 // when asked, and records the order of events.
@@ -69,12 +48,12 @@ func (p *pausedReader) HandleClose() {
 // must be delivered before HandleClose, which then sees EOF; closing at the
 // hang-up would drop it.
 func TestHangupDeliversBufferedInput(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		if kind == poller.Select {
 			t.Skip("select(2) has no hang-up condition: a socket not watched for reading cannot see the peer leave")
 		}
-		l := testutil.NewLoop(t, kind)
-		fd, client := tcpPair(t)
+		l := looptest.NewLoop(t, kind)
+		fd, client := testutil.TCPPair(t)
 		p := &pausedReader{closedAt: -1}
 		p.Init(p, l.Map())
 		require.NoError(t, p.Adopt(fd))
@@ -100,9 +79,9 @@ func TestHangupDeliversBufferedInput(t *testing.T) {
 // (nc -N); the reply still queued when the EOF arrives is written in full
 // before the close, instead of being dropped as asyncore does.
 func TestWithSendFlushesAfterEOF(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
-		fd, client := tcpPair(t)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l := looptest.NewLoop(t, kind)
+		fd, client := testutil.TCPPair(t)
 		require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096))
 		e := &bigReplier{reply: bytes.Repeat([]byte("r"), 1<<20)}
 		e.Init(e, l.Map())

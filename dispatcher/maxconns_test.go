@@ -13,6 +13,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -53,8 +54,8 @@ func (s *capServer) HandleAccepted(fd int, _ net.Addr) {
 func TestMaxConns(t *testing.T) {
 	const maxConns, clients = 10, 50
 	reject := "-ERR max number of clients reached\r\n"
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
 		l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind})
 		require.NoError(t, err)
 		dispatcher.SetMaxConns(l.Map(), maxConns)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -60,7 +61,7 @@ func TestIsPeerCaused(t *testing.T) {
 // peerLogSetup is a loop with one dispatcher on a socketpair, its log
 // captured at debug level.
 func peerLogSetup(t *testing.T, kind poller.Kind) (*loop.Loop, *dispatcher.Dispatcher, func() []string) {
-	l := testutil.NewLoop(t, kind)
+	l := looptest.NewLoop(t, kind)
 	d := dispatcher.New(l.Map())
 	buf := captureLog(d)
 	a, _ := testutil.Socketpair(t)
@@ -80,7 +81,7 @@ func onLoop(t *testing.T, l *loop.Loop, f func()) {
 }
 
 func TestHandleErrorPeerCausedIsDebug(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l, d, lines := peerLogSetup(t, kind)
 		onLoop(t, l, func() { d.HandleError(fmt.Errorf("frame: %w", peerErr{true})) })
 		got := lines()
@@ -93,7 +94,7 @@ func TestHandleErrorPeerCausedIsDebug(t *testing.T) {
 }
 
 func TestHandleErrorResetIsDebug(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l, d, lines := peerLogSetup(t, kind)
 		onLoop(t, l, func() { d.HandleError(os.NewSyscallError("read", unix.ECONNRESET)) })
 		got := lines()
@@ -103,7 +104,7 @@ func TestHandleErrorResetIsDebug(t *testing.T) {
 }
 
 func TestHandleErrorOwnErrorIsError(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l, d, lines := peerLogSetup(t, kind)
 		onLoop(t, l, func() {
 			for range 100 { // ERROR lines are never held back
@@ -122,7 +123,7 @@ func TestHandleErrorOwnErrorIsError(t *testing.T) {
 // iteration log loop.LogGateBurst lines, and the next line says how many
 // were held back.
 func TestHandleErrorPeerFlood(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l, d, lines := peerLogSetup(t, kind)
 		onLoop(t, l, func() {
 			for range 10000 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -49,8 +50,8 @@ func (c *readIdleConn) HandleError(err error) {
 func TestReadIdleTimeout(t *testing.T) {
 	const idle = 150 * time.Millisecond
 	forEachBackendParallel(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
-		fd, peer := pair(t)
+		l := looptest.NewLoop(t, kind)
+		fd, peer := testutil.PeerSocketpair(t)
 		c := &readIdleConn{l: l}
 		c.Init(c, l.Map())
 		c.ReadIdleTimeout = idle
@@ -95,10 +96,10 @@ func TestReadIdleTimeout(t *testing.T) {
 // TestReadIdleTimeoutOff: zero and negative are off, also under
 // UseServerTimeouts, which does not turn ReadIdleTimeout on.
 func TestReadIdleTimeoutOff(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
-		fd, _ := pair(t)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l := looptest.NewLoop(t, kind)
+		fd, _ := testutil.PeerSocketpair(t)
 		c := &readIdleConn{l: l}
 		c.Init(c, l.Map())
 		c.Hooks().UseServerTimeouts()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -43,8 +44,8 @@ func (c *relConn) HandleError(err error) {
 // its descriptor number. Timers belong to the dispatcher value, not to the fd,
 // and Close on an already-closed dispatcher touches nothing.
 func TestStaleTimerAfterFDReuse(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l := looptest.NewLoop(t, kind)
 		_, peerA := testutil.Socketpair(t)
 		a := &relConn{}
 		a.Init(a, l.Map())
@@ -107,8 +108,8 @@ func (s *relListener) HandleAccepted(fd int, _ net.Addr) {
 // a connect storm cannot starve established connections; the rest are taken on
 // the following iterations.
 func TestAcceptPerEventCap(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l := looptest.NewLoop(t, kind)
 		s := &relListener{}
 		s.Init(s, l.Map())
 		require.NoError(t, s.CreateSocket(dispatcher.AFInet, dispatcher.SockStream))
@@ -145,7 +146,7 @@ func TestAcceptPerEventCap(t *testing.T) {
 // the loop existed reaches HandleError with it. The other backends serve it
 // normally.
 func TestSelectRefusesHighFDThroughHandleError(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		fd, peer := testutil.Socketpair(t)
 		high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 1500)
 		require.NoError(t, err)
@@ -153,7 +154,7 @@ func TestSelectRefusesHighFDThroughHandleError(t *testing.T) {
 
 		if kind == poller.Select {
 			early := &relConn{}
-			early.Init(early, testutil.NewLoop(t, kind).Map())
+			early.Init(early, looptest.NewLoop(t, kind).Map())
 			require.ErrorIs(t, early.Adopt(high), poller.ErrFDTooLarge)
 		}
 

@@ -12,6 +12,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -88,9 +89,9 @@ func converse(t *testing.T, l *loop.Loop, address string, lines ...string) []str
 // plain dispatcher handler and for an AsyncChat alike. Each connection gets
 // its own handler; Close stops accepting.
 func TestServe(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l := looptest.NewLoop(t, kind)
 		m := l.Map()
 
 		echoes := 0
@@ -125,9 +126,9 @@ func TestServe(t *testing.T) {
 // TestServeRefuse: a constructor that returns nil refuses the connection;
 // the server goes on accepting.
 func TestServeRefuse(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l := looptest.NewLoop(t, kind)
 		m := l.Map()
 		refuse := true
 		srv, err := dispatcher.Serve(m, "127.0.0.1:0", func() dispatcher.Handler {
@@ -187,9 +188,9 @@ type opaqueConn struct{ net.Conn }
 // wrappers that implement syscall.Conn; a value without a socket is an
 // error, and stays the caller's.
 func TestAdoptConnInterfaces(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l := looptest.NewLoop(t, kind)
 		m := l.Map()
 
 		var ln net.Listener

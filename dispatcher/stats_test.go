@@ -9,6 +9,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -21,9 +22,9 @@ import (
 // every counter of loop.Stats and of the channels' ChannelStats against
 // what the test did.
 func TestStats(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l := looptest.NewLoop(t, kind)
 		s := &capServer{}
 		s.Init(s, l.Map())
 		require.NoError(t, s.ListenTCP("127.0.0.1:0"))
@@ -134,7 +135,7 @@ func (k *eofKeeper) HandleClose() { k.eofs++ }
 // again and again. Stats.Wakeups must not move over a second of waiting.
 func TestNoWakeupsAfterEOF(t *testing.T) {
 	forEachBackendParallel(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
+		l := looptest.NewLoop(t, kind)
 		k := &eofKeeper{}
 		k.Init(k, l.Map())
 		fds, err := testutil.NewSocketpair()

@@ -20,6 +20,7 @@ import (
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -62,8 +63,8 @@ func newUDP(t *testing.T, m *loop.Map) *dgram {
 // TestFaultSendTo: SendTo retries EINTR, reports EAGAIN as 0 and no error,
 // and passes any other error to HandleError.
 func TestFaultSendTo(t *testing.T) {
-	checkFDLeaks(t)
-	l := testutil.NewLoop(t, 0)
+	testutil.CheckFDLeaks(t)
+	l := looptest.NewLoop(t, 0)
 	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = peer.Close() })
@@ -101,8 +102,8 @@ func TestFaultSendTo(t *testing.T) {
 // reports EAGAIN as nothing pending, and passes any other error to
 // HandleError.
 func TestFaultRecvFrom(t *testing.T) {
-	checkFDLeaks(t)
-	l := testutil.NewLoop(t, 0)
+	testutil.CheckFDLeaks(t)
+	l := looptest.NewLoop(t, 0)
 	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = peer.Close() })
@@ -145,7 +146,7 @@ func (c *plainConn) HandleError(err error) { c.errs = append(c.errs, err) }
 // TestFaultShutdownWrite: ShutdownWrite retries EINTR — the peer then reads
 // EOF — and returns any other error, wrapped with the call's name.
 func TestFaultShutdownWrite(t *testing.T) {
-	checkFDLeaks(t)
+	testutil.CheckFDLeaks(t)
 	fds, err := testutil.NewSocketpair()
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = unix.Close(fds[1]) })
@@ -220,8 +221,8 @@ func TestFaultRejectClose(t *testing.T) {
 	const reject = "-ERR max number of clients reached\r\n"
 	for _, errno := range closeErrnos {
 		t.Run(errno.Error(), func(t *testing.T) {
-			testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-				checkFDLeaks(t)
+			looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+				testutil.CheckFDLeaks(t)
 				l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind})
 				require.NoError(t, err)
 				dispatcher.SetMaxConns(l.Map(), 1)
@@ -284,9 +285,9 @@ func (s *sheddingListener) HandleError(err error) { s.errs = append(s.errs, err)
 func TestFaultShedClose(t *testing.T) {
 	for _, errno := range closeErrnos {
 		t.Run(errno.Error(), func(t *testing.T) {
-			testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-				checkFDLeaks(t)
-				l := testutil.NewLoop(t, kind)
+			looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+				testutil.CheckFDLeaks(t)
+				l := looptest.NewLoop(t, kind)
 				s := &sheddingListener{}
 				s.Init(s, l.Map())
 				s.Logger = faultQuiet
@@ -352,8 +353,8 @@ func TestFaultUnhandledAcceptedClose(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkFDLeaks(t)
-			l := testutil.NewLoop(t, 0)
+			testutil.CheckFDLeaks(t)
+			l := looptest.NewLoop(t, 0)
 			lfd, addr := tc.listen(t, l.Map())
 			fds := testutil.OpenFDs()
 			closes, restore := closeFaults(t, unix.EIO, lfd)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -52,17 +53,6 @@ func (c *timeoutConn) HandleError(err error) {
 
 func (c *timeoutConn) closed() bool { return c.Fd() < 0 }
 
-// settle runs a few iterations of l, each waiting at most a millisecond:
-// time enough for whatever is due on l's clock to happen. The tests below
-// run their loops on a testutil.FakeClock, so what is due depends on the
-// clock alone, not on how fast the machine runs the test.
-func settle(t *testing.T, l *loop.Loop) {
-	t.Helper()
-	for range 5 {
-		require.NoError(t, l.RunOnce(time.Millisecond))
-	}
-}
-
 // margin separates "just before" from "just after" a deadline on the fake
 // clock: the loop's clock gains a nanosecond on each reading that would
 // otherwise repeat one, so a deadline is met a few microseconds early at most.
@@ -73,9 +63,9 @@ const margin = time.Millisecond
 // Dispatcher has no idle timeout unless it asks.
 func TestIdleTimeout(t *testing.T) {
 	const idle = 250 * time.Millisecond
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		c := newTimeoutConn(l.Map())
 		c.IdleTimeout = idle
 		a, b := testutil.Socketpair(t)
@@ -93,10 +83,10 @@ func TestIdleTimeout(t *testing.T) {
 		}
 		// The last byte was read 100ms ago.
 		clk.Advance(idle - 100*time.Millisecond - margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.False(t, c.closed(), "closed before IdleTimeout: %v", c.errs)
 		clk.Advance(2 * margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.True(t, c.closed(), "still open IdleTimeout after the last input")
 		require.Len(t, c.errs, 1)
 		assert.ErrorIs(t, c.errs[0], dispatcher.ErrIdleTimeout)
@@ -107,9 +97,9 @@ func TestIdleTimeout(t *testing.T) {
 		fd, err = unix.Dup(a)
 		require.NoError(t, err)
 		require.NoError(t, plain.Adopt(fd))
-		settle(t, l)
+		testutil.Settle(t, l)
 		clk.Advance(time.Hour)
-		settle(t, l)
+		testutil.Settle(t, l)
 		assert.False(t, plain.closed())
 		assert.Empty(t, plain.errs)
 	})
@@ -121,27 +111,27 @@ func TestIdleTimeout(t *testing.T) {
 // restarted by it.
 func TestIdleTimeoutChangedWhileRunning(t *testing.T) {
 	const idle = 100 * time.Millisecond
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		c := newTimeoutConn(l.Map())
 		c.Hooks().UseServerTimeouts() // 120s: nothing happens during the test
 		a, _ := testutil.Socketpair(t)
 		fd, err := unix.Dup(a)
 		require.NoError(t, err)
 		require.NoError(t, c.Adopt(fd))
-		settle(t, l)
+		testutil.Settle(t, l)
 		clk.Advance(idle / 2)
-		settle(t, l)
+		testutil.Settle(t, l)
 		assert.False(t, c.closed())
 
 		c.IdleTimeout = idle
 		c.Hooks().ResetTimeouts()
 		clk.Advance(idle/2 - margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		assert.False(t, c.closed(), "closed before IdleTimeout: %v", c.errs)
 		clk.Advance(2 * margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.True(t, c.closed(), "the idle clock did not run from the start")
 		require.Len(t, c.errs, 1)
 		assert.ErrorIs(t, c.errs[0], dispatcher.ErrIdleTimeout)
@@ -152,9 +142,9 @@ func TestIdleTimeoutChangedWhileRunning(t *testing.T) {
 // reuses A's descriptor number after A closed.
 func TestStaleIdleTimer(t *testing.T) {
 	const idle = 200 * time.Millisecond
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		a, _ := testutil.Socketpair(t)
 		x, _ := testutil.Socketpair(t)
 		fd, err := unix.Dup(a)
@@ -162,9 +152,9 @@ func TestStaleIdleTimer(t *testing.T) {
 		first := newTimeoutConn(l.Map())
 		first.IdleTimeout = idle
 		require.NoError(t, first.Adopt(fd))
-		settle(t, l)
+		testutil.Settle(t, l)
 		clk.Advance(3 * idle / 4)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.False(t, first.closed())
 		require.NoError(t, first.Close())
 
@@ -173,9 +163,9 @@ func TestStaleIdleTimer(t *testing.T) {
 		second := newTimeoutConn(l.Map())
 		second.IdleTimeout = 5 * time.Second
 		require.NoError(t, second.Adopt(fd))
-		settle(t, l)
+		testutil.Settle(t, l)
 		clk.Advance(2*idle - 3*idle/4) // past A's deadline
-		settle(t, l)
+		testutil.Settle(t, l)
 		assert.False(t, second.closed(), "A's timer fired on B: %v", second.errs)
 		assert.Empty(t, second.errs)
 		assert.Empty(t, first.errs)
@@ -188,7 +178,7 @@ func TestStaleIdleTimer(t *testing.T) {
 func TestWriteStall(t *testing.T) {
 	const stall = 120 * time.Millisecond
 	forEachBackendParallel(t, func(t *testing.T, kind poller.Kind) {
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		a, _ := testutil.Socketpair(t)
 
 		quiet := newTimeoutConn(l.Map())
@@ -207,13 +197,13 @@ func TestWriteStall(t *testing.T) {
 		require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10))
 		c.Send(make([]byte, 1<<20))
 		require.Positive(t, c.Pending())
-		settle(t, l) // the socket buffer fills; the last byte goes at 0
+		testutil.Settle(t, l) // the socket buffer fills; the last byte goes at 0
 		require.Positive(t, c.Pending())
 		clk.Advance(stall - margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.False(t, c.closed(), "closed before WriteStallTimeout: %v", c.errs)
 		clk.Advance(2 * margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.True(t, c.closed(), "still open WriteStallTimeout after the last byte went")
 		require.Len(t, c.errs, 1)
 		assert.ErrorIs(t, c.errs[0], dispatcher.ErrWriteStall)
@@ -228,9 +218,9 @@ func TestWriteStall(t *testing.T) {
 // HandleConnect never runs.
 func TestConnectTimeout(t *testing.T) {
 	const timeout = 200 * time.Millisecond
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		ln, err := testutil.NewSocket(unix.AF_INET, unix.SOCK_STREAM)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = unix.Close(ln) })
@@ -262,13 +252,13 @@ func TestConnectTimeout(t *testing.T) {
 			}
 		}
 		skip()
-		settle(t, l)
+		testutil.Settle(t, l)
 		clk.Advance(timeout - margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		skip()
 		require.False(t, c.closed(), "closed before ConnectTimeout: %v", c.errs)
 		clk.Advance(2 * margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		skip()
 		require.True(t, c.closed(), "still connecting ConnectTimeout after the connect")
 		require.Len(t, c.errs, 1)
@@ -283,8 +273,8 @@ func TestConnectTimeout(t *testing.T) {
 // timeout then works as usual.
 func TestTimeoutsSetBeforeTheLoop(t *testing.T) {
 	const idle = 100 * time.Millisecond
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		checkFDLeaks(t)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		testutil.CheckFDLeaks(t)
 		m := loop.NewMap()
 		c := newTimeoutConn(m)
 		c.IdleTimeout = idle
@@ -305,10 +295,10 @@ func TestTimeoutsSetBeforeTheLoop(t *testing.T) {
 		})
 		testutil.RunUntil(t, l, waitFor, func() bool { return c.reads > 0 })
 		clk.Advance(idle - margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.False(t, c.closed(), "closed before IdleTimeout: %v", c.errs)
 		clk.Advance(2 * margin)
-		settle(t, l)
+		testutil.Settle(t, l)
 		require.True(t, c.closed(), "still open IdleTimeout after the first event")
 		require.Len(t, c.errs, 1)
 		assert.ErrorIs(t, c.errs[0], dispatcher.ErrIdleTimeout)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/require"
@@ -39,7 +40,7 @@ func (p *pingPong) HandleRead() {
 // measures the steady state (interest applied, buffers grown).
 func startPingPong(b *testing.B, l *loop.Loop) *pingPong {
 	b.Helper()
-	a, c := socketpair(b)
+	a, c := testutil.BareSocketpair(b)
 	ping, pong := &pingPong{counts: true}, &pingPong{}
 	for _, end := range []struct {
 		p  *pingPong
@@ -70,7 +71,7 @@ func runRounds(b *testing.B, l *loop.Loop, ping *pingPong, n int) {
 // in one loop (two iterations: one per direction). The hot path must not
 // allocate.
 func BenchmarkPingPong(b *testing.B) {
-	for _, kind := range testutil.Backends() {
+	for _, kind := range looptest.Backends() {
 		b.Run(kind.String(), func(b *testing.B) {
 			l := newLoop(b, kind, loop.Options{})
 			ping := startPingPong(b, l)
@@ -88,7 +89,7 @@ func BenchmarkPingPong(b *testing.B) {
 // hands the kernel the whole array on every wait.
 func BenchmarkPingPongIdle10k(b *testing.B) {
 	const idle = 10000
-	for _, kind := range testutil.Backends() {
+	for _, kind := range looptest.Backends() {
 		b.Run(kind.String(), func(b *testing.B) {
 			if kind == poller.Select {
 				b.Skip("select cannot watch 10,000 descriptors: FD_SETSIZE is 1024")
@@ -117,7 +118,7 @@ func BenchmarkPingPongIdle10k(b *testing.B) {
 // BenchmarkPost: one op is a Post and the iteration that runs it (the
 // wake-up write, the wait that sees it, the drain and the call).
 func BenchmarkPost(b *testing.B) {
-	for _, kind := range testutil.Backends() {
+	for _, kind := range looptest.Backends() {
 		b.Run(kind.String(), func(b *testing.B) {
 			l := newLoop(b, kind, loop.Options{})
 			ran := 0
@@ -141,7 +142,7 @@ func BenchmarkPost(b *testing.B) {
 // BenchmarkTimerAfterFuncStop: schedule a timer and cancel it, beside 1,000
 // pending ones, so the heap has some depth.
 func BenchmarkTimerAfterFuncStop(b *testing.B) {
-	for _, kind := range testutil.Backends() {
+	for _, kind := range looptest.Backends() {
 		b.Run(kind.String(), func(b *testing.B) {
 			l := newLoop(b, kind, loop.Options{})
 			f := func() {}

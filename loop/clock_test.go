@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,8 +18,8 @@ import (
 // again before the timers run, so a timer that fires after a slow handler
 // sees a clock past its own deadline.
 func TestNowMonotonic(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l := looptest.NewLoop(t, kind)
 		record := func(into *[]time.Duration) func() {
 			return func() { *into = append(*into, l.Now(), l.Now()) }
 		}
@@ -56,8 +58,8 @@ func TestNowMonotonic(t *testing.T) {
 // TestTimerResetDoesNotAllocate: re-arming a dispatcher's timeout timer, and
 // reading the clock, cost no allocation (the hot path of every timeout).
 func TestTimerResetDoesNotAllocate(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l := looptest.NewLoop(t, kind)
 		for i := range 100 {
 			l.AfterFunc(time.Hour+time.Duration(i), func() {})
 		}
@@ -77,8 +79,8 @@ func TestTimerResetDoesNotAllocate(t *testing.T) {
 // — not a nanosecond before, and on the next iteration after — however long
 // the iterations take in wall time.
 func TestClockOption(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		l, clk := testutil.NewFakeClockLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l, clk := looptest.NewFakeClockLoop(t, kind)
 		clk.Advance(time.Hour)
 		assert.GreaterOrEqual(t, l.Now(), time.Hour)
 		assert.Less(t, l.Now(), time.Hour+time.Millisecond, "the loop reads the fake clock")

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -40,7 +42,7 @@ func TestEINTRStorm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1.5 s per backend")
 	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		tid := unix.Gettid()
@@ -55,7 +57,7 @@ func TestEINTRStorm(t *testing.T) {
 		}()
 
 		l := newLoop(t, kind, loop.Options{})
-		local, peerFd := socketpair(t)
+		local, peerFd := testutil.BareSocketpair(t)
 		echo := newProbe(t, l.Map(), local)
 		echo.onRead = func() {
 			if n, _ := echo.Recv(echo.buf[:]); n > 0 {

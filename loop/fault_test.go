@@ -14,6 +14,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -38,11 +39,11 @@ func waitFaults(rng *rand.Rand, rate float64, n *int) func() sock.Fault {
 // completes, a timer fires once and not early, and a posted function runs.
 func TestFaultWait(t *testing.T) {
 	seed := testutil.FaultSeed(t)
-	scripts := testutil.FaultScripts(600, 90)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	scripts := looptest.FaultScripts(600, 90)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		l := newLoop(t, kind, loop.Options{})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		echo := newProbe(t, l.Map(), local)
 		echo.onRead = func() {
 			if n, _ := echo.Recv(echo.buf[:]); n > 0 {
@@ -107,9 +108,9 @@ func TestFaultWait(t *testing.T) {
 // with that errno, as a failing poller would; the loop runs normally once
 // the wait succeeds again.
 func TestFaultWaitError(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		p := newProbe(t, l.Map(), local)
 		poke(t, peer)
 		restore := sock.SetInjector(func(op sock.Op, _ int) sock.Fault {
@@ -135,8 +136,8 @@ func TestFaultWaitError(t *testing.T) {
 func TestFaultClose(t *testing.T) {
 	logs := captureLog(t)
 	seed := testutil.FaultSeed(t)
-	scripts := testutil.FaultScripts(600, 90)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	scripts := looptest.FaultScripts(600, 90)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		l := newLoop(t, kind, loop.Options{})
 		failed := 0
@@ -202,7 +203,7 @@ func TestFaultClose(t *testing.T) {
 				} else {
 					require.NoError(t, err, where)
 				}
-				require.False(t, isOpen(c.fd), "%s: a failed close leaked the descriptor", where)
+				require.False(t, testutil.IsOpen(c.fd), "%s: a failed close leaked the descriptor", where)
 			}
 			testutil.RunUntil(t, l, 5*time.Second, func() bool {
 				for _, c := range chans {

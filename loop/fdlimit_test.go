@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,8 +17,8 @@ import (
 // and with poller.ErrFDTooLarge, a descriptor select cannot watch, instead
 // of taking it and failing later in the loop.
 func TestMapAddRefusesHighFD(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		l := testutil.NewLoop(t, kind)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l := looptest.NewLoop(t, kind)
 		a, _ := testutil.Socketpair(t)
 		high, err := unix.FcntlInt(uintptr(a), unix.F_DUPFD_CLOEXEC, poller.FDSetSize+100)
 		require.NoError(t, err)

@@ -149,11 +149,10 @@ func (l *Loop) wait(timeout time.Duration) (int, error) {
 		// scheduler before blocking if nothing is. A blocking system
 		// call that returns at once is the expensive case for a Go
 		// program: the runtime may hand the thread's P to another
-		// thread while it waits and has to take it back. Measured with
-		// the bench harness (echo, 64 B, server CPU per request against
-		// the C reference): 1.52-1.87x -> 1.13-1.22x with one
-		// connection, 1.26-1.41x -> 0.92-1.13x with 50. gnet's loop does
-		// the same.
+		// thread while it waits and has to take it back. The bench
+		// harness measured the saving in server CPU per request (see
+		// bench/README.md, "Measurements behind design choices"). gnet's
+		// loop does the same.
 		if n, err := l.p.Wait(l.events, 0); n > 0 || err != nil {
 			return n, err
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -21,41 +22,13 @@ import (
 
 var discard = slog.New(slog.DiscardHandler)
 
-// socketpair returns a connected pair of non-blocking AF_UNIX stream sockets.
-// The caller owns both descriptors.
-func socketpair(t testing.TB) (int, int) {
-	t.Helper()
-	fds, err := testutil.NewSocketpair()
-	require.NoError(t, err)
-	return fds[0], fds[1]
-}
-
-// newPair returns a socketpair whose first end is for a channel to own (the
-// channel's Close closes it) and whose second end, the peer, is closed when
-// the test ends. testutil.Socketpair closes both ends at the end, which would
-// close a number a channel already closed and the test may have reused.
-func newPair(t testing.TB) (local, peer int) {
-	t.Helper()
-	local, peer = socketpair(t)
-	t.Cleanup(func() { _ = unix.Close(peer) })
-	return local, peer
-}
-
 // poke writes one byte to fd, making its peer readable.
 func poke(t testing.TB, fd int) {
 	t.Helper()
-	n, err := unix.Write(fd, []byte{'x'})
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
+	testutil.Write(t, fd, "x")
 }
 
-// isOpen reports whether fd is an open descriptor.
-func isOpen(fd int) bool {
-	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-	return err == nil
-}
-
-// newLoop is testutil.NewLoop with Options: the given backend over a fresh
+// newLoop is looptest.NewLoop with Options: the given backend over a fresh
 // map (unless opts names one); every channel still in the map is closed, and
 // then the loop, when the test ends.
 func newLoop(t testing.TB, kind poller.Kind, opts loop.Options) *loop.Loop {
@@ -276,7 +249,7 @@ func (p *probe) calls() int {
 // ---------------------------------------------------------------------------
 
 func TestRunEmptyMapReturnsAtOnce(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		before := testutil.OpenFDs()
 		m := loop.NewMap()
 		// An hour's timeout: waiting on the empty map would trip the guard.
@@ -304,11 +277,11 @@ func TestRunCount(t *testing.T) {
 		{"negative runs none", -1, 0},
 		{"very negative runs none", -100, 0},
 	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				l := newLoop(t, kind, loop.Options{Count: tc.count, Timeout: time.Millisecond})
-				local, _ := newPair(t)
+				local, _ := testutil.PeerSocketpair(t)
 				idle := addFake(t, l.Map(), local, poller.Read)
 				require.NoError(t, l.Run())
 				assert.Equal(t, tc.want, l.Map().Stats().Iterations)
@@ -318,7 +291,7 @@ func TestRunCount(t *testing.T) {
 				// and creates nothing either.
 				if tc.count < 0 {
 					m := loop.NewMap()
-					other, _ := newPair(t)
+					other, _ := testutil.PeerSocketpair(t)
 					addFake(t, m, other, poller.Read)
 					t.Cleanup(func() { closeMap(m) })
 					require.NoError(t, loop.Run(loop.Options{Map: m, Backend: kind, Count: tc.count}))
@@ -333,7 +306,7 @@ func TestRunCount(t *testing.T) {
 // never read) and closes itself on its k-th event.
 func selfClosing(t testing.TB, m *loop.Map, k int) *fake {
 	t.Helper()
-	local, peer := newPair(t)
+	local, peer := testutil.PeerSocketpair(t)
 	poke(t, peer)
 	c := addFake(t, m, local, poller.Read)
 	c.onEvents = func(poller.Events) {
@@ -345,7 +318,7 @@ func selfClosing(t testing.TB, m *loop.Map, k int) *fake {
 }
 
 func TestRunCountStopsWhenMapEmpties(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Count: 10, Timeout: 5 * time.Second})
 		c := selfClosing(t, l.Map(), 2)
 		require.NoError(t, l.Run())
@@ -357,7 +330,7 @@ func TestRunCountStopsWhenMapEmpties(t *testing.T) {
 }
 
 func TestRunZeroCountRunsUntilMapEmpty(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Timeout: 5 * time.Second})
 		watchdog(t, l, testutil.HangGuard)
 		a := selfClosing(t, l.Map(), 7)
@@ -371,9 +344,9 @@ func TestRunZeroCountRunsUntilMapEmpty(t *testing.T) {
 }
 
 func TestRunTimeoutBoundsIdleIteration(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Count: 3, Timeout: 20 * time.Millisecond})
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		idle := addFake(t, l.Map(), local, poller.Read)
 		start := time.Now()
 		require.NoError(t, l.Run())
@@ -385,10 +358,10 @@ func TestRunTimeoutBoundsIdleIteration(t *testing.T) {
 }
 
 func TestRunNegativeTimeoutWakesForTimer(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Count: 1, Timeout: -1})
 		watchdog(t, l, testutil.HangGuard)
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		addFake(t, l.Map(), local, poller.Read)
 		fired := 0
 		start := time.Now() // before the timer is armed: a lower bound
@@ -443,7 +416,7 @@ func TestBackendSelection(t *testing.T) {
 
 	t.Run("package Run honours UsePoll", func(t *testing.T) {
 		m := loop.NewMap()
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		addFake(t, m, local, poller.Read)
 		t.Cleanup(func() { closeMap(m) })
 		require.NoError(t, loop.Run(loop.Options{Map: m, UsePoll: true, Count: 1, Timeout: time.Millisecond}))
@@ -466,10 +439,10 @@ func containsKind(kinds []poller.Kind, k poller.Kind) bool {
 // a hundred calls cost no descriptors, and it closes that loop once the map
 // is empty.
 func TestRunReusesMapLoop(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		m := loop.NewMap()
-		local, peer := socketpair(t)
+		local, peer := testutil.BareSocketpair(t)
 		c := addFake(t, m, local, poller.Read)
 		t.Cleanup(func() { closeMap(m); _ = unix.Close(peer) })
 		opts := loop.Options{Map: m, Backend: kind, Count: 1, Timeout: time.Millisecond}
@@ -496,11 +469,11 @@ func TestRunReusesMapLoop(t *testing.T) {
 }
 
 func TestRunClosesImplicitLoopWhenMapEmpties(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		before := testutil.OpenFDs()
 		m := loop.NewMap()
-		local, peer := socketpair(t)
+		local, peer := testutil.BareSocketpair(t)
 		poke(t, peer)
 		c := addFake(t, m, local, poller.Read)
 		var during *loop.Loop
@@ -521,13 +494,13 @@ func TestRunClosesImplicitLoopWhenMapEmpties(t *testing.T) {
 }
 
 func TestRunBackendChangeClosesOldImplicitLoop(t *testing.T) {
-	kinds := testutil.Backends()
+	kinds := looptest.Backends()
 	if len(kinds) < 2 {
 		t.Skip("needs two backends")
 	}
 	testutil.CheckFDLeaks(t)
 	m := loop.NewMap()
-	local, _ := newPair(t)
+	local, _ := testutil.PeerSocketpair(t)
 	addFake(t, m, local, poller.Read)
 	t.Cleanup(func() { closeMap(m) })
 
@@ -546,7 +519,7 @@ func TestRunDefaultMap(t *testing.T) {
 	m := loop.DefaultMap()
 	require.Same(t, m, loop.DefaultMap())
 	require.Zero(t, m.Len(), "another test left channels in the default map")
-	local, _ := newPair(t)
+	local, _ := testutil.PeerSocketpair(t)
 	c := addFake(t, m, local, poller.Read)
 	t.Cleanup(func() { closeMap(m) })
 	before := m.Stats().Iterations // other tests ran the default map too
@@ -559,9 +532,9 @@ func TestRunDefaultMap(t *testing.T) {
 }
 
 func TestRunWhileRunning(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Timeout: time.Millisecond})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		poke(t, peer)
 		c := addFake(t, l.Map(), local, poller.Read)
 		var errs []error
@@ -584,11 +557,11 @@ func TestRunWhileRunning(t *testing.T) {
 }
 
 func TestClosedLoop(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind})
 		require.NoError(t, err)
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		c := addFake(t, l.Map(), local, poller.Read)
 		tm := l.AfterFunc(time.Hour, func() {})
 		require.NoError(t, l.Close())
@@ -606,10 +579,10 @@ func TestClosedLoop(t *testing.T) {
 }
 
 func TestStopFromAnotherGoroutine(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Timeout: -1})
 		watchdog(t, l, testutil.HangGuard)
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		addFake(t, l.Map(), local, poller.Read)
 		start := time.Now() // before the stopper is armed: a lower bound
 		stopper := time.AfterFunc(20*time.Millisecond, l.Stop)
@@ -622,9 +595,9 @@ func TestStopFromAnotherGoroutine(t *testing.T) {
 }
 
 func TestStopBeforeRun(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{Timeout: 10 * time.Second})
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		addFake(t, l.Map(), local, poller.Read)
 		l.Stop()
 		returns(t, "Run after a Stop", l.Run)
@@ -641,14 +614,14 @@ func TestStopBeforeRun(t *testing.T) {
 // the default asks each once, when it joins the map.
 func TestStrictAsksEveryChannel(t *testing.T) {
 	const channels, iterations = 100, 10
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, strict := range []bool{true, false} {
 			name := map[bool]string{true: "strict", false: "default"}[strict]
 			t.Run(name, func(t *testing.T) {
 				l := newLoop(t, kind, loop.Options{Strict: strict, Count: iterations, Timeout: time.Millisecond})
 				fakes := make([]*fake, channels)
 				for i := range fakes {
-					local, _ := newPair(t)
+					local, _ := testutil.PeerSocketpair(t)
 					fakes[i] = addFake(t, l.Map(), local, poller.Read)
 				}
 				require.NoError(t, l.Run())
@@ -669,11 +642,11 @@ func TestStrictAsksEveryChannel(t *testing.T) {
 }
 
 func TestUpdateReasksOneChannel(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		fakes := make([]*fake, 10)
 		for i := range fakes {
-			local, _ := newPair(t)
+			local, _ := testutil.PeerSocketpair(t)
 			fakes[i] = addFake(t, l.Map(), local, poller.Read)
 		}
 		require.NoError(t, l.RunOnce(0))
@@ -698,9 +671,9 @@ func TestUpdateReasksOneChannel(t *testing.T) {
 // Read, Read|Write and back to none, checking what the loop delivers at each
 // step.
 func TestInterestChangesReachThePoller(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		poke(t, peer) // readable from now on; writable always
 		c := addFake(t, l.Map(), local, 0)
 		step := func(want poller.Events) poller.Events {
@@ -743,7 +716,7 @@ func TestRunImplicitLoopNotLeaked(t *testing.T) {
 	testutil.CheckFDLeaks(t)
 	m := loop.NewMap()
 	user := newLoop(t, kinds[1], loop.Options{Map: m})
-	local, _ := newPair(t)
+	local, _ := testutil.PeerSocketpair(t)
 	addFake(t, m, local, poller.Read)
 	opts := loop.Options{Map: m, Count: 1, Timeout: time.Millisecond} // the best backend: not the user's
 

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -112,9 +114,9 @@ func TestDefaultMap(t *testing.T) {
 // The remaining tests attach the map to a loop.
 
 func TestMapAddReplacesWithLoop(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		poke(t, peer)
 		a := addFake(t, l.Map(), local, poller.Read)
 		require.NoError(t, l.RunOnce(time.Second))
@@ -127,15 +129,15 @@ func TestMapAddReplacesWithLoop(t *testing.T) {
 		assert.Equal(t, 2, b.events, "its replacement gets the events")
 
 		require.NoError(t, a.Close())
-		assert.True(t, isOpen(local), "a replaced channel does not own the descriptor")
+		assert.True(t, testutil.IsOpen(local), "a replaced channel does not own the descriptor")
 		assert.Same(t, b, l.Map().Get(local))
 	})
 }
 
 func TestMapRemoveStopsEvents(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		poke(t, peer)
 		a := addFake(t, l.Map(), local, poller.Read)
 		require.NoError(t, l.RunOnce(time.Second))
@@ -146,9 +148,9 @@ func TestMapRemoveStopsEvents(t *testing.T) {
 		assert.False(t, loop.PollerWatches(l, local), "Remove takes the fd out of the poller at once")
 		require.NoError(t, l.RunOnce(20*time.Millisecond))
 		assert.Equal(t, 1, a.events)
-		assert.True(t, isOpen(local), "Remove does not close")
+		assert.True(t, testutil.IsOpen(local), "Remove does not close")
 		require.NoError(t, l.Map().CloseFD(local))
-		assert.False(t, isOpen(local), "CloseFD outside a batch closes at once")
+		assert.False(t, testutil.IsOpen(local), "CloseFD outside a batch closes at once")
 	})
 }
 
@@ -156,19 +158,19 @@ func TestMapRemoveStopsEvents(t *testing.T) {
 // until the batch is over, so its number cannot be handed out again while
 // events for it may still be pending.
 func TestMapCloseFDDeferredInBatch(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		poke(t, peer)
 		c := addFake(t, l.Map(), local, poller.Read)
 		openInHandler := false
 		c.onEvents = func(poller.Events) {
 			assert.NoError(t, c.Close())
-			openInHandler = isOpen(local)
+			openInHandler = testutil.IsOpen(local)
 		}
 		require.NoError(t, l.RunOnce(time.Second))
 		assert.True(t, openInHandler, "the close waits for the end of the batch")
-		assert.False(t, isOpen(local), "and happens before RunOnce returns")
+		assert.False(t, testutil.IsOpen(local), "and happens before RunOnce returns")
 		assert.Zero(t, l.Map().Len())
 	})
 }
@@ -179,13 +181,13 @@ func TestMapCloseFDDeferredInBatch(t *testing.T) {
 // not disturb the second. (Running the first loop again takes the map back,
 // as RunOnce documents; that is checked last.)
 func TestMapMovesToSecondLoop(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		m := loop.NewMap()
 		l1, err := loop.New(loop.Options{Map: m, Backend: kind})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = l1.Close() })
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		poke(t, peer)
 		c := addFake(t, m, local, poller.Read)
 		require.NoError(t, l1.RunOnce(time.Second))

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -18,12 +19,12 @@ import (
 // New afterwards serve them, on the backend they ask for: the loop the
 // setup code saw is the loop that runs.
 func TestMapLoopBeforeRun(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, form := range []string{"package Run", "New"} {
 			t.Run(form, func(t *testing.T) {
 				m := loop.NewMap()
 				t.Cleanup(func() { closeMap(m) })
-				local, _ := newPair(t)
+				local, _ := testutil.PeerSocketpair(t)
 				c := addFake(t, m, local, poller.Read)
 				var early *loop.Loop
 				var got []string
@@ -58,10 +59,10 @@ func TestMapLoopBeforeRun(t *testing.T) {
 // serving a map through Map.Post (or Map.Loop().Post) while the loop
 // goroutine sets up and runs it. Run under -race.
 func TestMapPostFromAnotherGoroutine(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		m := loop.NewMap()
 		t.Cleanup(func() { closeMap(m) })
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		c := addFake(t, m, local, poller.Read)
 		const n = 100
 		got := 0 // touched on the loop goroutine only

@@ -3,10 +3,10 @@ package loop
 import (
 	"errors"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/poller"
 	"golang.org/x/sys/unix"
 )
@@ -53,7 +53,7 @@ func FuzzLoopModel(f *testing.F) {
 		strict := script[0]/16%2 == 1
 		script = script[1:min(len(script), 1+2*fuzzMaxOps)]
 
-		before := fuzzOpenFDs()
+		before := testutil.OpenFDs()
 		h := newFuzzLoop(t, kind, strict)
 		func() {
 			defer h.shutdown()
@@ -76,7 +76,7 @@ func FuzzLoopModel(f *testing.F) {
 		if h.m.Len() != 0 {
 			t.Errorf("map holds %d channels after everything was closed", h.m.Len())
 		}
-		if after := fuzzOpenFDs(); before >= 0 && after != before {
+		if after := testutil.OpenFDs(); before >= 0 && after != before {
 			t.Errorf("descriptor leak: %d open before, %d after", before, after)
 		}
 	})
@@ -689,13 +689,4 @@ func (c *fuzzChan) Close() error {
 		c.peer = -1
 	}
 	return nil
-}
-
-// fuzzOpenFDs counts this process's open descriptors; -1 without /proc.
-func fuzzOpenFDs() int {
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(entries)
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -22,7 +24,7 @@ import (
 // the order it posted them. Run it with -race.
 func TestPostManyGoroutines(t *testing.T) {
 	const goroutines, each = 50, 200
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		// Touched only by posted functions, so only by this goroutine.
 		runs := make([]int, goroutines*each)
@@ -72,9 +74,9 @@ func TestPostManyGoroutines(t *testing.T) {
 // TestPostWakesBlockedLoop: a Post from another goroutine ends a wait with
 // no timeout.
 func TestPostWakesBlockedLoop(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		addFake(t, l.Map(), local, poller.Read)
 		for range 5 {
 			ran := false
@@ -98,7 +100,7 @@ func TestPostWakesBlockedLoop(t *testing.T) {
 }
 
 func TestPostAfterClose(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind})
 		require.NoError(t, err)
 		ran := false
@@ -116,7 +118,7 @@ func TestPostNil(t *testing.T) {
 }
 
 func TestPostPanicRecovered(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		logs := captureLog(t)
 		l := newLoop(t, kind, loop.Options{})
 		after := 0
@@ -135,9 +137,9 @@ func TestPostPanicRecovered(t *testing.T) {
 // TestPostFromPostedFunction: a function posted by a posted function runs in
 // the next iteration, and that iteration does not wait.
 func TestPostFromPostedFunction(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		addFake(t, l.Map(), local, poller.Read)
 		var order []string
 		require.NoError(t, l.Post(func() {
@@ -158,9 +160,9 @@ func TestPostFromPostedFunction(t *testing.T) {
 // TestIterationPhaseOrder: within one iteration, events are dispatched, then
 // due timers run, then posted functions (loop/doc.go phases 3, 4, 5).
 func TestIterationPhaseOrder(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		c := addFake(t, l.Map(), local, poller.Read)
 		require.NoError(t, l.RunOnce(0)) // register the channel
 		var order []string
@@ -179,7 +181,7 @@ func TestIterationPhaseOrder(t *testing.T) {
 // Close, which the kernel hands out again at once.
 func TestPostCloseRace(t *testing.T) {
 	const posters = 8
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for range 20 {
 			l, err := loop.New(loop.Options{Map: loop.NewMap(), Backend: kind})
 			require.NoError(t, err)
@@ -212,7 +214,7 @@ func TestPostCloseRace(t *testing.T) {
 			require.NoError(t, l.Close())
 			// Take the numbers the loop released; nothing may be written
 			// to them now.
-			a, b := socketpair(t)
+			a, b := testutil.BareSocketpair(t)
 			for refused.Load() < 1000 {
 				runtime.Gosched()
 			}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -66,10 +67,10 @@ func (s *sender) Close() error {
 // sender's peer, to read what was written.
 func portedTimerSend(t *testing.T, m *loop.Map) (peer int) {
 	t.Helper()
-	local, peer := newPair(t)
+	local, peer := testutil.PeerSocketpair(t)
 	s := &sender{m: m, fd: local}
 	require.NoError(t, m.Add(local, s))
-	tl, tp := newPair(t)
+	tl, tp := testutil.PeerSocketpair(t)
 	poke(t, tp)
 	trigger := addFake(t, m, tl, poller.Read)
 	trigger.onEvents = func(poller.Events) {
@@ -110,7 +111,7 @@ func readAll(t *testing.T, fd int) string {
 // TestRunAsksPredicatesEveryIteration: the package-level Run, asyncore's
 // entry, must notice a predicate changed in a timer, as asyncore does.
 func TestRunAsksPredicatesEveryIteration(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		m := loop.NewMap()
 		t.Cleanup(func() { closeMap(m) })
 		peer := portedTimerSend(t, m)
@@ -124,13 +125,13 @@ func TestRunAsksPredicatesEveryIteration(t *testing.T) {
 // once with ActiveOnly.
 func TestRunActiveOnlyOptsOut(t *testing.T) {
 	const channels, iterations = 10, 5
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, activeOnly := range []bool{false, true} {
 			m := loop.NewMap()
 			t.Cleanup(func() { closeMap(m) })
 			fakes := make([]*fake, channels)
 			for i := range fakes {
-				local, _ := newPair(t)
+				local, _ := testutil.PeerSocketpair(t)
 				fakes[i] = addFake(t, m, local, poller.Read)
 			}
 			require.NoError(t, loop.Run(loop.Options{Map: m, Backend: kind, Count: iterations, ActiveOnly: activeOnly}))
@@ -159,7 +160,7 @@ func TestCheckInterestWarnsOnce(t *testing.T) {
 				t.Setenv("ASYNCORE_DEBUG", "1")
 				loop.ReloadDebugEnv(t)
 			}
-			testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+			looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 				logs := captureLog(t)
 				l := newLoop(t, kind, opts)
 				peer := portedTimerSend(t, l.Map())
@@ -174,10 +175,10 @@ func TestCheckInterestWarnsOnce(t *testing.T) {
 
 // TestCheckInterestReadable: the same for Readable.
 func TestCheckInterestReadable(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		logs := captureLog(t)
 		l := newLoop(t, kind, loop.Options{CheckInterest: true})
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		poke(t, peer)
 		c := addFake(t, l.Map(), local, 0)
 		c.onEvents = func(poller.Events) { _ = c.Close() }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -25,7 +26,7 @@ const reuseRounds = 200
 // TestFDReuseWithinBatch is F4 stale-event: a stale event for a closed fd must
 // never reach a channel created in the same batch.
 func TestFDReuseWithinBatch(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 
 		// Two dispatchers are readable in one batch; whichever runs first
@@ -37,8 +38,8 @@ func TestFDReuseWithinBatch(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
 			m := l.Map()
 			for round := range reuseRounds {
-				aL, aP := socketpair(t)
-				bL, bP := socketpair(t)
+				aL, aP := testutil.BareSocketpair(t)
+				bL, bP := testutil.BareSocketpair(t)
 				a, b := newProbe(t, m, aL), newProbe(t, m, bL)
 				poke(t, aP)
 				poke(t, bP)
@@ -79,7 +80,7 @@ func TestFDReuseWithinBatch(t *testing.T) {
 				assert.Zero(t, victim.calls(), "round %d: the victim was called after Close", round)
 				assert.Zero(t, victim.late, "round %d", round)
 				assert.Equal(t, 1, victim.closes, "round %d", round)
-				assert.False(t, isOpen(victimFd), "round %d: the deferred close happens before RunOnce returns", round)
+				assert.False(t, testutil.IsOpen(victimFd), "round %d: the deferred close happens before RunOnce returns", round)
 
 				// The new dispatcher was readable all along: it gets its
 				// event in the next iteration.
@@ -106,8 +107,8 @@ func TestFDReuseWithinBatch(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
 			m := l.Map()
 			for round := range reuseRounds {
-				aL, aP := socketpair(t)
-				bL, bP := socketpair(t)
+				aL, aP := testutil.BareSocketpair(t)
+				bL, bP := testutil.BareSocketpair(t)
 				a := addFake(t, m, aL, poller.Read)
 				b := addFake(t, m, bL, poller.Read)
 				poke(t, aP)
@@ -157,8 +158,8 @@ func TestFDReuseWithinBatch(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
 			m := l.Map()
 			for round := range reuseRounds {
-				aL, aP := socketpair(t)
-				bL, bP := socketpair(t)
+				aL, aP := testutil.BareSocketpair(t)
+				bL, bP := testutil.BareSocketpair(t)
 				a := addFake(t, m, aL, poller.Read)
 				b := addFake(t, m, bL, poller.Read)
 				poke(t, aP)
@@ -223,15 +224,15 @@ func TestFDReuseWithinBatch(t *testing.T) {
 // TestHandlerRunAfterCloseSameEvent is F6(a) double-close: nothing runs on a
 // channel after it is closed, in the same batch or the same event.
 func TestHandlerRunAfterCloseSameEvent(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		// Loop level: two channels, each readable and writable; whichever
 		// runs first closes both.
 		t.Run("fake channels", func(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
 			m := l.Map()
 			for round := range 50 {
-				xL, xP := newPair(t)
-				yL, yP := newPair(t)
+				xL, xP := testutil.PeerSocketpair(t)
+				yL, yP := testutil.PeerSocketpair(t)
 				poke(t, xP)
 				poke(t, yP)
 				x := addFake(t, m, xL, poller.Read|poller.Write)
@@ -256,7 +257,7 @@ func TestHandlerRunAfterCloseSameEvent(t *testing.T) {
 		// closes, so HandleWrite must not run, and nothing else either.
 		t.Run("dispatcher closes in HandleRead", func(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
-			local, peer := newPair(t)
+			local, peer := testutil.PeerSocketpair(t)
 			poke(t, peer)
 			p := newProbe(t, l.Map(), local)
 			p.writable = true
@@ -274,8 +275,8 @@ func TestHandlerRunAfterCloseSameEvent(t *testing.T) {
 		t.Run("dispatcher closes another", func(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
 			for round := range 50 {
-				aL, aP := newPair(t)
-				bL, bP := newPair(t)
+				aL, aP := testutil.PeerSocketpair(t)
+				bL, bP := testutil.PeerSocketpair(t)
 				poke(t, aP)
 				poke(t, bP)
 				a, b := newProbe(t, l.Map(), aL), newProbe(t, l.Map(), bL)
@@ -303,13 +304,13 @@ func TestHandlerRunAfterCloseSameEvent(t *testing.T) {
 // ones.
 func TestMassCloseInsideHandler(t *testing.T) {
 	const total, fresh = 200, 50
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		l := newLoop(t, kind, loop.Options{})
 		m := l.Map()
 		probes := make([]*probe, total)
 		for i := range probes {
-			local, peer := newPair(t)
+			local, peer := testutil.PeerSocketpair(t)
 			probes[i] = newProbe(t, m, local)
 			poke(t, peer)
 		}
@@ -389,7 +390,7 @@ func TestHandlerPanicIsolated(t *testing.T) {
 	busyFakes := func(t *testing.T, m *loop.Map, n int) []*fake {
 		fakes := make([]*fake, n)
 		for i := range fakes {
-			local, peer := newPair(t)
+			local, peer := testutil.PeerSocketpair(t)
 			poke(t, peer)
 			fakes[i] = addFake(t, m, local, poller.Read)
 		}
@@ -412,7 +413,7 @@ func TestHandlerPanicIsolated(t *testing.T) {
 		assert.ErrorIs(t, err, errBoom)
 	}
 
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		t.Run("HandleEvents panics", func(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
 			fakes := busyFakes(t, l.Map(), 4)
@@ -440,7 +441,7 @@ func TestHandlerPanicIsolated(t *testing.T) {
 			assert.Equal(t, 1, bad.events)
 			assert.Equal(t, 1, bad.closes, "the channel is closed by force, once")
 			assert.Nil(t, l.Map().Get(bad.fd), "and removed from the map")
-			assert.False(t, isOpen(bad.fd))
+			assert.False(t, testutil.IsOpen(bad.fd))
 			assert.Zero(t, bad.late)
 			checkServed(t, []*fake{fakes[0], fakes[1], fakes[3]}, 5)
 		})
@@ -454,7 +455,7 @@ func TestHandlerPanicIsolated(t *testing.T) {
 			bad.onClose = func() error { panic("and again") }
 			require.NoError(t, l.RunOnce(time.Second))
 			assert.Nil(t, l.Map().Get(bad.fd), "the loop removes a channel whose Close panicked")
-			assert.False(t, isOpen(bad.fd), "and closes its descriptor")
+			assert.False(t, testutil.IsOpen(bad.fd), "and closes its descriptor")
 			for range 4 {
 				require.NoError(t, l.RunOnce(time.Second))
 			}
@@ -493,7 +494,7 @@ func TestHandlerPanicIsolated(t *testing.T) {
 		t.Run("dispatcher default HandleError", func(t *testing.T) {
 			l := newLoop(t, kind, loop.Options{})
 			fakes := busyFakes(t, l.Map(), 3)
-			local, peer := newPair(t)
+			local, peer := testutil.PeerSocketpair(t)
 			poke(t, peer)
 			d := &panicky{}
 			d.Init(d, l.Map())
@@ -521,7 +522,7 @@ func (p *panicky) HandleRead() { p.reads++; panic("read boom") }
 
 func pairAt(t *testing.T, num int) int {
 	t.Helper()
-	a, b := socketpair(t)
+	a, b := testutil.BareSocketpair(t)
 	switch num {
 	case a:
 	case b:
@@ -550,11 +551,11 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 // default Writable is false — must let the loop sleep.
 func TestIdleNoSpin(t *testing.T) {
 	const idle = 100
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		probes := make([]*probe, idle)
 		m := loop.NewMap()
 		for i := range probes {
-			local, _ := newPair(t)
+			local, _ := testutil.PeerSocketpair(t)
 			probes[i] = newProbe(t, m, local)
 			require.True(t, probes[i].Connected())
 		}
@@ -593,9 +594,9 @@ func TestIdleNoSpin(t *testing.T) {
 // drops a closed descriptor from its interest list, so the channel hears
 // nothing until its interest next changes, and then gets the error.
 func TestClosedFDBehindOurBack(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		c := addFake(t, l.Map(), local, poller.Read)
 		// The descriptor is gone; Close must only leave the map.
 		c.onClose = func() error {
@@ -641,10 +642,10 @@ func TestClosedFDBehindOurBack(t *testing.T) {
 // description, so a registered descriptor that was dup'd would keep producing
 // events after close unless it is taken out of the poller first.
 func TestDupedFDNoGhostEvents(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		m := l.Map()
-		local, peer := newPair(t)
+		local, peer := testutil.PeerSocketpair(t)
 		c := addFake(t, m, local, poller.Read)
 		require.NoError(t, l.RunOnce(0))
 		dup, err := unix.Dup(local)
@@ -652,7 +653,7 @@ func TestDupedFDNoGhostEvents(t *testing.T) {
 		t.Cleanup(func() { _ = unix.Close(dup) })
 
 		require.NoError(t, c.Close())
-		require.False(t, isOpen(local))
+		require.False(t, testutil.IsOpen(local))
 		poke(t, peer) // the dup's file is readable from now on
 
 		before := l.Map().Stats().Iterations
@@ -688,9 +689,9 @@ func TestDupedFDNoGhostEvents(t *testing.T) {
 // other backends serve it.
 func TestSelectRefusesHighFD(t *testing.T) {
 	const high = 1500
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		local, peer := newPair(t)
-		require.False(t, isOpen(high), "fd %d is taken", high)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		local, peer := testutil.PeerSocketpair(t)
+		require.False(t, testutil.IsOpen(high), "fd %d is taken", high)
 		require.NoError(t, testutil.DupTo(local, high))
 		require.NoError(t, unix.Close(local))
 		poke(t, peer)
@@ -700,7 +701,7 @@ func TestSelectRefusesHighFD(t *testing.T) {
 		}
 		m := loop.NewMap()
 		c := addFake(t, m, high, poller.Read) // no loop yet
-		other, otherPeer := newPair(t)
+		other, otherPeer := testutil.PeerSocketpair(t)
 		poke(t, otherPeer)
 		o := addFake(t, m, other, poller.Read)
 		l := newLoop(t, kind, loop.Options{Map: m})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -51,7 +52,7 @@ func (g *goodbye) Close() error {
 
 func addGoodbye(t *testing.T, m *loop.Map, stubborn bool) (*goodbye, int) {
 	t.Helper()
-	local, peer := newPair(t)
+	local, peer := testutil.PeerSocketpair(t)
 	g := &goodbye{fake: &fake{m: m, fd: local, want: poller.Read}, stubborn: stubborn}
 	require.NoError(t, m.Add(local, g))
 	return g, peer
@@ -70,7 +71,7 @@ func runAsync(run func() error) <-chan error {
 // goodbye and close themselves; Shutdown returns nil once the map is empty,
 // and Run returns normally.
 func TestShutdownGraceful(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		var gs []*goodbye
 		var peers []int
@@ -95,13 +96,13 @@ func TestShutdownGraceful(t *testing.T) {
 // context ends; Shutdown then reports the context's error. A Group's loop,
 // which runs until Stop, returns too.
 func TestShutdownDeadlineForcesClose(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		g, _ := addGoodbye(t, l.Map(), true)
 		g.onBegin = cancel // the deadline comes while it ignores the request
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		plain := addFake(t, l.Map(), local, poller.Read)
 		ran := runAsync(l.Run)
 		assert.ErrorIs(t, l.Shutdown(ctx), context.Canceled)
@@ -109,8 +110,8 @@ func TestShutdownDeadlineForcesClose(t *testing.T) {
 		assert.Equal(t, 1, g.begun)
 		assert.Equal(t, 1, g.closes)
 		assert.Equal(t, 1, plain.closes)
-		assert.False(t, isOpen(g.fd))
-		assert.False(t, isOpen(local))
+		assert.False(t, testutil.IsOpen(g.fd))
+		assert.False(t, testutil.IsOpen(local))
 		assert.Zero(t, l.Map().Len())
 	})
 }
@@ -118,7 +119,7 @@ func TestShutdownDeadlineForcesClose(t *testing.T) {
 // TestShutdownBeforeRun: a Shutdown asked before the loop runs is served
 // when it does.
 func TestShutdownBeforeRun(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		m := loop.NewMap()
 		t.Cleanup(func() { closeMap(m) })
 		g, peer := addGoodbye(t, m, false)
@@ -147,9 +148,9 @@ func TestShutdownGroupLoop(t *testing.T) {
 // the channels open; a context done before the call returns at once; a
 // context that ends after RunContext returned does not stop a later Run.
 func TestRunContext(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, cpeer := newPair(t)
+		local, cpeer := testutil.PeerSocketpair(t)
 		c := addFake(t, l.Map(), local, poller.Read)
 		ctx, cancel := context.WithCancel(context.Background())
 		ran := runAsync(func() error { return l.RunContext(ctx) })
@@ -177,7 +178,7 @@ func TestRunContext(t *testing.T) {
 		poke(t, cpeer)
 		require.NoError(t, l.RunContext(ctx3))
 		cancel3()
-		d, dp := newPair(t)
+		d, dp := testutil.PeerSocketpair(t)
 		poke(t, dp)
 		dc := addFake(t, l.Map(), d, poller.Read)
 		dc.onEvents = func(poller.Events) { _ = dc.Close() }
@@ -191,7 +192,7 @@ func TestRunContext(t *testing.T) {
 // closes — and returns once the map is empty, well before its grace period
 // (an hour, so only the map emptying can end it).
 func TestRunGraceful(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		var gs []*goodbye
 		var peers []int

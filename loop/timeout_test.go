@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -15,10 +16,10 @@ import (
 // asyncore.loop(timeout=0, count=1), called between frames: every call must
 // poll and return, whatever the channels are doing, as RunOnce(0) does.
 func TestRunZeroTimeoutPolls(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		m := loop.NewMap()
 		t.Cleanup(func() { closeMap(m) })
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		idle := addFake(t, m, local, poller.Read)
 		waits := loop.ObserveWaits(t)
 		for range 3 {
@@ -30,7 +31,7 @@ func TestRunZeroTimeoutPolls(t *testing.T) {
 
 		// The same options on a Loop of one's own.
 		l := newLoop(t, kind, loop.Options{Count: 2})
-		other, _ := newPair(t)
+		other, _ := testutil.PeerSocketpair(t)
 		addFake(t, l.Map(), other, poller.Read)
 		*waits = nil
 		require.NoError(t, l.Run())
@@ -42,12 +43,12 @@ func TestRunZeroTimeoutPolls(t *testing.T) {
 // no Count (the zero Options) would spin on an idle map. It must block
 // instead until something happens: here a timer that closes the channel.
 func TestRunEmptyOptionsDoNotSpin(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, form := range []string{"New", "package Run"} {
 			t.Run(form, func(t *testing.T) {
 				m := loop.NewMap()
 				t.Cleanup(func() { closeMap(m) })
-				local, _ := newPair(t)
+				local, _ := testutil.PeerSocketpair(t)
 				c := addFake(t, m, local, poller.Read)
 				l := newLoop(t, kind, loop.Options{Map: m})
 				l.AfterFunc(20*time.Millisecond, func() { _ = c.Close() })

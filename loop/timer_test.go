@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -46,7 +48,7 @@ func captureLog(t *testing.T) *logBuffer {
 }
 
 func TestAfterFuncFiresOnceNotEarly(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		const d = 30 * time.Millisecond
 		fired := 0
@@ -64,7 +66,7 @@ func TestAfterFuncFiresOnceNotEarly(t *testing.T) {
 }
 
 func TestEveryRepeatsAndStops(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		const period, want = 5 * time.Millisecond, 10
 		fired := 0
@@ -84,7 +86,7 @@ func TestEveryRepeatsAndStops(t *testing.T) {
 }
 
 func TestEveryStopsItselfInCallback(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		fired := 0
 		var tm *loop.Timer
@@ -111,7 +113,7 @@ func TestEveryNonPositivePeriodPanics(t *testing.T) {
 }
 
 func TestTimerStopAndReset(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		fired := 0
 		tm := l.AfterFunc(time.Hour, func() { fired++ })
@@ -139,7 +141,7 @@ func TestTimerStopAndReset(t *testing.T) {
 }
 
 func TestTimerOrdering(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		var order []int
 		for _, d := range []int{30, 10, 20, 5, 25} {
@@ -157,7 +159,7 @@ func TestTimerOrdering(t *testing.T) {
 // they are scheduled, so however long that takes it cannot reorder them.
 func TestTimerHeapModel(t *testing.T) {
 	const n = 300
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		rng := rand.New(rand.NewPCG(1, uint64(kind)))
 		l := newLoop(t, kind, loop.Options{Clock: (&testutil.FakeClock{}).Now})
 		rank := rng.Perm(2 * n) // a deadline rank for each schedule, never reused
@@ -209,7 +211,7 @@ func TestTimerHeapModel(t *testing.T) {
 // "now" runs again in the next iteration, not in the same phase, so it
 // cannot starve the loop.
 func TestTimerZeroDelayWaitsForNextIteration(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		fired := 0
 		var tm *loop.Timer
@@ -230,7 +232,7 @@ func TestTimerZeroDelayWaitsForNextIteration(t *testing.T) {
 // yet due. The deadline is rounded up, so it fires after at most a few
 // wake-ups.
 func TestTimerNoSpin(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		for range 20 {
 			fired := false
@@ -247,9 +249,9 @@ func TestTimerNoSpin(t *testing.T) {
 // TestTimerFoldedIntoWait: with an hour's timeout, a 20 ms timer still ends
 // the wait: the hang guard that would end it otherwise must not fire.
 func TestTimerFoldedIntoWait(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
-		local, _ := newPair(t)
+		local, _ := testutil.PeerSocketpair(t)
 		addFake(t, l.Map(), local, poller.Read)
 		fired := false
 		var rescued atomic.Bool
@@ -268,7 +270,7 @@ func TestTimerFoldedIntoWait(t *testing.T) {
 		// The same through Run and Options.Timeout.
 		fired = false
 		l2 := newLoop(t, kind, loop.Options{Count: 1, Timeout: time.Hour})
-		local2, _ := newPair(t)
+		local2, _ := testutil.PeerSocketpair(t)
 		addFake(t, l2.Map(), local2, poller.Read)
 		watchdog(t, l2, testutil.HangGuard)
 		l2.AfterFunc(20*time.Millisecond, func() { fired = true })
@@ -279,7 +281,7 @@ func TestTimerFoldedIntoWait(t *testing.T) {
 }
 
 func TestTimerPanicOneShotLogged(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		logs := captureLog(t)
 		l := newLoop(t, kind, loop.Options{})
 		after := 0
@@ -293,7 +295,7 @@ func TestTimerPanicOneShotLogged(t *testing.T) {
 }
 
 func TestTimerPanicEveryStopped(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		logs := captureLog(t)
 		l := newLoop(t, kind, loop.Options{})
 		fired, other := 0, 0
@@ -324,7 +326,7 @@ func TestTimerOnClosedLoop(t *testing.T) {
 // overflow (math.MaxInt64, a common "never") must not wrap into the past
 // and fire at once; it must not shorten the wait either.
 func TestTimerFarFuture(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		l := newLoop(t, kind, loop.Options{})
 		fired := 0
 		never := l.AfterFunc(time.Duration(math.MaxInt64), func() { fired++ })

@@ -16,6 +16,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 	"github.com/stretchr/testify/assert"
@@ -38,7 +39,7 @@ func wakeFDs() int {
 // The loop has no channel, so every write, read and close the seam sees is
 // the wake-up's.
 func TestFaultWaker(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		l := newLoop(t, kind, loop.Options{})
 
@@ -107,7 +108,7 @@ func TestFaultWaker(t *testing.T) {
 // returns the error, named after the call, and leaks nothing — the poller
 // it had opened is closed.
 func TestFaultWakerOpen(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.CheckFDLeaks(t)
 		opens := 0
 		restore := sock.SetInjector(func(op sock.Op, _ int) sock.Fault {

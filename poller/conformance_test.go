@@ -3,7 +3,6 @@
 package poller
 
 import (
-	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -209,27 +209,11 @@ func testPipeWriterClosed(t *testing.T, e *env) {
 	e.waitFor(r, Read|Hangup)
 }
 
-// tcpPair returns a raw TCP socket connected over loopback and the
-// accepted end as a net.Conn, so that out-of-band data can be sent.
-func tcpPair(t *testing.T, e *env) (int, *net.TCPConn) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
-	require.NoError(t, err)
-	e.track(fd)
-	unix.CloseOnExec(fd)
-	addr := ln.Addr().(*net.TCPAddr)
-	sa := &unix.SockaddrInet4{Port: addr.Port, Addr: [4]byte{127, 0, 0, 1}}
-	require.NoError(t, unix.Connect(fd, sa)) // blocking: the backlog takes it
-	conn, err := ln.Accept()
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	return fd, conn.(*net.TCPConn)
-}
-
+// testOutOfBand polls one end of a loopback TCP connection, as a raw
+// socket, while the other, a net.Conn, sends out-of-band data.
 func testOutOfBand(t *testing.T, e *env) {
-	fd, conn := tcpPair(t, e)
+	fd, conn := testutil.TCPPair(t)
+	e.track(fd)
 	require.NoError(t, e.p.Add(fd, Read, 9))
 	assert.Empty(t, e.wait(0))
 	raw, err := conn.SyscallConn()

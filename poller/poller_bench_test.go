@@ -5,6 +5,7 @@ package poller
 import (
 	"testing"
 
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -17,7 +18,7 @@ func BenchmarkWait(b *testing.B) {
 			p, err := Open(k)
 			require.NoError(b, err)
 			defer p.Close()
-			fds, err := socketpair()
+			fds, err := testutil.NewSocketpair()
 			require.NoError(b, err)
 			defer unix.Close(fds[0])
 			defer unix.Close(fds[1])

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -49,7 +50,7 @@ func (e *env) track(fds ...int) {
 // socketpair returns a connected, non-blocking AF_UNIX stream pair.
 func (e *env) socketpair() (int, int) {
 	e.t.Helper()
-	fds, err := socketpair()
+	fds, err := testutil.NewSocketpair()
 	require.NoError(e.t, err)
 	e.track(fds[0], fds[1])
 	return fds[0], fds[1]
@@ -58,10 +59,8 @@ func (e *env) socketpair() (int, int) {
 // pipe returns the read and write ends of a pipe.
 func (e *env) pipe() (int, int) {
 	e.t.Helper()
-	var fds [2]int
-	require.NoError(e.t, unix.Pipe(fds[:]))
-	unix.CloseOnExec(fds[0])
-	unix.CloseOnExec(fds[1])
+	fds, err := testutil.NewPipe()
+	require.NoError(e.t, err)
 	e.track(fds[0], fds[1])
 	return fds[0], fds[1]
 }
@@ -75,9 +74,7 @@ func (e *env) close(fd int) {
 
 func (e *env) write(fd int, s string) {
 	e.t.Helper()
-	n, err := unix.Write(fd, []byte(s))
-	require.NoError(e.t, err)
-	require.Equal(e.t, len(s), n)
+	testutil.Write(e.t, fd, s)
 }
 
 // wait runs one Wait, which must succeed, and returns the events.
@@ -202,7 +199,7 @@ func TestSelectRejectsHighFD(t *testing.T) {
 			if lim.Cur <= high {
 				t.Skipf("RLIMIT_NOFILE is %d", lim.Cur)
 			}
-			require.NoError(t, dupTo(a, high))
+			require.NoError(t, testutil.DupTo(a, high))
 			e.track(high)
 
 			err := e.p.Add(high, Read|Write, 1)

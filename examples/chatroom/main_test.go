@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -132,7 +134,7 @@ func TestChat(t *testing.T) {
 		{"FloodPaced", testFloodPaced, func(cfg *config) { cfg.floodBurst, cfg.floodRate = 3, 20 }},
 		{"NickTimeout", testNickTimeout, func(cfg *config) { cfg.nickTimeout = nickTimeoutForTest }},
 	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				testutil.WarmUp(t)

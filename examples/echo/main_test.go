@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
@@ -51,7 +53,7 @@ func TestEchoTCP(t *testing.T) {
 	for i := range big {
 		big[i] = byte(rand.Uint32())
 	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDs := testutil.FDCheck(t)
 		addr, stop := testutil.Serve(t, onLoopback(kind, false))
 
@@ -111,7 +113,7 @@ func TestEchoTCP(t *testing.T) {
 }
 
 func TestEchoUDP(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDs := testutil.FDCheck(t)
 		addr, stop := testutil.Serve(t, onLoopback(kind, true))
 

@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -29,7 +31,7 @@ func TestGracefulShutdown(t *testing.T) {
 	for i := range sent {
 		sent[i] = byte(rand.Uint32())
 	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr, stop := testutil.Serve(t, func(ctx context.Context, ready func(net.Addr)) error {
 			return serve(ctx, "127.0.0.1:0", kind, false, 2*testutil.HangGuard, ready)
 		})

@@ -40,9 +40,9 @@ var defaultCacheOptions = cacheOptions{TTL: defaultCacheTTL, MaxFile: defaultCac
 // describe them, keyed by URL path, so that a request for one costs no
 // system call at all while its entry is fresh. Without it every GET costs
 // a resolve (an openat per path component, then an fstat), a read and a
-// close — measured at about 60 µs of server CPU per
-// request on the reference machine, which no event loop can hide. nginx's
-// open_file_cache and its "valid" time are the same idea.
+// close, a cost no event loop can hide (bench/README.md, "Measurements
+// behind design choices", has the figure). nginx's open_file_cache and its
+// "valid" time are the same idea.
 //
 // A file is cached only if it is a regular file of at most MaxFile bytes
 // whose length, read, matched its fstat. Only the loop's goroutine uses a

@@ -23,6 +23,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
@@ -47,7 +48,7 @@ func floodRoot(t *testing.T) (root string, c64, c60 []byte) {
 // was closed before anything was sent.
 func TestPipelinedCachedGETs(t *testing.T) {
 	root, c64, _ := floodRoot(t)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		bound, _ := testutil.Serve(t, onLoopback(root, kind))
 		c := dialRaw(t, bound.String())
 		require.NoError(t, c.SetDeadline(time.Now().Add(60*time.Second)))
@@ -73,7 +74,7 @@ func TestPipelinedCachedGETs(t *testing.T) {
 // reference, not copied per reply — and another client is still served.
 func TestPipelineFloodMemory(t *testing.T) {
 	root, _, c60 := floodRoot(t)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		bound, _ := testutil.Serve(t, onLoopback(root, kind))
 		addr := bound.String()
 		const conns, reqs = 2, 500

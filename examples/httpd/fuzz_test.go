@@ -14,6 +14,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 )
 
@@ -178,6 +179,6 @@ var dateField = regexp.MustCompile(`\r\nDate: [^\r]*`)
 // loop after every chunk, then half-closes and collects every reply until
 // the server closes. The server must close, and leave nothing in the map.
 func (h *httpHarness) stream(t *testing.T, data, cuts []byte) []byte {
-	out := testutil.Converse(t, h.l, func(fd int) { h.srv.HandleAccepted(fd, nil) }, data, cuts)
+	out := looptest.Converse(t, h.l, func(fd int) { h.srv.HandleAccepted(fd, nil) }, data, cuts)
 	return dateField.ReplaceAll(out, nil)
 }

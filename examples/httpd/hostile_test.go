@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -27,7 +29,7 @@ import (
 func TestHugeContentLength(t *testing.T) {
 	const maxAlloc = 1 << 20
 	fx := makeRoot(t)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		bound, _ := testutil.Serve(t, onLoopback(fx.root, kind))
 		addr := bound.String()
 		other := dialRaw(t, addr)

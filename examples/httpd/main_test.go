@@ -23,6 +23,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -167,8 +169,8 @@ func TestHTTPD(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, small.big, 0o644))
 		require.NoError(t, os.Chtimes(p, mtime, mtime))
 	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		if kind == testutil.Backends()[0] {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		if kind == looptest.Backends()[0] {
 			testHTTPD(t, fx, kind, defaultCacheOptions)
 		} else {
 			testHTTPD(t, small, kind, defaultCacheOptions)

@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -28,7 +30,7 @@ import (
 // test's hang guard, so only the map emptying can end it.
 func TestGracefulShutdown(t *testing.T) {
 	fx := makeRoot(t)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr, stop := testutil.Serve(t, func(ctx context.Context, ready func(net.Addr)) error {
 			return serve(ctx, "127.0.0.1:0", fx.root, kind, options{cache: defaultCacheOptions, grace: 2 * testutil.HangGuard}, ready)
 		})

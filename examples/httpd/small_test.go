@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -22,7 +24,7 @@ import (
 // inside it. The connection stays open.
 func TestDirectoryRedirect(t *testing.T) {
 	fx := makeRoot(t)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		bound, _ := testutil.Serve(t, onLoopback(fx.root, kind))
 		c := dialRaw(t, bound.String())
 		for _, tc := range []struct{ method, target, location string }{
@@ -50,7 +52,7 @@ func TestDirectoryRedirect(t *testing.T) {
 // pipelined and mixed with CRLF; a bare CR is still refused.
 func TestBareLF(t *testing.T) {
 	fx := makeRoot(t)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		bound, _ := testutil.Serve(t, onLoopback(fx.root, kind))
 		c := dialRaw(t, bound.String())
 		c.send(t, "GET /small.txt HTTP/1.1\nHost: x\n\n"+
@@ -103,7 +105,7 @@ func TestStatsOptIn(t *testing.T) {
 func TestHeadTimeout(t *testing.T) {
 	fx := makeRoot(t)
 	const timeout = 300 * time.Millisecond
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		run := func(ctx context.Context, ready func(net.Addr)) error {
 			return serve(ctx, "127.0.0.1:0", fx.root, kind, options{cache: defaultCacheOptions, headTimeout: timeout}, ready)
 		}

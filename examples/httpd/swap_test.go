@@ -23,6 +23,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -45,7 +47,7 @@ func TestSpecialFiles(t *testing.T) {
 	fifo := filepath.Join(fx.root, "fifo")
 	require.NoError(t, unix.Mkfifo(fifo, 0o644))
 	require.NoError(t, os.Symlink("fifo", filepath.Join(fx.root, "link-fifo")))
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		bound, _ := testutil.Serve(t, onLoopback(fx.root, kind))
 		t.Cleanup(func() { unblockFIFOs([]string{fifo}) })
 		c := dialRaw(t, bound.String())
@@ -70,7 +72,7 @@ func TestSwapWhileDraining(t *testing.T) {
 	fx := makeRoot(t)
 	secret := filepath.Join(filepath.Dir(fx.root), "secret.txt")
 	first := true
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		// What is checked is the server's file handling, the same on every
 		// backend, behind 5 MiB that cost seconds under the race detector:
 		// one backend, and every backend in the long runs (testutil.Long).
@@ -203,7 +205,7 @@ func TestPipelinedFilesDescriptors(t *testing.T) {
 		fx.big = fx.big[:1<<20]
 		require.NoError(t, os.WriteFile(filepath.Join(fx.root, "big.bin"), fx.big, 0o644))
 	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		testutil.WarmUp(t)
 		bound, _ := testutil.Serve(t, onLoopbackCache(fx.root, kind, cacheOptions{TTL: -1}))
 		base := testutil.OpenFDs()

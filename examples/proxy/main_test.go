@@ -19,6 +19,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
@@ -138,7 +139,7 @@ func randomBytes(n int) []byte {
 // half-closes, which must reach the backend and come back as EOF.
 func TestForward(t *testing.T) {
 	clients := testutil.Rounds(8, 16)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		setUp(t)
 		addr := start(t, kind, backend(t, echo))
 
@@ -195,7 +196,7 @@ func TestForward(t *testing.T) {
 // TestHalfClose: the client sends a request and EOF; the backend reads to
 // EOF, answers and closes; the client reads the answer and then EOF.
 func TestHalfClose(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		setUp(t)
 		addr := start(t, kind, backend(t, func(c *net.TCPConn) {
 			req, err := io.ReadAll(c)
@@ -267,7 +268,7 @@ func TestHalfClose(t *testing.T) {
 // client is closed at once, on the refusal, not by the 60s connect timeout:
 // the read gives up after half that.
 func TestConnectRefused(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		setUp(t)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
@@ -293,7 +294,7 @@ func TestConnectRefused(t *testing.T) {
 // arrives, in order.
 func TestBackPressure(t *testing.T) {
 	const total = 20 << 20
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		setUp(t)
 		peakQueued.Store(0)
 		full := make(chan struct{})
@@ -346,7 +347,7 @@ func TestBackPressure(t *testing.T) {
 
 // TestShutdown: stopping the proxy closes connections still open.
 func TestShutdown(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		setUp(t)
 		addr, stop := testutil.Serve(t, onLoopback(backend(t, echo), kind))
 

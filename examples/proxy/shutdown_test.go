@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -26,7 +28,7 @@ import (
 // hang guard, so only the map emptying can end it.
 func TestGracefulShutdown(t *testing.T) {
 	reply := randomBytes(8 << 20)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		setUp(t)
 		to := backend(t, func(c *net.TCPConn) {
 			r := bufio.NewReader(c)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -22,7 +23,7 @@ import (
 func forFirstBackend(t *testing.T, f func(t *testing.T, kind poller.Kind)) {
 	t.Helper()
 	first := true
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		if !first && !testutil.Long() {
 			t.Skip("the same code as on the first backend; every backend runs in the long runs")
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -31,7 +33,7 @@ func TestHugeLengthFields(t *testing.T) {
 		{"a 2 GB SET value", "*2\r\n$3\r\nSET\r\n$2000000000\r\n", "invalid bulk length"},
 		{"a value at proto-max-bulk-len", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$" + strconv.Itoa(maxBulk) + "\r\n", "invalid bulk length"},
 	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		other := dial(t, addr)
 		require.Equal(t, status("PONG"), other.do("PING"))

@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
@@ -73,7 +75,7 @@ const (
 )
 
 func TestCommands(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		rc := dial(t, addr)
 
@@ -303,7 +305,7 @@ func TestCommands(t *testing.T) {
 // expiry) and when nobody reads them (the periodic sweep), by polling with
 // a deadline.
 func TestExpiry(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		rc := dial(t, addr)
 
@@ -349,7 +351,7 @@ func waitFor(t *testing.T, rc *respClient, args []string, want any) {
 // TestInline sends commands the way a person types them into nc: words on
 // a line, ended by CRLF or a bare LF.
 func TestInline(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		rc := dial(t, addr)
 		for _, tc := range []struct{ in, want string }{
@@ -408,7 +410,7 @@ func TestInlineWhitespace(t *testing.T) {
 		{"ECHO \"a\rb\"\r\n", "$3\r\na\rb\r\n"}, // quoted, a CR is data
 		{"\r\x0b\r\nPING\r\n", "+PONG\r\n"},     // only white space: ignored
 	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		rc := dial(t, addr)
 		for _, tc := range tests {
@@ -425,7 +427,7 @@ func TestInlineWhitespace(t *testing.T) {
 // TestPipeline sends 100 requests in one write and expects 100 replies, in
 // order.
 func TestPipeline(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		rc := dial(t, addr)
 		var req []byte
@@ -464,7 +466,7 @@ func TestChunks(t *testing.T) {
 	req = append(req, encode("MGET", "a", "b")...)
 	want := []any{status("OK"), "x\r\n$3\r\n*1\r\n", "inline", status("OK"), []any{"", strings.Repeat("b", 300)}}
 
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		for _, size := range []int{1, 2, 3, 5, 8, 13} {
 			t.Run(fmt.Sprint(size), func(t *testing.T) {
@@ -484,7 +486,7 @@ func TestChunks(t *testing.T) {
 // argument the server takes; one byte more is a protocol error.
 func TestBigValues(t *testing.T) {
 	first := true
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		rc := dial(t, addr)
 		// The largest value the server takes costs seconds under the race
@@ -569,7 +571,7 @@ func TestProtocolErrors(t *testing.T) {
 		{"not a bulk, later", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n:1\r\n" + follow, "expected '$', got ':'"},
 		{"bulk over MaxMessage, later", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$" + strconv.Itoa(maxMessage-1) + "\r\n", "invalid bulk length"},
 	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -601,7 +603,7 @@ func TestHugeLengthsAllocateNothing(t *testing.T) {
 }
 
 func TestQuit(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		rc := dial(t, addr)
 		assert.Equal(t, status("OK"), rc.do("SET", "a", "1"))
@@ -624,7 +626,7 @@ func TestQuit(t *testing.T) {
 // in the middle of a request — and checks that stopping the server closes
 // them all and leaves no descriptor open.
 func TestShutdown(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDs := testutil.FDCheck(t)
 		addr, stop := testutil.Serve(t, onLoopback(kind))
 
@@ -720,7 +722,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("counts allocations over many round trips")
 	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		rc := dial(t, addr)
 		setup, req, n := steadyState()

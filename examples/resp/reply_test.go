@@ -18,6 +18,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -33,7 +34,7 @@ func TestHugeReplyBounded(t *testing.T) {
 		maxAlloc = 3 * chat.DefaultOutLimit
 	)
 	val := strings.Repeat("m", 1<<20)
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		other := dial(t, addr)
 		send(t, other, encode("SET", "m", val))
@@ -96,7 +97,7 @@ func TestOverwriteWhileQueued(t *testing.T) {
 	const size = 200 << 10
 	old := strings.Repeat("o", size-1) + "!"
 	new := strings.Repeat("n", size-1) + "?"
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr := start(t, kind)
 		observer := dial(t, addr)
 		require.Equal(t, status("OK"), observer.do("SET", "k", old))

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -48,7 +50,7 @@ func startWith(t *testing.T, size int, edit func(*config)) *running {
 // and that the commands the client pipelined after the message are answered
 // after it, in order.
 func TestCommitOffLoop(t *testing.T) {
-	testutil.ForEachBackend(t, testCommitOffLoop)
+	looptest.ForEachBackend(t, testCommitOffLoop)
 }
 
 func testCommitOffLoop(t *testing.T, kind poller.Kind) {
@@ -133,7 +135,7 @@ func TestCommitQueueFull(t *testing.T) {
 // message is being synced leaves the server unharmed: the message, complete,
 // is delivered, and the result, which has no one to go to, is dropped.
 func TestCommitAfterClose(t *testing.T) {
-	testutil.ForEachBackend(t, testCommitAfterClose)
+	looptest.ForEachBackend(t, testCommitAfterClose)
 }
 
 func testCommitAfterClose(t *testing.T, kind poller.Kind) {

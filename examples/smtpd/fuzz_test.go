@@ -12,6 +12,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 )
 
@@ -162,7 +163,7 @@ var queuedAs = regexp.MustCompile(`(?m)^250 OK: queued as ([^\r]*)`)
 // every reply until the session closes. The messages delivered are read
 // and removed.
 func (h *smtpHarness) stream(t *testing.T, data, cuts []byte) smtpRun {
-	out := testutil.Converse(t, h.l, func(fd int) { h.srv.HandleAccepted(fd, nil) }, data, cuts)
+	out := looptest.Converse(t, h.l, func(fd int) { h.srv.HandleAccepted(fd, nil) }, data, cuts)
 	run := smtpRun{raw: out}
 	for _, m := range queuedAs.FindAllSubmatch(out, -1) {
 		name := filepath.Join(h.srv.box.dir, "new", string(m[1]))

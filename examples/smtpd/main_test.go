@@ -20,6 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -190,7 +192,7 @@ func bigBody() string {
 
 func TestNetSMTPClient(t *testing.T) {
 	big := bigBody()
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		s := start(t, kind, 1<<20)
 		var want []stored
 
@@ -340,7 +342,7 @@ func TestProtocol(t *testing.T) {
 		{strings.Repeat("y", 100<<10), "500 Error: line too long"}, // past the chat's default MaxLine too
 		{"NOOP", "250 OK"},
 	}
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		s := start(t, kind, 1000)
 		c := dial(t, s)
 		for _, step := range steps {
@@ -357,7 +359,7 @@ func TestProtocol(t *testing.T) {
 }
 
 func TestData(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		s := start(t, kind, 1<<20)
 		c := dial(t, s)
 		require.Equal(t, "250 "+hostname, c.cmd("HELO client.test"))
@@ -426,7 +428,7 @@ func TestData(t *testing.T) {
 
 func TestSizeLimit(t *testing.T) {
 	const limit = 1000
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		s := start(t, kind, limit)
 		c := dial(t, s)
 		require.Equal(t, "250-"+hostname+"\n250-SIZE 1000\n250 8BITMIME", c.cmd("EHLO client.test"))
@@ -474,7 +476,7 @@ func TestSizeLimit(t *testing.T) {
 // one of them in the middle of a message, which is not delivered — and
 // leaves no descriptor open.
 func TestShutdown(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		checkFDs := testutil.FDCheck(t)
 		s := start(t, kind, 1<<20)
 

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
+
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/poller"
 )
 
@@ -25,7 +27,7 @@ const closing = "421 " + hostname + " Service closing transmission channel"
 // is longer than the test's hang guard, so only the map emptying can end
 // it.
 func TestGracefulShutdown(t *testing.T) {
-	testutil.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		held := newHeldSync()
 		s := startWith(t, 1<<20, func(c *config) {
 			c.syncFile, c.backend, c.grace = held.sync, kind, 2*testutil.HangGuard

@@ -6,26 +6,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
-
-// faultPair returns a connected pair of non-blocking AF_UNIX stream sockets,
-// closed when the test ends.
-func faultPair(t *testing.T) (int, int) {
-	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-	require.NoError(t, err)
-	for _, fd := range fds {
-		require.NoError(t, unix.SetNonblock(fd, true))
-	}
-	t.Cleanup(func() {
-		_ = unix.Close(fds[0])
-		_ = unix.Close(fds[1])
-	})
-	return fds[0], fds[1]
-}
 
 // script installs an injector that answers the calls of op on fd with
 // faults, in order, and the zero Fault once they run out. It returns a
@@ -75,7 +60,7 @@ func TestOpString(t *testing.T) {
 // TestInjectorSwapIsRaceFree installs and removes injectors while another
 // goroutine makes calls through the seam; run with -race.
 func TestInjectorSwapIsRaceFree(t *testing.T) {
-	a, _ := faultPair(t)
+	a, _ := testutil.Socketpair(t)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	wg.Go(func() {
@@ -97,7 +82,7 @@ func TestInjectorSwapIsRaceFree(t *testing.T) {
 }
 
 func TestReadFaults(t *testing.T) {
-	a, b := faultPair(t)
+	a, b := testutil.Socketpair(t)
 	_, err := unix.Write(b, []byte("hello"))
 	require.NoError(t, err)
 
@@ -127,7 +112,7 @@ func TestSendAndWriteFaults(t *testing.T) {
 		send func(fd int, p []byte) (int, error)
 	}{{"Send", Send}, {"Write", Write}} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, b := faultPair(t)
+			a, b := testutil.Socketpair(t)
 			script(t, OpWrite, a, Fault{Err: unix.EINTR}, Fault{Max: 1}, Fault{Err: unix.EPIPE}, Fault{Max: 100})
 			n, err := tc.send(a, []byte("abc"))
 			require.NoError(t, err)
@@ -160,7 +145,7 @@ func TestSendvFaults(t *testing.T) {
 				t.Cleanup(func() { _ = unix.Close(p[0]); _ = unix.Close(p[1]) })
 				r, w = p[0], p[1]
 			} else {
-				w, r = faultPair(t)
+				w, r = testutil.Socketpair(t)
 			}
 			bufs := [][]byte{[]byte("ab"), nil, []byte("cde"), []byte("fg")}
 			var iov []unix.Iovec
@@ -236,7 +221,7 @@ func TestAcceptFaults(t *testing.T) {
 }
 
 func TestConnectAndSoErrorFaults(t *testing.T) {
-	a, _ := faultPair(t)
+	a, _ := testutil.Socketpair(t)
 	script(t, OpConnect, a, Fault{Err: unix.ETIMEDOUT})
 	assert.Equal(t, unix.ETIMEDOUT, Connect(a, &unix.SockaddrUnix{Name: "/nonexistent"}))
 

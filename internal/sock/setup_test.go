@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -67,7 +68,7 @@ func TestSendToRecvFromFaults(t *testing.T) {
 }
 
 func TestShutdownFaults(t *testing.T) {
-	a, b := faultPair(t)
+	a, b := testutil.Socketpair(t)
 	calls := script(t, OpShutdown, a, Fault{Err: unix.EINTR}, Fault{Err: unix.EINTR}, Fault{}, Fault{Err: unix.ENOTCONN})
 	require.NoError(t, Shutdown(a, unix.SHUT_WR))
 	assert.Equal(t, 3, *calls, "two EINTRs retried")

@@ -26,17 +26,17 @@ func FaultSeed(t *testing.T) uint64 {
 	return seed
 }
 
-// FaultScripts is how many scripts a property test runs on each backend:
-// short in all, shared among the backends, in an ordinary run; total in the
-// long runs (Long); or -fault.scripts if it is set.
-func FaultScripts(total, short int) int {
+// FaultTotal is how many scripts a property test runs in all: short in an
+// ordinary run, total in the long runs (Long), or -fault.scripts if it is
+// set. looptest.FaultScripts shares them among the backends.
+func FaultTotal(total, short int) int {
 	switch {
 	case *faultScriptsFlag > 0:
-		total = *faultScriptsFlag
+		return *faultScriptsFlag
 	case !Long():
-		total = short
+		return short
 	}
-	return max(1, total/len(Backends()))
+	return total
 }
 
 // Chunks splits data at the lengths the bytes of cuts give (each at least

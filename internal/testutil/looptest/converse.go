@@ -1,28 +1,28 @@
-package testutil
+package looptest
 
 import (
 	"errors"
-	"runtime"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/loop"
 )
 
 // Converse is the core of the example servers' fuzz harnesses: it plays a
 // client against a server driven by hand. It makes a socket pair, gives one
 // end to accept (the server's HandleAccepted), and runs l once (so a
-// greeting is sent). Then it writes data in the chunks that cuts makes of it
-// (see Chunks), running l once after every write and reading what the
-// server sent; once the server has closed, the rest of data is not sent.
+// greeting is sent). Then it writes data in the chunks that cuts makes of
+// it (see testutil.Chunks), running l once after every write and reading
+// what the server sent; once the server has closed, the rest of data is not sent.
 // Finally it half-closes its end and runs l until l's map is empty,
 // failing t if the server still holds a channel after 1000 iterations —
 // every server must close once its client's input has ended. It returns
 // everything the server wrote.
 func Converse(t testing.TB, l *loop.Loop, accept func(fd int), data, cuts []byte) []byte {
 	t.Helper()
-	fds, err := NewSocketpair()
+	fds, err := testutil.NewSocketpair()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func Converse(t testing.TB, l *loop.Loop, accept func(fd int), data, cuts []byte
 	}
 	pump()
 	open := true
-	for _, chunk := range Chunks(data, cuts) {
+	for _, chunk := range testutil.Chunks(data, cuts) {
 		for open && len(chunk) > 0 {
 			n, err := unix.Write(peer, chunk)
 			if n > 0 {
@@ -67,13 +67,4 @@ func Converse(t testing.TB, l *loop.Loop, accept func(fd int), data, cuts []byte
 	}
 	pump()
 	return out
-}
-
-// Allocated returns the bytes the whole process has allocated so far
-// (runtime.MemStats.TotalAlloc), for tests that bound what a request may
-// make a server allocate.
-func Allocated() uint64 {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.TotalAlloc
 }
