@@ -26,6 +26,13 @@ import (
 // waited for when the test ends.
 func captureServer(t *testing.T, fam family, chunk int) (string, <-chan []byte) {
 	t.Helper()
+	return captureServerAfter(t, fam, chunk, nil)
+}
+
+// captureServerAfter is captureServer that starts reading only once gate is
+// closed (at once if gate is nil), so the sender meets full socket buffers.
+func captureServerAfter(t *testing.T, fam family, chunk int, gate <-chan struct{}) (string, <-chan []byte) {
+	t.Helper()
 	ln, err := net.Listen(fam.network(), fam.addr(t))
 	require.NoError(t, err)
 	out := make(chan []byte, 1)
@@ -44,6 +51,9 @@ func captureServer(t *testing.T, fam family, chunk int) (string, <-chan []byte) 
 		conn = c
 		mu.Unlock()
 		defer c.Close()
+		if gate != nil {
+			<-gate
+		}
 		_ = c.SetReadDeadline(time.Now().Add(waitFor))
 		var got bytes.Buffer
 		buf := make([]byte, chunk)
@@ -127,7 +137,17 @@ func TestSend(t *testing.T) {
 // pieces as the socket drains and arrives whole and in order.
 func TestSendLarge(t *testing.T) {
 	forEachAPIParallel(t, func(t *testing.T, e *env) {
-		address, out := captureServer(t, e.fam, 64<<10)
+		// The server reads only after the Send: a reader draining the
+		// socket meanwhile could let an AF_UNIX send take it all at once.
+		gate := make(chan struct{})
+		address, out := captureServerAfter(t, e.fam, 64<<10, gate)
+		t.Cleanup(func() { // before the server's own, should the test stop early
+			select {
+			case <-gate:
+			default:
+				close(gate)
+			}
+		})
 		data := make([]byte, 1<<20)
 		for i := range data {
 			data[i] = 'a' + byte(i%26)
@@ -141,6 +161,7 @@ func TestSendLarge(t *testing.T) {
 		e.runUntil(func() bool { return d.Connected() })
 		d.Send(data)
 		assert.Positive(t, d.Pending(), "more than the socket buffers take at once")
+		close(gate)
 		e.runUntil(func() bool { return d.Pending() == 0 })
 		got := receive(t, out)
 		assert.Equal(t, len(data), len(got))

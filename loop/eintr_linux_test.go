@@ -165,3 +165,15 @@ func TestEINTRStorm(t *testing.T) {
 // pairAt makes a socketpair whose first end has the descriptor number num,
 // which must be free, and returns the peer, closed when the test ends. The
 // end at num belongs to the caller.
+
+// waitTimeout waits for wg for at most d and reports whether it finished.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}

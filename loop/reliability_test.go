@@ -7,7 +7,6 @@ package loop_test
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -533,18 +532,6 @@ func pairAt(t *testing.T, num int) int {
 	}
 	t.Cleanup(func() { _ = unix.Close(b) })
 	return b
-}
-
-// waitTimeout waits for wg for at most d and reports whether it finished.
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return true
-	case <-time.After(d):
-		return false
-	}
 }
 
 // TestIdleNoSpin is F19(a) busy-loop: idle connected dispatchers — whose

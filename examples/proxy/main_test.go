@@ -246,7 +246,15 @@ func TestHalfClose(t *testing.T) {
 		select {
 		case err := <-werr: // everything sent, FIN included, while paused
 			require.NoError(t, err)
-			time.Sleep(50 * time.Millisecond) // let the proxy see the hang-up
+			// The upload and the FIN sit in the kernel: wait for the
+			// proxy to read up to its bound and pause, with the hang-up
+			// pending behind what it has not read. (Under load the loop
+			// may take a while to get there; a fixed sleep was not
+			// enough.)
+			deadline := time.Now().Add(testutil.HangGuard)
+			for peakQueued.Load() < maxQueued && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
 			close(release)
 		case <-time.After(5 * time.Second): // the kernel could not hold it all
 			t.Log("upload did not fit in the socket buffers; releasing the backend")

@@ -6,8 +6,10 @@
 //
 // A Machine holds one named State and the clocks that bound it; its
 // methods are the transitions, and each one arms the deadline its new state
-// needs. It talks to the channel through Conn, a few methods that
-// *dispatcher.Dispatcher already has, so both owners pass themselves. What
+// needs. It talks to the channel through Conn, a few of the dispatcher's
+// socket operations and hooks; since those sit behind Dispatcher.Socket and
+// Dispatcher.Hooks rather than in its method set, each owner passes a
+// one-pointer adapter (dispatcher's lifeConn, chat's chatConn). What
 // the owner does on a transition — dropping its input buffers, queueing a
 // close marker, updating its interest — stays with the owner, which knows
 // its own buffers.
@@ -79,8 +81,9 @@ func (s State) String() string {
 // input.
 const MaxLingerPeriods = 6
 
-// Conn is what a Machine needs of its channel: methods *dispatcher.Dispatcher
-// has.
+// Conn is what a Machine needs of its channel: the dispatcher's loop, its
+// EOF flag and socket type, the unread byte count, the write shutdown and
+// its timer (Dispatcher.Hooks and Dispatcher.Socket).
 type Conn interface {
 	// Loop is the loop serving the channel, nil before one does: its
 	// clock times the close.
