@@ -6,6 +6,7 @@
 //	go run ./examples/httpd                          # serve . on 127.0.0.1:8080
 //	go run ./examples/httpd -root /srv/www -addr 127.0.0.1:8000
 //	go run ./examples/httpd -backend poll -v         # pick the poller; log requests
+//	go run ./examples/httpd -cpuprofile cpu.out      # profile until SIGINT/SIGTERM
 //
 // It serves GET and HEAD of the files under -root (a directory means its
 // index.html) and answers POST /echo with the request body. Connections are
@@ -29,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -199,6 +201,7 @@ func main() {
 	flag.DurationVar(&cache.TTL, "cache-ttl", cache.TTL, "serve a cached file this long before checking it again (0: check every request; <0: no cache)")
 	flag.Int64Var(&cache.MaxFile, "cache-max-file", cache.MaxFile, "largest file kept in memory, in bytes")
 	flag.Int64Var(&cache.Size, "cache-size", cache.Size, "bytes of file content the cache may hold")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file (read it with go tool pprof)")
 	flag.Parse()
 
 	if *verbose {
@@ -207,9 +210,39 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := serve(ctx, *addr, *root, kind, opt, nil); err != nil {
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		slog.Error("httpd failed", "err", err)
+		os.Exit(1)
+	}
+	err = serve(ctx, *addr, *root, kind, opt, nil)
+	stopProfile()
+	if err != nil {
 		slog.Error("httpd failed", "err", err)
 		os.Exit(1)
 	}
 	slog.Info("bye")
+}
+
+// startCPUProfile starts writing a CPU profile to name, if name is not
+// empty, and returns the function that ends it: the profile covers the
+// run from start-up to shutdown (SIGINT or SIGTERM).
+func startCPUProfile(name string) (stop func(), err error) {
+	if name == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			slog.Error("cannot write the CPU profile", "err", err)
+		}
+	}, nil
 }
