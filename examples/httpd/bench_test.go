@@ -35,7 +35,7 @@ type benchConn struct {
 	buf  []byte
 }
 
-func newBenchConn(b *testing.B) *benchConn {
+func newBenchConn(b testing.TB) *benchConn {
 	root := b.TempDir()
 	if err := os.WriteFile(filepath.Join(root, "index.html"), []byte(benchIndex), 0o644); err != nil {
 		b.Fatal(err)
@@ -70,7 +70,7 @@ func newBenchConn(b *testing.B) *benchConn {
 
 // exchange writes req (k requests) and runs the loop until k replies have
 // come back, each ended by the body of benchIndex.
-func (c *benchConn) exchange(b *testing.B, req []byte, k int) {
+func (c *benchConn) exchange(b testing.TB, req []byte, k int) {
 	for len(req) > 0 {
 		n, err := unix.Write(c.peer, req)
 		if err != nil {
@@ -91,6 +91,35 @@ func (c *benchConn) exchange(b *testing.B, req []byte, k int) {
 				b.Fatalf("read: %d, %v", n, err)
 			}
 			got += bytes.Count(c.buf[:n], []byte("</h1>\n"))
+		}
+	}
+}
+
+// TestCachedGETAllocs: answering a GET of a cached file allocates
+// nothing, plain or pipelined, whether the request names the file as wrk
+// does ("/"), with a query string (pipeline.lua), by its own name, or
+// with the header fields a browser sends. Allocation counts do not depend
+// on timing; the race detector's instrumentation allocates, so the test
+// does not run under it.
+func TestCachedGETAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	for _, tc := range []struct{ name, req string }{
+		{"wrk", benchRequest},
+		{"query", "GET /?pipelined=12 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"},
+		{"name", "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"browser", "GET /index.html?v=3 HTTP/1.1\r\nHost: example.org\r\nUser-Agent: Mozilla/5.0\r\n" +
+			"Accept: text/html,*/*;q=0.8\r\nAccept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n\r\n"},
+		{"http10", "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"},
+	} {
+		for _, k := range []int{1, 16} {
+			c := newBenchConn(t)
+			req := []byte(strings.Repeat(tc.req, k))
+			c.exchange(t, req, k) // fills the cache, grows the buffers
+			if n := testing.AllocsPerRun(50, func() { c.exchange(t, req, k) }); n != 0 {
+				t.Errorf("%s ×%d: %.1f allocations per batch of requests, want 0", tc.name, k, n)
+			}
 		}
 	}
 }
