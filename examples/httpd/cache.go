@@ -51,7 +51,7 @@ var defaultCacheOptions = cacheOptions{TTL: defaultCacheTTL, MaxFile: defaultCac
 // queue stays valid.
 type fileCache struct {
 	opt     cacheOptions
-	now     func() time.Time // time.Now; tests substitute a clock
+	now     func() time.Time // server.now, or time.Now; tests substitute a clock
 	bytes   int64            // the sum of len(body) over entries
 	entries map[string]*cachedFile
 }

@@ -52,11 +52,13 @@ type server struct {
 	// headTimeout bounds a request head, from its first line to its end.
 	headTimeout time.Duration
 
-	// The Date header changes once a second; formatting it once a second
-	// rather than once a reply is the trick every fast server uses. One
-	// goroutine runs the loop, so no lock is needed.
-	dateSec int64
-	dateStr string
+	// The server's wall clock (see now) and the Date header it formats
+	// once a second — rather than once a reply, the trick every fast
+	// server uses. One goroutine runs the loop, so no lock is needed.
+	clockAt   time.Duration // the loop's clock when time.Now gave wallAt
+	clockNext time.Duration // the loop's clock at the next second's turn
+	wallAt    time.Time
+	dateStr   string // wallAt as an HTTP date
 }
 
 // HandleAccepted serves a new connection in the listener's map.
@@ -75,12 +77,31 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 	slog.Debug("connection opened", "peer", addr)
 }
 
+// now returns the wall-clock time of the loop's current iteration, for the
+// Date header and the cache's TTL. The loop reads its monotonic clock once
+// an iteration (loop.Now); time.Now, a measurable cost per request on a
+// virtual machine's clock, is asked once a second, when the loop's clock
+// reaches the second's turn, and the time in between is the loop's clock
+// added to that reading. A reply is dated at most one iteration before it
+// is made, never before its request arrived.
+func (s *server) now() time.Time {
+	l := s.Loop()
+	if l == nil {
+		return time.Now()
+	}
+	t := l.Now()
+	if t < s.clockAt || t >= s.clockNext || s.dateStr == "" {
+		w := time.Now()
+		s.clockAt, s.wallAt = t, w
+		s.clockNext = t + time.Second - time.Duration(w.Nanosecond())
+		s.dateStr = w.UTC().Format(http.TimeFormat)
+	}
+	return s.wallAt.Add(t - s.clockAt)
+}
+
 // date returns the current time as an HTTP date, for the Date header.
 func (s *server) date() string {
-	now := time.Now()
-	if sec := now.Unix(); sec != s.dateSec {
-		s.dateSec, s.dateStr = sec, now.UTC().Format(http.TimeFormat)
-	}
+	s.now()
 	return s.dateStr
 }
 
@@ -108,6 +129,9 @@ func newServer(root string, opt options) (*server, error) {
 	s := &server{root: root, rootFD: fd, cache: newFileCache(opt.cache), stats: opt.stats, headTimeout: opt.headTimeout}
 	if s.headTimeout <= 0 {
 		s.headTimeout = defaultHeadTimeout
+	}
+	if s.cache != nil {
+		s.cache.now = s.now // the loop's clock: no time.Now per request
 	}
 	return s, nil
 }
