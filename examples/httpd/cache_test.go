@@ -218,3 +218,13 @@ func TestServerClock(t *testing.T) {
 	assert.False(t, w1.Before(before), "re-read from the system clock at the second's turn")
 	assert.Equal(t, w1.UTC().Format(http.TimeFormat), s.date())
 }
+
+// TestServerClockWithoutLoop: a server in no loop's map still dates its
+// replies, from the system clock.
+func TestServerClockWithoutLoop(t *testing.T) {
+	s := &server{}
+	before := time.Now().Truncate(time.Second)
+	d, err := http.ParseTime(s.date())
+	require.NoError(t, err)
+	assert.False(t, d.Before(before), "Date %v before %v", d, before)
+}

@@ -86,8 +86,10 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 // is made, never before its request arrived.
 func (s *server) now() time.Time {
 	l := s.Loop()
-	if l == nil {
-		return time.Now()
+	if l == nil { // in no loop's map: the system clock, every time
+		w := time.Now()
+		s.dateStr = w.UTC().Format(http.TimeFormat)
+		return w
 	}
 	t := l.Now()
 	if t < s.clockAt || t >= s.clockNext || s.dateStr == "" {
