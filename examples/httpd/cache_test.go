@@ -219,12 +219,16 @@ func TestServerClock(t *testing.T) {
 	assert.Equal(t, w1.UTC().Format(http.TimeFormat), s.date())
 }
 
-// TestServerClockWithoutLoop: a server in no loop's map still dates its
-// replies, from the system clock.
+// TestServerClockWithoutLoop: a server in no loop's map, or in a map no
+// loop has run yet, still dates its replies, from the system clock.
 func TestServerClockWithoutLoop(t *testing.T) {
 	s := &server{}
-	before := time.Now().Truncate(time.Second)
-	d, err := http.ParseTime(s.date())
-	require.NoError(t, err)
-	assert.False(t, d.Before(before), "Date %v before %v", d, before)
+	s2 := &server{}
+	s2.Init(s2, loop.NewMap())
+	for _, s := range []*server{s, s2} {
+		before := time.Now().Truncate(time.Second)
+		d, err := http.ParseTime(s.date())
+		require.NoError(t, err)
+		assert.False(t, d.Before(before), "Date %v before %v", d, before)
+	}
 }

@@ -85,7 +85,10 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 // added to that reading. A reply is dated at most one iteration before it
 // is made, never before its request arrived.
 func (s *server) now() time.Time {
-	l := s.Loop()
+	var l *loop.Loop
+	if m := s.Map(); m != nil {
+		l = m.Loop()
+	}
 	if l == nil { // in no loop's map: the system clock, every time
 		w := time.Now()
 		s.dateStr = w.UTC().Format(http.TimeFormat)
