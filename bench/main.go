@@ -91,6 +91,7 @@ func main() {
 			*duration = 3 * time.Second
 		}
 	}
+	reps0 := *reps // as given: the quick real-client cells use it only if set
 	if *reps == 0 {
 		*reps = 1
 		if *full {
@@ -177,6 +178,10 @@ func main() {
 		if *full {
 			ro = realOptions{respRequests: 100000, wrkDuration: *duration, tests: []string{"SET", "GET", "MSET"},
 				reps: *reps, serverCPU: serverCPU}
+		} else if reps0 > 0 {
+			// Quick, but with -reps given: the repetitions the spread of
+			// the ratios needs.
+			ro.reps = reps0
 		}
 		if ss := prepareReal(suites, binDir, ro); len(ss) > 0 {
 			real = runReal(ss, ro)

@@ -25,6 +25,10 @@ import (
 //   - http: examples/httpd (epoll) and Go's net/http (servers/nethttp), both
 //     serving the same small index.html, driven by wrk -t1 -c50 without and
 //     with pipelining (examples/httpd/pipeline.lua, 16 requests per write).
+//     The reference is net/http at its best, a handler writing the file's
+//     bytes from memory (net-http); http.FileServer, which reads the disk
+//     on every request, runs too as a second, labelled reference
+//     (net-http-fileserver).
 //
 // Servers run on CPU 0 like the others; the clients inherit the harness's
 // CPU 1. The server's CPU time is read around each client run, so CPU
@@ -44,10 +48,13 @@ type realResult struct {
 	Err       string  `json:"error,omitempty"`
 }
 
-// realSuite is one protocol's pair of servers and how to drive them.
+// realSuite is one protocol's servers and how to drive them: ours, and the
+// references it is compared with, the first being the one its target is
+// set against.
 type realSuite struct {
 	name       string
-	ours, ref  *serverSpec
+	ours       *serverSpec
+	refs       []*serverSpec
 	tests      []string
 	pipelines  []int
 	client     func(addr, test string, pipeline int) (requests int64, rps float64, err error)
@@ -134,7 +141,7 @@ func respSuite(dir string, o realOptions) (*realSuite, error) {
 			return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 				"--save", "", "--appendonly", "no"}
 		}}
-	return &realSuite{name: "resp", ours: ours, ref: ref, tests: o.tests, pipelines: []int{1, 16},
+	return &realSuite{name: "resp", ours: ours, refs: []*serverSpec{ref}, tests: o.tests, pipelines: []int{1, 16},
 		client: func(addr, test string, p int) (int64, float64, error) {
 			n := o.respRequests
 			if p > 1 {
@@ -171,13 +178,17 @@ func httpSuite(dir string) (*realSuite, error) {
 	if _, err := os.Stat(script); err != nil {
 		return nil, err
 	}
-	args := func(port int, _ string) []string {
-		return []string{"-addr", fmt.Sprintf("127.0.0.1:%d", port), "-root", root}
+	args := func(extra ...string) func(int, string) []string {
+		return func(port int, _ string) []string {
+			return append([]string{"-addr", fmt.Sprintf("127.0.0.1:%d", port), "-root", root}, extra...)
+		}
 	}
 	return &realSuite{name: "http",
-		ours: &serverSpec{Name: "asyncore-httpd", argv: []string{bin}, dialWait: true,
-			args: func(port int, m string) []string { return append(args(port, m), "-backend", "epoll") }},
-		ref:       &serverSpec{Name: "net-http", argv: []string{ref}, args: args},
+		ours: &serverSpec{Name: "asyncore-httpd", argv: []string{bin}, dialWait: true, args: args("-backend", "epoll")},
+		refs: []*serverSpec{
+			{Name: "net-http", argv: []string{ref}, args: args("-mode", "memory")},
+			{Name: "net-http-fileserver", argv: []string{ref}, args: args("-mode", "fileserver")},
+		},
 		tests:     []string{"GET /"},
 		pipelines: []int{1, 16},
 		client: func(addr, _ string, p int) (int64, float64, error) {
@@ -190,7 +201,7 @@ func httpSuite(dir string) (*realSuite, error) {
 var wrkDuration = 5 * time.Second
 
 // runReal runs every suite: per repetition, each server of a suite is
-// started once and the tests alternate between the two.
+// started once and the tests alternate between them.
 func runReal(suites []*realSuite, o realOptions) []realResult {
 	hz := clockTicks()
 	wrkDuration = o.wrkDuration
@@ -209,7 +220,8 @@ func runSuite(s *realSuite, rep int, o realOptions, hz int64) []realResult {
 	var out []realResult
 	srvs := map[string]*running{}
 	errs := map[string]error{}
-	for _, spec := range []*serverSpec{s.ours, s.ref} {
+	all := append([]*serverSpec{s.ours}, s.refs...)
+	for _, spec := range all {
 		srv, err := startServer(spec, "", o.serverCPU)
 		if err == nil {
 			if err = s.checkReady(srv.addr); err != nil {
@@ -226,7 +238,7 @@ func runSuite(s *realSuite, rep int, o realOptions, hz int64) []realResult {
 	}
 	for _, p := range s.pipelines {
 		for _, test := range s.tests {
-			for _, spec := range []*serverSpec{s.ours, s.ref} {
+			for _, spec := range all {
 				r := realResult{Suite: s.name, Server: spec.Name, Test: test, Pipeline: p, Rep: rep}
 				srv := srvs[spec.Name]
 				if srv == nil {

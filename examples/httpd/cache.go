@@ -51,7 +51,7 @@ var defaultCacheOptions = cacheOptions{TTL: defaultCacheTTL, MaxFile: defaultCac
 // queue stays valid.
 type fileCache struct {
 	opt     cacheOptions
-	now     func() time.Time // time.Now; tests substitute a clock
+	now     func() time.Time // server.now, or time.Now; tests substitute a clock
 	bytes   int64            // the sum of len(body) over entries
 	entries map[string]*cachedFile
 }
@@ -77,13 +77,14 @@ func newFileCache(opt cacheOptions) *fileCache {
 }
 
 // fresh returns urlPath's cache entry if it is still within its TTL, and
-// nil otherwise: the request must then be resolved (see fill).
-func (s *server) fresh(urlPath string) *cachedFile {
+// nil otherwise: the request must then be resolved (see fill). urlPath is
+// the request's view of its head, looked up without a copy.
+func (s *server) fresh(urlPath []byte) *cachedFile {
 	fc := s.cache
 	if fc == nil {
 		return nil
 	}
-	if e := fc.entries[urlPath]; e != nil && fc.now().Sub(e.checked) < fc.opt.TTL {
+	if e := fc.entries[string(urlPath)]; e != nil && fc.now().Sub(e.checked) < fc.opt.TTL {
 		return e
 	}
 	return nil
@@ -137,7 +138,7 @@ func (s *server) cached(urlPath string) (*cachedFile, bool) {
 	if s.cache == nil {
 		return nil, false
 	}
-	if e := s.fresh(urlPath); e != nil {
+	if e := s.fresh([]byte(urlPath)); e != nil {
 		return e, true
 	}
 	f, name, info, status := s.resolve(urlPath)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/asyncore-go/asyncore/loop"
 )
 
 // cacheServer is a server with only what cached needs: a root holding
@@ -183,4 +186,49 @@ func TestFileCache(t *testing.T) {
 		_, ok := s.cached("/")
 		assert.False(t, ok)
 	})
+}
+
+// TestServerClock: the server's wall clock follows the loop's clock
+// between readings of time.Now, which it takes again at the second's turn
+// (for the Date header) and if the loop's clock goes back.
+func TestServerClock(t *testing.T) {
+	var mono time.Duration
+	m := loop.NewMap()
+	l, err := loop.New(loop.Options{Map: m, Clock: func() time.Duration { return mono }})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	s, err := newServer(t.TempDir(), options{cache: defaultCacheOptions})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = unix.Close(s.rootFD) })
+	s.Init(s, m)
+
+	w0 := s.now()
+	assert.Equal(t, w0.UTC().Format(http.TimeFormat), s.date())
+	toTurn := time.Second - time.Duration(w0.Nanosecond())
+	mono += toTurn / 2
+	// The loop's clock never reads the same twice: it adds a nanosecond.
+	assert.InDelta(t, toTurn/2, s.now().Sub(w0), 10, "between seconds, the loop's clock alone")
+	assert.Equal(t, w0.UTC().Format(http.TimeFormat), s.date())
+	fresh := s.cache.now()
+	assert.InDelta(t, toTurn/2, fresh.Sub(w0), 10, "the cache reads the same clock")
+
+	mono = toTurn // the second's turn: time.Now again
+	before := time.Now()
+	w1 := s.now()
+	assert.False(t, w1.Before(before), "re-read from the system clock at the second's turn")
+	assert.Equal(t, w1.UTC().Format(http.TimeFormat), s.date())
+}
+
+// TestServerClockWithoutLoop: a server in no loop's map, or in a map no
+// loop has run yet, still dates its replies, from the system clock.
+func TestServerClockWithoutLoop(t *testing.T) {
+	s := &server{}
+	s2 := &server{}
+	s2.Init(s2, loop.NewMap())
+	for _, s := range []*server{s, s2} {
+		before := time.Now().Truncate(time.Second)
+		d, err := http.ParseTime(s.date())
+		require.NoError(t, err)
+		assert.False(t, d.Before(before), "Date %v before %v", d, before)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -219,11 +220,11 @@ func (c *conn) respond(req *request, body []byte) {
 	}
 	var status int
 	switch {
-	case req.path == "/echo" && req.method == "POST":
+	case string(req.path) == "/echo" && req.method == "POST":
 		status = c.echo(req, body)
-	case req.path == "/echo":
+	case string(req.path) == "/echo":
 		status = c.sendError(req, http.StatusMethodNotAllowed, "POST")
-	case req.path == statsPath && c.srv.stats && (req.method == "GET" || req.method == "HEAD"):
+	case string(req.path) == statsPath && c.srv.stats && (req.method == "GET" || req.method == "HEAD"):
 		status = c.stats(req)
 	case req.method == "GET" || req.method == "HEAD":
 		status = c.serveFile(req)
@@ -238,7 +239,11 @@ func (c *conn) respond(req *request, body []byte) {
 // the chat discard whatever the client sends afterwards, so a request
 // pipelined behind "Connection: close" is not answered.
 func (c *conn) finish(req *request, status int) {
-	slog.Debug("request", "peer", c.Addr(), "method", req.method, "target", req.target, "status", status)
+	// Checked first: the arguments of a call to slog.Debug are built, and
+	// allocated, even when the level is off.
+	if slog.Default().Enabled(context.Background(), slog.LevelDebug) {
+		slog.Debug("request", "peer", c.Addr(), "method", req.method, "target", string(req.target), "status", status)
+	}
 	if !req.keepAlive {
 		c.CloseWhenDone()
 	}
@@ -297,16 +302,17 @@ func (c *conn) serveFile(req *request) int {
 	if f := c.srv.fresh(req.path); f != nil {
 		return c.serveCached(req, f)
 	}
-	f, name, info, status := c.srv.resolve(req.path)
+	urlPath := string(req.path) // from here on the file system is asked
+	f, name, info, status := c.srv.resolve(urlPath)
 	switch status {
 	case 0:
 	case http.StatusMovedPermanently:
 		return c.redirectDir(req)
 	default:
-		c.srv.forget(req.path)
+		c.srv.forget(urlPath)
 		return c.sendError(req, status, "")
 	}
-	if e := c.srv.fill(req.path, f, name, info); e != nil {
+	if e := c.srv.fill(urlPath, f, name, info); e != nil {
 		_ = f.Close()
 		return c.serveCached(req, e)
 	}
@@ -324,7 +330,7 @@ func (c *conn) serveFile(req *request) int {
 // trailing slash with 301 to the name with it, as nginx does: the target's
 // path (still percent-encoded, as sent) with "/" added, and its query.
 func (c *conn) redirectDir(req *request) int {
-	target := req.target
+	target := string(req.target)
 	if i := strings.Index(target, "://"); i >= 0 && !strings.HasPrefix(target, "/") {
 		// The absolute form: the Location is the path alone.
 		target = target[i+3:]

@@ -139,13 +139,18 @@ func checkHead(t *testing.T, srv *server, data []byte) {
 		if !isToken([]byte(req.method)) || req.minor > 1 || req.contentLength < 0 {
 			t.Fatalf("accepted a malformed request %+v from %q", req, head)
 		}
-		checkPath(t, srv, req.target, req.path)
+		checkPath(t, srv, string(req.target), string(req.path))
 	case http.StatusBadRequest, http.StatusRequestURITooLong, http.StatusHTTPVersionNotSupported:
 	default:
 		t.Fatalf("status %d for %q", status, head)
 	}
-	if p, ok := targetPath(string(data)); ok {
+	p, ok := targetPath(string(data))
+	if ok {
 		checkPath(t, srv, string(data), p)
+	}
+	// The fast path for clean targets agrees with targetPath.
+	if pb, okb := targetPathBytes(data); okb != ok || string(pb) != p {
+		t.Fatalf("target %q: targetPathBytes gives %q, %v; targetPath %q, %v", data, pb, okb, p, ok)
 	}
 }
 

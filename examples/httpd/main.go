@@ -6,6 +6,7 @@
 //	go run ./examples/httpd                          # serve . on 127.0.0.1:8080
 //	go run ./examples/httpd -root /srv/www -addr 127.0.0.1:8000
 //	go run ./examples/httpd -backend poll -v         # pick the poller; log requests
+//	go run ./examples/httpd -cpuprofile cpu.out      # profile until SIGINT/SIGTERM
 //
 // It serves GET and HEAD of the files under -root (a directory means its
 // index.html) and answers POST /echo with the request body. Connections are
@@ -29,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -50,11 +52,13 @@ type server struct {
 	// headTimeout bounds a request head, from its first line to its end.
 	headTimeout time.Duration
 
-	// The Date header changes once a second; formatting it once a second
-	// rather than once a reply is the trick every fast server uses. One
-	// goroutine runs the loop, so no lock is needed.
-	dateSec int64
-	dateStr string
+	// The server's wall clock (see now) and the Date header it formats
+	// once a second — rather than once a reply, the trick every fast
+	// server uses. One goroutine runs the loop, so no lock is needed.
+	clockAt   time.Duration // the loop's clock when time.Now gave wallAt
+	clockNext time.Duration // the loop's clock at the next second's turn
+	wallAt    time.Time
+	dateStr   string // wallAt as an HTTP date
 }
 
 // HandleAccepted serves a new connection in the listener's map.
@@ -73,12 +77,36 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 	slog.Debug("connection opened", "peer", addr)
 }
 
+// now returns the wall-clock time of the loop's current iteration, for the
+// Date header and the cache's TTL. The loop reads its monotonic clock once
+// an iteration (loop.Now); time.Now, a measurable cost per request on a
+// virtual machine's clock, is asked once a second, when the loop's clock
+// reaches the second's turn, and the time in between is the loop's clock
+// added to that reading. A reply is dated at most one iteration before it
+// is made, never before its request arrived.
+func (s *server) now() time.Time {
+	var l *loop.Loop
+	if m := s.Map(); m != nil {
+		l = m.Loop()
+	}
+	if l == nil { // in no loop's map: the system clock, every time
+		w := time.Now()
+		s.dateStr = w.UTC().Format(http.TimeFormat)
+		return w
+	}
+	t := l.Now()
+	if t < s.clockAt || t >= s.clockNext || s.dateStr == "" {
+		w := time.Now()
+		s.clockAt, s.wallAt = t, w
+		s.clockNext = t + time.Second - time.Duration(w.Nanosecond())
+		s.dateStr = w.UTC().Format(http.TimeFormat)
+	}
+	return s.wallAt.Add(t - s.clockAt)
+}
+
 // date returns the current time as an HTTP date, for the Date header.
 func (s *server) date() string {
-	now := time.Now()
-	if sec := now.Unix(); sec != s.dateSec {
-		s.dateSec, s.dateStr = sec, now.UTC().Format(http.TimeFormat)
-	}
+	s.now()
 	return s.dateStr
 }
 
@@ -106,6 +134,9 @@ func newServer(root string, opt options) (*server, error) {
 	s := &server{root: root, rootFD: fd, cache: newFileCache(opt.cache), stats: opt.stats, headTimeout: opt.headTimeout}
 	if s.headTimeout <= 0 {
 		s.headTimeout = defaultHeadTimeout
+	}
+	if s.cache != nil {
+		s.cache.now = s.now // the loop's clock: no time.Now per request
 	}
 	return s, nil
 }
@@ -199,6 +230,7 @@ func main() {
 	flag.DurationVar(&cache.TTL, "cache-ttl", cache.TTL, "serve a cached file this long before checking it again (0: check every request; <0: no cache)")
 	flag.Int64Var(&cache.MaxFile, "cache-max-file", cache.MaxFile, "largest file kept in memory, in bytes")
 	flag.Int64Var(&cache.Size, "cache-size", cache.Size, "bytes of file content the cache may hold")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file (read it with go tool pprof)")
 	flag.Parse()
 
 	if *verbose {
@@ -207,9 +239,39 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := serve(ctx, *addr, *root, kind, opt, nil); err != nil {
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		slog.Error("httpd failed", "err", err)
+		os.Exit(1)
+	}
+	err = serve(ctx, *addr, *root, kind, opt, nil)
+	stopProfile()
+	if err != nil {
 		slog.Error("httpd failed", "err", err)
 		os.Exit(1)
 	}
 	slog.Info("bye")
+}
+
+// startCPUProfile starts writing a CPU profile to name, if name is not
+// empty, and returns the function that ends it: the profile covers the
+// run from start-up to shutdown (SIGINT or SIGTERM).
+func startCPUProfile(name string) (stop func(), err error) {
+	if name == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			slog.Error("cannot write the CPU profile", "err", err)
+		}
+	}, nil
 }

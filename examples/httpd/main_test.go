@@ -579,7 +579,7 @@ func TestParseRequest(t *testing.T) {
 	}{
 		{"minimal 1.1", "GET / HTTP/1.1\r\nHost: x", 0, func(t *testing.T, r request) {
 			assert.Equal(t, "GET", r.method)
-			assert.Equal(t, "/", r.path)
+			assert.Equal(t, "/", string(r.path))
 			assert.Equal(t, 1, r.minor)
 			assert.True(t, r.keepAlive)
 		}},
@@ -600,18 +600,18 @@ func TestParseRequest(t *testing.T) {
 		}},
 		{"fields", "POST /e?q=1 HTTP/1.1\r\nHOST:x\r\ncontent-length:\t12 \r\nContent-Length: 12\r\nContent-Type: text/x\r\nExpect: 100-Continue\r\nIf-Modified-Since: " + mtimeHTTP, 0,
 			func(t *testing.T, r request) {
-				assert.Equal(t, "/e", r.path)
-				assert.Equal(t, "/e?q=1", r.target)
+				assert.Equal(t, "/e", string(r.path))
+				assert.Equal(t, "/e?q=1", string(r.target))
 				assert.Equal(t, int64(12), r.contentLength)
 				assert.Equal(t, "text/x", r.contentType)
 				assert.True(t, r.expectContinue)
 				assert.True(t, r.ifModifiedSince.Equal(mtime.Truncate(time.Second)))
 			}},
 		{"absolute form", "GET http://x/a/./b/?y HTTP/1.1\r\nHost: x", 0, func(t *testing.T, r request) {
-			assert.Equal(t, "/a/b/", r.path)
+			assert.Equal(t, "/a/b/", string(r.path))
 		}},
 		{"escaped", "GET /a%20b/%41 HTTP/1.1\r\nHost: x", 0, func(t *testing.T, r request) {
-			assert.Equal(t, "/a b/A", r.path)
+			assert.Equal(t, "/a b/A", string(r.path))
 		}},
 		{"bad escape", "GET /%zz HTTP/1.1\r\nHost: x", 400, nil},
 		{"plus length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +1", 400, nil},
@@ -661,4 +661,21 @@ func testStats(t *testing.T, client *http.Client, base string) {
 	assert.Greater(t, after.BytesOut, before.BytesOut)
 	assert.Greater(t, after.Events, before.Events)
 	assert.Zero(t, after.Panics)
+}
+
+// TestTargetPathBytes: the fast path for clean targets (a view of the
+// head) gives what targetPath gives, on the edges of "clean".
+func TestTargetPathBytes(t *testing.T) {
+	for _, target := range []string{
+		"/", "/a", "/a/", "/a/b", "/a/b/", "/?", "/?x=/../y", "/a?b", "/.a", "/a.", "/..a", "/a..", "/...",
+		"/.", "/./", "/..", "/../", "/a/.", "/a/./b", "/a/..", "//", "/a//b", "//a", "/a%2fb", "/%2e%2e/",
+		"http://h/a", "*", "a", "", "/a\x00b",
+	} {
+		want, wantOK := targetPath(target)
+		got, ok := targetPathBytes([]byte(target))
+		assert.Equal(t, wantOK, ok, target)
+		if ok {
+			assert.Equal(t, want, string(got), target)
+		}
+	}
 }

@@ -18,10 +18,16 @@ const maxTarget = 8 << 10
 // request is what the server keeps of one request head: the request line,
 // and only the header fields it acts on. Everything else is parsed (to
 // reject malformed heads) and forgotten.
+//
+// target and path are views of the head's bytes (path is a copy only when
+// the target had to be decoded or cleaned), so that a request for a cached
+// file allocates nothing. They are valid until the next request head is
+// read — the whole life of the request, body included — and must be
+// copied by anything that keeps them longer.
 type request struct {
 	method string // "GET", "HEAD", "POST", … (case-sensitive, RFC 9110 §9.1)
-	target string // the request target as sent: "/a%20b?x=1"
-	path   string // the target's path, decoded and cleaned: "/a b"
+	target []byte // the request target as sent: "/a%20b?x=1"
+	path   []byte // the target's path, decoded and cleaned: "/a b"
 	minor  int    // HTTP/1.minor: 0 or 1
 
 	keepAlive        bool  // the connection may serve another request after this one
@@ -60,11 +66,11 @@ func parseRequest(head []byte) (req request, status int) {
 	if !ok1 || !ok2 || !isToken(method) || len(target) == 0 || !isVisible(target) {
 		return req, http.StatusBadRequest
 	}
-	req.method = string(method)
+	req.method = methodString(method)
 	if len(target) > maxTarget {
 		return req, http.StatusRequestURITooLong
 	}
-	req.target = string(target)
+	req.target = target
 	switch {
 	case string(version) == "HTTP/1.1":
 		req.minor = 1
@@ -76,7 +82,7 @@ func parseRequest(head []byte) (req request, status int) {
 	default:
 		return req, http.StatusBadRequest
 	}
-	p, ok := targetPath(req.target)
+	p, ok := targetPathBytes(target)
 	if !ok {
 		return req, http.StatusBadRequest
 	}
@@ -103,10 +109,12 @@ func parseRequest(head []byte) (req request, status int) {
 			hosts++
 		case fieldIs(name, "Connection"):
 			// A list of tokens: "keep-alive, Upgrade".
-			for _, opt := range strings.Split(string(value), ",") {
-				opt = strings.TrimSpace(opt)
-				closeOpt = closeOpt || strings.EqualFold(opt, "close")
-				keepAliveOpt = keepAliveOpt || strings.EqualFold(opt, "keep-alive")
+			for list := value; len(list) > 0; {
+				var opt []byte
+				opt, list, _ = bytes.Cut(list, []byte(","))
+				opt = bytes.TrimSpace(opt)
+				closeOpt = closeOpt || asciiEqualFold(opt, "close")
+				keepAliveOpt = keepAliveOpt || asciiEqualFold(opt, "keep-alive")
 			}
 		case fieldIs(name, "Content-Length"):
 			n, err := strconv.ParseInt(string(value), 10, 64)
@@ -117,7 +125,7 @@ func parseRequest(head []byte) (req request, status int) {
 		case fieldIs(name, "Transfer-Encoding"):
 			req.transferEncoding = true
 		case fieldIs(name, "Expect"):
-			req.expectContinue = strings.EqualFold(string(value), "100-continue")
+			req.expectContinue = asciiEqualFold(value, "100-continue")
 		case fieldIs(name, "Content-Type"):
 			req.contentType = string(value)
 		case fieldIs(name, "If-Modified-Since"):
@@ -137,6 +145,59 @@ func parseRequest(head []byte) (req request, status int) {
 	// told "close"; HTTP/1.0 closes it unless told "keep-alive".
 	req.keepAlive = !closeOpt && (req.minor == 1 || keepAliveOpt)
 	return req, 0
+}
+
+// methodString returns the method as a string, without allocating one
+// for the methods this server serves.
+func methodString(method []byte) string {
+	switch string(method) { // compared without a conversion
+	case "GET":
+		return "GET"
+	case "HEAD":
+		return "HEAD"
+	case "POST":
+		return "POST"
+	}
+	return string(method)
+}
+
+// targetPathBytes is targetPath for a target in the head's bytes. The
+// common target — an origin-form path that needs no decoding or cleaning,
+// with or without a query — is answered with a view of target; any other
+// goes through targetPath, and its path is a copy.
+func targetPathBytes(target []byte) ([]byte, bool) {
+	p := target
+	if i := bytes.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	if isCleanPath(p) {
+		return p, true
+	}
+	clean, ok := targetPath(string(target))
+	return []byte(clean), ok
+}
+
+// isCleanPath reports whether p is a path that targetPath returns as it
+// is: it begins with "/", has no percent-encoding and no NUL, and has no
+// empty, "." or ".." segment except an empty last one (a trailing slash).
+func isCleanPath(p []byte) bool {
+	if len(p) == 0 || p[0] != '/' || bytes.IndexByte(p, '%') >= 0 || bytes.IndexByte(p, 0) >= 0 {
+		return false
+	}
+	for rest := p[1:]; len(rest) > 0; {
+		seg, after, more := bytes.Cut(rest, []byte("/"))
+		switch {
+		case len(seg) == 0: // "//"
+			return false
+		case seg[0] == '.' && (len(seg) == 1 || len(seg) == 2 && seg[1] == '.'):
+			return false
+		}
+		if !more {
+			break
+		}
+		rest = after
+	}
+	return true
 }
 
 // targetPath returns the decoded, cleaned path of a request target, or
@@ -176,7 +237,30 @@ func targetPath(target string) (string, bool) {
 // fieldIs reports whether a field name is want. Field names are
 // case-insensitive (RFC 9110 §5.1).
 func fieldIs(name []byte, want string) bool {
-	return len(name) == len(want) && strings.EqualFold(string(name), want)
+	return asciiEqualFold(name, want)
+}
+
+// asciiEqualFold reports whether b is s under ASCII case folding. Field
+// names and the tokens compared here are ASCII; unlike strings.EqualFold
+// it does not fold non-ASCII letters onto ASCII ones (the Kelvin sign
+// onto "k"), and it needs no conversion of b.
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // isToken reports whether b is a non-empty RFC 9110 token: method and field

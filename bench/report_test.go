@@ -1,0 +1,40 @@
+package main
+
+import (
+	"math"
+	"testing"
+)
+
+// TestSummarizeRealReferences: each reference of a suite gets its own
+// summary, the first one primary, with the medians and the spread of the
+// per-repetition ratios.
+func TestSummarizeRealReferences(t *testing.T) {
+	var raw []realResult
+	for rep, v := range [][3]float64{{300, 100, 30}, {200, 100, 20}, {240, 80, 40}} {
+		for i, name := range []string{"ours", "mem", "fs"} {
+			raw = append(raw, realResult{Suite: "http", Server: name, Test: "GET /", Pipeline: 1, Rep: rep + 1,
+				ReqPerSec: v[i], CPUusReq: 1000 / v[i]})
+		}
+	}
+	sums := summarizeReal(raw)
+	if len(sums) != 2 {
+		t.Fatalf("%d summaries, want 2 (one per reference): %+v", len(sums), sums)
+	}
+	mem, fs := sums[0], sums[1]
+	if mem.RefName != "mem" || mem.Secondary || fs.RefName != "fs" || !fs.Secondary {
+		t.Fatalf("references: %+v", sums)
+	}
+	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-9 }
+	// Ratios by repetition against mem: 3, 2, 3; the median of ours is
+	// 240 and of mem 100.
+	if !near(mem.ReqRatio, 2.4) || !near(mem.ReqRatioMin, 2) || !near(mem.ReqRatioMax, 3) || mem.Reps != 3 {
+		t.Errorf("against mem: %+v", mem)
+	}
+	// Against fs: 10, 10, 6.
+	if !near(fs.ReqRatioMin, 6) || !near(fs.ReqRatioMax, 10) {
+		t.Errorf("against fs: %+v", fs)
+	}
+	if fs.label() != "HTTP GET vs fs" || mem.label() != "HTTP GET" {
+		t.Errorf("labels %q, %q", mem.label(), fs.label())
+	}
+}
