@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -114,7 +115,7 @@ func (p *epollPoller) Wait(events []Event, timeout time.Duration) (int, error) {
 	kernel := p.kernel[:len(events)-n]
 	dl := newDeadline(timeout)
 	for {
-		got, err := unix.EpollWait(p.epfd, kernel, timeoutMillis(timeout))
+		got, err := epollWait(p.epfd, kernel, timeoutMillis(timeout))
 		if err == unix.EINTR {
 			timeout = dl.remaining()
 			continue
@@ -129,6 +130,26 @@ func (p *epollPoller) Wait(events []Event, timeout time.Duration) (int, error) {
 		}
 		return n, nil
 	}
+}
+
+// epollWait is epoll_wait(2). With a zero timeout the call cannot block,
+// so it is made as a raw system call, without the Go runtime's preparation
+// for one that may block (making the thread's P available to others, and
+// taking it back afterwards), which costs more than the call itself. The
+// loop makes such a call before every wait that may block (its phase 2), so
+// a busy loop mostly polls this way.
+func epollWait(epfd int, events []unix.EpollEvent, msec int) (int, error) {
+	if msec != 0 {
+		return unix.EpollWait(epfd, events, msec)
+	}
+	// epoll_pwait with no signal mask is epoll_wait, and exists on every
+	// Linux architecture (arm64 has no epoll_wait).
+	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd),
+		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }
 
 // readyFiles reports every watched regular file as ready for what it wants.
