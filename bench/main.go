@@ -62,10 +62,11 @@ func main() {
 		cellsFlag   = flag.String("cells", "", "comma-separated cell groups: matrix, idle, resp, http (default matrix,resp,http quick; all with -full)")
 		loopsFlag   = flag.String("loops", "1", "comma-separated loop counts; N > 1 runs the multi-loop servers with N loops on CPUs 0..N-1")
 		idleConns   = flag.Int("idle", 10000, "idle connections in the idle cell")
+		compareFlag = flag.String("compare", "", "extra servers: name=PATH[,name=PATH...], prebuilt binaries taking examples/echo's arguments")
 	)
 	flag.Parse()
 
-	if _, err := os.Stat("servers/asyncore/main.go"); err != nil {
+	if _, err := os.Stat("servers/c/epoll_echo.c"); err != nil {
 		fatalf("run the harness from the bench directory (cd bench && go run .)")
 	}
 	cpus := runtime.NumCPU()
@@ -127,7 +128,7 @@ func main() {
 	defer os.RemoveAll(binDir)
 	var notes []string
 	if groups["matrix"] || groups["idle"] {
-		built, err := prepare(*serversFlag, binDir)
+		built, err := prepare(*serversFlag, *compareFlag, binDir)
 		if err != nil {
 			_ = os.RemoveAll(binDir)
 			fatalf("%v", err)
@@ -369,23 +370,13 @@ func ints(s string) ([]int, error) {
 	return v, nil
 }
 
-// prepare builds every selected server into a temporary directory and drops,
-// with a note, those that cannot run here (no cc, no Python asyncore).
-func prepare(selected, dir string) ([]*serverSpec, error) {
-	all := allServers()
-	if selected != "" {
-		byName := map[string]*serverSpec{}
-		for _, s := range all {
-			byName[s.Name] = s
-		}
-		all = nil
-		for n := range strings.SplitSeq(selected, ",") {
-			s, ok := byName[strings.TrimSpace(n)]
-			if !ok {
-				return nil, fmt.Errorf("unknown server %q", n)
-			}
-			all = append(all, s)
-		}
+// prepare builds every selected server and every -compare server into a
+// temporary directory and drops, with a note, those that cannot run here (no
+// cc, no Python asyncore, no such binary).
+func prepare(selected, compare, dir string) ([]*serverSpec, error) {
+	all, err := selectServers(allServers(), selected, compare)
+	if err != nil {
+		return nil, err
 	}
 	var ready []*serverSpec
 	for _, s := range all {
@@ -403,6 +394,45 @@ func prepare(selected, dir string) ([]*serverSpec, error) {
 		return nil, errors.New("no server could be built")
 	}
 	return ready, nil
+}
+
+// selectServers returns the servers -servers names (all when empty), in
+// the order given, with the -compare servers placed after the last of ours
+// (asyncore-*) so that each sits beside what it is compared with.
+func selectServers(all []*serverSpec, selected, compare string) ([]*serverSpec, error) {
+	var names []string
+	for _, s := range all {
+		names = append(names, s.Name)
+	}
+	cmp, err := parseCompare(compare, names)
+	if err != nil {
+		return nil, err
+	}
+	if selected != "" {
+		byName := map[string]*serverSpec{}
+		for _, s := range all {
+			byName[s.Name] = s
+		}
+		all = nil
+		for n := range strings.SplitSeq(selected, ",") {
+			s, ok := byName[strings.TrimSpace(n)]
+			if !ok {
+				return nil, fmt.Errorf("unknown server %q", n)
+			}
+			all = append(all, s)
+		}
+	}
+	at := 0
+	for i, s := range all {
+		if strings.HasPrefix(s.Name, "asyncore-") {
+			at = i + 1
+		}
+	}
+	var extra []*serverSpec
+	for _, c := range cmp {
+		extra = append(extra, c.spec())
+	}
+	return slices.Insert(all, at, extra...), nil
 }
 
 func fatalf(format string, args ...any) {
