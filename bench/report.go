@@ -44,6 +44,7 @@ type report struct {
 	IdleRaw       []idleResult  `json:"idle_raw,omitempty"`
 	RealSummaries []realSummary `json:"real_client_summaries,omitempty"`
 	RealRaw       []realResult  `json:"real_client_raw,omitempty"`
+	Targets       []target      `json:"targets,omitempty"`
 	Notes         []string      `json:"notes,omitempty"`
 	Charts        []string      `json:"charts,omitempty"`
 }
@@ -90,6 +91,7 @@ func newReport(raw []result, servers []*serverSpec, cells []cell, d time.Duratio
 			r.Geomeans = append(r.Geomeans, geomeanCS{Server: s, Ratio: math.Exp(prod / float64(n)), Cells: n})
 		}
 	}
+	r.Targets = r.targets()
 	return r
 }
 
@@ -164,6 +166,7 @@ func (r *report) markdown() string {
 	b.WriteString("Cell: mode, c = connections, p = payload bytes, k = requests in flight per connection.\n")
 	b.WriteString("CPU µs/req is the server's user+system time per request; ×C divides it by the C epoll reference's.\n")
 	b.WriteString("×Py is how many times Python's asyncore each server is: in req/s, and in CPU per request (higher is better).\n\n")
+	r.targetsMarkdown(&b)
 	if len(r.Summaries) == 0 {
 		b.WriteString("(no matrix cells in this run)\n")
 	} else {
