@@ -45,6 +45,7 @@ type report struct {
 	RealSummaries []realSummary `json:"real_client_summaries,omitempty"`
 	RealRaw       []realResult  `json:"real_client_raw,omitempty"`
 	Targets       []target      `json:"targets,omitempty"`
+	Comparisons   []comparison  `json:"compare,omitempty"`
 	Notes         []string      `json:"notes,omitempty"`
 	Charts        []string      `json:"charts,omitempty"`
 }
@@ -92,6 +93,7 @@ func newReport(raw []result, servers []*serverSpec, cells []cell, d time.Duratio
 		}
 	}
 	r.Targets = r.targets()
+	r.Comparisons = comparisons(raw, servers, cells)
 	return r
 }
 
@@ -172,6 +174,7 @@ func (r *report) markdown() string {
 	} else {
 		r.matrixMarkdown(&b)
 	}
+	r.compareMarkdown(&b)
 	r.idleMarkdown(&b)
 	r.realMarkdown(&b)
 	if len(r.Charts) > 0 {

@@ -39,6 +39,9 @@ type serverSpec struct {
 	idleArgs []string
 	// idleModes are the modes the idle cell runs; nil is echo alone.
 	idleModes []string
+	// baseline, for a -compare server, is our row it is compared with
+	// (asyncore-BACKEND).
+	baseline string
 }
 
 // withLoops returns a copy of s that runs n loops, named "s×n".
@@ -167,7 +170,7 @@ func parseCompare(s string, builtin []string) ([]compareSpec, error) {
 // spec returns the server for a -compare entry. Its build only checks that
 // the binary is there and executable, and runs it by its absolute path.
 func (c compareSpec) spec() *serverSpec {
-	return echoSpec(c.Name, func(string) ([]string, error) {
+	s := echoSpec(c.Name, func(string) ([]string, error) {
 		abs, err := filepath.Abs(c.Path)
 		if err != nil {
 			return nil, err
@@ -181,6 +184,8 @@ func (c compareSpec) spec() *serverSpec {
 		}
 		return []string{abs}, nil
 	}, c.Backend)
+	s.baseline = "asyncore-" + c.Backend
+	return s
 }
 
 // buildOnce memoizes a build shared by several servers.

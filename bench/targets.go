@@ -85,11 +85,17 @@ func notMeasured(goal, why string) target {
 // cpuRatios returns, per repetition, server a's CPU µs/request in cell c
 // divided by server b's in the same repetition.
 func cpuRatios(raw []result, a, b string, c cell) map[int]float64 {
+	return ratios(raw, a, b, c, func(r result) float64 { return r.CPUusReq })
+}
+
+// ratios returns, per repetition, f of server a's result in cell c divided
+// by f of server b's in the same repetition.
+func ratios(raw []result, a, b string, c cell, f func(result) float64) map[int]float64 {
 	by := func(name string) map[int]float64 {
 		m := map[int]float64{}
 		for _, r := range raw {
-			if r.Server == name && r.Cell == c && r.Err == "" && r.CPUusReq > 0 {
-				m[r.Rep] = r.CPUusReq
+			if r.Server == name && r.Cell == c && r.Err == "" && f(r) > 0 {
+				m[r.Rep] = f(r)
 			}
 		}
 		return m
@@ -114,24 +120,29 @@ func sortedValues(m map[int]float64) []float64 {
 }
 
 // geomeanRatios returns, for each repetition in which every cell has a
-// ratio a ÷ b, the geometric mean over the cells, and the cells used: those
-// with a ratio in at least one repetition.
+// ratio of CPU µs/request a ÷ b, the geometric mean over the cells, and the
+// cells used: those with a ratio in at least one repetition.
 func geomeanRatios(raw []result, a, b string, cells []cell) (per []float64, used int) {
-	var ratios []map[int]float64
+	return geomeanOf(raw, a, b, cells, func(r result) float64 { return r.CPUusReq })
+}
+
+// geomeanOf is geomeanRatios for any figure f of a result.
+func geomeanOf(raw []result, a, b string, cells []cell, f func(result) float64) (per []float64, used int) {
+	var rs []map[int]float64
 	reps := map[int]bool{}
 	for _, c := range cells {
-		m := cpuRatios(raw, a, b, c)
+		m := ratios(raw, a, b, c, f)
 		if len(m) == 0 {
 			continue
 		}
-		ratios = append(ratios, m)
+		rs = append(rs, m)
 		for rep := range m {
 			reps[rep] = true
 		}
 	}
 	for rep := range reps {
 		sum, ok := 0.0, true
-		for _, m := range ratios {
+		for _, m := range rs {
 			v, has := m[rep]
 			if !has {
 				ok = false
@@ -140,11 +151,11 @@ func geomeanRatios(raw []result, a, b string, cells []cell) (per []float64, used
 			sum += math.Log(v)
 		}
 		if ok {
-			per = append(per, math.Exp(sum/float64(len(ratios))))
+			per = append(per, math.Exp(sum/float64(len(rs))))
 		}
 	}
 	slices.Sort(per)
-	return per, len(ratios)
+	return per, len(rs)
 }
 
 func cellsOf(cells []cell, mode string) []cell {
@@ -185,7 +196,7 @@ func (r *report) echoTargets() []target {
 
 	per, n := geomeanRatios(r.Raw, oursServer, cServer, echo)
 	geo := target{Goal: goals[0], Value: figureOf(per), Unit: "×", AtMost: true, Limit: echoGeomeanLimit,
-		Note: fmt.Sprintf("%d cells", n)}
+		Note: cellCount(n)}
 	geo.judge()
 
 	worst := target{Goal: goals[1], Unit: "×", AtMost: true, Limit: echoCellLimit}
@@ -209,7 +220,7 @@ func (r *report) echoTargets() []target {
 
 	per, n = geomeanRatios(r.Raw, oursServer, gnetServer, echo)
 	gn := target{Goal: goals[2], Value: figureOf(per), Unit: "×", AtMost: true, Limit: 1,
-		Note: fmt.Sprintf("%d cells", n)}
+		Note: cellCount(n)}
 	gn.judge()
 	return []target{geo, worst, gn}
 }
@@ -390,4 +401,11 @@ func (r *report) targetsMarkdown(b *strings.Builder) {
 		}
 	}
 	fmt.Fprintf(b, "\n%d passed, %d failed, %d not measured.\n\n", pass, fail, len(r.Targets)-pass-fail)
+}
+
+func cellCount(n int) string {
+	if n == 1 {
+		return "1 cell"
+	}
+	return fmt.Sprintf("%d cells", n)
 }
