@@ -165,6 +165,7 @@ func (r *report) markdown() string {
 	for _, n := range r.Notes {
 		b.WriteString(n + "\n")
 	}
+	b.WriteString("The asyncore-* rows run examples/echo on the named poller: its byte echo in echo cells, its -line AsyncChat in line cells.\n")
 	b.WriteString("Cell: mode, c = connections, p = payload bytes, k = requests in flight per connection.\n")
 	b.WriteString("CPU µs/req is the server's user+system time per request; ×C divides it by the C epoll reference's.\n")
 	b.WriteString("×Py is how many times Python's asyncore each server is: in req/s, and in CPU per request (higher is better).\n\n")

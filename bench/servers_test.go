@@ -97,3 +97,20 @@ func TestSelectServers(t *testing.T) {
 		}
 	}
 }
+
+// TestFullMatrix: -full runs the line cells at both payloads, as issue 14's
+// line target names them (c1/c50/c1000 × 64 B/4 KiB × k1/k16).
+func TestFullMatrix(t *testing.T) {
+	cells, err := matrix(true, "line", "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cells) != 12 || !slices.Contains(cells, cell{"line", 1000, 4096, 16}) {
+		t.Errorf("%d line cells: %v", len(cells), cells)
+	}
+	quick, _ := matrix(false, "", "", "", "")
+	if !slices.Equal(quick, []cell{{"echo", 1, 64, 1}, {"echo", 1, 64, 16}, {"echo", 50, 64, 1},
+		{"echo", 50, 64, 16}, {"line", 50, 64, 16}}) {
+		t.Errorf("quick: %v", quick)
+	}
+}
