@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -122,7 +123,45 @@ func buildEcho(dir string) ([]string, error) {
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build ../examples/echo: %v\n%s", err, msg)
 	}
+	if err := checkEchoFlags(out); err != nil {
+		return nil, err
+	}
 	return []string{out}, nil
+}
+
+// echoFlags are the flags of examples/echo's command line the harness
+// passes; -addr, -backend and -loops are older than the harness.
+var echoFlags = []string{"-addr", "-backend", "-loops", "-line", "-maxconns"}
+
+// checkEchoFlags asks bin for its usage (-h) and refuses a binary without
+// the command line the harness uses, at build time rather than with a
+// 15-second wait for a "ready" line in every cell.
+func checkEchoFlags(bin string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, bin, "-h").CombinedOutput() // the flag package's -h may exit 0 or 2
+	if missing := missingFlags(string(out)); len(missing) > 0 {
+		return fmt.Errorf("%s has no %s: it predates the command line the harness needs (bench/README.md, \"What the harness needs of examples/echo\")",
+			bin, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// missingFlags returns the echoFlags a Go flag package usage text lacks.
+func missingFlags(usage string) []string {
+	have := map[string]bool{}
+	for line := range strings.Lines(usage) {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "-") {
+			have[f[0]] = true
+		}
+	}
+	var missing []string
+	for _, f := range echoFlags {
+		if !have[f] {
+			missing = append(missing, f)
+		}
+	}
+	return missing
 }
 
 // A compareSpec is one -compare entry: a prebuilt binary that takes
@@ -181,6 +220,9 @@ func (c compareSpec) spec() *serverSpec {
 		}
 		if st.IsDir() || st.Mode()&0o111 == 0 {
 			return nil, fmt.Errorf("-compare %s: %s is not an executable file", c.Name, abs)
+		}
+		if err := checkEchoFlags(abs); err != nil {
+			return nil, fmt.Errorf("-compare %s: %w", c.Name, err)
 		}
 		return []string{abs}, nil
 	}, c.Backend)

@@ -67,7 +67,11 @@ func TestSelectServers(t *testing.T) {
 	}
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "echo-old")
-	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+	usage := "#!/bin/sh\necho 'Usage of echo:' >&2\n"
+	for _, f := range echoFlags {
+		usage += "echo '  " + f + " string' >&2\n"
+	}
+	if err := os.WriteFile(exe, []byte(usage), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	ss, err := selectServers(allServers(), "c-epoll,asyncore-epoll,gnet", "old="+exe)
@@ -86,6 +90,16 @@ func TestSelectServers(t *testing.T) {
 	}
 	if _, err := selectServers(allServers(), "", "asyncore-epoll="+exe); err == nil {
 		t.Error("a -compare name may not take a built-in server's")
+	}
+	// A build from before the command line (no -line, no -maxconns) is
+	// refused when it is built, not after a wait in every cell.
+	old := filepath.Join(dir, "echo-older")
+	if err := os.WriteFile(old, []byte("#!/bin/sh\necho '  -addr string' >&2\necho '  -backend value' >&2\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (compareSpec{Name: "x", Path: old, Backend: "epoll"}).spec().build(dir); err == nil ||
+		!strings.Contains(err.Error(), "-loops, -line, -maxconns") {
+		t.Errorf("an older build: %v", err)
 	}
 	plain := filepath.Join(dir, "plain")
 	if err := os.WriteFile(plain, nil, 0o644); err != nil {
@@ -112,5 +126,28 @@ func TestFullMatrix(t *testing.T) {
 	if !slices.Equal(quick, []cell{{"echo", 1, 64, 1}, {"echo", 1, 64, 16}, {"echo", 50, 64, 1},
 		{"echo", 50, 64, 16}, {"line", 50, 64, 16}}) {
 		t.Errorf("quick: %v", quick)
+	}
+}
+
+// TestMissingFlags reads the flag package's usage text: examples/echo before
+// the harness's command line lacks -line and -maxconns.
+func TestMissingFlags(t *testing.T) {
+	before := `Usage of /tmp/echo-base:
+  -addr string
+    	address to listen on (default "127.0.0.1:7007")
+  -backend value
+    	poller: epoll, kqueue, poll, select or best
+  -loops int
+    	TCP: event loops, one per thread, sharing the port with SO_REUSEPORT (default 1)
+  -udp
+    	echo UDP datagrams instead of TCP streams
+  -v	log every connection
+`
+	if got := missingFlags(before); !slices.Equal(got, []string{"-line", "-maxconns"}) {
+		t.Errorf("before: %v", got)
+	}
+	after := before + "  -line\n    \tAsyncChat line echo\n  -maxconns int\n    \tSetMaxConns\n"
+	if got := missingFlags(after); len(got) != 0 {
+		t.Errorf("after: %v", got)
 	}
 }
