@@ -196,7 +196,7 @@ func (r *report) echoTargets() []target {
 
 	per, n := geomeanRatios(r.Raw, oursServer, cServer, echo)
 	geo := target{Goal: goals[0], Value: figureOf(per), Unit: "×", AtMost: true, Limit: echoGeomeanLimit,
-		Note: cellCount(n)}
+		Note: cellsNote(n, cServer)}
 	geo.judge()
 
 	worst := target{Goal: goals[1], Unit: "×", AtMost: true, Limit: echoCellLimit}
@@ -213,6 +213,9 @@ func (r *report) echoTargets() []target {
 			worst.Value, worst.Note = f, "worst cell: "+c.String()
 		}
 	}
+	if worst.Value.Reps == 0 {
+		worst.Note = cellsNote(0, cServer)
+	}
 	worst.judge()
 	if len(over) > 0 {
 		worst.Note += "; over the limit: " + strings.Join(over, ", ")
@@ -220,7 +223,7 @@ func (r *report) echoTargets() []target {
 
 	per, n = geomeanRatios(r.Raw, oursServer, gnetServer, echo)
 	gn := target{Goal: goals[2], Value: figureOf(per), Unit: "×", AtMost: true, Limit: 1,
-		Note: cellCount(n)}
+		Note: cellsNote(n, gnetServer)}
 	gn.judge()
 	return []target{geo, worst, gn}
 }
@@ -236,6 +239,9 @@ func (r *report) lineTargets() []target {
 		t := target{Goal: fmt.Sprintf("line %s: %s -line CPU/req ÷ %s's ≤ 1.00", strings.TrimPrefix(c.String(), "line "),
 			oursServer, gnetServer),
 			Value: figureOf(sortedValues(cpuRatios(r.Raw, oursServer, gnetServer, c))), Unit: "×", AtMost: true, Limit: 1}
+		if t.Value.Reps == 0 {
+			t.Note = cellsNote(0, gnetServer)
+		}
 		t.judge()
 		out = append(out, t)
 	}
@@ -408,4 +414,14 @@ func cellCount(n int) string {
 		return "1 cell"
 	}
 	return fmt.Sprintf("%d cells", n)
+}
+
+// cellsNote says over how many cells a ratio was taken, or, for none, that
+// the two servers have no figures of one repetition: one did not run (see
+// -servers) or failed.
+func cellsNote(n int, ref string) string {
+	if n == 0 {
+		return fmt.Sprintf("no cell where %s and %s both ran (see -servers)", oursServer, ref)
+	}
+	return cellCount(n)
 }

@@ -65,6 +65,18 @@ func TestEchoTargets(t *testing.T) {
 		t.Errorf("gnet target: %+v", gn)
 	}
 
+	// Without gnet in the run the comparison says so.
+	var noGnet []result
+	for _, x := range raw {
+		if x.Server != gnetServer {
+			noGnet = append(noGnet, x)
+		}
+	}
+	gn = findTarget(t, (&report{Cells: cells, Raw: noGnet}).echoTargets(), "echo: asyncore-epoll CPU/req geomean ≤ gnet's")
+	if gn.Status != statusNotMeasured || !strings.Contains(gn.Note, "no cell where asyncore-epoll and gnet both ran") {
+		t.Errorf("without gnet: %+v", gn)
+	}
+
 	// A repetition missing a cell gives no geomean; the others still do.
 	var cut []result
 	for _, x := range raw {
