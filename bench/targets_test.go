@@ -118,12 +118,19 @@ func TestRealTargets(t *testing.T) {
 	}}
 	ts := r.realTargets()
 	set, mset, get := ts[0], ts[1], ts[2]
+	r.RealSummaries = r.RealSummaries[:1]
+	if x := findTarget(t, r.realTargets(), "RESP MSET"); x.Status != statusNotMeasured {
+		t.Errorf("without MSET: %+v", x)
+	}
 	if set.Status != statusFail || mset.Status != statusPass || get.Status != statusNotMeasured ||
 		!strings.Contains(get.Note, "boom") {
 		t.Errorf("resp targets: %+v", ts)
 	}
 	if !strings.Contains(set.line(), "0.95 (0.90–1.00 over 3 reps)") {
 		t.Errorf("line %q", set.line())
+	}
+	if x := findTarget(t, ts, "RESP SET -P 16"); !strings.Contains(x.Goal, "redis-server") {
+		t.Errorf("goal %q", x.Goal)
 	}
 	http := findTarget(t, ts, "HTTP")
 	if http.Status != statusNotMeasured {
@@ -135,6 +142,9 @@ func TestRealTargets(t *testing.T) {
 		{Suite: "http", Test: "GET /", Pipeline: 1, RefName: "net-http-fileserver", ReqRatio: 1, Reps: 1, Secondary: true},
 	}}
 	ts = r.realTargets()
+	if x := findTarget(t, ts, "RESP"); x.Status != statusNotMeasured || x.Note != "no resp cells in this run (-cells resp)" {
+		t.Errorf("no resp: %+v", x)
+	}
 	h := findTarget(t, ts, "HTTP GET, plain")
 	if h.Status != statusPass || !strings.Contains(h.line(), "2.60 (1 rep, no spread)") {
 		t.Errorf("http: %+v %q", h, h.line())
