@@ -400,8 +400,13 @@ func summarizeReal(raw []realResult) []realSummary {
 		return v
 	}
 	// spread returns the least and greatest ratio ours ÷ ref over the
-	// repetitions both ran.
+	// repetitions both ran; 0, 0 if there is none (JSON has no NaN).
 	spread := func(ours, ref map[int]float64) (lo, hi float64) {
+		defer func() {
+			if math.IsNaN(lo) {
+				lo, hi = 0, 0
+			}
+		}()
 		lo, hi = math.NaN(), math.NaN()
 		for rep, o := range ours {
 			r, ok := ref[rep]
@@ -464,7 +469,7 @@ func (s realSummary) label() string {
 
 // ratioSpread renders a median ratio with the spread of the repetitions'.
 func ratioSpread(med, lo, hi float64, reps int) string {
-	if reps < 2 || math.IsNaN(lo) || math.IsNaN(hi) {
+	if reps < 2 || math.IsNaN(lo) || math.IsNaN(hi) || hi == 0 {
 		return fmt.Sprintf("%.2f", med)
 	}
 	return fmt.Sprintf("%.2f (%.2f–%.2f)", med, lo, hi)

@@ -55,7 +55,7 @@ type target struct {
 	AtMost bool    `json:"at_most"`                // pass when the value ≤ the limit; else ≥
 	Limit  float64 `json:"limit"`                  // for a measured limit, its median
 	RefFig *figure `json:"limit_figure,omitempty"` // a limit that is another server's figure
-	RefBy  string  `json:"limit_from,omitempty"`   // that server
+	RefBy  string  `json:"limit_from,omitempty"`   // that server; without RefFig, not measured
 	Status string  `json:"status"`                 // pass, fail, not measured
 	Note   string  `json:"note,omitempty"`
 }
@@ -69,7 +69,7 @@ const (
 // judge sets the status from the median and the limit.
 func (t *target) judge() {
 	switch {
-	case t.Value.Reps == 0 || math.IsNaN(t.Value.Median) || math.IsNaN(t.Limit):
+	case t.Value.Reps == 0 || math.IsNaN(t.Value.Median) || t.RefBy != "" && t.RefFig == nil:
 		t.Status = statusNotMeasured
 	case t.AtMost && t.Value.Median <= t.Limit, !t.AtMost && t.Value.Median >= t.Limit:
 		t.Status = statusPass
@@ -279,7 +279,7 @@ func (r *report) realTargets() []target {
 		t.Unit = "×"
 		if s.Err == "" && s.Reps > 0 {
 			t.Value = figure{Median: s.ReqRatio, Min: s.ReqRatioMin, Max: s.ReqRatioMax, Reps: s.Reps}
-			if s.Reps < 2 || math.IsNaN(s.ReqRatioMin) {
+			if s.Reps < 2 || math.IsNaN(s.ReqRatioMin) || s.ReqRatioMax == 0 {
 				t.Value.Min, t.Value.Max = s.ReqRatio, s.ReqRatio
 			}
 		} else {
@@ -344,7 +344,6 @@ func (r *report) idleTargets() []target {
 		if g.Reps > 0 {
 			t.RefFig = &g
 		} else {
-			t.Limit = math.NaN()
 			t.Note = gnetServer + " did not run the idle cell"
 		}
 		t.judge()

@@ -192,8 +192,13 @@ func TestIdleTargets(t *testing.T) {
 		}
 	}
 	r = &report{IdleRaw: noGnet, IdleSummaries: summarizeIdle(noGnet)}
-	if s := r.idleTargets()[0].Status; s != statusNotMeasured {
+	r.Targets = r.idleTargets()
+	if s := r.Targets[0].Status; s != statusNotMeasured {
 		t.Errorf("without gnet: %s", s)
+	}
+	// Every figure must survive JSON (which has no NaN).
+	if err := r.write(t.TempDir(), ""); err != nil {
+		t.Errorf("latest.json: %v", err)
 	}
 	// Without an idle cell both are listed, not measured.
 	for _, x := range (&report{}).idleTargets() {
