@@ -95,7 +95,7 @@ func loopsFlag(n int) []string { return []string{"-loops", strconv.Itoa(n)} }
 
 // echoSpec is a server that takes examples/echo's command line:
 //
-//	-addr HOST:PORT -backend B [-loops N] [-line] [-maxconns N]
+//	-addr HOST:PORT -backend B -nodelay=true [-loops N] [-line] [-maxconns N]
 //
 // and prints "ready ADDR" once it accepts connections: our examples/echo,
 // or a saved build of it given with -compare. The echo cells run its byte
@@ -105,7 +105,7 @@ func loopsFlag(n int) []string { return []string{"-loops", strconv.Itoa(n)} }
 func echoSpec(name string, build func(string) ([]string, error), backend string) *serverSpec {
 	return &serverSpec{Name: name, build: build, backend: backend,
 		args: func(port int, mode string) []string {
-			a := []string{"-addr", fmt.Sprintf("127.0.0.1:%d", port), "-backend", backend}
+			a := []string{"-addr", fmt.Sprintf("127.0.0.1:%d", port), "-backend", backend, "-nodelay=true"}
 			if mode == "line" {
 				a = append(a, "-line")
 			}
@@ -131,7 +131,7 @@ func buildEcho(dir string) ([]string, error) {
 
 // echoFlags are the flags of examples/echo's command line the harness
 // passes; -addr, -backend and -loops are older than the harness.
-var echoFlags = []string{"-addr", "-backend", "-loops", "-line", "-maxconns"}
+var echoFlags = []string{"-addr", "-backend", "-loops", "-line", "-maxconns", "-nodelay"}
 
 // checkEchoFlags asks bin for its usage (-h) and refuses a binary without
 // the command line the harness uses, at build time rather than with a

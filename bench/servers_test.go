@@ -31,16 +31,16 @@ func TestParseCompare(t *testing.T) {
 // TestEchoSpecArgs: examples/echo's command line from the brief's contract.
 func TestEchoSpecArgs(t *testing.T) {
 	s := echoSpec("asyncore-poll", nil, "poll")
-	if got := strings.Join(s.args(7, "echo"), " "); got != "-addr 127.0.0.1:7 -backend poll" {
+	if got := strings.Join(s.args(7, "echo"), " "); got != "-addr 127.0.0.1:7 -backend poll -nodelay=true" {
 		t.Errorf("echo: %q", got)
 	}
-	if got := strings.Join(s.args(7, "line"), " "); got != "-addr 127.0.0.1:7 -backend poll -line" {
+	if got := strings.Join(s.args(7, "line"), " "); got != "-addr 127.0.0.1:7 -backend poll -nodelay=true -line" {
 		t.Errorf("line: %q", got)
 	}
-	if got := strings.Join(forIdle(s).args(7, "line"), " "); got != "-addr 127.0.0.1:7 -backend poll -line -maxconns -1" {
+	if got := strings.Join(forIdle(s).args(7, "line"), " "); got != "-addr 127.0.0.1:7 -backend poll -nodelay=true -line -maxconns -1" {
 		t.Errorf("idle: %q", got)
 	}
-	if got := strings.Join(s.args(7, "echo"), " "); got != "-addr 127.0.0.1:7 -backend poll" {
+	if got := strings.Join(s.args(7, "echo"), " "); got != "-addr 127.0.0.1:7 -backend poll -nodelay=true" {
 		t.Errorf("forIdle changed the original: %q", got)
 	}
 	if got := strings.Join(s.withLoops(2).loopArgs(2), " "); got != "-loops 2" {
@@ -98,7 +98,7 @@ func TestSelectServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := (compareSpec{Name: "x", Path: old, Backend: "epoll"}).spec().build(dir); err == nil ||
-		!strings.Contains(err.Error(), "-loops, -line, -maxconns") {
+		!strings.Contains(err.Error(), "-loops, -line, -maxconns, -nodelay") {
 		t.Errorf("an older build: %v", err)
 	}
 	plain := filepath.Join(dir, "plain")
@@ -143,10 +143,10 @@ func TestMissingFlags(t *testing.T) {
     	echo UDP datagrams instead of TCP streams
   -v	log every connection
 `
-	if got := missingFlags(before); !slices.Equal(got, []string{"-line", "-maxconns"}) {
+	if got := missingFlags(before); !slices.Equal(got, []string{"-line", "-maxconns", "-nodelay"}) {
 		t.Errorf("before: %v", got)
 	}
-	after := before + "  -line\n    \tAsyncChat line echo\n  -maxconns int\n    \tSetMaxConns\n"
+	after := before + "  -line\n    \tAsyncChat line echo\n  -maxconns int\n    \tSetMaxConns\n  -nodelay\n    \tTCP_NODELAY (default true)\n"
 	if got := missingFlags(after); len(got) != 0 {
 		t.Errorf("after: %v", got)
 	}
