@@ -64,7 +64,11 @@ func (r *report) charts() map[string][]byte {
 		req, cpu, rss := barSeries{Name: "req/s with ÷ without"}, barSeries{Name: "CPU µs/req with ÷ without"},
 			barSeries{Name: "RSS per idle connection"}
 		for _, s := range r.IdleSummaries {
-			groups = append(groups, s.Server+" k"+strconv.Itoa(s.Inflight))
+			g := s.Server
+			if s.Mode != "echo" {
+				g += " " + s.Mode
+			}
+			groups = append(groups, g+" k"+strconv.Itoa(s.Inflight))
 			if s.Reps == 0 {
 				req.Values = append(req.Values, math.NaN())
 				cpu.Values = append(cpu.Values, math.NaN())
@@ -77,7 +81,7 @@ func (r *report) charts() map[string][]byte {
 		}
 		idle := strconv.Itoa(r.IdleSummaries[0].Idle)
 		add("idle.svg", &barChart{Title: "50 active connections, with " + idle + " idle ones ÷ without",
-			Subtitle: "echo, 64 B; k = requests in flight per active connection; 1 = no cost, target 0.9–1.1",
+			Subtitle: "64 B requests; line = examples/echo -line; k = requests in flight per active connection; 1 = no cost, target 0.9–1.1",
 			YLabel:   "ratio", Groups: groups, Ref: 1, RefLabel: "no cost = 1", Labels: true,
 			Series: []barSeries{req, cpu}})
 		add("idle-rss.svg", &barChart{Title: "Resident memory per idle connection (lower is better)",

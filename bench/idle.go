@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +27,7 @@ const idleActive = 50
 // idleResult is one server's idle cell, one repetition.
 type idleResult struct {
 	Server   string `json:"server"`
+	Mode     string `json:"mode"` // "echo", or "line" for a server that has it
 	Inflight int    `json:"inflight"`
 	Rep      int    `json:"rep"`
 	Idle     int    `json:"idle_conns"`
@@ -64,37 +64,64 @@ func ratio(a, b float64) float64 {
 
 // idleSkip says why a server cannot take part in the idle cell, or "".
 func idleSkip(s *serverSpec, n int) string {
-	if strings.HasPrefix(s.Name, "asyncore-select") && n+idleActive >= 1024 {
+	if s.backend == "select" && n+idleActive >= 1024 {
 		return "select(2) cannot watch descriptors ≥ FD_SETSIZE (1024)"
 	}
 	return ""
 }
 
-// runIdle runs the idle cell for every server, reps times, repetitions
-// outermost.
+// idleModes returns the modes s runs in the idle cell: examples/echo's
+// byte echo and -line server both, the others their byte echo.
+func idleModes(s *serverSpec) []string {
+	if len(s.idleModes) == 0 {
+		return []string{"echo"}
+	}
+	return s.idleModes
+}
+
+// forIdle returns s with its idle arguments (-maxconns -1) added.
+func forIdle(s *serverSpec) *serverSpec {
+	if len(s.idleArgs) == 0 {
+		return s
+	}
+	c := *s
+	c.args = func(port int, mode string) []string {
+		return append(s.args(port, mode), s.idleArgs...)
+	}
+	return &c
+}
+
+// runIdle runs the idle cell for every server and each of its modes, reps
+// times, repetitions outermost.
 func runIdle(servers []*serverSpec, inflights []int, idle int, o runOptions) []idleResult {
 	hz := clockTicks()
 	var out []idleResult
-	total := o.reps * len(inflights) * len(servers)
+	perRep := 0
+	for _, s := range servers {
+		perRep += len(idleModes(s))
+	}
+	total := o.reps * len(inflights) * perRep
 	n := 0
 	start := time.Now()
 	for rep := 1; rep <= o.reps; rep++ {
 		for _, k := range inflights {
 			for _, s := range servers {
-				n++
-				r := idleResult{Server: s.Name, Inflight: k, Rep: rep, Idle: idle, Active: idleActive}
-				if why := idleSkip(s, idle); why != "" {
-					r.Skipped = why
+				for _, mode := range idleModes(s) {
+					n++
+					r := idleResult{Server: s.Name, Mode: mode, Inflight: k, Rep: rep, Idle: idle, Active: idleActive}
+					if why := idleSkip(s, idle); why != "" {
+						r.Skipped = why
+						out = append(out, r)
+						continue
+					}
+					fmt.Fprintf(os.Stderr, "\r\033[K[idle %d/%d] %-16s %s, %d idle + %d active, k%d, rep %d/%d",
+						n, total, s.Name, mode, idle, idleActive, k, rep, o.reps)
+					if err := idleCell(forIdle(s), &r, o, hz); err != nil {
+						r.Err = err.Error()
+						fmt.Fprintf(os.Stderr, "\r\033[K%s %s idle k%d: %s\n", s.Name, mode, k, r.Err)
+					}
 					out = append(out, r)
-					continue
 				}
-				fmt.Fprintf(os.Stderr, "\r\033[K[idle %d/%d] %-16s %d idle + %d active, k%d, rep %d/%d",
-					n, total, s.Name, idle, idleActive, k, rep, o.reps)
-				if err := idleCell(s, &r, o, hz); err != nil {
-					r.Err = err.Error()
-					fmt.Fprintf(os.Stderr, "\r\033[K%s idle k%d: %s\n", s.Name, k, r.Err)
-				}
-				out = append(out, r)
 			}
 		}
 	}
@@ -103,7 +130,7 @@ func runIdle(servers []*serverSpec, inflights []int, idle int, o runOptions) []i
 }
 
 func idleCell(s *serverSpec, r *idleResult, o runOptions, hz int64) error {
-	srv, err := startServer(s, "echo", o.serverCPU)
+	srv, err := startServer(s, r.Mode, o.serverCPU)
 	if err != nil {
 		return err
 	}

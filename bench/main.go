@@ -1,6 +1,7 @@
-// Command bench compares this library's servers with evio, gnet, Go's net
-// package, a C epoll reference and Python's asyncore, each a separate process
-// serving a byte echo or a newline-terminated line protocol on loopback. It
+// Command bench compares this library's examples/echo — the server its README
+// teaches, run as it is — with evio, gnet, Go's net package, a C epoll
+// reference and Python's asyncore, each a separate process serving a byte
+// echo or a newline-terminated line protocol on loopback. It
 // also measures what 10,000 idle connections cost 50 active ones (-cells
 // idle), and runs the resp and httpd examples against redis-server and Go's
 // net/http under redis-benchmark and wrk (-cells resp,http).
@@ -9,6 +10,10 @@
 //	go run . -full                  # everything, 3 repetitions
 //	go run . -servers asyncore-epoll,c-epoll -conns 50 -inflight 16
 //	go run . -cells matrix -loops 1,2
+//	go run . -compare old=/tmp/echo-old   # a saved build of examples/echo beside this one
+//
+// The report opens with issue 14's targets, pass or fail, computed from the
+// run.
 //
 // On a machine with two or more CPUs and taskset(1), every server runs pinned
 // to CPU 0 and the harness — which is also the load generator — re-executes
@@ -62,10 +67,11 @@ func main() {
 		cellsFlag   = flag.String("cells", "", "comma-separated cell groups: matrix, idle, resp, http (default matrix,resp,http quick; all with -full)")
 		loopsFlag   = flag.String("loops", "1", "comma-separated loop counts; N > 1 runs the multi-loop servers with N loops on CPUs 0..N-1")
 		idleConns   = flag.Int("idle", 10000, "idle connections in the idle cell")
+		compareFlag = flag.String("compare", "", "extra servers: name=PATH[,name=PATH...], prebuilt binaries taking examples/echo's arguments")
 	)
 	flag.Parse()
 
-	if _, err := os.Stat("servers/asyncore/main.go"); err != nil {
+	if _, err := os.Stat("servers/c/epoll_echo.c"); err != nil {
 		fatalf("run the harness from the bench directory (cd bench && go run .)")
 	}
 	cpus := runtime.NumCPU()
@@ -127,7 +133,7 @@ func main() {
 	defer os.RemoveAll(binDir)
 	var notes []string
 	if groups["matrix"] || groups["idle"] {
-		built, err := prepare(*serversFlag, binDir)
+		built, err := prepare(*serversFlag, *compareFlag, binDir)
 		if err != nil {
 			_ = os.RemoveAll(binDir)
 			fatalf("%v", err)
@@ -155,15 +161,13 @@ func main() {
 	var idle []idleResult
 	if groups["idle"] {
 		ks := []int{1}
-		idleOpts := o
 		if *full {
 			ks = []int{1, 16}
-			idleOpts.reps = min(o.reps, 2)
 		}
 		if *inflight != "" {
 			ks, _ = ints(*inflight)
 		}
-		idle = runIdle(servers, ks, *idleConns, idleOpts)
+		idle = runIdle(servers, ks, *idleConns, o)
 	}
 	var real []realResult
 	var suites []string
@@ -302,16 +306,15 @@ func raiseFileLimit() {
 // matrix returns the cells to run. The quick matrix is the echo cells
 // conns {1, 50} × payload {64} × inflight {1, 16} plus one line-protocol cell
 // (50 × 64 B × 16); -full has conns {1, 50, 1000} × payload {64, 4096} ×
-// inflight {1, 16} for echo and conns {1, 50, 1000} × 64 B × {1, 16} for
-// lines. Any of -conns, -payload and -inflight replaces that axis everywhere.
+// inflight {1, 16} for echo and for lines (issue 14 wants the line target
+// in every one of those cells). Any of -conns, -payload and -inflight replaces that axis everywhere.
 func matrix(full bool, modes, connsFlag, payloadFlag, inflightFlag string) ([]cell, error) {
 	conns, payloads, inflights := []int{1, 50}, []int{64}, []int{1, 16}
-	lineConns, lineInflights := []int{50}, []int{16}
+	lineConns, linePayloads, lineInflights := []int{50}, []int{64}, []int{16}
 	if full {
 		conns, payloads = []int{1, 50, 1000}, []int{64, 4096}
-		lineConns, lineInflights = conns, inflights
+		lineConns, linePayloads, lineInflights = conns, payloads, inflights
 	}
-	linePayloads := []int{64}
 	override := func(s string, axes ...*[]int) error {
 		if s == "" {
 			return nil
@@ -369,23 +372,13 @@ func ints(s string) ([]int, error) {
 	return v, nil
 }
 
-// prepare builds every selected server into a temporary directory and drops,
-// with a note, those that cannot run here (no cc, no Python asyncore).
-func prepare(selected, dir string) ([]*serverSpec, error) {
-	all := allServers()
-	if selected != "" {
-		byName := map[string]*serverSpec{}
-		for _, s := range all {
-			byName[s.Name] = s
-		}
-		all = nil
-		for n := range strings.SplitSeq(selected, ",") {
-			s, ok := byName[strings.TrimSpace(n)]
-			if !ok {
-				return nil, fmt.Errorf("unknown server %q", n)
-			}
-			all = append(all, s)
-		}
+// prepare builds every selected server and every -compare server into a
+// temporary directory and drops, with a note, those that cannot run here (no
+// cc, no Python asyncore, no such binary).
+func prepare(selected, compare, dir string) ([]*serverSpec, error) {
+	all, err := selectServers(allServers(), selected, compare)
+	if err != nil {
+		return nil, err
 	}
 	var ready []*serverSpec
 	for _, s := range all {
@@ -403,6 +396,45 @@ func prepare(selected, dir string) ([]*serverSpec, error) {
 		return nil, errors.New("no server could be built")
 	}
 	return ready, nil
+}
+
+// selectServers returns the servers -servers names (all when empty), in
+// the order given, with the -compare servers placed after the last of ours
+// (asyncore-*) so that each sits beside what it is compared with.
+func selectServers(all []*serverSpec, selected, compare string) ([]*serverSpec, error) {
+	var names []string
+	for _, s := range all {
+		names = append(names, s.Name)
+	}
+	cmp, err := parseCompare(compare, names)
+	if err != nil {
+		return nil, err
+	}
+	if selected != "" {
+		byName := map[string]*serverSpec{}
+		for _, s := range all {
+			byName[s.Name] = s
+		}
+		all = nil
+		for n := range strings.SplitSeq(selected, ",") {
+			s, ok := byName[strings.TrimSpace(n)]
+			if !ok {
+				return nil, fmt.Errorf("unknown server %q", n)
+			}
+			all = append(all, s)
+		}
+	}
+	at := 0
+	for i, s := range all {
+		if strings.HasPrefix(s.Name, "asyncore-") {
+			at = i + 1
+		}
+	}
+	var extra []*serverSpec
+	for _, c := range cmp {
+		extra = append(extra, c.spec())
+	}
+	return slices.Insert(all, at, extra...), nil
 }
 
 func fatalf(format string, args ...any) {

@@ -44,6 +44,8 @@ type report struct {
 	IdleRaw       []idleResult  `json:"idle_raw,omitempty"`
 	RealSummaries []realSummary `json:"real_client_summaries,omitempty"`
 	RealRaw       []realResult  `json:"real_client_raw,omitempty"`
+	Targets       []target      `json:"targets,omitempty"`
+	Comparisons   []comparison  `json:"compare,omitempty"`
 	Notes         []string      `json:"notes,omitempty"`
 	Charts        []string      `json:"charts,omitempty"`
 }
@@ -90,6 +92,8 @@ func newReport(raw []result, servers []*serverSpec, cells []cell, d time.Duratio
 			r.Geomeans = append(r.Geomeans, geomeanCS{Server: s, Ratio: math.Exp(prod / float64(n)), Cells: n})
 		}
 	}
+	r.Targets = r.targets()
+	r.Comparisons = comparisons(raw, servers, cells)
 	return r
 }
 
@@ -161,14 +165,17 @@ func (r *report) markdown() string {
 	for _, n := range r.Notes {
 		b.WriteString(n + "\n")
 	}
+	b.WriteString("The asyncore-* rows run examples/echo on the named poller: its byte echo in echo cells, its -line AsyncChat in line cells.\n")
 	b.WriteString("Cell: mode, c = connections, p = payload bytes, k = requests in flight per connection.\n")
 	b.WriteString("CPU µs/req is the server's user+system time per request; ×C divides it by the C epoll reference's.\n")
 	b.WriteString("×Py is how many times Python's asyncore each server is: in req/s, and in CPU per request (higher is better).\n\n")
+	r.targetsMarkdown(&b)
 	if len(r.Summaries) == 0 {
 		b.WriteString("(no matrix cells in this run)\n")
 	} else {
 		r.matrixMarkdown(&b)
 	}
+	r.compareMarkdown(&b)
 	r.idleMarkdown(&b)
 	r.realMarkdown(&b)
 	if len(r.Charts) > 0 {
@@ -245,6 +252,7 @@ func (r *report) write(dir, md string) error {
 // idleSummary is the median of one server's idle-cell repetitions.
 type idleSummary struct {
 	Server        string  `json:"server"`
+	Mode          string  `json:"mode"`
 	Inflight      int     `json:"inflight"`
 	Reps          int     `json:"reps"`
 	Idle          int     `json:"idle_conns"`
@@ -257,6 +265,8 @@ type idleSummary struct {
 	BaseP99us     float64 `json:"base_p99_us"`
 	IdleP99us     float64 `json:"idle_p99_us"`
 	RSSPerIdleB   float64 `json:"rss_bytes_per_idle_conn"`
+	RSSPerIdleMin float64 `json:"rss_bytes_per_idle_conn_min"` // over the repetitions
+	RSSPerIdleMax float64 `json:"rss_bytes_per_idle_conn_max"`
 	Skipped       string  `json:"skipped,omitempty"`
 	Err           string  `json:"error,omitempty"`
 }
@@ -301,13 +311,17 @@ func median(v []float64) float64 {
 
 func summarizeIdle(raw []idleResult) []idleSummary {
 	type key struct {
-		server string
-		k      int
+		server, mode string
+		k            int
 	}
 	var order []key
 	groups := map[key][]idleResult{}
 	for _, r := range raw {
-		k := key{r.Server, r.Inflight}
+		mode := r.Mode
+		if mode == "" {
+			mode = "echo" // results from before the idle cell had modes
+		}
+		k := key{r.Server, mode, r.Inflight}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -316,7 +330,7 @@ func summarizeIdle(raw []idleResult) []idleSummary {
 	var out []idleSummary
 	for _, k := range order {
 		rs := groups[k]
-		s := idleSummary{Server: k.server, Inflight: k.k, Idle: rs[0].Idle}
+		s := idleSummary{Server: k.server, Mode: k.mode, Inflight: k.k, Idle: rs[0].Idle}
 		var f [9][]float64
 		for _, r := range rs {
 			switch {
@@ -338,6 +352,7 @@ func summarizeIdle(raw []idleResult) []idleSummary {
 			s.BaseReqPerSec, s.IdleReqPerSec, s.ReqRatio = median(f[0]), median(f[1]), median(f[2])
 			s.BaseCPUusReq, s.IdleCPUusReq, s.CPURatio = median(f[3]), median(f[4]), median(f[5])
 			s.BaseP99us, s.IdleP99us, s.RSSPerIdleB = median(f[6]), median(f[7]), median(f[8])
+			s.RSSPerIdleMin, s.RSSPerIdleMax = slices.Min(f[8]), slices.Max(f[8])
 		}
 		out = append(out, s)
 	}
@@ -385,8 +400,13 @@ func summarizeReal(raw []realResult) []realSummary {
 		return v
 	}
 	// spread returns the least and greatest ratio ours ÷ ref over the
-	// repetitions both ran.
+	// repetitions both ran; 0, 0 if there is none (JSON has no NaN).
 	spread := func(ours, ref map[int]float64) (lo, hi float64) {
+		defer func() {
+			if math.IsNaN(lo) {
+				lo, hi = 0, 0
+			}
+		}()
 		lo, hi = math.NaN(), math.NaN()
 		for rep, o := range ours {
 			r, ok := ref[rep]
@@ -449,7 +469,7 @@ func (s realSummary) label() string {
 
 // ratioSpread renders a median ratio with the spread of the repetitions'.
 func ratioSpread(med, lo, hi float64, reps int) string {
-	if reps < 2 || math.IsNaN(lo) || math.IsNaN(hi) {
+	if reps < 2 || math.IsNaN(lo) || math.IsNaN(hi) || hi == 0 {
 		return fmt.Sprintf("%.2f", med)
 	}
 	return fmt.Sprintf("%.2f (%.2f–%.2f)", med, lo, hi)
@@ -461,22 +481,27 @@ func (r *report) idleMarkdown(b *strings.Builder) {
 		return
 	}
 	idle := r.IdleSummaries[0].Idle
-	fmt.Fprintf(b, "\n### Idle connections: %d idle + %d active (echo, 64 B)\n\n", idle, idleActive)
+	fmt.Fprintf(b, "\n### Idle connections: %d idle + %d active (64 B requests)\n\n", idle, idleActive)
 	b.WriteString("Each server serves the 50 active connections alone, then with the idle ones open too (same process).\n")
 	b.WriteString("×req/s and ×CPU divide the run with idle connections by the run without: the target is ≥ 0.90 and ≤ 1.10.\n")
 	fmt.Fprintf(b, "RSS/idle conn = (VmRSS with − VmRSS without) / %d; the target is ≤ 2 KiB.\n\n", idle)
-	b.WriteString("| server | k | req/s without | req/s with | ×req/s | CPU µs/req without | with | ×CPU | p99 µs without | with | RSS/idle conn |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("The asyncore rows run examples/echo twice: its byte echo (echo) and its -line AsyncChat (line); the others their byte echo.\n\n")
+	b.WriteString("| server | mode | k | req/s without | req/s with | ×req/s | CPU µs/req without | with | ×CPU | p99 µs without | with | RSS/idle conn |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, s := range r.IdleSummaries {
 		switch {
 		case s.Skipped != "":
-			fmt.Fprintf(b, "| %s | %d | skipped: %s |||||||||\n", s.Server, s.Inflight, oneLine(s.Skipped))
+			fmt.Fprintf(b, "| %s | %s | %d | skipped: %s |||||||||\n", s.Server, s.Mode, s.Inflight, oneLine(s.Skipped))
 		case s.Reps == 0:
-			fmt.Fprintf(b, "| %s | %d | failed: %s |||||||||\n", s.Server, s.Inflight, oneLine(s.Err))
+			fmt.Fprintf(b, "| %s | %s | %d | failed: %s |||||||||\n", s.Server, s.Mode, s.Inflight, oneLine(s.Err))
 		default:
-			fmt.Fprintf(b, "| %s | %d | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %s |\n",
-				s.Server, s.Inflight, s.BaseReqPerSec, s.IdleReqPerSec, s.ReqRatio,
-				s.BaseCPUusReq, s.IdleCPUusReq, s.CPURatio, s.BaseP99us, s.IdleP99us, bytesKiB(s.RSSPerIdleB))
+			rss := bytesKiB(s.RSSPerIdleB)
+			if s.Reps > 1 {
+				rss += " (" + bytesKiB(s.RSSPerIdleMin) + "–" + bytesKiB(s.RSSPerIdleMax) + ")"
+			}
+			fmt.Fprintf(b, "| %s | %s | %d | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %s |\n",
+				s.Server, s.Mode, s.Inflight, s.BaseReqPerSec, s.IdleReqPerSec, s.ReqRatio,
+				s.BaseCPUusReq, s.IdleCPUusReq, s.CPURatio, s.BaseP99us, s.IdleP99us, rss)
 		}
 	}
 }

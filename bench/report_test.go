@@ -38,3 +38,21 @@ func TestSummarizeRealReferences(t *testing.T) {
 		t.Errorf("labels %q, %q", mem.label(), fs.label())
 	}
 }
+
+// TestSummarizeRealFailedReference: a reference that failed every run
+// leaves ours without a ratio; the report must still be written (JSON has
+// no NaN).
+func TestSummarizeRealFailedReference(t *testing.T) {
+	raw := []realResult{
+		{Suite: "resp", Server: "ours", Test: "SET", Pipeline: 1, Rep: 1, ReqPerSec: 100, CPUusReq: 10},
+		{Suite: "resp", Server: "redis", Test: "SET", Pipeline: 1, Rep: 1, Err: "exited"},
+	}
+	r := &report{RealRaw: raw, RealSummaries: summarizeReal(raw)}
+	r.Targets = r.realTargets()
+	if len(r.RealSummaries) != 1 || r.RealSummaries[0].Err == "" {
+		t.Fatalf("%+v", r.RealSummaries)
+	}
+	if err := r.write(t.TempDir(), ""); err != nil {
+		t.Errorf("latest.json: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,17 @@ type serverSpec struct {
 	loopArgs func(n int) []string
 	loops    int  // loops to run; 0 or 1 is the single-loop server
 	dialWait bool // ready once its port accepts a connection, not on "ready ADDR"
+	// backend is the poller an examples/echo server runs on ("" for the
+	// others); the idle cell skips select.
+	backend string
+	// idleArgs are added to args in the idle cell: examples/echo needs
+	// -maxconns -1 to take 10,050 connections.
+	idleArgs []string
+	// idleModes are the modes the idle cell runs; nil is echo alone.
+	idleModes []string
+	// baseline, for a -compare server, is our row it is compared with
+	// (asyncore-BACKEND).
+	baseline string
 }
 
 // withLoops returns a copy of s that runs n loops, named "s×n".
@@ -61,12 +73,11 @@ func allServers() []*serverSpec {
 	portArgs := func(port int, mode string) []string {
 		return []string{"-port", strconv.Itoa(port), "-mode", mode}
 	}
-	loopsFlag := func(n int) []string { return []string{"-loops", strconv.Itoa(n)} }
-	ours := buildOnce(goBuild("./servers/asyncore", "asyncore")) // three backends, one binary
+	ours := buildOnce(buildEcho) // examples/echo: three backends, one binary
 	return []*serverSpec{
-		{Name: "asyncore-epoll", build: ours, args: addrArgs("-backend", "epoll"), loopArgs: loopsFlag},
-		{Name: "asyncore-poll", build: ours, args: addrArgs("-backend", "poll"), loopArgs: loopsFlag},
-		{Name: "asyncore-select", build: ours, args: addrArgs("-backend", "select"), loopArgs: loopsFlag},
+		echoSpec("asyncore-epoll", ours, "epoll"),
+		echoSpec("asyncore-poll", ours, "poll"),
+		echoSpec("asyncore-select", ours, "select"),
 		{Name: "gnet", build: goBuild("./servers/gnet", "gnet"), args: portArgs, loopArgs: loopsFlag},
 		{Name: "evio", build: goBuild("./servers/evio", "evio"), args: portArgs, loopArgs: loopsFlag},
 		// Go's net has no loops: n runs it with GOMAXPROCS=n.
@@ -78,6 +89,145 @@ func allServers() []*serverSpec {
 			return []string{strconv.Itoa(port), mode}
 		}},
 	}
+}
+
+func loopsFlag(n int) []string { return []string{"-loops", strconv.Itoa(n)} }
+
+// echoSpec is a server that takes examples/echo's command line:
+//
+//	-addr HOST:PORT -backend B -nodelay=true [-loops N] [-line] [-maxconns N]
+//
+// and prints "ready ADDR" once it accepts connections: our examples/echo,
+// or a saved build of it given with -compare. The echo cells run its byte
+// echo, the line cells its -line mode (the README's AsyncChat), and the idle
+// cell both, with -maxconns -1 (the library caps a listener at 10,000
+// connections by default; the idle cell opens 10,050).
+func echoSpec(name string, build func(string) ([]string, error), backend string) *serverSpec {
+	return &serverSpec{Name: name, build: build, backend: backend,
+		args: func(port int, mode string) []string {
+			a := []string{"-addr", fmt.Sprintf("127.0.0.1:%d", port), "-backend", backend, "-nodelay=true"}
+			if mode == "line" {
+				a = append(a, "-line")
+			}
+			return a
+		},
+		loopArgs: loopsFlag, idleArgs: []string{"-maxconns", "-1"}, idleModes: []string{"echo", "line"}}
+}
+
+// buildEcho builds examples/echo, the server the README teaches, from the
+// library's module (the bench module's replace directive points there).
+func buildEcho(dir string) ([]string, error) {
+	out := filepath.Join(dir, "echo")
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Dir = filepath.Join("..", "examples", "echo")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build ../examples/echo: %v\n%s", err, msg)
+	}
+	if err := checkEchoFlags(out); err != nil {
+		return nil, err
+	}
+	return []string{out}, nil
+}
+
+// echoFlags are the flags of examples/echo's command line the harness
+// passes; -addr, -backend and -loops are older than the harness.
+var echoFlags = []string{"-addr", "-backend", "-loops", "-line", "-maxconns", "-nodelay"}
+
+// checkEchoFlags asks bin for its usage (-h) and refuses a binary without
+// the command line the harness uses, at build time rather than with a
+// 15-second wait for a "ready" line in every cell.
+func checkEchoFlags(bin string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, bin, "-h").CombinedOutput() // the flag package's -h may exit 0 or 2
+	if missing := missingFlags(string(out)); len(missing) > 0 {
+		return fmt.Errorf("%s has no %s: it predates the command line the harness needs (bench/README.md, \"What the harness needs of examples/echo\")",
+			bin, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// missingFlags returns the echoFlags a Go flag package usage text lacks.
+func missingFlags(usage string) []string {
+	have := map[string]bool{}
+	for line := range strings.Lines(usage) {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "-") {
+			have[f[0]] = true
+		}
+	}
+	var missing []string
+	for _, f := range echoFlags {
+		if !have[f] {
+			missing = append(missing, f)
+		}
+	}
+	return missing
+}
+
+// A compareSpec is one -compare entry: a prebuilt binary that takes
+// examples/echo's command line, run beside ours under its own name.
+type compareSpec struct {
+	Name, Path, Backend string
+}
+
+// parseCompare parses -compare: name=PATH[,name=PATH...]. The server runs
+// on epoll unless its name ends in -poll or -select. A name may not repeat
+// or take a built-in server's name (or the ×N form of the loop rows).
+func parseCompare(s string, builtin []string) ([]compareSpec, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []compareSpec
+	seen := map[string]bool{}
+	for _, n := range builtin {
+		seen[n] = true
+	}
+	for f := range strings.SplitSeq(s, ",") {
+		name, path, ok := strings.Cut(strings.TrimSpace(f), "=")
+		name, path = strings.TrimSpace(name), strings.TrimSpace(path)
+		if !ok || name == "" || path == "" {
+			return nil, fmt.Errorf("-compare: %q is not name=PATH", f)
+		}
+		if strings.ContainsAny(name, "×| \t") {
+			return nil, fmt.Errorf("-compare: name %q may not hold spaces, '|' or '×'", name)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("-compare: the name %q is taken", name)
+		}
+		seen[name] = true
+		backend := "epoll"
+		for _, b := range []string{"poll", "select"} {
+			if strings.HasSuffix(name, "-"+b) {
+				backend = b
+			}
+		}
+		out = append(out, compareSpec{Name: name, Path: path, Backend: backend})
+	}
+	return out, nil
+}
+
+// spec returns the server for a -compare entry. Its build only checks that
+// the binary is there and executable, and runs it by its absolute path.
+func (c compareSpec) spec() *serverSpec {
+	s := echoSpec(c.Name, func(string) ([]string, error) {
+		abs, err := filepath.Abs(c.Path)
+		if err != nil {
+			return nil, err
+		}
+		st, err := os.Stat(abs)
+		if err != nil {
+			return nil, fmt.Errorf("-compare %s: %w", c.Name, err)
+		}
+		if st.IsDir() || st.Mode()&0o111 == 0 {
+			return nil, fmt.Errorf("-compare %s: %s is not an executable file", c.Name, abs)
+		}
+		if err := checkEchoFlags(abs); err != nil {
+			return nil, fmt.Errorf("-compare %s: %w", c.Name, err)
+		}
+		return []string{abs}, nil
+	}, c.Backend)
+	s.baseline = "asyncore-" + c.Backend
+	return s
 }
 
 // buildOnce memoizes a build shared by several servers.
