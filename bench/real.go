@@ -21,7 +21,8 @@ import (
 // they imitate, driven by the standard clients of each protocol:
 //
 //   - resp: examples/resp (epoll) and redis-server, each driven by
-//     redis-benchmark -c 50 at -P 1 and -P 16 for SET, GET and MSET;
+//     redis-benchmark -c 50 -r 100000 (keys drawn from 100,000, not one
+//     hot key) at -P 1 and -P 16 for SET, GET and MSET;
 //   - http: examples/httpd (epoll) and Go's net/http (servers/nethttp), both
 //     serving the same small index.html, driven by wrk -t1 -c50 without and
 //     with pipelining (examples/httpd/pipeline.lua, 16 requests per write).
@@ -288,7 +289,7 @@ func redisBenchmark(addr, test string, n, pipeline int) (int64, float64, error) 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "redis-benchmark", "-h", host, "-p", port, "-q",
-		"-n", strconv.Itoa(n), "-c", "50", "-P", strconv.Itoa(pipeline), "-t", strings.ToLower(test))
+		"-n", strconv.Itoa(n), "-c", "50", "-r", "100000", "-P", strconv.Itoa(pipeline), "-t", strings.ToLower(test))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return 0, 0, fmt.Errorf("redis-benchmark: %v: %s", err, tail(out))
