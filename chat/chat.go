@@ -44,10 +44,11 @@ type Handler interface {
 	// CollectIncomingData is asynchat's collect_incoming_data: it receives
 	// the input of the current frame, in pieces, as it arrives.
 	//
-	// data is only lent: it points into a read buffer that later reads
-	// reuse (and other connections borrow), so it is valid only until
-	// CollectIncomingData returns, as bufio.Scanner.Bytes is until the
-	// next Scan. Copy what you keep — c.buf = append(c.buf, data...) — and
+	// data is only lent: it points into the loop's read buffer, which
+	// the next read of any channel of the loop reuses, so it is valid only
+	// until CollectIncomingData returns, as bufio.Scanner.Bytes is until
+	// the next Scan — the lifetime rule of dispatcher.DataHandler's
+	// HandleData and loop.Loop.BorrowReadBuffer. Copy what you keep — c.buf = append(c.buf, data...) — and
 	// never keep data itself: asynchat's self.buffer.append(data), ported
 	// as c.parts = append(c.parts, data), yields corrupted frames later.
 	// Under go test -race, or with ASYNCORE_DEBUG=1 in the environment,
