@@ -130,12 +130,7 @@ type Dispatcher struct {
 	eof        bool // a read returned EOF: stop watching for reading
 	addr       net.Addr
 
-	acceptPaused bool
-	acceptTimer  *loop.Timer
-	rejected     uint64 // connections refused over MaxConns
-	shedConns    uint64 // connections accepted and closed for lack of descriptors
-	spare        int    // the listener's reserve descriptor, if hasSpare
-	hasSpare     bool
+	acc *acceptState // a listener's own state (accept.go); nil on a connection
 
 	tmo timeouts
 
@@ -256,9 +251,9 @@ func (d *Dispatcher) UpdateInterest() {
 // ignores them.
 func (d *Dispatcher) Close() error {
 	d.connected, d.accepting, d.connecting = false, false, false
-	if d.acceptTimer != nil {
-		d.acceptTimer.Stop()
-		d.acceptTimer, d.acceptPaused = nil, false
+	if a := d.acc; a != nil && a.timer != nil {
+		a.timer.Stop()
+		a.timer, a.paused = nil, false
 	}
 	d.stopTimeouts()
 	d.closeSpare()

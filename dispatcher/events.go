@@ -23,7 +23,7 @@ func (d *Dispatcher) Interest() poller.Events {
 	}
 	var ev poller.Events
 	if d.accepting {
-		if !d.acceptPaused && d.self.Readable() {
+		if !d.acceptPaused() && d.self.Readable() {
 			ev |= poller.Read
 		}
 		return ev
