@@ -109,7 +109,7 @@ func (d *Dispatcher) Accept() (int, net.Addr, error) {
 	fd, sa, err := sock.Accept(d.fd)
 	switch {
 	case err == nil:
-		return fd, sock.ToNetAddr(sa, d.sotype), nil
+		return fd, sock.ToNetAddr(sa, int(d.sotype)), nil
 	case acceptAgain(err):
 		return -1, nil, nil
 	case err == unix.EMFILE || err == unix.ENFILE:

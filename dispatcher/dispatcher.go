@@ -119,8 +119,8 @@ type Dispatcher struct {
 	self   Handler
 	m      *loop.Map
 	fd     int
-	family int
-	sotype int
+	family int32 // int32, with sotype, to keep a connection's struct small
+	sotype int32
 	isFile bool
 	epoch  uint32 // changes whenever the socket does: stale-handler guard
 
@@ -128,7 +128,11 @@ type Dispatcher struct {
 	accepting  bool
 	connecting bool
 	eof        bool // a read returned EOF: stop watching for reading
-	addr       net.Addr
+	// dropInput: see ws. shuttingDown: BeginShutdown was called for this
+	// socket. (Beside the other flags, so they share one word.)
+	dropInput    bool
+	shuttingDown bool
+	addr         net.Addr
 
 	acc *acceptState // a listener's own state (accept.go); nil on a connection
 
@@ -137,10 +141,7 @@ type Dispatcher struct {
 	// ws is the DispatcherWithSend around this Dispatcher, if any: its
 	// CloseWhenDone keeps a deadline on the dispatcher's timer and drops
 	// input (dropInput) instead of calling HandleRead.
-	ws        *DispatcherWithSend
-	dropInput bool
-
-	shuttingDown bool // BeginShutdown was called for this socket
+	ws *DispatcherWithSend
 
 	iov []unix.Iovec // Socket().SendBuffers' scratch
 
@@ -216,7 +217,7 @@ func (d *Dispatcher) localAddr() net.Addr {
 	if err != nil {
 		return nil
 	}
-	return sock.ToNetAddr(sa, d.sotype)
+	return sock.ToNetAddr(sa, int(d.sotype))
 }
 
 // remoteAddr returns the connected peer's address, or nil
@@ -229,7 +230,7 @@ func (d *Dispatcher) remoteAddr() net.Addr {
 	if err != nil {
 		return nil
 	}
-	return sock.ToNetAddr(sa, d.sotype)
+	return sock.ToNetAddr(sa, int(d.sotype))
 }
 
 // UpdateInterest tells the loop that Readable or Writable may have changed
