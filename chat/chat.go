@@ -44,10 +44,11 @@ type Handler interface {
 	// CollectIncomingData is asynchat's collect_incoming_data: it receives
 	// the input of the current frame, in pieces, as it arrives.
 	//
-	// data is only lent: it points into a read buffer that later reads
-	// reuse (and other connections borrow), so it is valid only until
-	// CollectIncomingData returns, as bufio.Scanner.Bytes is until the
-	// next Scan. Copy what you keep — c.buf = append(c.buf, data...) — and
+	// data is only lent: it points into the loop's read buffer, which
+	// the next read of any channel of the loop reuses, so it is valid only
+	// until CollectIncomingData returns, as bufio.Scanner.Bytes is until
+	// the next Scan — the lifetime rule of dispatcher.DataHandler's
+	// HandleData and loop.Loop.BorrowReadBuffer. Copy what you keep — c.buf = append(c.buf, data...) — and
 	// never keep data itself: asynchat's self.buffer.append(data), ported
 	// as c.parts = append(c.parts, data), yields corrupted frames later.
 	// Under go test -race, or with ASYNCORE_DEBUG=1 in the environment,
@@ -159,7 +160,6 @@ type AsyncChat struct {
 	LingerTimeout time.Duration
 
 	self     Handler
-	drainer  drainer // self, if it has HandleDrained
 	term     Terminator
 	in       []byte // a partial delimiter kept between reads
 	incoming []byte // the default collector's buffer
@@ -167,22 +167,24 @@ type AsyncChat struct {
 	out      producer.FIFO
 	bufs     [][]byte // Gather's scratch
 
+	// The flags, together so that they share one word.
 	reading bool // inside HandleRead: writes wait for its end
 	// wait says why input already read waits in c.in unframed, if it
 	// does: FramesPerRead (postpone) or OutHighWater (hold).
-	wait     inputWait
+	wait    inputWait
+	paused  bool // reading stopped above OutHighWater
+	framing bool // a frame has begun: frameAt is its first byte's time
+	// discarded is set by DiscardBuffers, so that one called from
+	// FoundTerminator also drops the rest of the input being framed.
+	discarded bool
+	drains    bool // self has HandleDrained (drainer)
+
 	resumeFn func()
 	// replyBase is what was queued when the current FoundTerminator began
 	// (0 outside one): OutLimit bounds one reply, not the rest of the
 	// reply before it that is still being written.
 	replyBase int
-	paused    bool // reading stopped above OutHighWater
-	// discarded is set by DiscardBuffers, so that one called from
-	// FoundTerminator also drops the rest of the input being framed.
-	discarded bool
-
-	framing bool  // a frame has begun: frameAt is its first byte's time
-	frameAt int64 // loop.Loop.Now at the first byte of the current frame
+	frameAt   int64 // loop.Loop.Now at the first byte of the current frame
 
 	// life is where the chat is between open and closed — failed,
 	// closing when done, draining in a lingering close — with the clocks
@@ -201,7 +203,7 @@ func (c *AsyncChat) Init(self Handler, m *loop.Map) {
 		panic("chat: Init's self must be the value that embeds this AsyncChat")
 	}
 	c.self = self
-	c.drainer, _ = self.(drainer)
+	_, c.drains = self.(drainer)
 	c.Dispatcher.Init(self, m)
 	c.Hooks().UseServerTimeouts()
 }

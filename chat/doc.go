@@ -135,8 +135,13 @@
 //     CollectIncomingData is asynchat's _collect_incoming_data, and TakeData
 //     its _get_data.
 //   - The data given to CollectIncomingData is only valid during the call
-//     (it points into a reused read buffer), like bufio.Scanner.Bytes; the
-//     default collector copies it. Keeping the slice itself — asynchat's
+//     (it points into the loop's read buffer, loop.Loop.BorrowReadBuffer,
+//     which every read of every channel of the loop reuses), like
+//     bufio.Scanner.Bytes; the default collector copies it. The same
+//     lifetime rule holds for dispatcher.DataHandler's HandleData: lent
+//     until the handler returns. The chat itself holds no read buffer
+//     between reads, only a partial delimiter, so an idle connection costs
+//     little. Keeping the slice itself — asynchat's
 //     self.buffer.append(data) ported as c.parts = append(c.parts, data) —
 //     corrupts frames later. Under the race detector, or with the
 //     environment variable ASYNCORE_DEBUG set (to anything but "0"), the

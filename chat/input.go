@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/config"
+	"github.com/asyncore-go/asyncore/loop"
 )
 
 // The input side of AsyncChat: reads, framing at the terminator, the input
@@ -26,12 +27,17 @@ const (
 	waitOutput
 )
 
-// readBuffers holds the buffers reads go into. Input is framed as soon as it
-// arrives and only a partial delimiter is kept, so a read buffer is needed
-// only for the length of HandleRead: a pool lets idle connections hold none
-// (F11 slowloris, docs/failure-modes.md), and a handler that reads another
-// channel from inside FoundTerminator gets its own.
-var readBuffers = sync.Pool{New: func() any { return new([]byte) }}
+// Reads go into the loop's read buffer (loop.Loop.BorrowReadBuffer). Input
+// is framed as soon as it arrives and only a partial delimiter is kept, so a
+// read buffer is needed only for the length of HandleRead: the loop's one
+// buffer serves all its channels, an idle connection holds none (F11
+// slowloris, docs/failure-modes.md), and a handler that reads another
+// channel from inside FoundTerminator gets a buffer of its own.
+//
+// largeReads holds the buffers of the rare read that does not fit in the
+// loop's: an InBufferSize above loop.ReadBufferSize, or a partial delimiter
+// of half the buffer or more.
+var largeReads = sync.Pool{New: func() any { return new([]byte) }}
 
 // HandleRead reads what the socket has, frames it, and writes the replies
 // the frames produced with one gathered write: asynchat's handle_read.
@@ -50,13 +56,32 @@ func (c *AsyncChat) HandleRead() {
 	}
 	// A partial delimiter kept from the last read goes in front of this
 	// one in the borrowed buffer, so c.in never grows to a read's size and
-	// an idle channel keeps only those few bytes.
+	// an idle channel keeps only those few bytes. With the default size the
+	// read then asks for that many bytes less, to fit the loop's buffer.
 	k := len(c.in)
-	bp := readBuffers.Get().(*[]byte)
+	if size > loop.ReadBufferSize || k >= loop.ReadBufferSize/2 {
+		c.readLarge(k, size)
+		return
+	}
+	l := c.Map().Loop()
+	buf := l.BorrowReadBuffer()
+	defer l.ReturnReadBuffer(buf) // also if a handler panics
+	c.readInto(buf[:min(k+size, len(buf))], k)
+}
+
+// readLarge is HandleRead into a pooled buffer of k+size bytes.
+func (c *AsyncChat) readLarge(k, size int) {
+	bp := largeReads.Get().(*[]byte)
 	if cap(*bp) < k+size {
 		*bp = make([]byte, k+size)
 	}
-	buf := (*bp)[:k+size]
+	c.readInto((*bp)[:k+size], k)
+	largeReads.Put(bp)
+}
+
+// readInto copies the partial delimiter c.in to the front of buf, reads
+// into the rest, and frames the input.
+func (c *AsyncChat) readInto(buf []byte, k int) {
 	copy(buf, c.in)
 	if n, _ := c.Recv(buf[k:]); n > 0 { // errors have gone to HandleClose or HandleError
 		if c.life.Closing() {
@@ -66,7 +91,6 @@ func (c *AsyncChat) HandleRead() {
 		c.handleInput(buf[:k+n])
 		c.initiateSend()
 	}
-	readBuffers.Put(bp)
 }
 
 // handleInput frames data with writes held back until it is done, so the

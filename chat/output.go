@@ -134,8 +134,8 @@ func (c *AsyncChat) initiateSend() {
 	}
 	c.resumeBelowLowWater()
 	c.UpdateInterest()
-	if !wasEmpty && c.drainer != nil && c.out.Empty() && !c.life.Closing() && c.Fd() >= 0 {
-		c.drainer.HandleDrained()
+	if !wasEmpty && c.drains && c.out.Empty() && !c.life.Closing() && c.Fd() >= 0 {
+		c.self.(drainer).HandleDrained()
 	}
 }
 

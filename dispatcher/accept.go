@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asyncore-go/asyncore/internal/sock"
+	"github.com/asyncore-go/asyncore/loop"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,21 +23,45 @@ const acceptsPerEvent = 10
 // given up when accept runs out of descriptors (see shed). Failing to get
 // one is not an error: the listener then only backs off.
 func (d *Dispatcher) openSpare() {
-	if d.hasSpare {
+	a := d.acceptor()
+	if a.hasSpare {
 		return
 	}
 	fd, err := sock.OpenDevNull()
 	if err == nil {
-		d.spare, d.hasSpare = fd, true
+		a.spare, a.hasSpare = fd, true
 	}
 }
 
 func (d *Dispatcher) closeSpare() {
-	if d.hasSpare {
-		_ = sock.Close(d.spare)
-		d.hasSpare = false
+	if a := d.acc; a != nil && a.hasSpare {
+		_ = sock.Close(a.spare)
+		a.hasSpare = false
 	}
 }
+
+// acceptState is what only a listener needs. It is allocated when a
+// listener first needs it, so that the Dispatcher of each connection — of
+// which a server has thousands — does not carry it.
+type acceptState struct {
+	timer    *loop.Timer // ends a pause (pauseAccepting)
+	rejected uint64      // connections refused over MaxConns
+	shed     uint64      // connections accepted and closed for lack of descriptors
+	spare    int         // the reserve descriptor, if hasSpare
+	paused   bool        // not accepting until timer fires
+	hasSpare bool
+}
+
+// acceptor returns the listener's state, allocating it on first use.
+func (d *Dispatcher) acceptor() *acceptState {
+	if d.acc == nil {
+		d.acc = new(acceptState)
+	}
+	return d.acc
+}
+
+// acceptPaused reports whether the listener is pausing (pauseAccepting).
+func (d *Dispatcher) acceptPaused() bool { return d.acc != nil && d.acc.paused }
 
 // maxShed bounds the connections one shed closes, so a connect storm
 // cannot hold the loop in it.
@@ -50,7 +75,7 @@ const maxShed = 1024
 // Another goroutine that opens a file meanwhile may take the freed number; the
 // spare is then reopened at the next shed.
 func (d *Dispatcher) shed() {
-	if !d.hasSpare {
+	if d.acc == nil || !d.acc.hasSpare {
 		d.openSpare()
 		return
 	}
@@ -61,7 +86,7 @@ func (d *Dispatcher) shed() {
 			break
 		}
 		_ = sock.Close(fd)
-		d.shedConns++
+		d.acc.shed++
 		stateOf(d.m).stats.Shed++
 	}
 	d.openSpare()
@@ -84,7 +109,7 @@ func (d *Dispatcher) Accept() (int, net.Addr, error) {
 	fd, sa, err := sock.Accept(d.fd)
 	switch {
 	case err == nil:
-		return fd, sock.ToNetAddr(sa, d.sotype), nil
+		return fd, sock.ToNetAddr(sa, int(d.sotype)), nil
 	case acceptAgain(err):
 		return -1, nil, nil
 	case err == unix.EMFILE || err == unix.ENFILE:
@@ -103,7 +128,8 @@ func (d *Dispatcher) Accept() (int, net.Addr, error) {
 // retrying at once would spin the CPU at 100% while descriptors are short
 // (docs/failure-modes.md#f1-accept-emfile); nginx waits 500 ms the same way.
 func (d *Dispatcher) pauseAccepting(err error) {
-	if d.acceptPaused {
+	a := d.acceptor()
+	if a.paused {
 		return
 	}
 	l := d.m.Loop()
@@ -114,12 +140,12 @@ func (d *Dispatcher) pauseAccepting(err error) {
 	if backoff <= 0 {
 		backoff = DefaultAcceptBackoff
 	}
-	d.acceptPaused = true
+	a.paused = true
 	stateOf(d.m).stats.AcceptPauses++
 	d.m.Update(d.fd)
 	d.logger().Warn("dispatcher: accept failed; pausing the listener", "err", err, "backoff", backoff, "channel", d.self)
-	d.acceptTimer = l.AfterFunc(backoff, func() {
-		d.acceptPaused, d.acceptTimer = false, nil
+	a.timer = l.AfterFunc(backoff, func() {
+		a.paused, a.timer = false, nil
 		d.UpdateInterest()
 	})
 }
@@ -158,7 +184,7 @@ func (d *Dispatcher) HandleAccept() {
 		st.markAccepted(fd)
 		d.self.HandleAccepted(fd, addr)
 		st.markAccepted(-1)
-		if d.epoch != epoch || !d.accepting || d.acceptPaused {
+		if d.epoch != epoch || !d.accepting || d.acceptPaused() {
 			return
 		}
 	}
@@ -188,7 +214,7 @@ func (d *Dispatcher) reject(fd int, why string) {
 		_, _ = sock.Send(fd, d.RejectMessage)
 	}
 	_ = sock.Close(fd)
-	d.rejected++
+	d.acceptor().rejected++
 	stateOf(d.m).stats.Rejected++
 	d.logPeer("connection refused: "+why, nil)
 }

@@ -119,8 +119,8 @@ type Dispatcher struct {
 	self   Handler
 	m      *loop.Map
 	fd     int
-	family int
-	sotype int
+	family int32 // int32, with sotype, to keep a connection's struct small
+	sotype int32
 	isFile bool
 	epoch  uint32 // changes whenever the socket does: stale-handler guard
 
@@ -128,24 +128,20 @@ type Dispatcher struct {
 	accepting  bool
 	connecting bool
 	eof        bool // a read returned EOF: stop watching for reading
-	addr       net.Addr
+	// dropInput: see ws. shuttingDown: BeginShutdown was called for this
+	// socket. (Beside the other flags, so they share one word.)
+	dropInput    bool
+	shuttingDown bool
+	addr         net.Addr
 
-	acceptPaused bool
-	acceptTimer  *loop.Timer
-	rejected     uint64 // connections refused over MaxConns
-	shedConns    uint64 // connections accepted and closed for lack of descriptors
-	spare        int    // the listener's reserve descriptor, if hasSpare
-	hasSpare     bool
+	acc *acceptState // a listener's own state (accept.go); nil on a connection
 
 	tmo timeouts
 
 	// ws is the DispatcherWithSend around this Dispatcher, if any: its
 	// CloseWhenDone keeps a deadline on the dispatcher's timer and drops
 	// input (dropInput) instead of calling HandleRead.
-	ws        *DispatcherWithSend
-	dropInput bool
-
-	shuttingDown bool // BeginShutdown was called for this socket
+	ws *DispatcherWithSend
 
 	iov []unix.Iovec // Socket().SendBuffers' scratch
 
@@ -221,7 +217,7 @@ func (d *Dispatcher) localAddr() net.Addr {
 	if err != nil {
 		return nil
 	}
-	return sock.ToNetAddr(sa, d.sotype)
+	return sock.ToNetAddr(sa, int(d.sotype))
 }
 
 // remoteAddr returns the connected peer's address, or nil
@@ -234,7 +230,7 @@ func (d *Dispatcher) remoteAddr() net.Addr {
 	if err != nil {
 		return nil
 	}
-	return sock.ToNetAddr(sa, d.sotype)
+	return sock.ToNetAddr(sa, int(d.sotype))
 }
 
 // UpdateInterest tells the loop that Readable or Writable may have changed
@@ -256,9 +252,9 @@ func (d *Dispatcher) UpdateInterest() {
 // ignores them.
 func (d *Dispatcher) Close() error {
 	d.connected, d.accepting, d.connecting = false, false, false
-	if d.acceptTimer != nil {
-		d.acceptTimer.Stop()
-		d.acceptTimer, d.acceptPaused = nil, false
+	if a := d.acc; a != nil && a.timer != nil {
+		a.timer.Stop()
+		a.timer, a.paused = nil, false
 	}
 	d.stopTimeouts()
 	d.closeSpare()

@@ -22,6 +22,24 @@
 // Any method of Handler the embedding type defines overrides the default;
 // the rest keep asyncore's default behaviour (see each Handle method).
 //
+// # Reading into the loop's buffer: HandleData
+//
+// The fast way to take input from a stream is to let the loop read it: a
+// handler with HandleData (DataHandler) is called with what arrived, read
+// into the loop's one read buffer, instead of HandleRead:
+//
+//	func (e *Echo) HandleData(p []byte) { e.Send(p) }
+//
+// The connection then holds no read buffer — the loop's 64 KiB serves all
+// its connections, one handler at a time — and a read costs one system
+// call and no copy. The lifetime rule: p is lent until HandleData returns;
+// the next read of any channel of the loop overwrites it. Send it, frame
+// it, copy it; never keep p itself. It is the rule chat states for
+// CollectIncomingData, which reads into the same buffer. EOF, errors,
+// timeouts and statistics are as for Recv; a nested read (a proxy reading
+// its other side from inside HandleData) gets a buffer of its own.
+// HandleData is an addition; asyncore's HandleRead with Recv still works.
+//
 // # Servers
 //
 // Serve is socketserver's TCPServer: a listener plus a constructor that

@@ -23,7 +23,7 @@ func (d *Dispatcher) Interest() poller.Events {
 	}
 	var ev poller.Events
 	if d.accepting {
-		if !d.acceptPaused && d.self.Readable() {
+		if !d.acceptPaused() && d.self.Readable() {
 			ev |= poller.Read
 		}
 		return ev
@@ -89,10 +89,15 @@ func (d *Dispatcher) handleReadEvent() {
 	d.handleRead()
 }
 
-// handleRead calls HandleRead, or drops the input after a CloseWhenDone.
+// handleRead calls HandleRead — or, for a handler with HandleData, reads
+// into the loop's buffer for it — or drops the input after a CloseWhenDone.
 func (d *Dispatcher) handleRead() {
 	if d.dropInput {
 		d.ws.dropRead()
+		return
+	}
+	if h, ok := d.self.(DataHandler); ok {
+		d.readData(h)
 		return
 	}
 	d.self.HandleRead()

@@ -96,7 +96,7 @@ func (d *Dispatcher) sendTo(data []byte, addr net.Addr) (int, error) {
 	if d.fd < 0 {
 		return 0, ErrClosed
 	}
-	sa, err := sock.FromNetAddr(d.family, addr)
+	sa, err := sock.FromNetAddr(int(d.family), addr)
 	if err != nil {
 		return 0, err
 	}
@@ -124,7 +124,7 @@ func (d *Dispatcher) recvFrom(buf []byte) (int, net.Addr, error) {
 		d.tmo.lastIO = d.now()
 		d.tmo.lastIn = d.tmo.lastIO
 		d.read(n)
-		return n, sock.ToNetAddr(sa, d.sotype), nil
+		return n, sock.ToNetAddr(sa, int(d.sotype)), nil
 	case wouldBlock(err):
 		return 0, nil, nil
 	}

@@ -22,7 +22,7 @@ func (d *Dispatcher) CreateSocket(family, sotype int) error {
 	if err != nil {
 		return err
 	}
-	d.family, d.sotype = family, sotype
+	d.family, d.sotype = int32(family), int32(sotype)
 	if err := d.setSocket(fd); err != nil {
 		_ = sock.Close(fd)
 		return err
@@ -67,7 +67,7 @@ func (d *Dispatcher) Adopt(fd int) error {
 	if err != nil {
 		return err
 	}
-	d.family, d.sotype = family, sotype
+	d.family, d.sotype = int32(family), int32(sotype)
 	if err := d.setSocket(fd); err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func (d *Dispatcher) Bind(address string) error {
 	if d.fd < 0 {
 		return ErrClosed
 	}
-	sa, err := sock.Resolve(d.family, address)
+	sa, err := sock.Resolve(int(d.family), address)
 	if err != nil {
 		return err
 	}
@@ -201,7 +201,7 @@ func (d *Dispatcher) Connect(address string) error {
 	if d.fd < 0 {
 		return ErrClosed
 	}
-	sa, err := sock.Resolve(d.family, address)
+	sa, err := sock.Resolve(int(d.family), address)
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,7 @@ func (d *Dispatcher) connect(sa unix.Sockaddr) error {
 	switch err {
 	case unix.EINPROGRESS, unix.EALREADY, unix.EAGAIN, unix.EINTR:
 		// EINTR: the connect goes on in the background (connect(2)).
-		d.addr = sock.ToNetAddr(sa, d.sotype)
+		d.addr = sock.ToNetAddr(sa, int(d.sotype))
 		d.m.Update(d.fd)
 		d.tmo.connectStart = d.now()
 		d.resetTimeouts()
@@ -222,7 +222,7 @@ func (d *Dispatcher) connect(sa unix.Sockaddr) error {
 	case nil, unix.EISCONN:
 		// Connected at once: HandleConnect runs now, and a failure found
 		// here is the caller's, like every error Connect returns.
-		d.addr = sock.ToNetAddr(sa, d.sotype)
+		d.addr = sock.ToNetAddr(sa, int(d.sotype))
 		d.m.Update(d.fd)
 		return d.handleConnectEvent()
 	}

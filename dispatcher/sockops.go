@@ -16,11 +16,11 @@ func (d *Dispatcher) Socket() Socket { return Socket{d} }
 
 // Family reports the socket's address family (AFInet, AFInet6, AFUnix), as
 // given to CreateSocket or found by Adopt.
-func (s Socket) Family() int { return s.d.family }
+func (s Socket) Family() int { return int(s.d.family) }
 
 // Type reports the socket type (SockStream or SockDgram); 0 for a file
 // (FileDispatcher).
-func (s Socket) Type() int { return s.d.sotype }
+func (s Socket) Type() int { return int(s.d.sotype) }
 
 // LocalAddr returns the socket's own address (getsockname), or nil.
 func (s Socket) LocalAddr() net.Addr { return s.d.localAddr() }

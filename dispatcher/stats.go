@@ -23,7 +23,10 @@ type AcceptStats struct {
 // AcceptStats reports what this listener refused and shed (the loop's
 // Stats count the same for the whole map).
 func (d *Dispatcher) AcceptStats() AcceptStats {
-	return AcceptStats{Rejected: d.rejected, Shed: d.shedConns}
+	if d.acc == nil {
+		return AcceptStats{}
+	}
+	return AcceptStats{Rejected: d.acc.rejected, Shed: d.acc.shed}
 }
 
 // read records n bytes received, for this channel and its map.

@@ -90,13 +90,14 @@ type timeouts struct {
 	armedAt  int64      // the deadline timer is armed for
 	armed    bool
 	deferred bool // no loop yet: arm when the first event arrives
+	// (The flags share one word.)
+	writeBlocked bool // the last write left output behind
+	serverDefs   bool // UseServerTimeouts was called
 
 	lastIO       int64 // last input or output progress
 	lastIn       int64 // last input
 	connectStart int64
 	stallSince   int64 // last write progress while output was blocked
-	writeBlocked bool  // the last write left output behind
-	serverDefs   bool  // UseServerTimeouts was called
 }
 
 // useServerTimeouts is Hooks.UseServerTimeouts.

@@ -260,7 +260,7 @@ type lifeConn struct{ d *Dispatcher }
 
 func (x lifeConn) Loop() *loop.Loop            { return x.d.m.Loop() }
 func (x lifeConn) EOF() bool                   { return x.d.eof }
-func (x lifeConn) Type() int                   { return x.d.sotype }
+func (x lifeConn) Type() int                   { return int(x.d.sotype) }
 func (x lifeConn) Unread() int                 { return x.d.unread() }
 func (x lifeConn) ShutdownWrite() error        { return x.d.shutdownWrite() }
 func (x lifeConn) ArmTimeout(at time.Duration) { x.d.armTimeout(at) }

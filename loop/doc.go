@@ -118,6 +118,17 @@
 // the map opens that same loop with its options, backend included, and
 // keeps the timers and functions queued on it.
 //
+// # The read buffer
+//
+// Each loop has one read buffer of ReadBufferSize (64 KiB) bytes, allocated
+// the first time it is lent (BorrowReadBuffer). Channels read into it rather
+// than into buffers of their own — dispatcher.DataHandler's HandleData and
+// chat.AsyncChat do — so an idle connection holds no read buffer. The
+// lifetime rule: what is read into it is valid until the handler that read
+// it returns; copy what must outlive that. A borrow made while the buffer is
+// lent, by a handler reading another channel from inside its own, gets a
+// pooled buffer instead.
+//
 // Everything in a Loop, its Map and its channels belongs to the goroutine that
 // calls Run, except Post and Stop (and Map.Loop and Map.Post, the way another
 // goroutine reaches the loop serving a map), which any goroutine may call. To

@@ -41,6 +41,7 @@ type Loop struct {
 	lastNow int64                // the last value now returned
 	clock   int64                // what Now returns while an iteration runs
 	peerLog LogGate              // see PeerLog
+	readBuf readBuffer           // see BorrowReadBuffer
 
 	wake        waker       // valid once hasWake is set, under mu
 	hasWake     bool        // the loop has been opened (guarded by mu)

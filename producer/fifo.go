@@ -2,6 +2,7 @@ package producer
 
 import (
 	"io"
+	"sync"
 
 	"github.com/asyncore-go/asyncore/internal/config"
 )
@@ -326,21 +327,35 @@ func (q *FIFO) remove(i int) {
 	q.pop()
 }
 
+// smallBuffers holds the emptied buffers of minBuffer bytes — a typical
+// reply's — for every queue to reuse, rather than each queue keeping its
+// own: an idle connection whose replies all fitted then holds no output
+// buffer, and steady-state pushes still allocate nothing.
+var smallBuffers = sync.Pool{New: func() any { return new([minBuffer]byte) }}
+
 // getBuffer returns an empty buffer for at least n bytes, reusing an
 // emptied one if it is large enough.
 func (q *FIFO) getBuffer(n int) []byte {
-	if q.nfree == 0 || cap(q.free[q.nfree-1]) < n {
-		return make([]byte, 0, max(n, minBuffer))
+	if q.nfree > 0 && cap(q.free[q.nfree-1]) >= n {
+		q.nfree--
+		b := q.free[q.nfree]
+		q.free[q.nfree] = nil
+		return b
 	}
-	q.nfree--
-	b := q.free[q.nfree]
-	q.free[q.nfree] = nil
-	return b
+	if n <= minBuffer {
+		return smallBuffers.Get().(*[minBuffer]byte)[:0]
+	}
+	return make([]byte, 0, n)
 }
 
-// putBuffer keeps an emptied buffer for reuse, unless enough are kept
-// already or it grew too large to be worth keeping.
+// putBuffer keeps an emptied buffer for reuse — a small one in the shared
+// pool — unless enough are kept already or it grew too large to be worth
+// keeping.
 func (q *FIFO) putBuffer(b []byte) {
+	if cap(b) == minBuffer {
+		smallBuffers.Put((*[minBuffer]byte)(b[:minBuffer]))
+		return
+	}
 	if q.nfree < keepBuffers && cap(b) <= shrinkAbove {
 		q.free[q.nfree] = b[:0]
 		q.nfree++

@@ -3,17 +3,24 @@
 // when the socket is ready.
 //
 //	go run ./examples/echo                 # TCP on 127.0.0.1:7007
+//	go run ./examples/echo -line           # a line echo on chat.AsyncChat
 //	go run ./examples/echo -udp            # UDP instead
 //	go run ./examples/echo -backend poll   # pick the poller
 //
 // It is the Go form of the echo server in Python's asyncore documentation:
 // a listener whose HandleAccepted wraps each new connection in a handler,
-// and a handler whose HandleRead sends back what it receives.
+// and a handler that sends back what it receives. The handler takes its
+// input with HandleData, the fast path: the loop reads into its one read
+// buffer and lends the data, so a connection holds no buffer of its own.
+//
+// It prints one line, "ready ADDR", on stdout once it accepts connections;
+// logs go to stderr.
 package main
 
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -22,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
@@ -37,17 +45,13 @@ const maxPending = 256 << 10
 // at once and writes it when the socket becomes writable.
 type echoHandler struct {
 	dispatcher.DispatcherWithSend
-	buf [4096]byte // reused by every read: no allocation per event
 }
 
-// HandleRead is called when the socket has data or EOF. Recv returns 0 when
-// there is nothing to read; at EOF, or if the connection breaks, it calls
-// HandleClose itself, so there is no error handling to do here.
-func (h *echoHandler) HandleRead() {
-	if n, _ := h.Recv(h.buf[:]); n > 0 {
-		h.Send(h.buf[:n])
-	}
-}
+// HandleData is called with what the socket received (dispatcher.DataHandler).
+// p is the loop's read buffer, lent until HandleData returns; Send queues a
+// copy of whatever the socket does not take now. EOF and broken connections
+// go to HandleClose, so there is no error handling to do here.
+func (h *echoHandler) HandleData(p []byte) { h.Send(p) }
 
 // Readable applies back-pressure: while too much output is queued the loop
 // stops watching the socket for reading, and the client's writes block.
@@ -63,15 +67,40 @@ func (h *echoHandler) HandleClose() {
 	h.DispatcherWithSend.HandleClose()
 }
 
+// lineHandler is the line echo of -line, asynchat's way: the chat collects
+// input until the "\n" terminator, and FoundTerminator pushes the line back.
+type lineHandler struct {
+	chat.AsyncChat
+}
+
+// FoundTerminator answers a complete line with the same line. TakeData's
+// slice is reused by the next line, and Push copies it, so the append costs
+// no allocation once the collector has grown.
+func (h *lineHandler) FoundTerminator() {
+	h.Push(append(h.TakeData(), '\n'))
+}
+
 // echoServer is the listening socket. The default HandleAccept accepts the
 // pending connections and passes each to HandleAccepted.
 type echoServer struct {
 	dispatcher.Dispatcher
+	line    bool // -line: serve lineHandlers
+	noDelay bool // set TCP_NODELAY on accepted connections
 }
 
 // HandleAccepted adopts a new connection's descriptor into an echoHandler
-// in the listener's map, so the same loop serves it.
+// (or, with -line, a lineHandler) in the listener's map, so the same loop
+// serves it.
 func (s *echoServer) HandleAccepted(fd int, addr net.Addr) {
+	if s.noDelay {
+		// Replies go out without Nagle's delay, as Go's net package does
+		// by default: a pipelined reply must not wait for the peer's ACK.
+		_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	}
+	if s.line {
+		s.acceptLine(fd, addr)
+		return
+	}
 	h := &echoHandler{}
 	h.Init(h, s.Map()) // Python: EchoHandler(sock, map=self._map)
 	if err := h.Adopt(fd); err != nil {
@@ -80,6 +109,19 @@ func (s *echoServer) HandleAccepted(fd int, addr net.Addr) {
 		return
 	}
 	slog.Debug("connection opened", "peer", addr)
+}
+
+// acceptLine is HandleAccepted for -line.
+func (s *echoServer) acceptLine(fd int, addr net.Addr) {
+	h := &lineHandler{}
+	h.Init(h, s.Map())
+	h.SetTerminator(chat.DelimiterString("\n"))
+	if err := h.Adopt(fd); err != nil {
+		_ = syscall.Close(fd)
+		slog.Warn("cannot serve connection", "peer", addr, "err", err)
+		return
+	}
+	slog.Debug("connection opened", "peer", addr, "mode", "line")
 }
 
 // udpEcho is the UDP server: one datagram socket, no connections. A plain
@@ -99,34 +141,49 @@ func (u *udpEcho) HandleRead() {
 	_, _ = u.Socket().SendTo(u.buf[:n], from)
 }
 
-// listen creates the server's socket on addr and returns its bound address
-// (with the real port if addr asked for port 0).
-func listen(m *loop.Map, addr string, udp bool) (net.Addr, error) {
-	if udp {
+// options is the command line: what serve and serveLoops run.
+type options struct {
+	addr     string        // -addr: where to listen
+	kind     poller.Kind   // -backend; 0 picks the best
+	udp      bool          // -udp: echo datagrams
+	line     bool          // -line: a line echo on chat.AsyncChat
+	loops    int           // -loops: TCP event loops
+	maxConns int           // -maxconns: the cap on connections per map; 0 the default, -1 none
+	noDelay  bool          // -nodelay: TCP_NODELAY on accepted connections
+	grace    time.Duration // -grace: how long a shutdown waits for connections
+}
+
+// listen creates the server's socket in m and returns its bound address
+// (with the real port if opt.addr asked for port 0).
+func listen(m *loop.Map, opt options) (net.Addr, error) {
+	if opt.udp {
 		u := &udpEcho{}
 		u.Init(u, m)
-		if err := u.CreateSocket(dispatcher.FamilyOf(addr), dispatcher.SockDgram); err != nil {
+		if err := u.CreateSocket(dispatcher.FamilyOf(opt.addr), dispatcher.SockDgram); err != nil {
 			return nil, err
 		}
-		if err := u.Bind(addr); err != nil {
+		if err := u.Bind(opt.addr); err != nil {
 			return nil, err
 		}
 		return u.Addr(), nil
 	}
-	s := &echoServer{}
+	dispatcher.SetMaxConns(m, opt.maxConns)
+	s := &echoServer{line: opt.line, noDelay: opt.noDelay}
 	s.Init(s, m)
-	if err := s.ListenTCP(addr); err != nil {
+	s.ReusePort = opt.loops > 1
+	// s.ListenTCP(addr): create_socket, set_reuse_addr, bind and listen in one call
+	if err := s.ListenTCP(opt.addr); err != nil {
 		return nil, err
 	}
 	return s.Addr(), nil
 }
 
-// serve runs an echo server on addr until ctx is cancelled, then closes every
-// socket and the loop. ready, if not nil, receives the bound address once the
-// server accepts clients. kind 0 picks the best backend.
-func serve(ctx context.Context, addr string, kind poller.Kind, udp bool, grace time.Duration, ready func(net.Addr)) error {
+// serve runs an echo server until ctx is cancelled, then closes every socket
+// and the loop. ready, if not nil, receives the bound address once the
+// server accepts clients.
+func serve(ctx context.Context, opt options, ready func(net.Addr)) error {
 	m := loop.NewMap()
-	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1})
+	l, err := loop.New(loop.Options{Map: m, Backend: opt.kind, Timeout: -1})
 	if err != nil {
 		return err
 	}
@@ -136,12 +193,12 @@ func serve(ctx context.Context, addr string, kind poller.Kind, udp bool, grace t
 		_ = l.Close()
 	}()
 
-	bound, err := listen(m, addr, udp)
+	bound, err := listen(m, opt)
 	if err != nil {
 		return err
 	}
 	proto := "tcp"
-	if udp {
+	if opt.udp {
 		proto = "udp"
 	}
 	slog.Info("echo server listening", "addr", bound, "proto", proto, "backend", l.Kind())
@@ -153,31 +210,31 @@ func serve(ctx context.Context, addr string, kind poller.Kind, udp bool, grace t
 	// the few calls another goroutine may make, and RunGraceful makes it
 	// when ctx ends: the listener closes, and each connection writes back
 	// what it has read (DispatcherWithSend's CloseWhenDone) and closes.
-	return l.RunGraceful(ctx, grace)
+	return l.RunGraceful(ctx, opt.grace)
 }
 
 // serveLoops is serve for TCP on n loops, one per thread (loop.StartGroup):
 // each loop has its own listener on addr, bound with SO_REUSEPORT, and the
 // kernel spreads new connections between them. Loop 0 binds first, so a
 // port 0 in addr becomes one port that the others then share.
-func serveLoops(ctx context.Context, addr string, kind poller.Kind, n int, grace time.Duration, ready func(net.Addr)) error {
+func serveLoops(ctx context.Context, opt options, ready func(net.Addr)) error {
+	n, grace := opt.loops, opt.grace
 	var bound net.Addr
 	var mu sync.Mutex
 	var loops []*loop.Loop
-	g, err := loop.StartGroup(n, loop.Options{Backend: kind, Timeout: -1}, func(i int, l *loop.Loop) error {
+	g, err := loop.StartGroup(n, loop.Options{Backend: opt.kind, Timeout: -1}, func(i int, l *loop.Loop) error {
 		mu.Lock()
 		loops = append(loops, l)
 		mu.Unlock()
-		s := &echoServer{}
-		s.Init(s, l.Map())
+		o := opt
 		if i > 0 {
-			addr = bound.String()
+			o.addr = bound.String()
 		}
-		s.ReusePort = true
-		if err := s.ListenTCP(addr); err != nil {
+		b, err := listen(l.Map(), o)
+		if err != nil {
 			return err
 		}
-		bound = s.Addr()
+		bound = b
 		return nil
 	})
 	if err != nil {
@@ -211,13 +268,16 @@ func serveLoops(ctx context.Context, addr string, kind poller.Kind, n int, grace
 }
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:7007", "address to listen on")
-	var kind poller.Kind // the best available unless -backend names one
-	flag.Var(&kind, "backend", "poller: epoll, kqueue, poll, select or best")
-	udp := flag.Bool("udp", false, "echo UDP datagrams instead of TCP streams")
+	var opt options
+	flag.StringVar(&opt.addr, "addr", "127.0.0.1:7007", "address to listen on")
+	flag.Var(&opt.kind, "backend", "poller: epoll, kqueue, poll, select or best")
+	flag.BoolVar(&opt.udp, "udp", false, "echo UDP datagrams instead of TCP streams")
+	flag.BoolVar(&opt.line, "line", false, "TCP: echo lines with chat.AsyncChat instead of bytes")
+	flag.IntVar(&opt.loops, "loops", 1, "TCP: event loops, one per thread, sharing the port with SO_REUSEPORT")
+	flag.IntVar(&opt.maxConns, "maxconns", 0, "TCP: most connections per loop (0: the library's default, -1: no cap)")
+	flag.BoolVar(&opt.noDelay, "nodelay", true, "TCP: set TCP_NODELAY on accepted connections")
+	flag.DurationVar(&opt.grace, "grace", loop.DefaultGrace, "on SIGINT or SIGTERM, how long connections may take to get back what they sent before they are closed")
 	verbose := flag.Bool("v", false, "log every connection")
-	loops := flag.Int("loops", 1, "TCP: event loops, one per thread, sharing the port with SO_REUSEPORT")
-	grace := flag.Duration("grace", loop.DefaultGrace, "on SIGINT or SIGTERM, how long connections may take to get back what they sent before they are closed")
 	flag.Parse()
 
 	if *verbose {
@@ -226,11 +286,13 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	// The one line on stdout: scripts and the benchmark harness wait for it.
+	ready := func(a net.Addr) { fmt.Printf("ready %s\n", a) }
 	var err error
-	if *loops > 1 && !*udp {
-		err = serveLoops(ctx, *addr, kind, *loops, *grace, nil)
+	if opt.loops > 1 && !opt.udp {
+		err = serveLoops(ctx, opt, ready)
 	} else {
-		err = serve(ctx, *addr, kind, *udp, *grace, nil)
+		err = serve(ctx, opt, ready)
 	}
 	if err != nil {
 		slog.Error("echo server failed", "err", err)

@@ -16,17 +16,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
 
 	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
+	"golang.org/x/sys/unix"
 )
 
 // onLoopback is serve on 127.0.0.1:0, for testutil.Serve.
 func onLoopback(kind poller.Kind, udp bool) testutil.ServeFunc {
 	return func(ctx context.Context, ready func(net.Addr)) error {
-		return serve(ctx, "127.0.0.1:0", kind, udp, loop.DefaultGrace, ready)
+		return serve(ctx, options{addr: "127.0.0.1:0", kind: kind, udp: udp, noDelay: true}, ready)
 	}
 }
 
@@ -139,8 +141,8 @@ func TestEchoUDP(t *testing.T) {
 // still stops it, and that set-up errors are returned, not hidden.
 func TestServeErrors(t *testing.T) {
 	testutil.ServeCancelled(t, onLoopback(0, false))
-	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", 0, false, loop.DefaultGrace, nil))
-	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), 0, false, loop.DefaultGrace, nil), "port in use")
+	assert.Error(t, serve(context.Background(), options{addr: "127.0.0.1:notaport"}, nil))
+	assert.Error(t, serve(context.Background(), options{addr: testutil.BusyAddr(t)}, nil), "port in use")
 }
 
 // TestReadmeSnippet keeps the echo server shown in the top-level README.md
@@ -180,7 +182,7 @@ func TestReadmeSnippet(t *testing.T) {
 func TestEchoTCPLoops(t *testing.T) {
 	checkFDs := testutil.FDCheck(t)
 	addr, stop := testutil.Serve(t, func(ctx context.Context, ready func(net.Addr)) error {
-		return serveLoops(ctx, "127.0.0.1:0", 0, 2, loop.DefaultGrace, ready)
+		return serveLoops(ctx, options{addr: "127.0.0.1:0", loops: 2}, ready)
 	})
 	for i := range 20 {
 		c, err := net.Dial("tcp", addr.String())
@@ -204,4 +206,56 @@ func TestEchoTCPLoops(t *testing.T) {
 	assert.ErrorIs(t, err, io.EOF, "the server should close open connections on shutdown")
 	require.NoError(t, idle.Close())
 	checkFDs()
+}
+
+// TestEchoLine serves -line, the README's AsyncChat line echo: each
+// complete line comes back, a line split across writes is joined first,
+// and a line arriving with its delimiter split still comes back whole.
+func TestEchoLine(t *testing.T) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		checkFDs := testutil.FDCheck(t)
+		addr, stop := testutil.Serve(t, func(ctx context.Context, ready func(net.Addr)) error {
+			return serve(ctx, options{addr: "127.0.0.1:0", kind: kind, line: true, noDelay: true}, ready)
+		})
+		c, err := net.Dial("tcp", addr.String())
+		require.NoError(t, err)
+		_ = c.SetDeadline(time.Now().Add(testutil.HangGuard))
+		got, err := roundTrip(c, []byte("one\ntwo\n"))
+		require.NoError(t, err)
+		assert.Equal(t, "one\ntwo\n", string(got))
+		_, err = c.Write([]byte("thr"))
+		require.NoError(t, err)
+		got, err = roundTrip(c, []byte("ee\n"))
+		require.NoError(t, err)
+		assert.Equal(t, "thr", string(got[:3]))
+		rest := make([]byte, 3)
+		_, err = io.ReadFull(c, rest)
+		require.NoError(t, err)
+		assert.Equal(t, "ee\n", string(rest))
+		require.NoError(t, c.Close())
+		stop()
+		checkFDs()
+	})
+}
+
+// TestListenOptions: -maxconns sets the map's cap, and -nodelay sets
+// TCP_NODELAY on each accepted connection (and -nodelay=false does not).
+func TestListenOptions(t *testing.T) {
+	m := loop.NewMap()
+	_, err := listen(m, options{addr: "127.0.0.1:0", maxConns: 7})
+	require.NoError(t, err)
+	assert.Equal(t, 7, dispatcher.MaxConns(m))
+	t.Cleanup(func() { _ = dispatcher.CloseAll(m, true) })
+
+	for _, on := range []bool{true, false} {
+		fd, _ := testutil.TCPPair(t)
+		// Go's net package sets TCP_NODELAY on what it accepts: start from off.
+		require.NoError(t, unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 0))
+		s := &echoServer{noDelay: on}
+		s.Init(s, m)
+		s.HandleAccepted(fd, nil)
+		v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
+		require.NoError(t, err)
+		assert.Equal(t, on, v != 0, "TCP_NODELAY with -nodelay=%v", on)
+	}
 }

@@ -33,7 +33,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr, stop := testutil.Serve(t, func(ctx context.Context, ready func(net.Addr)) error {
-			return serve(ctx, "127.0.0.1:0", kind, false, 2*testutil.HangGuard, ready)
+			return serve(ctx, options{addr: "127.0.0.1:0", kind: kind, grace: 2 * testutil.HangGuard}, ready)
 		})
 		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 			var serr error

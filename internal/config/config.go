@@ -55,14 +55,15 @@ const (
 	DiscardBuffer = 16 << 10
 
 	// FIFOMinBuffer is the capacity of a fresh output-queue buffer: enough
-	// for a typical reply, small enough that an idle connection holding
-	// one for reuse costs little.
+	// for a typical reply. Emptied buffers of this size go back to a pool
+	// every queue shares, so an idle connection whose replies fitted holds
+	// none.
 	FIFOMinBuffer = 512
 
-	// FIFOKeepBuffers is how many emptied buffers an output queue keeps
-	// for reuse: two cover the common case of one buffer being written
-	// while the next reply is pushed, so steady-state pushes allocate
-	// nothing.
+	// FIFOKeepBuffers is how many emptied buffers larger than
+	// FIFOMinBuffer an output queue keeps for reuse: two cover the common
+	// case of one buffer being written while the next reply is pushed, so
+	// steady-state pushes allocate nothing.
 	FIFOKeepBuffers = 2
 
 	// FIFOShrinkAbove is the capacity above which an emptied output-queue
