@@ -30,13 +30,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/examples/internal/cpuprofile"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
@@ -239,7 +239,7 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	stopProfile, err := startCPUProfile(*cpuProfile)
+	stopProfile, err := cpuprofile.Start(*cpuProfile)
 	if err != nil {
 		slog.Error("httpd failed", "err", err)
 		os.Exit(1)
@@ -251,27 +251,4 @@ func main() {
 		os.Exit(1)
 	}
 	slog.Info("bye")
-}
-
-// startCPUProfile starts writing a CPU profile to name, if name is not
-// empty, and returns the function that ends it: the profile covers the
-// run from start-up to shutdown (SIGINT or SIGTERM).
-func startCPUProfile(name string) (stop func(), err error) {
-	if name == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(name)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		_ = f.Close()
-		return nil, err
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			slog.Error("cannot write the CPU profile", "err", err)
-		}
-	}, nil
 }

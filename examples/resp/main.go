@@ -24,7 +24,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"runtime/pprof"
 	"syscall"
 	"time"
 	"unsafe"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/examples/internal/cpuprofile"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
@@ -579,7 +579,7 @@ func main() {
 	var kind poller.Kind // the best available unless -backend names one
 	flag.Var(&kind, "backend", "poller: epoll, kqueue, poll, select or best")
 	verbose := flag.Bool("v", false, "log every connection")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until the server stops")
+	profilePath := flag.String("cpuprofile", "", "write a CPU profile to this file until the server stops")
 	grace := flag.Duration("grace", loop.DefaultGrace, "on SIGINT or SIGTERM, how long clients may take to read the replies to the commands already read before they are closed")
 	flag.Parse()
 
@@ -587,8 +587,8 @@ func main() {
 		slog.SetLogLoggerLevel(slog.LevelDebug)
 	}
 
-	if *cpuprofile != "" {
-		stop, err := startProfile(*cpuprofile)
+	if *profilePath != "" {
+		stop, err := cpuprofile.Start(*profilePath)
 		if err != nil {
 			slog.Error("cannot profile", "err", err)
 			os.Exit(1)
@@ -603,24 +603,4 @@ func main() {
 		os.Exit(1)
 	}
 	slog.Info("bye")
-}
-
-// startProfile starts a CPU profile into path (-cpuprofile) and returns the
-// function that ends it: for go tool pprof, under a load such as
-// redis-benchmark's, the server stopped with SIGINT or SIGTERM.
-func startProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		_ = f.Close()
-		return nil, err
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			slog.Error("cannot write the CPU profile", "err", err)
-		}
-	}, nil
 }
