@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,8 +22,14 @@ import (
 type heldSync struct {
 	entered  chan string // the file name, when a sync begins
 	release  chan struct{}
+	once     sync.Once
 	released atomic.Int32 // syncs that have returned
 }
+
+// Release lets every held sync, and every later one, go on. It may be
+// called more than once: by the test, and by a cleanup registered after
+// the server's, so that it runs first should the test stop early.
+func (h *heldSync) Release() { h.once.Do(func() { close(h.release) }) }
 
 func newHeldSync() *heldSync {
 	return &heldSync{entered: make(chan string, 16), release: make(chan struct{})}
@@ -56,13 +63,7 @@ func TestCommitOffLoop(t *testing.T) {
 func testCommitOffLoop(t *testing.T, kind poller.Kind) {
 	held := newHeldSync()
 	s := startWith(t, 1<<20, func(c *config) { c.syncFile, c.backend = held.sync, kind })
-	var once atomic.Bool
-	release := func() {
-		if once.CompareAndSwap(false, true) {
-			close(held.release)
-		}
-	}
-	t.Cleanup(release)
+	t.Cleanup(held.Release)
 
 	a := dial(t, s)
 	require.Equal(t, "250 "+hostname, a.cmd("HELO a.test"))
@@ -78,7 +79,7 @@ func testCommitOffLoop(t *testing.T, kind poller.Kind) {
 	assert.Equal(t, "250 OK", b.cmd("NOOP"))
 	assert.Zero(t, held.released.Load(), "the sync was released before the NOOP was answered")
 
-	release()
+	held.Release()
 	assert.Regexp(t, `^250 OK: queued as `, a.reply())
 	assert.EqualValues(t, 1, held.released.Load(), "250 before the sync returned")
 	assert.Equal(t, "250 OK", a.reply())
@@ -99,13 +100,7 @@ func TestCommitQueueFull(t *testing.T) {
 	h.srv.box.sync = held.sync
 	h.srv.commits = newCommitter(1, 1)
 	t.Cleanup(h.srv.commits.close)
-	var once atomic.Bool
-	release := func() {
-		if once.CompareAndSwap(false, true) {
-			close(held.release)
-		}
-	}
-	t.Cleanup(release)
+	t.Cleanup(held.Release)
 
 	envelope := "HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
 	var cs []*pipeClient
@@ -123,7 +118,7 @@ func TestCommitQueueFull(t *testing.T) {
 	assert.Len(t, h.files(t, "tmp"), 2, "the refused message's file is kept")
 	assert.Zero(t, held.released.Load())
 
-	release()
+	held.Release()
 	cs[0].waitFor("250 OK: queued as ")
 	cs[1].waitFor("250 OK: queued as ")
 	cs[1].waitFor("\r\n250 OK\r\n")
@@ -141,13 +136,7 @@ func TestCommitAfterClose(t *testing.T) {
 func testCommitAfterClose(t *testing.T, kind poller.Kind) {
 	held := newHeldSync()
 	s := startWith(t, 1<<20, func(c *config) { c.syncFile, c.backend = held.sync, kind })
-	var once atomic.Bool
-	release := func() {
-		if once.CompareAndSwap(false, true) {
-			close(held.release)
-		}
-	}
-	t.Cleanup(release)
+	t.Cleanup(held.Release)
 
 	a := dial(t, s)
 	require.Equal(t, "250 "+hostname, a.cmd("HELO a.test"))
@@ -160,7 +149,7 @@ func testCommitAfterClose(t *testing.T, kind poller.Kind) {
 
 	b := dial(t, s) // the close is seen by now or soon; either order must work
 	require.Equal(t, "250 OK", b.cmd("NOOP"))
-	release()
+	held.Release()
 	for held.released.Load() == 0 {
 		require.Equal(t, "250 OK", b.cmd("NOOP"))
 	}

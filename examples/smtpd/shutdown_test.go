@@ -2,7 +2,6 @@ package main
 
 import (
 	"net"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,13 +31,7 @@ func TestGracefulShutdown(t *testing.T) {
 		s := startWith(t, 1<<20, func(c *config) {
 			c.syncFile, c.backend, c.grace = held.sync, kind, 2*testutil.HangGuard
 		})
-		var once atomic.Bool
-		release := func() {
-			if once.CompareAndSwap(false, true) {
-				close(held.release)
-			}
-		}
-		t.Cleanup(release)
+		t.Cleanup(held.Release)
 
 		committing := dial(t, s)
 		require.Equal(t, "250 "+hostname, committing.cmd("HELO a.test"))
@@ -69,7 +62,7 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Fatal("a connection was accepted after the shutdown began")
 		}
 
-		release()
+		held.Release()
 		assert.Regexp(t, `^250 OK: queued as `, committing.reply())
 		assert.Equal(t, closing, committing.reply(), "the NOOP after the message is not answered")
 		committing.expectEOF()
