@@ -106,10 +106,10 @@ func (d *Dispatcher) Accept() (int, net.Addr, error) {
 	if d.fd < 0 {
 		return -1, nil, ErrClosed
 	}
-	fd, sa, err := sock.Accept(d.fd)
+	fd, addr, err := sock.AcceptAddr(d.fd, int(d.sotype))
 	switch {
 	case err == nil:
-		return fd, sock.ToNetAddr(sa, int(d.sotype)), nil
+		return fd, addr, nil
 	case acceptAgain(err):
 		return -1, nil, nil
 	case err == unix.EMFILE || err == unix.ENFILE:
@@ -181,9 +181,9 @@ func (d *Dispatcher) HandleAccept() {
 			d.reject(fd, "descriptor over the backend's limit (FD_SETSIZE)")
 			continue
 		}
-		st.markAccepted(fd)
+		st.markAccepted(fd, d.family, d.sotype, addr)
 		d.self.HandleAccepted(fd, addr)
-		st.markAccepted(-1)
+		st.unmarkAccepted()
 		if d.epoch != epoch || !d.accepting || d.acceptPaused() {
 			return
 		}

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"net"
 	"runtime"
 	"sync"
 	"weak"
@@ -125,6 +126,11 @@ type mapState struct {
 
 	accepted int    // the descriptor HandleAccept is handing over, or -1
 	conn     []bool // by descriptor: registered as an accepted connection
+
+	// What the listener knows of the descriptor it is handing over, so
+	// that Adopt need not ask the kernel again (see adoptAccepted).
+	acceptedAddr                 net.Addr
+	acceptedFamily, acceptedType int32
 }
 
 // maxConns is MaxConns for the map st belongs to.
@@ -141,8 +147,17 @@ func (st *mapState) maxConns(m *loop.Map) int {
 
 // markAccepted names the descriptor HandleAccept passes to HandleAccepted,
 // so that the dispatcher that adopts it there counts as a connection
-// (registered); -1 clears the mark.
-func (st *mapState) markAccepted(fd int) { st.accepted = fd }
+// (registered), with its listener's family and type and its peer's
+// address; unmarkAccepted clears the mark.
+func (st *mapState) markAccepted(fd int, family, sotype int32, addr net.Addr) {
+	st.accepted = fd
+	st.acceptedFamily, st.acceptedType, st.acceptedAddr = family, sotype, addr
+}
+
+// unmarkAccepted clears markAccepted's mark, keeping no address alive.
+func (st *mapState) unmarkAccepted() {
+	st.accepted, st.acceptedAddr = -1, nil
+}
 
 // registered records that a dispatcher joined the map under fd. Whatever
 // was counted under fd before has lost its registration (the map replaces

@@ -48,8 +48,8 @@ func TestConnsCount(t *testing.T) {
 	a, _ := testutil.Socketpair(t)
 	fd, err := dupFD(a)
 	require.NoError(t, err)
-	st.markAccepted(fd)
-	st.markAccepted(-1) // not adopted after all
+	st.markAccepted(fd, 0, 0, nil)
+	st.unmarkAccepted() // not adopted after all
 	c := New(m)
 	require.NoError(t, c.Adopt(fd))
 	t.Cleanup(func() { _ = c.Close() })
@@ -84,9 +84,9 @@ func newMarked(t *testing.T, m *loop.Map, st *mapState) *Dispatcher {
 	fd, err := dupFD(a)
 	require.NoError(t, err)
 	d := New(m)
-	st.markAccepted(fd)
+	st.markAccepted(fd, 0, 0, nil)
 	require.NoError(t, d.Adopt(fd))
-	st.markAccepted(-1)
+	st.unmarkAccepted()
 	t.Cleanup(func() { _ = d.Close() })
 	return d
 }

@@ -51,6 +51,10 @@ func (d *Dispatcher) setSocket(fd int) error {
 // gone (ENOTCONN, EINVAL — an accepted connection that was reset at once) is
 // kept with Connected false, as CPython does since bpo-10340. A listening
 // socket becomes Accepting. On error the descriptor stays the caller's.
+//
+// The descriptor HandleAccepted was given is adopted without asking the
+// kernel what the listener already knew — the socket's family and type,
+// and the peer's address, which Addr then returns as HandleAccepted got it.
 func (d *Dispatcher) Adopt(fd int) error {
 	d.mustInit()
 	if d.fd >= 0 {
@@ -58,6 +62,9 @@ func (d *Dispatcher) Adopt(fd int) error {
 	}
 	if err := sock.SetNonblock(fd); err != nil {
 		return os.NewSyscallError("fcntl", err)
+	}
+	if st := stateOf(d.m); fd >= 0 && fd == st.accepted && st.acceptedAddr != nil {
+		return d.adoptAccepted(fd, st)
 	}
 	sotype, err := sock.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
 	if err != nil {
@@ -91,6 +98,21 @@ func (d *Dispatcher) Adopt(fd int) error {
 	default:
 		d.addr = sock.ToNetAddr(sa, sotype)
 	}
+	return nil
+}
+
+// adoptAccepted is Adopt for the connection a listener of this map is
+// handing to HandleAccepted (mapState.markAccepted): it has the listener's
+// family and type, and accept(2) told its peer. A peer that has reset the
+// connection since shows at the first read, as it would a moment after
+// getpeername(2).
+func (d *Dispatcher) adoptAccepted(fd int, st *mapState) error {
+	d.family, d.sotype = st.acceptedFamily, st.acceptedType
+	addr := st.acceptedAddr
+	if err := d.setSocket(fd); err != nil {
+		return err
+	}
+	d.connected, d.addr = true, addr
 	return nil
 }
 

@@ -224,25 +224,9 @@ func ToNetAddr(sa unix.Sockaddr, sotype int) net.Addr {
 	case *unix.SockaddrInet4:
 		return ipAddr(netip.AddrFrom4(sa.Addr), sa.Port, sotype)
 	case *unix.SockaddrInet6:
-		ip := netip.AddrFrom16(sa.Addr)
-		if sa.ZoneId != 0 {
-			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
-				ip = ip.WithZone(ifi.Name)
-			}
-		}
-		return ipAddr(ip, sa.Port, sotype)
+		return inet6Addr(sa.Addr, sa.Port, sa.ZoneId, sotype)
 	case *unix.SockaddrUnix:
-		name := sa.Name
-		if name == "@" {
-			// x/sys spells an unnamed socket (a socketpair end, an unbound
-			// client) as an abstract name of length zero; asyncore shows ''.
-			name = ""
-		}
-		network := "unix"
-		if sotype == unix.SOCK_DGRAM {
-			network = "unixgram"
-		}
-		return &net.UnixAddr{Name: name, Net: network}
+		return unixAddr(sa.Name, sotype)
 	}
 	return nil
 }
