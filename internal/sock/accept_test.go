@@ -2,6 +2,7 @@ package sock
 
 import (
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -66,5 +67,54 @@ func TestAcceptAddrMatchesPeerAddr(t *testing.T) {
 			require.NoError(t, err)
 			assert.NotZero(t, flags&unix.O_NONBLOCK, "non-blocking")
 		})
+	}
+}
+
+// TestSendvScratch: a write of a few buffers builds its iovecs on the stack
+// and leaves the caller's scratch empty; one of more buffers than that uses
+// the scratch, grown once, and sends every byte in order.
+func TestSendvScratch(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	var iov IovecScratch
+	few := [][]byte{[]byte("a"), []byte("b")}
+	n, err := Sendv(fds[0], few, &iov, false)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.Nil(t, iov.v, "a few buffers need no scratch")
+
+	var many [][]byte
+	want := ""
+	for i := range 3 * stackIovecs {
+		b := []byte{byte('A' + i)}
+		many = append(many, b)
+		want += string(b)
+	}
+	buf := make([]byte, 256)
+	rd := func() string {
+		n, err := unix.Read(fds[1], buf)
+		require.NoError(t, err)
+		return string(buf[:n])
+	}
+	assert.Equal(t, "ab", rd())
+	n, err = Sendv(fds[0], many, &iov, false)
+	require.NoError(t, err)
+	assert.Equal(t, len(want), n)
+	assert.Equal(t, want, rd())
+	if unix.SizeofPtr == 8 && iov.v != nil { // Linux: the scratch was used
+		for _, v := range (*iov.v)[:cap(*iov.v)] {
+			assert.Nil(t, v.Base, "no reference to the caller's buffers is kept")
+		}
+	}
+	allocs := testing.AllocsPerRun(10, func() {
+		_, _ = Sendv(fds[0], many, &iov, false)
+		_, _ = unix.Read(fds[1], buf)
+		_, _ = Sendv(fds[0], few, &iov, false)
+		_, _ = unix.Read(fds[1], buf)
+	})
+	if runtime.GOOS == "linux" {
+		assert.Zero(t, allocs)
 	}
 }

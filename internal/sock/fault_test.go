@@ -148,7 +148,7 @@ func TestSendvFaults(t *testing.T) {
 				w, r = testutil.Socketpair(t)
 			}
 			bufs := [][]byte{[]byte("ab"), nil, []byte("cde"), []byte("fg")}
-			var iov []unix.Iovec
+			var iov IovecScratch
 			var got []byte
 			buf := make([]byte, 64)
 			drain := func() {

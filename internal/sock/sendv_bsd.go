@@ -7,9 +7,9 @@ import "golang.org/x/sys/unix"
 // Sendv writes bufs: with one sendmsg(2) for a socket (with MSG_NOSIGNAL
 // where the system has it; darwin relies on SO_NOSIGPIPE, set when the socket
 // was made), buffer by buffer for anything else, as x/sys offers no writev
-// here. x/sys builds the iovec array per call, so iov is unused. EINTR is
+// here. x/sys builds the iovec array per call, so the scratch is unused. EINTR is
 // retried; the error is unwrapped, and returned only if nothing was written.
-func Sendv(fd int, bufs [][]byte, iov *[]unix.Iovec, file bool) (int, error) {
+func Sendv(fd int, bufs [][]byte, _ *IovecScratch, file bool) (int, error) {
 	if !file {
 		for {
 			n, err := 0, error(nil)
