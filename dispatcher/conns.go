@@ -130,7 +130,7 @@ type mapState struct {
 	// What the listener knows of the descriptor it is handing over, so
 	// that Adopt need not ask the kernel again (see adoptAccepted).
 	acceptedAddr                 net.Addr
-	acceptedFamily, acceptedType int32
+	acceptedFamily, acceptedType uint8
 }
 
 // maxConns is MaxConns for the map st belongs to.
@@ -149,7 +149,7 @@ func (st *mapState) maxConns(m *loop.Map) int {
 // so that the dispatcher that adopts it there counts as a connection
 // (registered), with its listener's family and type and its peer's
 // address; unmarkAccepted clears the mark.
-func (st *mapState) markAccepted(fd int, family, sotype int32, addr net.Addr) {
+func (st *mapState) markAccepted(fd int, family, sotype uint8, addr net.Addr) {
 	st.accepted = fd
 	st.acceptedFamily, st.acceptedType, st.acceptedAddr = family, sotype, addr
 }

@@ -73,8 +73,6 @@ type Dispatcher struct {
 	// silences the "unhandled … event" messages; an empty non-nil slice
 	// drops nothing.
 	IgnoreLogTypes []string
-	// Debug is asyncore's debug flag: log every Send.
-	Debug bool
 	// AcceptBackoff is how long a listener pauses after accept fails with
 	// EMFILE or ENFILE; zero means DefaultAcceptBackoff.
 	AcceptBackoff time.Duration
@@ -83,14 +81,6 @@ type Dispatcher struct {
 	// reached, before it is closed: "-ERR max number of clients
 	// reached\r\n" for a Redis-like protocol. nil writes nothing.
 	RejectMessage []byte
-	// ReusePort makes Bind, and so ListenTCP, set SO_REUSEPORT first, so
-	// that several sockets can bind the same address and port. On Linux
-	// the kernel then balances incoming connections across the listeners —
-	// typically one per loop of a loop.Group (loop.StartGroup). For port 0,
-	// bind the first listener and give the others the port it got. The
-	// BSDs and macOS accept the option but do not balance TCP connections
-	// that way (FreeBSD has SO_REUSEPORT_LB for it).
-	ReusePort bool
 
 	// IdleTimeout closes a connection with no input or output progress
 	// for that long: HandleError receives ErrIdleTimeout. Zero means off
@@ -116,23 +106,38 @@ type Dispatcher struct {
 	// sent EOF.
 	ReadIdleTimeout time.Duration
 
-	self   Handler
-	m      *loop.Map
-	fd     int
-	family int32 // int32, with sotype, to keep a connection's struct small
-	sotype int32
-	isFile bool
-	epoch  uint32 // changes whenever the socket does: stale-handler guard
+	// Debug is asyncore's debug flag: log every Send. (It and ReusePort
+	// come last, so that they share one word with the flags below.)
+	Debug bool
+	// ReusePort makes Bind, and so ListenTCP, set SO_REUSEPORT first, so
+	// that several sockets can bind the same address and port. On Linux
+	// the kernel then balances incoming connections across the listeners —
+	// typically one per loop of a loop.Group (loop.StartGroup). For port 0,
+	// bind the first listener and give the others the port it got. The
+	// BSDs and macOS accept the option but do not balance TCP connections
+	// that way (FreeBSD has SO_REUSEPORT_LB for it).
+	ReusePort bool
 
+	// The flags, packed with Debug and ReusePort, and the socket's
+	// identity, so that a connection's struct stays small: a server has
+	// thousands of them (see TestConnectionStructSizes).
+	isFile     bool
 	connected  bool
 	accepting  bool
 	connecting bool
 	eof        bool // a read returned EOF: stop watching for reading
 	// dropInput: see ws. shuttingDown: BeginShutdown was called for this
-	// socket. (Beside the other flags, so they share one word.)
+	// socket.
 	dropInput    bool
 	shuttingDown bool
-	addr         net.Addr
+	family       uint8  // AF_*
+	sotype       uint8  // SOCK_*
+	epoch        uint32 // changes whenever the socket does: stale-handler guard
+
+	self Handler
+	m    *loop.Map
+	fd   int
+	addr net.Addr
 
 	acc *acceptState // a listener's own state (accept.go); nil on a connection
 
@@ -143,7 +148,7 @@ type Dispatcher struct {
 	// input (dropInput) instead of calling HandleRead.
 	ws *DispatcherWithSend
 
-	iov []unix.Iovec // Socket().SendBuffers' scratch
+	iov sock.IovecScratch // Socket().SendBuffers' scratch
 
 	bytesIn, bytesOut uint64 // ChannelStats
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
@@ -99,4 +100,18 @@ func TestAcceptAdoptAllocations(t *testing.T) {
 		assert.Equal(t, dispatcher.SockStream, s.conns[i].Socket().Type())
 		assert.True(t, s.conns[i].Connected())
 	}
+}
+
+// TestConnectionStructSizes bounds what one connection's handler costs
+// before it holds any data. The bounds are Go's allocation size classes
+// (352 bytes, 256 bytes): a byte over one costs a whole class more per
+// connection. Whatever only some connections use — a listener's state,
+// timeout timers, big output buffers, a failed producer's error — is
+// allocated behind a pointer when first needed.
+func TestConnectionStructSizes(t *testing.T) {
+	ds := unsafe.Sizeof(dispatcher.Dispatcher{})
+	ws := unsafe.Sizeof(dispatcher.DispatcherWithSend{})
+	t.Logf("Dispatcher %d bytes, DispatcherWithSend %d bytes", ds, ws)
+	assert.LessOrEqual(t, ds, uintptr(256), "Dispatcher")
+	assert.LessOrEqual(t, ws, uintptr(352), "DispatcherWithSend")
 }

@@ -22,7 +22,7 @@ func (d *Dispatcher) CreateSocket(family, sotype int) error {
 	if err != nil {
 		return err
 	}
-	d.family, d.sotype = int32(family), int32(sotype)
+	d.family, d.sotype = uint8(family), uint8(sotype)
 	if err := d.setSocket(fd); err != nil {
 		_ = sock.Close(fd)
 		return err
@@ -74,7 +74,7 @@ func (d *Dispatcher) Adopt(fd int) error {
 	if err != nil {
 		return err
 	}
-	d.family, d.sotype = int32(family), int32(sotype)
+	d.family, d.sotype = uint8(family), uint8(sotype)
 	if err := d.setSocket(fd); err != nil {
 		return err
 	}

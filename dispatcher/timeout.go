@@ -85,9 +85,8 @@ type Deadliner interface {
 // one it is armed for, and re-armed for the next deadline when it fires, so
 // the heap is not touched per event.
 type timeouts struct {
-	timer    *loop.Timer
-	timerOf  *loop.Loop // the loop timer belongs to
-	armedAt  int64      // the deadline timer is armed for
+	timer    *loop.Timer // on the loop its clocks count on (Timer.Loop)
+	armedAt  int64       // the deadline timer is armed for
 	armed    bool
 	deferred bool // no loop yet: arm when the first event arrives
 	// (The flags share one word.)
@@ -115,7 +114,7 @@ func (d *Dispatcher) resetTimeouts() {
 // armTimeout is Hooks.ArmTimeout.
 func (d *Dispatcher) armTimeout(at time.Duration) {
 	t := &d.tmo
-	if d.fd < 0 || (t.armed && int64(at) >= t.armedAt && t.timerOf == d.m.Loop()) {
+	if d.fd < 0 || (t.armed && int64(at) >= t.armedAt && t.timer.Loop() == d.m.Loop()) {
 		return
 	}
 	l := d.m.Loop()
@@ -123,13 +122,16 @@ func (d *Dispatcher) armTimeout(at time.Duration) {
 		t.deferred = true
 		return
 	}
-	if t.timerOf != l {
+	if t.timer == nil || t.timer.Loop() != l {
 		// First timer, or the map moved to another loop, whose clock
-		// has another epoch: the clocks start again there.
+		// has another epoch: the clocks start again there, and the
+		// timer, made stopped, says which loop that is.
 		if t.timer != nil {
 			t.timer.Stop()
 		}
-		t.timer, t.timerOf = nil, l
+		t.timer = l.AfterFunc(0, d.timedOut)
+		t.timer.Stop()
+		t.armed = false
 		d.restartClocks(int64(l.Now()))
 		d.armTimeouts()
 		return
@@ -138,11 +140,7 @@ func (d *Dispatcher) armTimeout(at time.Duration) {
 	if delay < 0 {
 		delay = 0
 	}
-	if t.timer == nil {
-		t.timer = l.AfterFunc(delay, d.timedOut)
-	} else {
-		t.timer.Reset(delay)
-	}
+	t.timer.Reset(delay)
 	t.armedAt, t.armed = int64(at), true
 }
 

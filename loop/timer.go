@@ -17,6 +17,9 @@ type Timer struct {
 	index  int // position in the heap, -1 when not scheduled
 }
 
+// Loop returns the loop the timer belongs to.
+func (t *Timer) Loop() *Loop { return t.l }
+
 // AfterFunc schedules f to run once on the loop's goroutine after at least
 // d. The deadline is folded into the poll timeout and rounded up to the
 // millisecond, so a timer never makes the loop spin and never fires early.
