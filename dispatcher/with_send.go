@@ -50,8 +50,7 @@ type DispatcherWithSend struct {
 	// out is the queued output: the same queue AsyncChat uses, holding
 	// only copied data here. Its buffers are released after a large burst
 	// (config.FIFOShrinkAbove).
-	out  producer.FIFO
-	bufs [1][]byte // Gather's scratch: one buffer, one send(2)
+	out producer.FIFO
 	// life is the close lifecycle: CloseWhenDone, ShutdownWriteWhenDone,
 	// the flush after the peer's EOF and the lingering close.
 	life lifecycle.Machine
@@ -94,9 +93,9 @@ func (d *DispatcherWithSend) initiateSend() {
 		d.whenDone()
 		return
 	}
-	bufs := d.out.Gather(d.bufs[:0], config.IOChunk, len(d.bufs))
+	var one [1][]byte // one buffer, one send(2)
+	bufs := d.out.Gather(one[:0], config.IOChunk, len(one))
 	n, err := d.Dispatcher.Send(bufs[0])
-	clear(d.bufs[:]) // hold no reference into the queue
 	if err != nil {
 		return // HandleClose or HandleError has run
 	}

@@ -109,11 +109,12 @@ type Machine struct {
 	// clocked: the close is bounded by the linger timeout; at is its last
 	// progress and, while draining, since is when the drain began (both
 	// loop.Loop.Now values).
-	clocked   bool
-	at, since int64
+	clocked bool
 	// dropped: input arrived after the close began (or the peer broke a
-	// limit mid-frame), so the peer may still be sending.
-	dropped bool
+	// limit mid-frame), so the peer may still be sending. (The flags share
+	// one word: every connection has a Machine.)
+	dropped   bool
+	at, since int64
 }
 
 // State returns the current state.
