@@ -53,7 +53,15 @@ type FIFO struct {
 	head  int
 	n     int // bytes held: see Len
 
-	free  [keepBuffers][]byte // emptied buffers kept for reuse, length 0
+	// rare holds what only some queues need, allocated when first
+	// needed: a queue is part of every connection, most of which never
+	// keep a large buffer or see a producer fail.
+	rare *fifoRare
+}
+
+// fifoRare is the part of a FIFO that most queues never use.
+type fifoRare struct {
+	free  [keepBuffers][]byte // emptied large buffers kept for reuse, length 0
 	nfree int
 
 	err error // the first producer failure: see Err
@@ -195,8 +203,11 @@ func (q *FIFO) Gather(bufs [][]byte, maxBytes, maxBufs int) [][]byte {
 						// It ended early: what follows must not
 						// be sent as if its output were complete.
 						// A close marker takes its place.
-						if q.err == nil {
-							q.err = err
+						if q.rare == nil {
+							q.rare = new(fifoRare)
+						}
+						if q.rare.err == nil {
+							q.rare.err = err
 						}
 						*it = item{kind: closeItem}
 						return bufs
@@ -223,7 +234,12 @@ func (q *FIFO) Gather(bufs [][]byte, maxBytes, maxBufs int) [][]byte {
 // if the producer's output had been complete; when AtClose turns true the
 // owner should close the connection as failed rather than done (AsyncChat
 // passes the error to HandleError). Discard clears it.
-func (q *FIFO) Err() error { return q.err }
+func (q *FIFO) Err() error {
+	if q.rare == nil {
+		return nil
+	}
+	return q.rare.err
+}
 
 func producerErr(p Producer) error {
 	if e, ok := p.(interface{ Err() error }); ok {
@@ -299,7 +315,9 @@ func (q *FIFO) Discard() {
 	q.items = q.items[:0]
 	q.head = 0
 	q.n = 0
-	q.err = nil
+	if q.rare != nil {
+		q.rare.err = nil
+	}
 }
 
 // pop removes the head item.
@@ -336,10 +354,10 @@ var smallBuffers = sync.Pool{New: func() any { return new([minBuffer]byte) }}
 // getBuffer returns an empty buffer for at least n bytes, reusing an
 // emptied one if it is large enough.
 func (q *FIFO) getBuffer(n int) []byte {
-	if q.nfree > 0 && cap(q.free[q.nfree-1]) >= n {
-		q.nfree--
-		b := q.free[q.nfree]
-		q.free[q.nfree] = nil
+	if r := q.rare; r != nil && r.nfree > 0 && cap(r.free[r.nfree-1]) >= n {
+		r.nfree--
+		b := r.free[r.nfree]
+		r.free[r.nfree] = nil
 		return b
 	}
 	if n <= minBuffer {
@@ -356,8 +374,14 @@ func (q *FIFO) putBuffer(b []byte) {
 		smallBuffers.Put((*[minBuffer]byte)(b[:minBuffer]))
 		return
 	}
-	if q.nfree < keepBuffers && cap(b) <= shrinkAbove {
-		q.free[q.nfree] = b[:0]
-		q.nfree++
+	if cap(b) > shrinkAbove {
+		return
+	}
+	if q.rare == nil {
+		q.rare = new(fifoRare)
+	}
+	if r := q.rare; r.nfree < keepBuffers {
+		r.free[r.nfree] = b[:0]
+		r.nfree++
 	}
 }

@@ -535,11 +535,12 @@ func TestFIFOLargeBufferReleased(t *testing.T) {
 	var q FIFO
 	q.Push(make([]byte, 1<<20))
 	drainFIFO(t, &q, 1<<20, 4)
-	assert.Zero(t, q.nfree, "a buffer above shrinkAbove is not kept")
+	assert.Nil(t, q.rare, "a buffer above shrinkAbove is not kept")
 
 	q.Push(make([]byte, 1000))
 	drainFIFO(t, &q, 1<<20, 4)
-	assert.Equal(t, 1, q.nfree, "a small buffer is kept")
+	require.NotNil(t, q.rare)
+	assert.Equal(t, 1, q.rare.nfree, "a small buffer is kept")
 }
 
 func TestFIFOConsumeMisuse(t *testing.T) {
