@@ -47,6 +47,17 @@ type DispatcherWithSend struct {
 	// CloseWhenDone waits as long as WriteStallTimeout allows.
 	LingerTimeout time.Duration
 
+	// q is the output queue and the close lifecycle, allocated when first
+	// needed — a Send the socket does not take at once, or a close that
+	// begins — and released when the socket closes: most connections of a
+	// busy server write every reply at once, and an idle one then holds
+	// no queue (see sendState).
+	q *sendState
+}
+
+// sendState is the part of a DispatcherWithSend that only a connection
+// with output waiting, or one that is closing, needs.
+type sendState struct {
 	// out is the queued output: the same queue AsyncChat uses, holding
 	// only copied data here. Its buffers are released after a large burst
 	// (config.FIFOShrinkAbove).
@@ -54,6 +65,22 @@ type DispatcherWithSend struct {
 	// life is the close lifecycle: CloseWhenDone, ShutdownWriteWhenDone,
 	// the flush after the peer's EOF and the lingering close.
 	life lifecycle.Machine
+}
+
+// state returns the send state, allocating it on first use.
+func (d *DispatcherWithSend) state() *sendState {
+	if d.q == nil {
+		d.q = new(sendState)
+	}
+	return d.q
+}
+
+// lifeState is the close lifecycle's state: Open until a close begins.
+func (d *DispatcherWithSend) lifeState() lifecycle.State {
+	if d.q == nil {
+		return lifecycle.Open
+	}
+	return d.q.life.State()
 }
 
 // withSend lets Init find the DispatcherWithSend around a Dispatcher.
@@ -69,7 +96,7 @@ func (d *DispatcherWithSend) Send(data []byte) {
 	if d.Debug {
 		d.LogInfo("sending "+quote(data), "info")
 	}
-	if len(data) == 0 || d.fd < 0 || d.life.State() != lifecycle.Open {
+	if len(data) == 0 || d.fd < 0 || d.lifeState() != lifecycle.Open {
 		return
 	}
 	if d.Pending() == 0 && d.connected {
@@ -79,12 +106,17 @@ func (d *DispatcherWithSend) Send(data []byte) {
 		}
 		data = data[n:]
 	}
-	d.out.Push(data) // a slow reader's buffer is compacted, not grown (producer.FIFO.Push)
+	d.state().out.Push(data) // a slow reader's buffer is compacted, not grown (producer.FIFO.Push)
 	d.UpdateInterest()
 }
 
 // Pending reports how many bytes are queued and not yet written.
-func (d *DispatcherWithSend) Pending() int { return d.out.Len() }
+func (d *DispatcherWithSend) Pending() int {
+	if d.q == nil {
+		return 0
+	}
+	return d.q.out.Len()
+}
 
 // initiateSend is asyncore's initiate_send: write at most config.IOChunk
 // bytes with one send(2).
@@ -93,14 +125,15 @@ func (d *DispatcherWithSend) initiateSend() {
 		d.whenDone()
 		return
 	}
+	q := d.q // not nil: output is pending
 	var one [1][]byte // one buffer, one send(2)
-	bufs := d.out.Gather(one[:0], config.IOChunk, len(one))
+	bufs := q.out.Gather(one[:0], config.IOChunk, len(one))
 	n, err := d.Dispatcher.Send(bufs[0])
 	if err != nil {
 		return // HandleClose or HandleError has run
 	}
-	d.out.Consume(n)
-	d.life.Wrote(d.conn(), n)
+	q.out.Consume(n)
+	q.life.Wrote(d.conn(), n)
 	if d.Pending() > 0 {
 		return
 	}
@@ -111,7 +144,7 @@ func (d *DispatcherWithSend) initiateSend() {
 			return
 		}
 	}
-	if d.life.Flushing() {
+	if d.q != nil && d.q.life.Flushing() {
 		_ = d.self.Close()
 		return
 	}
@@ -121,19 +154,20 @@ func (d *DispatcherWithSend) initiateSend() {
 // whenDone acts on CloseWhenDone or ShutdownWriteWhenDone once everything
 // queued has been written.
 func (d *DispatcherWithSend) whenDone() {
-	if d.fd < 0 || d.life.State() == lifecycle.Draining || d.connecting && !d.connected || d.connected && d.Pending() > 0 {
+	st := d.lifeState()
+	if d.fd < 0 || st == lifecycle.Draining || d.connecting && !d.connected || d.connected && d.Pending() > 0 {
 		return // not yet; a socket that is neither connected nor connecting has nothing to wait for
 	}
-	switch d.life.State() {
+	switch st { // not Open: d.q is allocated
 	case lifecycle.Closing:
-		if d.life.Linger(d.conn(), d.lingerTimeout()) {
+		if d.q.life.Linger(d.conn(), d.lingerTimeout()) {
 			d.UpdateInterest()
 			return
 		}
-		d.life.StopClock()
+		d.q.life.StopClock()
 		d.self.HandleClose()
 	case lifecycle.HalfClosing:
-		d.life.HalfClosed() // done: the peer's EOF ends the connection
+		d.q.life.HalfClosed() // done: the peer's EOF ends the connection
 		if err := d.shutdownWrite(); err != nil {
 			d.self.HandleClose() // the peer is gone already
 			return
@@ -158,11 +192,11 @@ func (d *DispatcherWithSend) whenDone() {
 // and only then closes. LingerTimeout bounds both a write that stalls and
 // the lingering.
 func (d *DispatcherWithSend) CloseWhenDone() {
-	if d.fd < 0 || d.life.Closing() {
+	if d.fd < 0 || d.q != nil && d.q.life.Closing() {
 		return
 	}
 	d.dropInput = true
-	d.life.BeginClose(d.conn(), d.lingerTimeout())
+	d.state().life.BeginClose(d.conn(), d.lingerTimeout())
 	d.UpdateInterest()
 	d.whenDone()
 }
@@ -175,10 +209,10 @@ func (d *DispatcherWithSend) CloseWhenDone() {
 // answer (`printf 'a\n' | client`) calls it after its last Send. Data sent
 // afterwards is dropped.
 func (d *DispatcherWithSend) ShutdownWriteWhenDone() {
-	if d.fd < 0 || d.life.State() != lifecycle.Open {
+	if d.fd < 0 || d.lifeState() != lifecycle.Open {
 		return
 	}
-	d.life.BeginHalfClose()
+	d.state().life.BeginHalfClose()
 	d.whenDone()
 }
 
@@ -189,12 +223,18 @@ func (d *DispatcherWithSend) lingerTimeout() time.Duration {
 // lingerDeadline is when a CloseWhenDone gives up (lifecycle.Machine.Deadline),
 // for the dispatcher's timer.
 func (d *DispatcherWithSend) lingerDeadline() (time.Duration, bool) {
-	return d.life.Deadline(d.lingerTimeout())
+	if d.q == nil {
+		return 0, false
+	}
+	return d.q.life.Deadline(d.lingerTimeout())
 }
 
 // handleLinger closes a CloseWhenDone whose deadline has passed by now.
 func (d *DispatcherWithSend) handleLinger(now int64) {
-	switch d.life.Expired(time.Duration(now), d.lingerTimeout()) {
+	if d.q == nil {
+		return
+	}
+	switch d.q.life.Expired(time.Duration(now), d.lingerTimeout()) {
 	case lifecycle.Drained:
 		// Everything was written; the peer just never finished.
 		d.countTimeout()
@@ -215,15 +255,14 @@ func (d *DispatcherWithSend) dropRead() {
 	n, _ := d.Recv(buf[:])
 	discardBuffers.Put(buf)
 	if n > 0 {
-		d.life.Dropped(d.conn())
+		d.state().life.Dropped(d.conn())
 	}
 }
 
 // closed resets the close state and releases the queue when the socket
 // closes: what was not written is dropped.
 func (d *DispatcherWithSend) closed() {
-	d.out = producer.FIFO{}
-	d.life.Reset()
+	d.q = nil
 }
 
 // HandleClose is asyncore's handle_close, with one difference: when the peer
@@ -234,7 +273,7 @@ func (d *DispatcherWithSend) closed() {
 // once, through Dispatcher.HandleClose. The peer's EOF during a CloseWhenDone
 // that still has output to write waits for that output too.
 func (d *DispatcherWithSend) HandleClose() {
-	if d.life.StartFlush(d.eof, d.Pending() > 0, d.connected) {
+	if d.Pending() > 0 && d.q.life.StartFlush(d.eof, true, d.connected) {
 		d.UpdateInterest()
 		return
 	}
@@ -249,7 +288,7 @@ func (d *DispatcherWithSend) HandleWrite() { d.initiateSend() }
 // connected (asyncore: "(not self.connected) or len(self.out_buffer)"),
 // and while a CloseWhenDone or ShutdownWriteWhenDone waits for its turn.
 func (d *DispatcherWithSend) Writable() bool {
-	st := d.life.State()
+	st := d.lifeState()
 	return !d.connected || d.Pending() > 0 || st == lifecycle.HalfClosing || st == lifecycle.Closing
 }
 
