@@ -125,7 +125,7 @@ func (d *DispatcherWithSend) initiateSend() {
 		d.whenDone()
 		return
 	}
-	q := d.q // not nil: output is pending
+	q := d.q          // not nil: output is pending
 	var one [1][]byte // one buffer, one send(2)
 	bufs := q.out.Gather(one[:0], config.IOChunk, len(one))
 	n, err := d.Dispatcher.Send(bufs[0])
