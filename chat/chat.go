@@ -165,7 +165,6 @@ type AsyncChat struct {
 	incoming []byte // the default collector's buffer
 	frame    int    // bytes collected since the last FoundTerminator
 	out      producer.FIFO
-	bufs     [][]byte // Gather's scratch
 
 	// The flags, together so that they share one word.
 	reading bool // inside HandleRead: writes wait for its end

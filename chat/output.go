@@ -116,8 +116,8 @@ func (c *AsyncChat) initiateSend() {
 	}
 	wasEmpty := c.out.Empty()
 	if !c.out.AtClose() {
-		bufs := c.out.Gather(c.bufs[:0], config.Or(c.OutBufferSize, DefaultBufferSize), maxWriteBufs)
-		c.bufs = bufs[:0]
+		var scratch [maxWriteBufs][]byte // on the stack: an idle chat holds none
+		bufs := c.out.Gather(scratch[:0], config.Or(c.OutBufferSize, DefaultBufferSize), maxWriteBufs)
 		if len(bufs) > 0 {
 			n, err := c.Socket().SendBuffers(bufs)
 			clear(bufs)

@@ -82,7 +82,7 @@ func (q *FIFO) Push(data []byte) {
 		return
 	}
 	buf := q.getBuffer(len(data))
-	q.items = append(q.items, item{kind: dataItem, buf: append(buf, data...)})
+	q.add(item{kind: dataItem, buf: append(buf, data...)})
 }
 
 // appendData adds data to the end of a data item's buffer. When the buffer
@@ -117,7 +117,7 @@ func (q *FIFO) PushShared(data []byte) {
 		return
 	}
 	q.n += len(data)
-	q.items = append(q.items, item{kind: sharedItem, buf: data[:len(data):len(data)]})
+	q.add(item{kind: sharedItem, buf: data[:len(data):len(data)]})
 }
 
 // PushProducer queues p: the queueing half of asynchat's push_with_producer.
@@ -126,14 +126,14 @@ func (q *FIFO) PushProducer(p Producer) {
 	if p == nil {
 		return
 	}
-	q.items = append(q.items, item{kind: producerItem, p: p})
+	q.add(item{kind: producerItem, p: p})
 }
 
 // PushClose queues a close-when-done marker: asynchat's close_when_done,
 // which appends None. Gather stops at the marker; the owner closes the
 // channel when AtClose reports that it has reached the head.
 func (q *FIFO) PushClose() {
-	q.items = append(q.items, item{kind: closeItem})
+	q.add(item{kind: closeItem})
 }
 
 // Len returns the number of bytes held in memory: pushed data (shared or
@@ -313,6 +313,7 @@ func (q *FIFO) Discard() {
 	}
 	clear(q.items)
 	q.items = q.items[:0]
+	q.releaseItems()
 	q.head = 0
 	q.n = 0
 	if q.rare != nil {
@@ -328,6 +329,7 @@ func (q *FIFO) pop() {
 	case q.head == len(q.items):
 		q.items = q.items[:0]
 		q.head = 0
+		q.releaseItems()
 	case q.head >= compactAfter && 2*q.head >= len(q.items):
 		k := copy(q.items, q.items[q.head:])
 		clear(q.items[k:])
@@ -343,6 +345,33 @@ func (q *FIFO) pop() {
 func (q *FIFO) remove(i int) {
 	copy(q.items[q.head+1:i+1], q.items[q.head:i])
 	q.pop()
+}
+
+// smallItems is the capacity of the item arrays every queue shares: a
+// connection rarely has more than a reply or two waiting, and when its
+// queue empties it gives its array back (releaseItems), so that an idle
+// connection holds none.
+const smallItems = 4
+
+// itemArrays holds the emptied item arrays of smallItems items.
+var itemArrays = sync.Pool{New: func() any { return new([smallItems]item) }}
+
+// add appends it to the queue, taking a shared item array if the queue
+// has none.
+func (q *FIFO) add(it item) {
+	if q.items == nil {
+		q.items = itemArrays.Get().(*[smallItems]item)[:0]
+	}
+	q.items = append(q.items, it)
+}
+
+// releaseItems gives an empty queue's item array back to itemArrays if it
+// is one of theirs; a larger one, grown for a burst, is kept.
+func (q *FIFO) releaseItems() {
+	if len(q.items) == 0 && cap(q.items) == smallItems {
+		itemArrays.Put((*[smallItems]item)(q.items[:smallItems]))
+		q.items = nil
+	}
 }
 
 // smallBuffers holds the emptied buffers of minBuffer bytes — a typical

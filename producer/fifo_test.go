@@ -665,3 +665,24 @@ func TestFIFOProducerError(t *testing.T) {
 	assert.NoError(t, q.Err())
 	assert.True(t, q.Empty())
 }
+
+// TestFIFOEmptyHoldsNoItems: a queue that has written everything it held
+// keeps no item array — an idle connection's queue costs its struct alone —
+// and filling it again allocates nothing.
+func TestFIFOEmptyHoldsNoItems(t *testing.T) {
+	var q FIFO
+	var bufs [][]byte
+	roundTrip := func() {
+		q.Push([]byte("+OK\r\n"))
+		bufs = q.Gather(bufs, 1<<20, 4)
+		q.Consume(q.Len())
+	}
+	roundTrip()
+	assert.Zero(t, cap(q.items), "an empty queue holds no item array")
+	assert.Zero(t, testing.AllocsPerRun(100, roundTrip))
+
+	q.Push([]byte("a"))
+	q.PushShared([]byte("b"))
+	q.Discard()
+	assert.Zero(t, cap(q.items), "nor does a discarded one")
+}
