@@ -32,7 +32,9 @@
 // Pushed bytes are copied into buffers the queue owns; consecutive pushes
 // share one buffer, and emptied buffers are kept for reuse, so a connection
 // that pushes and writes small replies allocates nothing once it has warmed
-// up.
+// up. Small buffers and the queue's small item arrays go back to pools every
+// queue shares once written, so an idle connection's empty queue holds
+// nothing but its struct.
 //
 // # Differences from asynchat
 //
