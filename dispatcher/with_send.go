@@ -48,8 +48,8 @@ type DispatcherWithSend struct {
 	LingerTimeout time.Duration
 
 	// out is the queued output: the same queue AsyncChat uses, holding
-	// only copied data here. Its buffers are released after a large burst
-	// (config.FIFOShrinkAbove).
+	// only copied data here. Its buffers go back to the pools all queues
+	// share once written, so an idle dispatcher holds none.
 	out  producer.FIFO
 	bufs [1][]byte // Gather's scratch: one buffer, one send(2)
 	// life is the close lifecycle: CloseWhenDone, ShutdownWriteWhenDone,

@@ -29,10 +29,11 @@
 //	n, err := unix.Writev(fd, bufs)  // the socket takes some of it
 //	q.Consume(n)                     // drop what was written
 //
-// Pushed bytes are copied into buffers the queue owns; consecutive pushes
-// share one buffer, and emptied buffers are kept for reuse, so a connection
-// that pushes and writes small replies allocates nothing once it has warmed
-// up.
+// Pushed bytes are copied into buffers the queue takes from pools all
+// queues share; consecutive pushes fill one buffer and then the next, and
+// written buffers go back to the pools, so a connection that pushes and
+// writes replies allocates nothing once the loop has warmed up, and one
+// whose output is all written holds no buffer.
 //
 // # Differences from asynchat
 //
