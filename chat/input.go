@@ -108,15 +108,14 @@ func (c *AsyncChat) feed(data []byte) {
 		return // a close was decided: later input is not acted on (F22 frames-after-close)
 	}
 	frames, most := 0, config.Or(c.FramesPerRead, DefaultFramesPerRead)
+	partial := false // the input ends inside a frame
 	for len(data) > 0 && c.open() {
 		if c.term.kind == kindLength && c.overLength() {
 			return
 		}
-		if !c.framing {
-			c.startFrame()
-		}
 		// Match's core, updating c.term in place (see match).
 		n, adv, found, wait := match(data, &c.term)
+		partial = !found
 		if n > 0 && !c.collect(data[:n]) {
 			break // over MaxLine, or the collector failed or closed: the frame is not delivered
 		}
@@ -129,6 +128,13 @@ func (c *AsyncChat) feed(data []byte) {
 		} else if wait {
 			break
 		}
+	}
+	if partial && !c.framing && c.open() {
+		// Only a frame the input ends inside can time out: one that
+		// begins and ends in the same read needs no clock, so the clock
+		// starts here, once per read, rather than at every frame. The
+		// frame began in this read, whose time l.Now() still reports.
+		c.startFrame()
 	}
 	c.keep(data)
 }
@@ -258,7 +264,8 @@ func (c *AsyncChat) resume() {
 	c.initiateSend()
 }
 
-// startFrame starts the frame clock at the first byte of a frame.
+// startFrame starts the frame clock for a frame whose first byte came in
+// the current read.
 func (c *AsyncChat) startFrame() {
 	to := config.Or(c.FrameTimeout, DefaultFrameTimeout)
 	if to == 0 || c.term.IsNone() {
