@@ -115,3 +115,15 @@ func BenchmarkProducerDownload1MiB(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSetTerminatorLength: what a protocol that reads a length per
+// message (RESP's bulk strings) pays to set it, once per frame.
+func BenchmarkSetTerminatorLength(b *testing.B) {
+	var s okServer
+	for i := 0; b.Loop(); i++ {
+		s.SetTerminator(chat.Length(i & 1023))
+	}
+	if n, _ := s.Terminator().Len(); n < 0 {
+		b.Fatal(n)
+	}
+}

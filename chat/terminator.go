@@ -60,9 +60,17 @@ func DelimiterString(s string) Terminator {
 // asynchat's set_terminator raises ValueError.
 func Length(n int) Terminator {
 	if n < 0 {
-		panic("chat: Length(" + strconv.Itoa(n) + "): the number of received bytes must be positive")
+		badLength(n)
 	}
 	return Terminator{kind: kindLength, n: n}
+}
+
+// badLength is Length's panic, apart so that Length is small enough to be
+// inlined: a protocol that reads a length per message sets one per frame.
+//
+//go:noinline
+func badLength(n int) {
+	panic("chat: Length(" + strconv.Itoa(n) + "): the number of received bytes must be positive")
 }
 
 // IsNone reports whether t never fires, so that all input is collected:
