@@ -77,7 +77,14 @@ func (q *FIFO) Push(data []byte) {
 	q.n += len(data)
 	spill := false
 	if t := len(q.items) - 1; t >= q.head && q.items[t].kind == dataItem {
-		if data = q.items[t].fill(data); len(data) == 0 {
+		it := &q.items[t]
+		if n := len(it.buf); n+len(data) <= cap(it.buf) {
+			// The common case: the tail buffer has room.
+			it.buf = it.buf[:n+len(data)]
+			copy(it.buf[n:], data)
+			return
+		}
+		if data = it.fill(data); len(data) == 0 {
 			return
 		}
 		spill = true
