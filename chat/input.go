@@ -122,7 +122,8 @@ func (c *AsyncChat) feed(data []byte) {
 		data = data[adv:]
 		if found {
 			frames++
-			if data = c.deliver(data); c.stopAfter(data, frames, most) {
+			data = c.deliver(data)
+			if len(data) > 0 && (c.paused || most > 0 && frames >= most) && c.stopAfter(data, frames, most) {
 				return
 			}
 		} else if wait {

@@ -189,6 +189,14 @@ func match(buf []byte, t *Terminator) (collect, advance int, found, wait bool) {
 	switch {
 	case t.kind == kindDelim:
 		d := t.delim
+		if len(d) == 1 {
+			// The common line terminator: a byte search, and no
+			// partial delimiter can end the input.
+			if i := bytes.IndexByte(buf, d[0]); i >= 0 {
+				return i, i + 1, true, false
+			}
+			return len(buf), len(buf), false, false
+		}
 		if i := bytes.Index(buf, d); i >= 0 {
 			return i, i + len(d), true, false
 		}
