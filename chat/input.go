@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"sync"
 	"time"
 
@@ -113,8 +114,20 @@ func (c *AsyncChat) feed(data []byte) {
 		if c.term.kind == kindLength && c.overLength() {
 			return
 		}
-		// Match's core, updating c.term in place (see match).
-		n, adv, found, wait := match(data, &c.term)
+		// Match's core, updating c.term in place (see match); its
+		// one-byte-delimiter case, the common line terminator, inline.
+		var n, adv int
+		var found, wait bool
+		if d := c.term.delim; c.term.kind == kindDelim && len(d) == 1 {
+			n = bytes.IndexByte(data, d[0])
+			if found = n >= 0; found {
+				adv = n + 1
+			} else {
+				n, adv = len(data), len(data)
+			}
+		} else {
+			n, adv, found, wait = match(data, &c.term)
+		}
 		partial = !found
 		if n > 0 && !c.collect(data[:n]) {
 			break // over MaxLine, or the collector failed or closed: the frame is not delivered
