@@ -2,6 +2,7 @@ package chat_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/asyncore-go/asyncore/chat"
@@ -113,5 +114,64 @@ func BenchmarkProducerDownload1MiB(b *testing.B) {
 				download()
 			}
 		})
+	}
+}
+
+// BenchmarkSetTerminatorLength: what a protocol that reads a length per
+// message (RESP's bulk strings) pays to set it, once per frame.
+func BenchmarkSetTerminatorLength(b *testing.B) {
+	var s okServer
+	for i := 0; b.Loop(); i++ {
+		s.SetTerminator(chat.Length(i & 1023))
+	}
+	if n, _ := s.Terminator().Len(); n < 0 {
+		b.Fatal(n)
+	}
+}
+
+// lineEcho is the README's line echo: the default collector, and each
+// line pushed back with its newline.
+type lineEcho struct {
+	chat.AsyncChat
+}
+
+func (h *lineEcho) FoundTerminator() { h.Push(append(h.TakeData(), '\n')) }
+
+// BenchmarkFrameLines: the framing path alone — one read's worth of
+// pipelined lines framed, collected and answered by the README's line
+// echo, the replies queued and dropped as if written, no system calls,
+// inside a loop iteration.
+// One op is one read's worth: inflight lines.
+func BenchmarkFrameLines(b *testing.B) {
+	for _, size := range []int{64, 4096} {
+		for _, inflight := range []int{1, 16} {
+			b.Run(fmt.Sprintf("p%d/k%d", size, inflight), func(b *testing.B) {
+				l := looptest.NewLoop(b, looptest.Backends()[0])
+				h := &lineEcho{}
+				h.Init(h, l.Map())
+				h.SetTerminator(chat.DelimiterString("\n"))
+				testutil.AdoptPair(b, h.Adopt)
+				line := append(bytes.Repeat([]byte("x"), size-1), '\n')
+				batch := bytes.Repeat(line, inflight)
+				// Inside the loop, as in a server: the loop's clock is
+				// read once per iteration, not at every frame.
+				err := l.Post(func() {
+					h.FrameForBench(batch) // warm up: the collector's buffer grown
+					h.DropOutputForBench()
+					b.ReportAllocs()
+					b.SetBytes(int64(len(batch)))
+					for b.Loop() {
+						h.FrameForBench(batch)
+						h.DropOutputForBench()
+					}
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := l.RunOnce(0); err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"sync"
 	"time"
 
@@ -108,27 +109,46 @@ func (c *AsyncChat) feed(data []byte) {
 		return // a close was decided: later input is not acted on (F22 frames-after-close)
 	}
 	frames, most := 0, config.Or(c.FramesPerRead, DefaultFramesPerRead)
+	partial := false // the input ends inside a frame
 	for len(data) > 0 && c.open() {
 		if c.term.kind == kindLength && c.overLength() {
 			return
 		}
-		if !c.framing {
-			c.startFrame()
+		// Match's core, updating c.term in place (see match); its
+		// one-byte-delimiter case, the common line terminator, inline.
+		var n, adv int
+		var found, wait bool
+		if d := c.term.delim; c.term.kind == kindDelim && len(d) == 1 {
+			n = bytes.IndexByte(data, d[0])
+			if found = n >= 0; found {
+				adv = n + 1
+			} else {
+				n, adv = len(data), len(data)
+			}
+		} else {
+			n, adv, found, wait = match(data, &c.term)
 		}
-		// Match's core, updating c.term in place (see match).
-		n, adv, found, wait := match(data, &c.term)
+		partial = !found
 		if n > 0 && !c.collect(data[:n]) {
 			break // over MaxLine, or the collector failed or closed: the frame is not delivered
 		}
 		data = data[adv:]
 		if found {
 			frames++
-			if data = c.deliver(data); c.stopAfter(data, frames, most) {
+			data = c.deliver(data)
+			if len(data) > 0 && (c.paused || most > 0 && frames >= most) && c.stopAfter(data, frames, most) {
 				return
 			}
 		} else if wait {
 			break
 		}
+	}
+	if partial && !c.framing && c.open() {
+		// Only a frame the input ends inside can time out: one that
+		// begins and ends in the same read needs no clock, so the clock
+		// starts here, once per read, rather than at every frame. The
+		// frame began in this read, whose time l.Now() still reports.
+		c.startFrame()
 	}
 	c.keep(data)
 }
@@ -258,7 +278,8 @@ func (c *AsyncChat) resume() {
 	c.initiateSend()
 }
 
-// startFrame starts the frame clock at the first byte of a frame.
+// startFrame starts the frame clock for a frame whose first byte came in
+// the current read.
 func (c *AsyncChat) startFrame() {
 	to := config.Or(c.FrameTimeout, DefaultFrameTimeout)
 	if to == 0 || c.term.IsNone() {

@@ -99,7 +99,11 @@ func (c *AsyncChat) queued(send bool) {
 	if high := config.Or(c.OutHighWater, DefaultOutHighWater); high > 0 && pending > high && !c.paused {
 		c.paused = true
 	}
-	c.UpdateInterest()
+	if !c.reading {
+		// Inside HandleRead, the write after the framing updates the
+		// interest once for all the frame's replies.
+		c.UpdateInterest()
+	}
 	if send {
 		c.initiateSend()
 	}

@@ -60,9 +60,17 @@ func DelimiterString(s string) Terminator {
 // asynchat's set_terminator raises ValueError.
 func Length(n int) Terminator {
 	if n < 0 {
-		panic("chat: Length(" + strconv.Itoa(n) + "): the number of received bytes must be positive")
+		badLength(n)
 	}
 	return Terminator{kind: kindLength, n: n}
+}
+
+// badLength is Length's panic, apart so that Length is small enough to be
+// inlined: a protocol that reads a length per message sets one per frame.
+//
+//go:noinline
+func badLength(n int) {
+	panic("chat: Length(" + strconv.Itoa(n) + "): the number of received bytes must be positive")
 }
 
 // IsNone reports whether t never fires, so that all input is collected:
@@ -181,6 +189,14 @@ func match(buf []byte, t *Terminator) (collect, advance int, found, wait bool) {
 	switch {
 	case t.kind == kindDelim:
 		d := t.delim
+		if len(d) == 1 {
+			// The common line terminator: a byte search, and no
+			// partial delimiter can end the input.
+			if i := bytes.IndexByte(buf, d[0]); i >= 0 {
+				return i, i + 1, true, false
+			}
+			return len(buf), len(buf), false, false
+		}
 		if i := bytes.Index(buf, d); i >= 0 {
 			return i, i + len(d), true, false
 		}

@@ -167,6 +167,29 @@ func TestFrameTimeoutBounds(t *testing.T) {
 	})
 }
 
+// TestFrameTimeoutAfterCompleteFrame: a read that completes one frame and
+// begins the next starts that frame's clock at once, though no read ends in
+// the middle of the frame that came before; a peer that then trickles the
+// rest of the frame over many reads is closed FrameTimeout after the read
+// that began it, not before.
+func TestFrameTimeoutAfterCompleteFrame(t *testing.T) {
+	const frame, step = 200 * time.Millisecond, 20 * time.Millisecond
+	forEachFakeClock(t, func(t *testing.T, e *env, clk *testutil.FakeClock) {
+		c := newTestChat(t, e.m, chat.DelimiterString("\n"))
+		c.FrameTimeout = frame
+		peer := e.pair(c)
+		clk.Advance(step)
+		first := clk.Now()
+		e.write(peer, []byte("done\nGET"))
+		e.runUntil(func() bool { return len(c.frames) == 1 && len(c.pieces) > 1 })
+		closedAt := e.trickle(clk, c, peer, []byte("abc"), step, first+3*frame)
+		assert.GreaterOrEqual(t, closedAt, first+frame, "closed before FrameTimeout")
+		assert.Less(t, closedAt, first+frame+step, "still open a step after FrameTimeout")
+		require.Len(t, c.errs, 1)
+		assert.ErrorIs(t, c.errs[0], chat.ErrFrameTimeout)
+	})
+}
+
 // TestFrameTimeoutReply: a HandleError that pushes a reply for the frame
 // timeout gets it written before the close, as for the input limits.
 func TestFrameTimeoutReply(t *testing.T) {

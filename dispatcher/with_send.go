@@ -59,8 +59,8 @@ type DispatcherWithSend struct {
 // with output waiting, or one that is closing, needs.
 type sendState struct {
 	// out is the queued output: the same queue AsyncChat uses, holding
-	// only copied data here. Its buffers are released after a large burst
-	// (config.FIFOShrinkAbove).
+	// only copied data here. Its buffers go back to the pools all queues
+	// share once written, so an idle dispatcher holds none.
 	out producer.FIFO
 	// life is the close lifecycle: CloseWhenDone, ShutdownWriteWhenDone,
 	// the flush after the peer's EOF and the lingering close.

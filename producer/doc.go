@@ -29,12 +29,12 @@
 //	n, err := unix.Writev(fd, bufs)  // the socket takes some of it
 //	q.Consume(n)                     // drop what was written
 //
-// Pushed bytes are copied into buffers the queue owns; consecutive pushes
-// share one buffer, and emptied buffers are kept for reuse, so a connection
-// that pushes and writes small replies allocates nothing once it has warmed
-// up. Small buffers and the queue's small item arrays go back to pools every
-// queue shares once written, so an idle connection's empty queue holds
-// nothing but its struct.
+// Pushed bytes are copied into buffers the queue takes from pools all
+// queues share; consecutive pushes fill one buffer and then the next, and
+// written buffers go back to the pools, so a connection that pushes and
+// writes replies allocates nothing once the loop has warmed up. The queue's
+// small item arrays go back to a shared pool too, so an idle connection's
+// empty queue holds nothing but its struct.
 //
 // # Differences from asynchat
 //

@@ -7,13 +7,21 @@ import (
 	"github.com/asyncore-go/asyncore/internal/config"
 )
 
-// The queue's buffer sizes and retention are config.FIFOMinBuffer,
-// config.FIFOKeepBuffers and config.FIFOShrinkAbove, where the reasons are
-// given beside the library's other buffer sizes.
+// The queue's buffers come in three sizes, each from a pool every queue
+// shares, so that a queue holds buffers only while it holds data: an idle
+// connection whose replies have been written holds none, however large
+// they were.
 const (
-	minBuffer   = config.FIFOMinBuffer
-	keepBuffers = config.FIFOKeepBuffers
-	shrinkAbove = config.FIFOShrinkAbove
+	// minBuffer is a fresh buffer for a reply that fits: most do.
+	minBuffer = config.FIFOMinBuffer
+	// chunkBuffer is the buffer for a larger reply, and for the data that
+	// overflows a full tail buffer: a run of pushes fills one buffer after
+	// another, each written where it lies by the gathered write, rather
+	// than growing one buffer and copying what it holds at every doubling.
+	chunkBuffer = config.FIFOChunkBuffer
+	// largeBuffer is the buffer for the part of a push above chunkBuffer:
+	// a write hands the kernel at most this much anyway (config.IOChunk).
+	largeBuffer = config.IOChunk
 
 	// compactAfter is how many dead slots at the front of the item slice
 	// are tolerated before the live items are moved down.
@@ -55,56 +63,62 @@ type FIFO struct {
 
 	// rare holds what only some queues need, allocated when first
 	// needed: a queue is part of every connection, most of which never
-	// keep a large buffer or see a producer fail.
+	// see a producer fail.
 	rare *fifoRare
 }
 
 // fifoRare is the part of a FIFO that most queues never use.
 type fifoRare struct {
-	free  [keepBuffers][]byte // emptied large buffers kept for reuse, length 0
-	nfree int
-
 	err error // the first producer failure: see Err
 }
 
 // Push copies data to the tail of the queue: the queueing half of asynchat's
-// push. Data pushed right after other data shares its buffer, so a run of
-// pushes is written as one piece. Empty data is a no-op, unlike asynchat,
-// which queues an empty bytes object and sends zero bytes. The caller may
-// reuse data as soon as Push returns.
+// push. Data pushed right after other data goes into the same buffer while
+// it has room, and on into the next buffer, so a run of pushes is written
+// as few pieces. Empty data is a no-op, unlike asynchat, which queues an
+// empty bytes object and sends zero bytes. The caller may reuse data as
+// soon as Push returns.
 func (q *FIFO) Push(data []byte) {
 	if len(data) == 0 {
 		return
 	}
 	q.n += len(data)
+	spill := false
 	if t := len(q.items) - 1; t >= q.head && q.items[t].kind == dataItem {
-		q.items[t].appendData(data)
-		return
+		it := &q.items[t]
+		if n := len(it.buf); n+len(data) <= cap(it.buf) {
+			// The common case: the tail buffer has room.
+			it.buf = it.buf[:n+len(data)]
+			copy(it.buf[n:], data)
+			return
+		}
+		if data = it.fill(data); len(data) == 0 {
+			return
+		}
+		spill = true
 	}
-	buf := q.getBuffer(len(data))
-	q.add(item{kind: dataItem, buf: append(buf, data...)})
+	for len(data) > 0 {
+		buf := getBuffer(len(data), spill)
+		k := min(len(data), cap(buf))
+		q.add(item{kind: dataItem, buf: append(buf, data[:k]...)})
+		data, spill = data[k:], true
+	}
 }
 
-// appendData adds data to the end of a data item's buffer. When the buffer
-// is full and at least half of it has been written already, the rest is
-// slid to the front instead of growing the buffer: without that, a tail
-// item that is written as fast as it is pushed to would grow for ever.
-func (it *item) appendData(data []byte) {
-	if len(it.buf)+len(data) <= cap(it.buf) {
-		it.buf = append(it.buf, data...)
-		return
+// fill appends to a data item's buffer as much of data as fits and returns
+// the rest. When the buffer is full and at least half of it has been
+// written already, the rest is slid to the front first: a tail item that
+// is written about as fast as it is pushed to then stays in one buffer.
+func (it *item) fill(data []byte) []byte {
+	if len(it.buf)+len(data) > cap(it.buf) {
+		if live := len(it.buf) - it.off; it.off >= live {
+			copy(it.buf, it.buf[it.off:])
+			it.buf, it.off = it.buf[:live], 0
+		}
 	}
-	live := len(it.buf) - it.off
-	if it.off >= live && live+len(data) <= cap(it.buf) {
-		copy(it.buf, it.buf[it.off:])
-		it.buf = append(it.buf[:live], data...)
-		it.off = 0
-		return
-	}
-	nb := make([]byte, live, max(2*cap(it.buf), live+len(data)))
-	copy(nb, it.buf[it.off:])
-	it.buf = append(nb, data...)
-	it.off = 0
+	k := min(len(data), cap(it.buf)-len(it.buf))
+	it.buf = append(it.buf, data[:k]...)
+	return data[k:]
 }
 
 // PushShared queues data by reference, without copying it: the caller
@@ -374,43 +388,38 @@ func (q *FIFO) releaseItems() {
 	}
 }
 
-// smallBuffers holds the emptied buffers of minBuffer bytes — a typical
-// reply's — for every queue to reuse, rather than each queue keeping its
-// own: an idle connection whose replies all fitted then holds no output
+// The pools of emptied buffers, one per size, that every queue shares: an
+// idle connection whose replies have all been written holds no output
 // buffer, and steady-state pushes still allocate nothing.
-var smallBuffers = sync.Pool{New: func() any { return new([minBuffer]byte) }}
+var (
+	smallBuffers = sync.Pool{New: func() any { return new([minBuffer]byte) }}
+	chunkBuffers = sync.Pool{New: func() any { return new([chunkBuffer]byte) }}
+	largeBuffers = sync.Pool{New: func() any { return new([largeBuffer]byte) }}
+)
 
-// getBuffer returns an empty buffer for at least n bytes, reusing an
-// emptied one if it is large enough.
-func (q *FIFO) getBuffer(n int) []byte {
-	if r := q.rare; r != nil && r.nfree > 0 && cap(r.free[r.nfree-1]) >= n {
-		r.nfree--
-		b := r.free[r.nfree]
-		r.free[r.nfree] = nil
-		return b
-	}
-	if n <= minBuffer {
+// getBuffer returns an empty buffer for the next n bytes of a push, or for
+// as many of them as a largeBuffer holds. A small push gets a small buffer;
+// the overflow of a full buffer (spill) at least a chunk, so that a long
+// run of small pushes takes few buffers.
+func getBuffer(n int, spill bool) []byte {
+	switch {
+	case n <= minBuffer && !spill:
 		return smallBuffers.Get().(*[minBuffer]byte)[:0]
+	case n <= chunkBuffer:
+		return chunkBuffers.Get().(*[chunkBuffer]byte)[:0]
+	default:
+		return largeBuffers.Get().(*[largeBuffer]byte)[:0]
 	}
-	return make([]byte, 0, n)
 }
 
-// putBuffer keeps an emptied buffer for reuse — a small one in the shared
-// pool — unless enough are kept already or it grew too large to be worth
-// keeping.
+// putBuffer gives an emptied buffer back to its pool.
 func (q *FIFO) putBuffer(b []byte) {
-	if cap(b) == minBuffer {
+	switch cap(b) {
+	case minBuffer:
 		smallBuffers.Put((*[minBuffer]byte)(b[:minBuffer]))
-		return
-	}
-	if cap(b) > shrinkAbove {
-		return
-	}
-	if q.rare == nil {
-		q.rare = new(fifoRare)
-	}
-	if r := q.rare; r.nfree < keepBuffers {
-		r.free[r.nfree] = b[:0]
-		r.nfree++
+	case chunkBuffer:
+		chunkBuffers.Put((*[chunkBuffer]byte)(b[:chunkBuffer]))
+	case largeBuffer:
+		largeBuffers.Put((*[largeBuffer]byte)(b[:largeBuffer]))
 	}
 }

@@ -60,16 +60,11 @@ const (
 	// none.
 	FIFOMinBuffer = 512
 
-	// FIFOKeepBuffers is how many emptied buffers larger than
-	// FIFOMinBuffer an output queue keeps for reuse: two cover the common
-	// case of one buffer being written while the next reply is pushed, so
-	// steady-state pushes allocate nothing.
-	FIFOKeepBuffers = 2
-
-	// FIFOShrinkAbove is the capacity above which an emptied output-queue
-	// buffer is released rather than kept, so one large burst does not pin
-	// its memory for the connection's life: an idle connection keeps at
-	// most FIFOKeepBuffers × 16 KiB. Large output belongs in a producer,
-	// which is not copied.
-	FIFOShrinkAbove = 16 << 10
+	// FIFOChunkBuffer is the output-queue buffer for a reply larger than
+	// FIFOMinBuffer, and for what overflows a full buffer: a run of
+	// replies fills one after another, each written where it lies, rather
+	// than growing one buffer at every doubling. These too go back to a
+	// shared pool once written, so an idle connection holds none however
+	// large its replies were.
+	FIFOChunkBuffer = 16 << 10
 )
