@@ -31,6 +31,8 @@ type tlsEcho struct {
 	state  tls.ConnectionState
 	hasSt  bool
 	noEcho bool
+	// tlsAtConnect: the handshake was done when HandleConnect ran.
+	tlsAtConnect bool
 }
 
 func newTLSEcho(m *loop.Map) *tlsEcho {
@@ -59,7 +61,10 @@ func (h *tlsEcho) HandleClose() {
 	h.DispatcherWithSend.HandleClose()
 }
 
-func (h *tlsEcho) HandleConnect() { h.conns++ }
+func (h *tlsEcho) HandleConnect() {
+	h.conns++
+	_, h.tlsAtConnect = h.Socket().ConnectionState()
+}
 
 // serveTLS serves TLS echo on a fresh loop of kind; the handlers made
 // are appended to *made.
