@@ -233,4 +233,3 @@ func TestStartTLSPipelinedPlaintextIsNotRead(t *testing.T) {
 		e.runUntil(func() bool { return handshakeGoroutines() == 0 })
 	})
 }
-

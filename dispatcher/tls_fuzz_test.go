@@ -45,8 +45,8 @@ func FuzzTLSServerInput(f *testing.F) {
 	f.Add(hello)
 	f.Add(hello[:len(hello)/2])
 	f.Add(append(bytes.Clone(hello), hello...))
-	f.Add([]byte{22, 3, 1, 0xff, 0xff})                   // a record that claims 64 KiB
-	f.Add([]byte{21, 3, 3, 0, 2, 2, 40})                  // a fatal alert
+	f.Add([]byte{22, 3, 1, 0xff, 0xff})                     // a record that claims 64 KiB
+	f.Add([]byte{21, 3, 3, 0, 2, 2, 40})                    // a fatal alert
 	f.Add([]byte{0x80, 0x2e, 0x01, 0x03, 0x01, 0x00, 0x15}) // an SSLv2 hello
 	srvCfg, _ := testutil.TLSCert(f)
 	f.Fuzz(func(t *testing.T, data []byte) {

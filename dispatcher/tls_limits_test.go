@@ -117,4 +117,3 @@ func TestTLSHandshakeQueueSheds(t *testing.T) {
 		awaitGoroutines(t, l, base)
 	})
 }
-
