@@ -108,9 +108,11 @@ func (s Socket) TLSServer(cfg *tls.Config) error { return s.d.startTLS(cfg, true
 
 // TLSClient makes the connection speak TLS as the client from now on. Call
 // it right after Connect — the handshake starts when the connection is
-// made, and HandleConnect fires only after the handshake — or on a
-// connected socket for a client's STARTTLS. Set cfg.ServerName (or
-// InsecureSkipVerify, in tests) as crypto/tls requires.
+// made, and HandleConnect fires only after the handshake; until then
+// Connected and Connecting report false, and what a DispatcherWithSend is
+// given to send waits — or on a connected socket for a client's STARTTLS.
+// Set cfg.ServerName (or InsecureSkipVerify, in tests) as crypto/tls
+// requires.
 func (s Socket) TLSClient(cfg *tls.Config) error { return s.d.startTLS(cfg, false) }
 
 // ConnectionState reports the TLS state of the connection — version,
