@@ -2,8 +2,8 @@ package main
 
 import (
 	"bufio"
-	"crypto/tls"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +26,7 @@ import (
 // testServer is a chat server running in the background for one test.
 type testServer struct {
 	addr string
-	stop func() // stops the server before the test ends; see testutil.Serve
+	stop func()      // stops the server before the test ends; see testutil.Serve
 	tls  *tls.Config // the clients' TLS configuration when the server speaks TLS
 }
 
