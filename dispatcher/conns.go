@@ -133,6 +133,8 @@ type mapState struct {
 	// kernel for RLIMIT_NOFILE every time.
 	capDefault, capFor int
 
+	tlsp *tlsPool // TLS handshake limits and queue (tls_pool.go), made on first use
+
 	accepted int    // the descriptor HandleAccept is handing over, or -1
 	conn     []bool // by descriptor: registered as an accepted connection
 }

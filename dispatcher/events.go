@@ -28,6 +28,9 @@ func (d *Dispatcher) Interest() poller.Events {
 		}
 		return ev
 	}
+	if d.tls != nil {
+		return d.tlsInterest()
+	}
 	if !d.eof && (d.dropInput || d.self.Readable()) {
 		ev |= poller.Read
 	}
@@ -92,6 +95,10 @@ func (d *Dispatcher) handleReadEvent() {
 // handleRead calls HandleRead — or, for a handler with HandleData, reads
 // into the loop's buffer for it — or drops the input after a CloseWhenDone.
 func (d *Dispatcher) handleRead() {
+	if d.tls != nil && d.tls.phase != tlsOpen {
+		d.tlsRead() // the handshake's input, or none before STARTTLS
+		return
+	}
 	if d.dropInput {
 		d.ws.dropRead()
 		return
@@ -110,6 +117,9 @@ func (d *Dispatcher) handleWriteEvent() {
 		return
 	}
 	if !d.connected && d.connecting && !d.finishConnect() {
+		return
+	}
+	if d.tls != nil && !d.tlsWriteEvent() {
 		return
 	}
 	d.self.HandleWrite()
@@ -135,6 +145,14 @@ func (d *Dispatcher) handleConnectEvent() error {
 	if errno := d.soError(); errno != 0 {
 		d.connecting = false
 		return os.NewSyscallError("connect", errno)
+	}
+	if d.tls != nil && d.tls.phase == tlsConnect {
+		// HandleConnect waits for the handshake (tlsNotified).
+		d.connecting = false
+		if err := d.tlsBegin(); err != nil {
+			return nil // shed: closed
+		}
+		return nil
 	}
 	epoch := d.epoch
 	d.self.HandleConnect()

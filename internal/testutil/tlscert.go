@@ -9,65 +9,45 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
-	"sync"
 	"testing"
 	"time"
 )
 
-// TLSServerName is the name TLSCert's certificate is issued to, besides the
-// loopback addresses; the client configuration asks for it.
-const TLSServerName = "localhost"
-
-var tlsCert struct {
-	once sync.Once
-	cert tls.Certificate
-	pool *x509.CertPool
-	err  error
-}
-
-// TLSCert returns a server and a client TLS configuration that trust each
-// other: the server holds a self-signed ECDSA P-256 certificate for
-// localhost, 127.0.0.1 and ::1, made in memory once per test binary, and
-// the client trusts only that certificate and names localhost in its SNI.
-// Each call returns fresh configurations, which the caller may change.
-func TLSCert(t testing.TB) (server, client *tls.Config) {
+// TLSCert makes, in memory, a self-signed certificate for "localhost" and
+// 127.0.0.1 and returns a server configuration that presents it and a
+// client configuration that trusts it (ServerName "localhost"). Each call
+// makes a new key, so a client of one call does not trust the server of
+// another: that is a bad certificate.
+func TLSCert(t testing.TB) (serverCfg, clientCfg *tls.Config) {
 	t.Helper()
-	tlsCert.once.Do(func() { tlsCert.cert, tlsCert.pool, tlsCert.err = makeTLSCert() })
-	if tlsCert.err != nil {
-		t.Fatalf("testutil: making a test certificate: %v", tlsCert.err)
-	}
-	server = &tls.Config{Certificates: []tls.Certificate{tlsCert.cert}, MinVersion: tls.VersionTLS12}
-	client = &tls.Config{RootCAs: tlsCert.pool, ServerName: TLSServerName, MinVersion: tls.VersionTLS12}
-	return server, client
-}
-
-func makeTLSCert() (tls.Certificate, *x509.CertPool, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		t.Fatalf("TLSCert: %v", err)
 	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: TLSServerName},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
+		Subject:               pkix.Name{CommonName: "localhost"},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		DNSNames:              []string{TLSServerName},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		t.Fatalf("TLSCert: %v", err)
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		t.Fatalf("TLSCert: %v", err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool, nil
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	serverCfg = &tls.Config{Certificates: []tls.Certificate{cert}}
+	clientCfg = &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	return serverCfg, clientCfg
 }
