@@ -184,6 +184,10 @@ func (d *Dispatcher) handleErrorEvent(ev poller.Events) {
 		d.self.HandleClose()
 		return
 	}
+	if d.tls != nil && d.tls.phase == tlsHandshake {
+		d.tlsHangup() // the handshake reports the reset, with any alert before it
+		return
+	}
 	errno := d.soError()
 	switch {
 	case d.connecting && !d.connected:
@@ -208,6 +212,10 @@ func (d *Dispatcher) handleErrorEvent(ev poller.Events) {
 // HandleRead is called here; if it makes no progress — it does not read —
 // the hang-up is final, so a dispatcher that never reads cannot spin the loop.
 func (d *Dispatcher) handleHangup(ev poller.Events) {
+	if d.tls != nil && d.tls.phase == tlsHandshake {
+		d.tlsHangup()
+		return
+	}
 	if !d.eof && !d.accepting {
 		pending := sock.Pending(d.fd)
 		if pending > 0 && ev&poller.Read != 0 {

@@ -153,8 +153,32 @@ func (d *Dispatcher) tlsRead() {
 		t.c.FeedEOF()
 		d.m.Update(d.fd)
 	case wouldBlock(err):
+	case disconnected(err):
+		// The handshake reads what came before the reset — an alert,
+		// often — and reports the failure.
+		d.eof = true
+		t.c.FeedEOF()
+		d.m.Update(d.fd)
 	default:
 		_ = d.ioError("read", err)
+	}
+}
+
+// tlsHangup is handleHangup during a handshake: the handshake gets what
+// the socket still holds, then EOF, and reports how it ended; the
+// dispatcher is not closed under it.
+func (d *Dispatcher) tlsHangup() {
+	for !d.eof && d.fd >= 0 && d.tls != nil && d.tls.c.Room() {
+		epoch := d.epoch
+		d.tlsRead()
+		if d.epoch != epoch {
+			return
+		}
+		if sock.Pending(d.fd) == 0 && !d.eof {
+			d.eof = true
+			d.tls.c.FeedEOF()
+			d.m.Update(d.fd)
+		}
 	}
 }
 
