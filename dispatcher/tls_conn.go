@@ -182,6 +182,22 @@ func (d *Dispatcher) tlsHangup() {
 	}
 }
 
+// tlsOpenHangup is handleHangup's part after the handshake: input
+// tls.Conn holds, and the end of the stream, are read the TLS way — a
+// missing close_notify is ErrTLSTruncated — rather than taken as an EOF.
+// It reports whether the read made progress (or ended the connection);
+// if not, the hang-up is handled as for plaintext.
+func (d *Dispatcher) tlsOpenHangup() bool {
+	if d.tls.phase != tlsOpen || d.eof {
+		return false
+	}
+	pending := sock.Pending(d.fd)
+	epoch := d.epoch
+	d.tls.maybeBuffered = false
+	d.handleRead()
+	return d.epoch != epoch || d.eof || sock.Pending(d.fd) < pending
+}
+
 // tlsNotified runs on the loop when the handshake goroutine has news.
 func (d *Dispatcher) tlsNotified(t *tlsState) {
 	if d.tls != t || d.fd < 0 || t.phase != tlsHandshake {
