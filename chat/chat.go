@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"crypto/tls"
 	"time"
 
 	"github.com/asyncore-go/asyncore/dispatcher"
@@ -180,6 +181,9 @@ type AsyncChat struct {
 	drains    bool // self has HandleDrained (drainer)
 
 	resumeFn func()
+	// startTLS is StartTLS's configuration while the reply before the
+	// switch is being written; nothing is read meanwhile.
+	startTLS *tls.Config
 	// replyBase is what was queued when the current FoundTerminator began
 	// (0 outside one): OutLimit bounds one reply, not the rest of the
 	// reply before it that is still being written.

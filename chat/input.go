@@ -42,7 +42,7 @@ var largeReads = sync.Pool{New: func() any { return new([]byte) }}
 // HandleRead reads what the socket has, frames it, and writes the replies
 // the frames produced with one gathered write: asynchat's handle_read.
 func (c *AsyncChat) HandleRead() {
-	if c.wait != waitNone {
+	if c.wait != waitNone || c.startTLS != nil {
 		// Input read earlier waits to be framed, and the chat is not
 		// watched for reading; only a hang-up calls HandleRead now (see
 		// dispatcher's handleHangup). Reading would let a peer that
@@ -164,6 +164,9 @@ func (c *AsyncChat) deliver(rest []byte) []byte {
 	c.self.FoundTerminator()
 	c.replyBase = 0
 	if c.discarded {
+		if c.startTLS != nil {
+			c.tlsDropped(len(rest)) // pipelined behind STARTTLS (tls.go)
+		}
 		return nil
 	}
 	return rest
@@ -350,8 +353,9 @@ func (c *AsyncChat) FoundTerminator() {
 
 // Readable is asynchat's readable(), always true there; here it is false
 // while queued output is above OutHighWater, and while input already read
-// waits to be framed (FramesPerRead, or held above OutHighWater).
-func (c *AsyncChat) Readable() bool { return !c.paused && c.wait == waitNone }
+// waits to be framed (FramesPerRead, or held above OutHighWater), and while
+// StartTLS waits for its reply to be written.
+func (c *AsyncChat) Readable() bool { return !c.paused && c.wait == waitNone && c.startTLS == nil }
 
 // DiscardBuffers drops buffered input, collected data and queued output:
 // asynchat's discard_buffers. Called from FoundTerminator, it also drops

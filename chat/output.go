@@ -132,6 +132,10 @@ func (c *AsyncChat) initiateSend() {
 		c.reachedClose()
 		return
 	}
+	if c.startTLS != nil && c.out.Empty() {
+		c.beginTLS() // STARTTLS: the reply is out
+		return
+	}
 	c.resumeBelowLowWater()
 	c.UpdateInterest()
 	if !wasEmpty && c.drains && c.out.Empty() && !c.life.Closing() && c.Fd() >= 0 {

@@ -44,6 +44,16 @@ type ConnStats struct {
 	// input or output limit (a line or message too long, output over its
 	// hard limit).
 	LimitCloses uint64
+	// TLSHandshakes counts completed TLS handshakes; TLSHandshakeErrors
+	// failed ones; TLSHandshakeTimeouts those that ran out of
+	// HandshakeTimeout; TLSHandshakesShed connections closed because the
+	// handshake queue was full; TLSHandshaking the handshakes in progress
+	// or waiting now.
+	TLSHandshakes        uint64
+	TLSHandshakeErrors   uint64
+	TLSHandshakeTimeouts uint64
+	TLSHandshakesShed    uint64
+	TLSHandshaking       int
 }
 
 // Stats returns the connection counters of m (loop.DefaultMap if nil).
@@ -122,6 +132,8 @@ type mapState struct {
 	// the map (capFor; -1: not yet), so that accepting does not ask the
 	// kernel for RLIMIT_NOFILE every time.
 	capDefault, capFor int
+
+	tlsp *tlsPool // TLS handshake limits and queue (tls_pool.go), made on first use
 
 	accepted int    // the descriptor HandleAccept is handing over, or -1
 	conn     []bool // by descriptor: registered as an accepted connection

@@ -143,6 +143,10 @@ type Dispatcher struct {
 	// input (dropInput) instead of calling HandleRead.
 	ws *DispatcherWithSend
 
+	// tls is the TLS state of a connection that speaks TLS (tls_conn.go);
+	// nil for plaintext, whose paths it costs one nil check.
+	tls *tlsState
+
 	iov []unix.Iovec // Socket().SendBuffers' scratch
 
 	bytesIn, bytesOut uint64 // ChannelStats
@@ -266,6 +270,9 @@ func (d *Dispatcher) Close() error {
 		return nil
 	}
 	fd := d.fd
+	if d.tls != nil {
+		d.tlsClose() // close_notify, before the descriptor goes
+	}
 	if d.m.Remove(fd, d.self) {
 		stateOf(d.m).removed(fd)
 	}

@@ -28,6 +28,9 @@ func (d *Dispatcher) Interest() poller.Events {
 		}
 		return ev
 	}
+	if d.tls != nil {
+		return d.tlsInterest()
+	}
 	if !d.eof && (d.dropInput || d.self.Readable()) {
 		ev |= poller.Read
 	}
@@ -92,6 +95,10 @@ func (d *Dispatcher) handleReadEvent() {
 // handleRead calls HandleRead — or, for a handler with HandleData, reads
 // into the loop's buffer for it — or drops the input after a CloseWhenDone.
 func (d *Dispatcher) handleRead() {
+	if d.tls != nil && d.tls.phase != tlsOpen {
+		d.tlsRead() // the handshake's input, or none before STARTTLS
+		return
+	}
 	if d.dropInput {
 		d.ws.dropRead()
 		return
@@ -110,6 +117,9 @@ func (d *Dispatcher) handleWriteEvent() {
 		return
 	}
 	if !d.connected && d.connecting && !d.finishConnect() {
+		return
+	}
+	if d.tls != nil && !d.tlsWriteEvent() {
 		return
 	}
 	d.self.HandleWrite()
@@ -135,6 +145,14 @@ func (d *Dispatcher) handleConnectEvent() error {
 	if errno := d.soError(); errno != 0 {
 		d.connecting = false
 		return os.NewSyscallError("connect", errno)
+	}
+	if d.tls != nil && d.tls.phase == tlsConnect {
+		// HandleConnect waits for the handshake (tlsNotified).
+		d.connecting = false
+		if err := d.tlsBegin(); err != nil {
+			return nil // shed: closed
+		}
+		return nil
 	}
 	epoch := d.epoch
 	d.self.HandleConnect()
@@ -166,6 +184,10 @@ func (d *Dispatcher) handleErrorEvent(ev poller.Events) {
 		d.self.HandleClose()
 		return
 	}
+	if d.tls != nil && d.tls.phase == tlsHandshake {
+		d.tlsHangup() // the handshake reports the reset, with any alert before it
+		return
+	}
 	errno := d.soError()
 	switch {
 	case d.connecting && !d.connected:
@@ -190,6 +212,10 @@ func (d *Dispatcher) handleErrorEvent(ev poller.Events) {
 // HandleRead is called here; if it makes no progress — it does not read —
 // the hang-up is final, so a dispatcher that never reads cannot spin the loop.
 func (d *Dispatcher) handleHangup(ev poller.Events) {
+	if d.tls != nil && d.tls.phase == tlsHandshake {
+		d.tlsHangup()
+		return
+	}
 	if !d.eof && !d.accepting {
 		pending := sock.Pending(d.fd)
 		if pending > 0 && ev&poller.Read != 0 {

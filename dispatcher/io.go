@@ -24,6 +24,14 @@ func (d *Dispatcher) Send(data []byte) (int, error) {
 	if len(data) == 0 {
 		return 0, nil
 	}
+	if d.tls != nil {
+		return d.tlsSend(data)
+	}
+	return d.plainSend(data)
+}
+
+// plainSend is Send's write of data as it is.
+func (d *Dispatcher) plainSend(data []byte) (int, error) {
 	var n int
 	var err error
 	if d.isFile {
@@ -47,6 +55,14 @@ func (d *Dispatcher) sendBuffers(bufs [][]byte) (int, error) {
 	if d.fd < 0 {
 		return 0, ErrClosed
 	}
+	if d.tls != nil {
+		return d.tlsSendBuffers(bufs)
+	}
+	return d.plainSendBuffers(bufs)
+}
+
+// plainSendBuffers is sendBuffers' write of bufs as they are.
+func (d *Dispatcher) plainSendBuffers(bufs [][]byte) (int, error) {
 	n, err := sock.Sendv(d.fd, bufs, &d.iov, d.isFile)
 	if err == nil {
 		d.wrote(n, buffersLen(bufs))
@@ -70,6 +86,9 @@ func (d *Dispatcher) Recv(buf []byte) (int, error) {
 	}
 	if len(buf) == 0 {
 		return 0, nil
+	}
+	if d.tls != nil {
+		return d.tlsRecv(buf)
 	}
 	n, err := sock.Read(d.fd, buf)
 	switch {

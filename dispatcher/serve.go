@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 
@@ -23,7 +24,8 @@ var ErrNoSocket = errors.New("dispatcher: no socket to adopt")
 // close the descriptor if Adopt fails.
 type Server struct {
 	Dispatcher
-	newConn func() Handler
+	newConn   func() Handler
+	tlsConfig *tls.Config // ServeTLS: each connection is switched to TLS
 }
 
 // Serve listens on address ("host:port"; see ListenTCP) in map m
@@ -85,5 +87,10 @@ func (s *Server) HandleAccepted(fd int, addr net.Addr) {
 	if err := h.dispatcher().Adopt(fd); err != nil {
 		_ = sock.Close(fd)
 		s.logger().Debug("dispatcher: could not adopt an accepted connection", "err", err, "peer", addr, "channel", s.String())
+		return
+	}
+	if s.tlsConfig != nil {
+		// A shed connection is closed already; the map counts it.
+		_ = h.dispatcher().Socket().TLSServer(s.tlsConfig)
 	}
 }

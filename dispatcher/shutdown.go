@@ -12,6 +12,14 @@ func (d *Dispatcher) shutdownWrite() error {
 	if d.fd < 0 {
 		return ErrClosed
 	}
+	if d.tls != nil {
+		return d.tlsShutdownWrite()
+	}
+	return d.plainShutdownWrite()
+}
+
+// plainShutdownWrite is shutdown(SHUT_WR).
+func (d *Dispatcher) plainShutdownWrite() error {
 	if err := sock.Shutdown(d.fd, unix.SHUT_WR); err != nil {
 		return os.NewSyscallError("shutdown", err)
 	}
@@ -22,6 +30,9 @@ func (d *Dispatcher) shutdownWrite() error {
 func (d *Dispatcher) unread() int {
 	if d.fd < 0 {
 		return 0
+	}
+	if d.tls != nil && d.tls.c != nil {
+		return sock.Pending(d.fd) + d.tlsUnread()
 	}
 	return sock.Pending(d.fd)
 }

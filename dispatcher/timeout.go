@@ -214,6 +214,11 @@ func (d *Dispatcher) nextDeadline() (int64, bool) {
 	if to := d.readIdleTimeout(); to > 0 {
 		next = min(next, t.lastIn+int64(to))
 	}
+	if d.tls != nil {
+		if at, ok := d.tlsDeadline(); ok {
+			next = min(next, at)
+		}
+	}
 	if d.ws != nil {
 		if at, ok := d.ws.lingerDeadline(); ok {
 			next = min(next, int64(at))
@@ -267,6 +272,9 @@ func (d *Dispatcher) timedOut() {
 	}
 	epoch := d.epoch
 	now := d.now()
+	if d.tls != nil && d.tlsTimedOut(now) && d.epoch != epoch {
+		return
+	}
 	if d.ws != nil {
 		d.ws.handleLinger(now)
 		if d.epoch != epoch {

@@ -105,6 +105,10 @@ func (d *DispatcherWithSend) initiateSend() {
 	if d.Pending() > 0 {
 		return
 	}
+	if d.tls != nil && d.tls.phase == tlsAwaitFlush {
+		_ = d.startAfterFlush() // STARTTLS: the reply is out
+		return
+	}
 	if x, ok := d.self.(Drainer); ok {
 		epoch := d.epoch
 		x.HandleDrained()

@@ -5,6 +5,8 @@
 //	go run ./examples/chatroom                 # on 127.0.0.1:7008
 //	nc 127.0.0.1 7008                          # or: telnet 127.0.0.1 7008
 //	go run ./examples/chatroom -backend poll   # pick the poller
+//	go run ./examples/chatroom -tls-cert cert.pem -tls-key key.pem
+//	openssl s_client -quiet -connect 127.0.0.1:7008   # a TLS client
 //
 // A client first chooses a nickname; after that every line it sends reaches
 // the others as "<nick> text", and lines starting with "/" are commands
@@ -26,6 +28,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -42,6 +45,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/examples/internal/tlsflags"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
@@ -91,6 +95,7 @@ type config struct {
 	floodDebt   int
 	nickTimeout time.Duration
 	grace       time.Duration // on shutdown, how long clients may take to read what is queued (0: loop.DefaultGrace)
+	tls         *tls.Config   // -tls-cert, -tls-key: clients speak TLS; nil: plain TCP
 }
 
 // defaultConfig is the configuration main uses, on the given backend.
@@ -567,6 +572,15 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 		slog.Warn("cannot serve connection", "peer", addr, "err", err)
 		return
 	}
+	// With a certificate the connection speaks TLS from its first byte;
+	// the welcome below waits, encrypted, for the handshake to finish.
+	if cfg := s.room.cfg.tls; cfg != nil {
+		if err := c.Socket().TLSServer(cfg); err != nil {
+			_ = c.Close()
+			slog.Warn("cannot start TLS", "peer", addr, "err", err)
+			return
+		}
+	}
 	// Chat lines are small and go out one write each. With Nagle's
 	// algorithm a second line waits for the peer to acknowledge the first,
 	// which a delayed ACK holds back for up to 40 ms (RFC 1122 §4.2.3.2):
@@ -611,7 +625,7 @@ func serve(ctx context.Context, addr string, cfg config, ready func(net.Addr)) e
 	if err != nil {
 		return err
 	}
-	slog.Info("chat server listening", "addr", bound, "backend", l.Kind())
+	slog.Info("chat server listening", "addr", bound, "backend", l.Kind(), "tls", cfg.tls != nil)
 	if ready != nil {
 		ready(bound)
 	}
@@ -629,11 +643,17 @@ func main() {
 	verbose := flag.Bool("v", false, "log connections, joins and departures")
 	cfg := defaultConfig(0)
 	flag.DurationVar(&cfg.grace, "grace", loop.DefaultGrace, "on SIGINT or SIGTERM, how long clients may take to read what is queued for them, the goodbye included, before they are closed")
+	tlsFlags := tlsflags.Register(nil)
 	flag.Parse()
 	cfg.backend = kind
 
 	if *verbose {
 		slog.SetLogLoggerLevel(slog.LevelDebug)
+	}
+	var err error
+	if cfg.tls, err = tlsFlags.Config(); err != nil {
+		slog.Error("chat server failed", "err", err)
+		os.Exit(2)
 	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +26,8 @@ import (
 // testServer is a chat server running in the background for one test.
 type testServer struct {
 	addr string
-	stop func() // stops the server before the test ends; see testutil.Serve
+	stop func()      // stops the server before the test ends; see testutil.Serve
+	tls  *tls.Config // the clients' TLS configuration when the server speaks TLS
 }
 
 // onLoopback is serve on 127.0.0.1:0, for testutil.Serve.
@@ -43,11 +45,22 @@ func start(t *testing.T, cfg config) *testServer {
 	return &testServer{addr: addr.String(), stop: stop}
 }
 
-// conn is a test client: a raw TCP connection that sends lines ending in
-// eol ("\n" like nc, or "\r\n" like telnet).
+// startTLS is start with a test certificate: the server speaks TLS, and so
+// do the clients dialled with s.dial.
+func startTLS(t *testing.T, cfg config) *testServer {
+	t.Helper()
+	var client *tls.Config
+	cfg.tls, client = testutil.TLSCert(t)
+	s := start(t, cfg)
+	s.tls = client
+	return s
+}
+
+// conn is a test client: a raw TCP connection, or a TLS one, that sends
+// lines ending in eol ("\n" like nc, or "\r\n" like telnet).
 type conn struct {
 	t   *testing.T
-	c   *net.TCPConn
+	c   halfCloser
 	r   *bufio.Reader
 	eol string
 }
@@ -67,10 +80,30 @@ func dialWith(t *testing.T, d *net.Dialer, addr, eol string) *conn {
 	return &conn{t: t, c: c.(*net.TCPConn), r: bufio.NewReader(c), eol: eol}
 }
 
-// login connects and joins as nick, checking the greeting.
-func login(t *testing.T, addr, nick, eol string) *conn {
+// halfCloser is what both *net.TCPConn and *tls.Conn offer.
+type halfCloser interface {
+	net.Conn
+	CloseWrite() error
+}
+
+// dial connects to the server, over TLS if it speaks TLS; the connection is
+// closed when the test ends.
+func (s *testServer) dial(t *testing.T, eol string) *conn {
 	t.Helper()
-	c := dial(t, addr, eol)
+	if s.tls == nil {
+		return dial(t, s.addr, eol)
+	}
+	c, err := tls.Dial("tcp", s.addr, s.tls)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, c.SetDeadline(time.Now().Add(testutil.HangGuard)))
+	return &conn{t: t, c: c, r: bufio.NewReader(c), eol: eol}
+}
+
+// login connects and joins as nick, checking the greeting.
+func (s *testServer) login(t *testing.T, nick, eol string) *conn {
+	t.Helper()
+	c := s.dial(t, eol)
 	c.expect("Welcome! Your nickname?")
 	c.send(nick)
 	line := c.line()
@@ -149,12 +182,39 @@ func TestChat(t *testing.T) {
 	})
 }
 
+// TestChatTLS runs the conversations of TestChat over TLS (-tls-cert and
+// -tls-key): the room's code is the same, and so must be what clients see,
+// half-close and shutdown included.
+func TestChatTLS(t *testing.T) {
+	tests := []struct {
+		name string
+		f    func(t *testing.T, s *testServer)
+	}{
+		{"Nickname", testNickname},
+		{"Broadcast", testBroadcast},
+		{"Commands", testCommands},
+		{"LineEndings", testLineEndings},
+		{"LongLine", testLongLine},
+		{"Shutdown", testShutdown},
+		{"ControlCharacters", testControlCharacters},
+	}
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				testutil.WarmUp(t)
+				testutil.CheckFDLeaks(t)
+				tt.f(t, startTLS(t, defaultConfig(kind)))
+			})
+		}
+	})
+}
+
 // testNickname: empty, taken and invalid nicknames are refused and asked
 // for again; a client without a nickname hears nothing from the room.
 func testNickname(t *testing.T, s *testServer) {
-	alice := login(t, s.addr, "alice", "\n")
+	alice := s.login(t, "alice", "\n")
 
-	bob := dial(t, s.addr, "\n")
+	bob := s.dial(t, "\n")
 	bob.expect("Welcome! Your nickname?")
 	for _, tc := range []struct{ nick, why string }{
 		{"", "* a nickname is required"},
@@ -169,7 +229,7 @@ func testNickname(t *testing.T, s *testServer) {
 		bob.expect("Your nickname?")
 	}
 
-	carol := dial(t, s.addr, "\n") // connected, no nickname yet
+	carol := s.dial(t, "\n") // connected, no nickname yet
 	carol.expect("Welcome! Your nickname?")
 
 	bob.send(" bob ") // surrounding blanks are ignored
@@ -189,10 +249,10 @@ func testNickname(t *testing.T, s *testServer) {
 // joins and departures — by /quit, by closing, by half-closing — are
 // announced.
 func testBroadcast(t *testing.T, s *testServer) {
-	alice := login(t, s.addr, "alice", "\n")
-	bob := login(t, s.addr, "bob", "\n")
+	alice := s.login(t, "alice", "\n")
+	bob := s.login(t, "bob", "\n")
 	alice.expect("* bob has joined")
-	carol := login(t, s.addr, "carol", "\n")
+	carol := s.login(t, "carol", "\n")
 	alice.expect("* carol has joined")
 	bob.expect("* carol has joined")
 
@@ -222,8 +282,8 @@ func testBroadcast(t *testing.T, s *testServer) {
 
 // testCommands: /who, /me, /nick, /help, an unknown command, /quit.
 func testCommands(t *testing.T, s *testServer) {
-	alice := login(t, s.addr, "alice", "\n")
-	bob := login(t, s.addr, "bob", "\n")
+	alice := s.login(t, "alice", "\n")
+	bob := s.login(t, "bob", "\n")
 	alice.expect("* bob has joined")
 
 	alice.send("/who")
@@ -277,8 +337,8 @@ func testCommands(t *testing.T, s *testServer) {
 // testLineEndings: telnet's "\r\n" and nc's "\n" both work, and no "\r"
 // reaches the other clients.
 func testLineEndings(t *testing.T, s *testServer) {
-	lf := login(t, s.addr, "lf", "\n")
-	telnet := login(t, s.addr, "crlf", "\r\n") // "crlf\r" must become "crlf"
+	lf := s.login(t, "lf", "\n")
+	telnet := s.login(t, "crlf", "\r\n") // "crlf\r" must become "crlf"
 	lf.expect("* crlf has joined")
 
 	telnet.send("from telnet")
@@ -306,8 +366,8 @@ func testLineEndings(t *testing.T, s *testServer) {
 // testLongLine: a line of maxLine bytes is fine; a longer one gets an error
 // line and the connection is closed.
 func testLongLine(t *testing.T, s *testServer) {
-	watcher := login(t, s.addr, "watcher", "\n")
-	long := login(t, s.addr, "long", "\r\n")
+	watcher := s.login(t, "watcher", "\n")
+	long := s.login(t, "long", "\r\n")
 	watcher.expect("* long has joined")
 
 	max := strings.Repeat("x", maxLine)
@@ -320,7 +380,7 @@ func testLongLine(t *testing.T, s *testServer) {
 	watcher.expect("* long has left")
 
 	// A line that never ends is stopped as well, without waiting for "\n".
-	endless := login(t, s.addr, "endless", "\n")
+	endless := s.login(t, "endless", "\n")
 	watcher.expect("* endless has joined")
 	_, err := endless.c.Write([]byte(strings.Repeat("z", 3*maxLine)))
 	require.NoError(t, err)
@@ -349,8 +409,8 @@ func testSlowClient(t *testing.T, s *testServer) {
 	}}
 	slow := dialWith(t, small, s.addr, "\n")
 	slow.send("slow") // and never read anything
-	reader := login(t, s.addr, "reader", "\n")
-	writer := login(t, s.addr, "writer", "\n")
+	reader := s.login(t, "reader", "\n")
+	writer := s.login(t, "writer", "\n")
 	reader.expect("* writer has joined")
 
 	// The reader reads everything on its own goroutine and counts the
@@ -436,8 +496,8 @@ func testSlowClient(t *testing.T, s *testServer) {
 // testShutdown: stopping the server tells connected clients and closes
 // their connections.
 func testShutdown(t *testing.T, s *testServer) {
-	alice := login(t, s.addr, "alice", "\r\n")
-	pending := dial(t, s.addr, "\n")
+	alice := s.login(t, "alice", "\r\n")
+	pending := s.dial(t, "\n")
 	pending.expect("Welcome! Your nickname?")
 	alice.send("/who") // make sure the server has seen both
 	alice.expect("* here now: alice")
@@ -467,7 +527,7 @@ func testGracefulShutdown(t *testing.T, s *testServer) {
 	slow.expect("Welcome! Your nickname?")
 	slow.send("slow")
 	require.True(t, strings.HasPrefix(slow.line(), "* Hello slow!"))
-	writer := login(t, s.addr, "writer", "\n")
+	writer := s.login(t, "writer", "\n")
 
 	// The writer talks until the slow member's socket is full and the
 	// server holds lines for it, unsent. /stats tells: its reply comes
@@ -574,8 +634,8 @@ func TestClean(t *testing.T) {
 // visible text; invalid UTF-8 becomes U+FFFD. Tabs and ordinary Unicode
 // text pass unchanged. The same holds for /me.
 func testControlCharacters(t *testing.T, s *testServer) {
-	alice := login(t, s.addr, "alice", "\n")
-	mallory := login(t, s.addr, "mallory", "\n")
+	alice := s.login(t, "alice", "\n")
+	mallory := s.login(t, "mallory", "\n")
 	alice.expect("* mallory has joined")
 
 	for _, tc := range []struct{ send, want string }{
@@ -598,8 +658,8 @@ func testControlCharacters(t *testing.T, s *testServer) {
 // testNickCase: nicknames are compared without regard to case, as IRC
 // servers compare them, and shown as their owner wrote them.
 func testNickCase(t *testing.T, s *testServer) {
-	alice := login(t, s.addr, "alice", "\n")
-	impostor := dial(t, s.addr, "\n")
+	alice := s.login(t, "alice", "\n")
+	impostor := s.dial(t, "\n")
 	impostor.expect("Welcome! Your nickname?")
 	for _, nick := range []string{"Alice", "ALICE", "aLiCe"} {
 		impostor.send(nick)
@@ -626,8 +686,8 @@ func testNickCase(t *testing.T, s *testServer) {
 // disconnected ("excess flood", as IRC servers say), instead of filling
 // everyone else's queue; the room goes on.
 func testFlood(t *testing.T, s *testServer) {
-	watcher := login(t, s.addr, "watcher", "\n")
-	flooder := login(t, s.addr, "flooder", "\n")
+	watcher := s.login(t, "watcher", "\n")
+	flooder := s.login(t, "flooder", "\n")
 	watcher.expect("* flooder has joined")
 
 	const lines = 10000
@@ -652,7 +712,7 @@ func testFlood(t *testing.T, s *testServer) {
 	assert.LessOrEqual(t, got, floodBurst+floodDebt+1)
 	assert.GreaterOrEqual(t, got, floodBurst, "the burst is relayed")
 
-	other := login(t, s.addr, "other", "\n")
+	other := s.login(t, "other", "\n")
 	watcher.expect("* other has joined")
 	other.send("still here?")
 	watcher.expect("<other> still here?")
@@ -667,8 +727,8 @@ func testFlood(t *testing.T, s *testServer) {
 // in order, and the server stops reading from their sender until its
 // allowance is back: the next line waits (floodBurst 3, floodRate 20/s).
 func testFloodPaced(t *testing.T, s *testServer) {
-	watcher := login(t, s.addr, "watcher", "\n")
-	paster := login(t, s.addr, "paster", "\n")
+	watcher := s.login(t, "watcher", "\n")
+	paster := s.login(t, "paster", "\n")
 	watcher.expect("* paster has joined")
 
 	const paste = 10
@@ -699,10 +759,10 @@ const nickTimeoutForTest = 300 * time.Millisecond
 // that has joined is not.
 func testNickTimeout(t *testing.T, s *testServer) {
 	start := time.Now()
-	silent := dial(t, s.addr, "\n")
+	silent := s.dial(t, "\n")
 	silent.expect("Welcome! Your nickname?")
-	alice := login(t, s.addr, "alice", "\n")
-	guesser := dial(t, s.addr, "\n") // keeps trying names that are refused
+	alice := s.login(t, "alice", "\n")
+	guesser := s.dial(t, "\n") // keeps trying names that are refused
 	guesser.expect("Welcome! Your nickname?")
 	guesser.send("no way")
 	guesser.expect("* invalid nickname: use 1-16 letters, digits, '-' or '_'")

@@ -6,6 +6,7 @@
 //	go run ./examples/echo -line           # a line echo on chat.AsyncChat
 //	go run ./examples/echo -udp            # UDP instead
 //	go run ./examples/echo -backend poll   # pick the poller
+//	go run ./examples/echo -tls-cert cert.pem -tls-key key.pem   # TLS
 //
 // It is the Go form of the echo server in Python's asyncore documentation:
 // a listener whose HandleAccepted wraps each new connection in a handler,
@@ -13,12 +14,18 @@
 // input with HandleData, the fast path: the loop reads into its one read
 // buffer and lends the data, so a connection holds no buffer of its own.
 //
+// With -tls-cert and -tls-key every TCP connection speaks TLS: the handler
+// is the same, since the dispatcher encrypts and decrypts under Send and
+// the read (Socket().TLSServer).
+//
 // It prints one line, "ready ADDR", on stdout once it accepts connections;
 // logs go to stderr.
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -31,6 +38,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/examples/internal/tlsflags"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
@@ -84,8 +92,9 @@ func (h *lineHandler) FoundTerminator() {
 // pending connections and passes each to HandleAccepted.
 type echoServer struct {
 	dispatcher.Dispatcher
-	line    bool // -line: serve lineHandlers
-	noDelay bool // set TCP_NODELAY on accepted connections
+	line    bool        // -line: serve lineHandlers
+	noDelay bool        // set TCP_NODELAY on accepted connections
+	tls     *tls.Config // -tls-cert, -tls-key: connections speak TLS; nil: plain TCP
 }
 
 // HandleAccepted adopts a new connection's descriptor into an echoHandler
@@ -108,7 +117,25 @@ func (s *echoServer) HandleAccepted(fd int, addr net.Addr) {
 		slog.Warn("cannot serve connection", "peer", addr, "err", err)
 		return
 	}
+	if !s.startTLS(h.Socket(), h.Close, addr) {
+		return
+	}
 	slog.Debug("connection opened", "peer", addr)
+}
+
+// startTLS makes an adopted connection speak TLS as the server when the
+// server has a certificate: the handshake begins at once, and the handler
+// sees only plaintext. It reports whether the connection is still open.
+func (s *echoServer) startTLS(sock dispatcher.Socket, closeConn func() error, addr net.Addr) bool {
+	if s.tls == nil {
+		return true
+	}
+	if err := sock.TLSServer(s.tls); err != nil {
+		_ = closeConn()
+		slog.Warn("cannot start TLS", "peer", addr, "err", err)
+		return false
+	}
+	return true
 }
 
 // acceptLine is HandleAccepted for -line.
@@ -119,6 +146,9 @@ func (s *echoServer) acceptLine(fd int, addr net.Addr) {
 	if err := h.Adopt(fd); err != nil {
 		_ = syscall.Close(fd)
 		slog.Warn("cannot serve connection", "peer", addr, "err", err)
+		return
+	}
+	if !s.startTLS(h.Socket(), h.Close, addr) {
 		return
 	}
 	slog.Debug("connection opened", "peer", addr, "mode", "line")
@@ -151,6 +181,7 @@ type options struct {
 	maxConns int           // -maxconns: the cap on connections per map; 0 the default, -1 none
 	noDelay  bool          // -nodelay: TCP_NODELAY on accepted connections
 	grace    time.Duration // -grace: how long a shutdown waits for connections
+	tls      *tls.Config   // -tls-cert, -tls-key: TCP connections speak TLS; nil: plain
 }
 
 // listen creates the server's socket in m and returns its bound address
@@ -168,7 +199,7 @@ func listen(m *loop.Map, opt options) (net.Addr, error) {
 		return u.Addr(), nil
 	}
 	dispatcher.SetMaxConns(m, opt.maxConns)
-	s := &echoServer{line: opt.line, noDelay: opt.noDelay}
+	s := &echoServer{line: opt.line, noDelay: opt.noDelay, tls: opt.tls}
 	s.Init(s, m)
 	s.ReusePort = opt.loops > 1
 	// s.ListenTCP(addr): create_socket, set_reuse_addr, bind and listen in one call
@@ -200,6 +231,8 @@ func serve(ctx context.Context, opt options, ready func(net.Addr)) error {
 	proto := "tcp"
 	if opt.udp {
 		proto = "udp"
+	} else if opt.tls != nil {
+		proto = "tls"
 	}
 	slog.Info("echo server listening", "addr", bound, "proto", proto, "backend", l.Kind())
 	if ready != nil {
@@ -240,7 +273,7 @@ func serveLoops(ctx context.Context, opt options, ready func(net.Addr)) error {
 	if err != nil {
 		return err
 	}
-	slog.Info("echo server listening", "addr", bound, "proto", "tcp", "loops", n)
+	slog.Info("echo server listening", "addr", bound, "proto", "tcp", "tls", opt.tls != nil, "loops", n)
 	if ready != nil {
 		ready(bound)
 	}
@@ -278,17 +311,25 @@ func main() {
 	flag.BoolVar(&opt.noDelay, "nodelay", true, "TCP: set TCP_NODELAY on accepted connections")
 	flag.DurationVar(&opt.grace, "grace", loop.DefaultGrace, "on SIGINT or SIGTERM, how long connections may take to get back what they sent before they are closed")
 	verbose := flag.Bool("v", false, "log every connection")
+	tlsFlags := tlsflags.Register(nil)
 	flag.Parse()
 
 	if *verbose {
 		slog.SetLogLoggerLevel(slog.LevelDebug)
+	}
+	var err error
+	if opt.tls, err = tlsFlags.Config(); err == nil && opt.tls != nil && opt.udp {
+		err = errors.New("-tls-cert: TLS is for TCP; -udp cannot have it")
+	}
+	if err != nil {
+		slog.Error("echo server failed", "err", err)
+		os.Exit(2)
 	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	// The one line on stdout: scripts and the benchmark harness wait for it.
 	ready := func(a net.Addr) { fmt.Printf("ready %s\n", a) }
-	var err error
 	if opt.loops > 1 && !opt.udp {
 		err = serveLoops(ctx, opt, ready)
 	} else {

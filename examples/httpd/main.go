@@ -7,6 +7,7 @@
 //	go run ./examples/httpd -root /srv/www -addr 127.0.0.1:8000
 //	go run ./examples/httpd -backend poll -v         # pick the poller; log requests
 //	go run ./examples/httpd -cpuprofile cpu.out      # profile until SIGINT/SIGTERM
+//	go run ./examples/httpd -tls-cert cert.pem -tls-key key.pem   # HTTPS
 //
 // It serves GET and HEAD of the files under -root (a directory means its
 // index.html) and answers POST /echo with the request body. Connections are
@@ -22,6 +23,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -37,6 +39,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/examples/internal/cpuprofile"
+	"github.com/asyncore-go/asyncore/examples/internal/tlsflags"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
@@ -45,10 +48,11 @@ import (
 // root directory, the small-file cache and the cached Date header.
 type server struct {
 	dispatcher.Dispatcher
-	root   string     // absolute, with symbolic links resolved
-	rootFD int        // root, open: files are opened relative to it
-	cache  *fileCache // nil: every request goes to the file system
-	stats  bool       // GET /_stats serves the loop's counters (-stats)
+	root   string      // absolute, with symbolic links resolved
+	rootFD int         // root, open: files are opened relative to it
+	cache  *fileCache  // nil: every request goes to the file system
+	stats  bool        // GET /_stats serves the loop's counters (-stats)
+	tls    *tls.Config // HTTPS (-tls-cert, -tls-key); nil: plain HTTP
 	// headTimeout bounds a request head, from its first line to its end.
 	headTimeout time.Duration
 
@@ -69,10 +73,20 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 	// for up to 40 ms (RFC 1122 §4.2.3.2): pipelined replies would crawl.
 	// Go's net package turns it off for every TCP connection; so do we.
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	if _, err := newConn(s, fd); err != nil {
+	c, err := newConn(s, fd)
+	if err != nil {
 		_ = unix.Close(fd) // on failure the descriptor is still ours
 		slog.Warn("cannot serve connection", "peer", addr, "err", err)
 		return
+	}
+	if s.tls != nil {
+		// HTTPS: the connection speaks TLS from its first byte; the
+		// requests and replies above it are the same.
+		if err := c.Socket().TLSServer(s.tls); err != nil {
+			_ = c.Close()
+			slog.Warn("cannot start TLS", "peer", addr, "err", err)
+			return
+		}
 	}
 	slog.Debug("connection opened", "peer", addr)
 }
@@ -120,6 +134,8 @@ type options struct {
 	// grace bounds a graceful shutdown: connections still open after it
 	// are closed; zero means loop.DefaultGrace.
 	grace time.Duration
+	// tls, if not nil, makes the server speak HTTPS (-tls-cert, -tls-key).
+	tls *tls.Config
 }
 
 // newServer returns a server for root (as resolveRoot returns it) with a
@@ -131,7 +147,7 @@ func newServer(root string, opt options) (*server, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: root, Err: err}
 	}
-	s := &server{root: root, rootFD: fd, cache: newFileCache(opt.cache), stats: opt.stats, headTimeout: opt.headTimeout}
+	s := &server{root: root, rootFD: fd, cache: newFileCache(opt.cache), stats: opt.stats, headTimeout: opt.headTimeout, tls: opt.tls}
 	if s.headTimeout <= 0 {
 		s.headTimeout = defaultHeadTimeout
 	}
@@ -206,7 +222,7 @@ func serve(ctx context.Context, addr, root string, kind poller.Kind, opt options
 		return err
 	}
 	defer unix.Close(s.rootFD)
-	slog.Info("httpd listening", "addr", s.Addr(), "root", root, "backend", l.Kind())
+	slog.Info("httpd listening", "addr", s.Addr(), "root", root, "backend", l.Kind(), "tls", opt.tls != nil)
 	if ready != nil {
 		ready(s.Addr())
 	}
@@ -231,10 +247,16 @@ func main() {
 	flag.Int64Var(&cache.MaxFile, "cache-max-file", cache.MaxFile, "largest file kept in memory, in bytes")
 	flag.Int64Var(&cache.Size, "cache-size", cache.Size, "bytes of file content the cache may hold")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file (read it with go tool pprof)")
+	tlsFlags := tlsflags.Register(nil)
 	flag.Parse()
 
 	if *verbose {
 		slog.SetLogLoggerLevel(slog.LevelDebug)
+	}
+	var err error
+	if opt.tls, err = tlsFlags.Config("http/1.1"); err != nil { // ALPN: HTTP/1.1 only
+		slog.Error("httpd failed", "err", err)
+		os.Exit(2)
 	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

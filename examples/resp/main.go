@@ -8,6 +8,8 @@
 //	redis-cli -p 6380 set greeting hello
 //	redis-cli -p 6380 get greeting
 //	go run ./examples/resp -backend poll    # pick the poller
+//	go run ./examples/resp -tls-cert cert.pem -tls-key key.pem
+//	redis-cli -p 6380 --tls --cacert ca.pem ping
 //
 // It knows the string commands (GET, SET with EX/PX/NX/XX/KEEPTTL, INCR,
 // MGET, MSET, DEL, EXISTS, TTL, ...) and what redis-cli and redis-benchmark
@@ -17,6 +19,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"log/slog"
@@ -33,6 +36,7 @@ import (
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/examples/internal/cpuprofile"
+	"github.com/asyncore-go/asyncore/examples/internal/tlsflags"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
@@ -438,6 +442,7 @@ type server struct {
 	db       *store
 	kind     poller.Kind
 	port     int
+	tls      *tls.Config // -tls-cert, -tls-key: clients speak TLS; nil: plain TCP
 	started  time.Time
 	clients  int
 	lastID   int64
@@ -510,13 +515,21 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 		slog.Warn("cannot serve connection", "peer", addr, "err", err)
 		return
 	}
-	s.clients++
+	s.clients++ // from here on, Close counts it out
+	if s.tls != nil {
+		if err := c.Socket().TLSServer(s.tls); err != nil {
+			_ = c.Close()
+			slog.Warn("cannot start TLS", "peer", addr, "err", err)
+			return
+		}
+	}
 	slog.Debug("connection opened", "id", c.id, "peer", addr)
 }
 
-// listen creates the listening socket on addr.
-func listen(m *loop.Map, addr string) (*server, error) {
-	s := &server{db: newStore(), started: time.Now(), maxRequest: *maxRequest}
+// listen creates the listening socket on addr; with tlsCfg not nil, its
+// clients speak TLS.
+func listen(m *loop.Map, addr string, tlsCfg *tls.Config) (*server, error) {
+	s := &server{db: newStore(), started: time.Now(), maxRequest: *maxRequest, tls: tlsCfg}
 	s.Init(s, m)
 	// Over the map's MaxConns (-maxclients) a new connection is accepted,
 	// told so in Redis's words, and closed.
@@ -532,8 +545,9 @@ func listen(m *loop.Map, addr string) (*server, error) {
 
 // serve runs the server on addr until ctx is cancelled, then closes every
 // socket and the loop. ready, if not nil, receives the bound address once the
-// server accepts clients. kind 0 picks the best backend.
-func serve(ctx context.Context, addr string, kind poller.Kind, grace time.Duration, ready func(net.Addr)) error {
+// server accepts clients. kind 0 picks the best backend; tlsCfg, if not
+// nil, makes every client speak TLS.
+func serve(ctx context.Context, addr string, kind poller.Kind, grace time.Duration, tlsCfg *tls.Config, ready func(net.Addr)) error {
 	m := loop.NewMap()
 	l, err := loop.New(loop.Options{Map: m, Backend: kind, Timeout: -1})
 	if err != nil {
@@ -545,7 +559,7 @@ func serve(ctx context.Context, addr string, kind poller.Kind, grace time.Durati
 		_ = l.Close()
 	}()
 
-	s, err := listen(m, addr)
+	s, err := listen(m, addr, tlsCfg)
 	if err != nil {
 		return err
 	}
@@ -553,7 +567,7 @@ func serve(ctx context.Context, addr string, kind poller.Kind, grace time.Durati
 	// Active expiry: a timer on the loop, so it never races a command.
 	defer l.Every(sweepEvery, s.db.sweep).Stop()
 
-	slog.Info("resp server listening", "addr", s.Addr(), "backend", l.Kind())
+	slog.Info("resp server listening", "addr", s.Addr(), "backend", l.Kind(), "tls", tlsCfg != nil)
 	if ready != nil {
 		ready(s.Addr())
 	}
@@ -581,10 +595,16 @@ func main() {
 	verbose := flag.Bool("v", false, "log every connection")
 	profilePath := flag.String("cpuprofile", "", "write a CPU profile to this file until the server stops")
 	grace := flag.Duration("grace", loop.DefaultGrace, "on SIGINT or SIGTERM, how long clients may take to read the replies to the commands already read before they are closed")
+	tlsFlags := tlsflags.Register(nil)
 	flag.Parse()
 
 	if *verbose {
 		slog.SetLogLoggerLevel(slog.LevelDebug)
+	}
+	tlsCfg, err := tlsFlags.Config()
+	if err != nil {
+		slog.Error("resp server failed", "err", err)
+		os.Exit(2)
 	}
 
 	if *profilePath != "" {
@@ -598,7 +618,7 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := serve(ctx, *addr, kind, *grace, nil); err != nil {
+	if err := serve(ctx, *addr, kind, *grace, tlsCfg, nil); err != nil {
 		slog.Error("resp server failed", "err", err)
 		os.Exit(1)
 	}

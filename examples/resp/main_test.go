@@ -27,7 +27,7 @@ import (
 // onLoopback is serve on 127.0.0.1:0, for testutil.Serve.
 func onLoopback(kind poller.Kind) testutil.ServeFunc {
 	return func(ctx context.Context, ready func(net.Addr)) error {
-		return serve(ctx, "127.0.0.1:0", kind, loop.DefaultGrace, ready)
+		return serve(ctx, "127.0.0.1:0", kind, loop.DefaultGrace, nil, ready)
 	}
 }
 
@@ -683,8 +683,8 @@ func TestShutdown(t *testing.T) {
 // still stops it, and that set-up errors are returned, not hidden.
 func TestServeErrors(t *testing.T) {
 	testutil.ServeCancelled(t, onLoopback(0))
-	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", 0, loop.DefaultGrace, nil))
-	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), 0, loop.DefaultGrace, nil), "port in use")
+	assert.Error(t, serve(context.Background(), "127.0.0.1:notaport", 0, loop.DefaultGrace, nil, nil))
+	assert.Error(t, serve(context.Background(), testutil.BusyAddr(t), 0, loop.DefaultGrace, nil, nil), "port in use")
 }
 
 // steadyState is a pipelined batch of the commands a benchmark sends most —

@@ -32,7 +32,7 @@ func TestGracefulShutdown(t *testing.T) {
 	value := strings.Repeat("v", maxMessage-16)
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
 		addr, stop := testutil.Serve(t, func(ctx context.Context, ready func(net.Addr)) error {
-			return serve(ctx, "127.0.0.1:0", kind, 2*testutil.HangGuard, ready)
+			return serve(ctx, "127.0.0.1:0", kind, 2*testutil.HangGuard, nil, ready)
 		})
 		idle := dial(t, addr)
 		require.Equal(t, status("OK"), idle.do("SET", "big", value))

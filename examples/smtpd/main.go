@@ -5,6 +5,7 @@
 //	go run ./examples/smtpd                          # 127.0.0.1:8025, into ./maildir
 //	go run ./examples/smtpd -maildir /tmp/mail -size 1048576
 //	go run ./examples/smtpd -backend poll            # pick the poller
+//	go run ./examples/smtpd -tls-cert cert.pem -tls-key key.pem   # offer STARTTLS
 //
 // A listener (server) wraps each accepted connection in a session, an
 // AsyncChat that frames its input into CRLF-terminated lines: commands, and
@@ -16,6 +17,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"log/slog"
@@ -27,6 +29,7 @@ import (
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/examples/internal/tlsflags"
 	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
 )
@@ -50,6 +53,8 @@ type config struct {
 	// grace bounds a graceful shutdown: sessions still open after it are
 	// closed; 0 means loop.DefaultGrace.
 	grace time.Duration
+	// tls, if not nil, is offered with STARTTLS (-tls-cert, -tls-key).
+	tls *tls.Config
 
 	// For tests.
 	syncFile   func(*os.File) error   // replaces (*os.File).Sync when set
@@ -66,13 +71,14 @@ type server struct {
 	hostname string
 	size     int
 	box      *maildir
-	commits  *committer // syncs finished messages off the loop
-	space    *space     // refuses messages when the disk is nearly full
-	maxRcpt  int        // recipients per message; 0: defaultMaxRecipients
-	maxOpen  int        // messages under way at once; 0: no cap
-	open     int        // messages under way: files open in tmp/
-	warnedAt time.Time  // the last warning logged (see warn)
-	quiet    int        // warnings not logged since
+	commits  *committer  // syncs finished messages off the loop
+	space    *space      // refuses messages when the disk is nearly full
+	maxRcpt  int         // recipients per message; 0: defaultMaxRecipients
+	maxOpen  int         // messages under way at once; 0: no cap
+	tls      *tls.Config // offered with STARTTLS; nil: not offered
+	open     int         // messages under way: files open in tmp/
+	warnedAt time.Time   // the last warning logged (see warn)
+	quiet    int         // warnings not logged since
 }
 
 // warn logs a condition clients can cause — too many messages at once, a
@@ -175,7 +181,7 @@ func serve(ctx context.Context, cfg config, ready func(net.Addr)) error {
 	}()
 
 	srv := &server{hostname: cfg.hostname, size: cfg.size, box: box, space: newSpace(cfg),
-		maxRcpt: cfg.maxRcpt, maxOpen: cfg.maxOpen}
+		maxRcpt: cfg.maxRcpt, maxOpen: cfg.maxOpen, tls: cfg.tls}
 	if srv.maxOpen == 0 {
 		// A session in DATA holds two descriptors, its socket and its
 		// file; half the connection cap keeps them within the
@@ -190,7 +196,7 @@ func serve(ctx context.Context, cfg config, ready func(net.Addr)) error {
 	if err != nil {
 		return err
 	}
-	slog.Info("smtpd listening", "addr", bound, "backend", l.Kind(), "maildir", cfg.maildir, "size", cfg.size)
+	slog.Info("smtpd listening", "addr", bound, "backend", l.Kind(), "maildir", cfg.maildir, "size", cfg.size, "starttls", cfg.tls != nil)
 	if ready != nil {
 		ready(bound)
 	}
@@ -212,10 +218,16 @@ func main() {
 	flag.Var(&cfg.backend, "backend", "poller: epoll, kqueue, poll, select or best")
 	flag.DurationVar(&cfg.grace, "grace", loop.DefaultGrace, "on SIGINT or SIGTERM, how long sessions may take to finish the messages being committed and to read the 421 before they are closed")
 	verbose := flag.Bool("v", false, "log every connection")
+	tlsFlags := tlsflags.Register(nil)
 	flag.Parse()
 
 	if *verbose {
 		slog.SetLogLoggerLevel(slog.LevelDebug)
+	}
+	var err error
+	if cfg.tls, err = tlsFlags.Config(); err != nil {
+		slog.Error("smtpd failed", "err", err)
+		os.Exit(2)
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()

@@ -76,6 +76,7 @@ type session struct {
 
 	helo  string   // the HELO or EHLO argument; "" until the client sends one
 	esmtp bool     // the client said EHLO
+	tls   bool     // STARTTLS was accepted: the session speaks TLS
 	from  string   // the reverse-path with its brackets; "" before MAIL, "<>" for the null sender
 	rcpts []string // the forward-paths, with their brackets
 
@@ -255,7 +256,9 @@ func (s *session) command(line string) {
 		s.quit = true
 		s.reply("221 Bye")
 		s.CloseWhenDone() // input after QUIT is read and ignored
-	case "EXPN", "TURN", "ETRN", "STARTTLS", "AUTH":
+	case "STARTTLS":
+		s.startTLS(arg)
+	case "EXPN", "TURN", "ETRN", "AUTH":
 		s.replyf("502 Error: %s not implemented", verb)
 	default:
 		s.replyf("500 Error: command %q not recognized", verb)
@@ -278,7 +281,10 @@ func (s *session) hello(verb, arg string) {
 	}
 	s.replyf("250-%s", s.srv.hostname)
 	s.replyf("250-SIZE %d", s.srv.size) // RFC 1870
-	s.reply("250 8BITMIME")             // RFC 6152: bytes are stored as they come
+	if s.srv.tls != nil && !s.tls {
+		s.reply("250-STARTTLS") // RFC 3207: offered once, and only with a certificate
+	}
+	s.reply("250 8BITMIME") // RFC 6152: bytes are stored as they come
 }
 
 // mail handles MAIL FROM:<address> [SIZE=n] [BODY=7BIT|8BITMIME].
@@ -504,7 +510,10 @@ func (s *session) replay() {
 // show.
 func (s *session) trace(id string) []byte {
 	proto := "SMTP"
-	if s.esmtp {
+	switch {
+	case s.esmtp && s.tls:
+		proto = "ESMTPS" // RFC 3848: ESMTP under STARTTLS
+	case s.esmtp:
 		proto = "ESMTP"
 	}
 	peer, ip := "unknown", "unknown"

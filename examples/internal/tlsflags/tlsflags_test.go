@@ -1,0 +1,96 @@
+package tlsflags
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"flag"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/asyncore-go/asyncore/internal/testutil"
+)
+
+// writePair writes the test certificate and its key as PEM files.
+func writePair(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	srv, _ := testutil.TLSCert(t)
+	c := srv.Certificates[0]
+	key, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}), 0o600))
+	return certFile, keyFile
+}
+
+// parse registers the flags on a fresh set and parses args.
+func parse(t *testing.T, args ...string) *Flags {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := Register(fs)
+	require.NoError(t, fs.Parse(args))
+	return f
+}
+
+func TestNeither(t *testing.T) {
+	cfg, err := parse(t).Config("http/1.1")
+	assert.NoError(t, err)
+	assert.Nil(t, cfg, "no flags: plain TCP")
+}
+
+func TestHalf(t *testing.T) {
+	certFile, keyFile := writePair(t)
+	for _, args := range [][]string{{"-tls-cert", certFile}, {"-tls-key", keyFile}} {
+		cfg, err := parse(t, args...).Config()
+		assert.ErrorIs(t, err, ErrHalf, "%v", args)
+		assert.Nil(t, cfg)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	certFile, keyFile := writePair(t)
+	cfg, err := parse(t, "-tls-cert", certFile, "-tls-key", keyFile).Config("http/1.1")
+	require.NoError(t, err)
+	require.NotNil(t, cfg)
+	assert.Len(t, cfg.Certificates, 1)
+	assert.Equal(t, uint16(tls.VersionTLS12), cfg.MinVersion)
+	assert.Equal(t, []string{"http/1.1"}, cfg.NextProtos)
+
+	// The configuration serves a handshake that a client trusting the test
+	// certificate accepts (over a pipe, with crypto/tls on both sides: this
+	// checks what was loaded, not the library's TLS).
+	_, client := testutil.TLSCert(t)
+	client.NextProtos = []string{"http/1.1"}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- tls.Server(a, cfg).Handshake() }()
+	cc := tls.Client(b, client)
+	require.NoError(t, cc.Handshake())
+	require.NoError(t, <-errc)
+	assert.Equal(t, "http/1.1", cc.ConnectionState().NegotiatedProtocol)
+}
+
+func TestLoadErrors(t *testing.T) {
+	certFile, keyFile := writePair(t)
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	for _, args := range [][]string{
+		{"-tls-cert", missing, "-tls-key", keyFile},
+		{"-tls-cert", certFile, "-tls-key", missing},
+		{"-tls-cert", keyFile, "-tls-key", certFile}, // swapped
+	} {
+		cfg, err := parse(t, args...).Config()
+		assert.Error(t, err, "%v", args)
+		assert.Nil(t, cfg)
+	}
+}
