@@ -4,7 +4,9 @@
 // echo or a newline-terminated line protocol on loopback. It
 // also measures what 10,000 idle connections cost 50 active ones (-cells
 // idle), and runs the resp and httpd examples against redis-server and Go's
-// net/http under redis-benchmark and wrk (-cells resp,http).
+// net/http under redis-benchmark and wrk (-cells resp,http). The TLS cells
+// (-cells tls) measure the same examples over TLS against Go's crypto/tls
+// servers and redis-server --tls-port (tls.go).
 //
 //	cd bench && go run .            # quick comparison, under 3 minutes
 //	go run . -full                  # everything, 3 repetitions
@@ -12,8 +14,8 @@
 //	go run . -cells matrix -loops 1,2
 //	go run . -compare old=/tmp/echo-old   # a saved build of examples/echo beside this one
 //
-// The report opens with issue 14's targets, pass or fail, computed from the
-// run.
+// The report opens with issue 14's and issue 15's (TLS) targets, pass or
+// fail, computed from the run.
 //
 // On a machine with two or more CPUs and taskset(1), every server runs pinned
 // to CPU 0 and the harness — which is also the load generator — re-executes

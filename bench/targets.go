@@ -323,6 +323,9 @@ func (r *report) idleRSS(server, mode string, k int) []float64 {
 func (r *report) idleTargets() []target {
 	var ks []int
 	for _, s := range r.IdleSummaries {
+		if s.Mode == "tls" {
+			continue // the TLS cells' idle rows have their own target (tlsreport.go)
+		}
 		if !slices.Contains(ks, s.Inflight) {
 			ks = append(ks, s.Inflight)
 		}

@@ -244,3 +244,15 @@ func TestTLSFiles(t *testing.T) {
 		t.Error("the client accepted a certificate for another name: it does not verify")
 	}
 }
+
+// TestIdleTargetsIgnoreTLS: the TLS idle rows alone do not make issue 14's
+// idle targets look measured.
+func TestIdleTargetsIgnoreTLS(t *testing.T) {
+	idle := []idleResult{{Server: oursTLS, Mode: "tls", Inflight: 1, Rep: 1, RSSPerIdleB: 1}}
+	r := &report{IdleRaw: idle, IdleSummaries: summarizeIdle(idle)}
+	for _, x := range r.idleTargets() {
+		if x.Status != statusNotMeasured || !strings.Contains(x.Note, "no idle cell") {
+			t.Errorf("issue 14 idle target from TLS rows alone: %+v", x)
+		}
+	}
+}
