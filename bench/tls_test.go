@@ -256,3 +256,32 @@ func TestIdleTargetsIgnoreTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSChart: the TLS chart has a group per TLS echo cell and per
+// handshake pair that ran, and none without TLS figures.
+func TestTLSChart(t *testing.T) {
+	if (&report{}).tlsChart() != nil {
+		t.Error("a TLS chart without TLS figures")
+	}
+	cells := tlsCells(nil, []int{64}, nil)
+	r := &report{TLSCells: cells,
+		TLSRaw: []result{
+			{Server: oursTLS, Cell: cells[0], Rep: 1, CPUusReq: 1, ReqPerSec: 3},
+			{Server: goTLS, Cell: cells[0], Rep: 1, CPUusReq: 2, ReqPerSec: 2},
+		},
+		HSRaw: []hsResult{
+			{Pair: "echo", Server: oursTLS, Rep: 1, Handshakes: 1, PerSec: 10, CPUusHS: 5},
+			{Pair: "echo", Server: goTLS, Rep: 1, Handshakes: 1, PerSec: 20, CPUusHS: 5},
+		}}
+	c := r.tlsChart()
+	if c == nil || !slices.Equal(c.Groups, []string{"tls c50 p64 k16", "handshakes echo"}) {
+		t.Fatalf("chart %+v", c)
+	}
+	if !near(c.Series[0].Values[0], 0.5) || !near(c.Series[1].Values[0], 1.5) ||
+		!near(c.Series[0].Values[1], 1) || !near(c.Series[1].Values[1], 0.5) {
+		t.Errorf("series %+v", c.Series)
+	}
+	if len(c.svg()) == 0 {
+		t.Error("no SVG")
+	}
+}
