@@ -285,3 +285,86 @@ func TestTLSChart(t *testing.T) {
 		t.Error("no SVG")
 	}
 }
+
+// tlsEchoServer serves a TLS byte echo on loopback with the run's
+// certificate until the test ends, and returns its address.
+func tlsEchoServer(t *testing.T, f *tlsFiles) string {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						if _, err := c.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestLoadOverTLS: the load generator drives crypto/tls client
+// connections, checks every byte and records what they negotiated; the
+// idle dialer completes a handshake and a round trip on each connection.
+func TestLoadOverTLS(t *testing.T) {
+	f, err := makeTLSFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := tlsEchoServer(t, f)
+	load, err := startLoad(loadSpec{Addr: addr, Conns: 3, Payload: 100, Inflight: 4, MaxReqs: 300, TLS: f.clientConfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	load.phase.Store(phaseMeasure)
+	<-load.maxed // 300 replies, or an error
+	if err := load.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if load.count.Load() < 300 || !strings.HasPrefix(load.negotiated, "TLS 1.3 ") {
+		t.Errorf("%d replies, negotiated %q", load.count.Load(), load.negotiated)
+	}
+
+	conns, err := dialIdle(addr, 20, f.clientConfig())
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	if err != nil || len(conns) != 20 {
+		t.Fatalf("dialIdle: %d conns, %v", len(conns), err)
+	}
+	for _, c := range conns {
+		if _, ok := c.(*tls.Conn); !ok {
+			t.Fatalf("idle connection %T is not TLS", c)
+		}
+	}
+	if err := pingIdle(conns); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := echoExchange(f, addr); err != nil {
+		t.Errorf("echoExchange: %v", err)
+	}
+}
