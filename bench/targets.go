@@ -400,7 +400,7 @@ func (r *report) targetsMarkdown(b *strings.Builder) {
 		return
 	}
 	b.WriteString("### Targets\n\n")
-	b.WriteString("Issues 14's and 15's (TLS) goals, from this run: the median over the repetitions, the least and greatest repetition in brackets;\n")
+	b.WriteString("Issue 14's and issue 15's (TLS) goals, from this run: the median over the repetitions, the least and greatest repetition in brackets;\n")
 	b.WriteString("the verdict is on the median. Matrix figures are server CPU µs/request ratios per repetition (geomeans taken per repetition).\n\n")
 	pass, fail := 0, 0
 	for _, t := range r.Targets {
