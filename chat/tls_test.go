@@ -6,6 +6,7 @@ package chat_test
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -13,14 +14,17 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/asyncore-go/asyncore/chat"
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/loop"
+	"github.com/asyncore-go/asyncore/producer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // tlsLineChat echoes lines; STARTTLS switches to TLS, QUIT closes when done.
@@ -50,6 +54,10 @@ func (c *tlsLineChat) FoundTerminator() {
 		if err := c.StartTLS(c.cfg); err != nil {
 			c.errs = append(c.errs, err)
 		}
+	case line == "BIG":
+		// The close follows the reply's last large chunk at once.
+		c.PushWithProducer(producer.SimpleProducer(bigTLSReply, 1<<20))
+		c.CloseWhenDone()
 	case line == "QUIT":
 		c.PushString("bye\r\n")
 		c.CloseWhenDone()
@@ -62,6 +70,9 @@ func (c *tlsLineChat) HandleError(err error) {
 	c.errs = append(c.errs, err)
 	c.AsyncChat.HandleError(err)
 }
+
+// bigTLSReply is what BIG answers, through a producer.
+var bigTLSReply = bytes.Repeat([]byte("0123456789abcde\n"), 1<<16) // 1 MiB
 
 // serveChat serves tlsLineChat; with tlsCfg set, on a TLS listener.
 func serveChat(t *testing.T, e *env, tlsCfg, startCfg *tls.Config) (string, *[]*tlsLineChat) {
@@ -99,9 +110,15 @@ func awaitClient(e *env, done <-chan error) error {
 	return err
 }
 
+// handshakeGoroutines counts the goroutines running a TLS handshake.
+func handshakeGoroutines() int {
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	return strings.Count(string(buf[:n]), "tlsio.(*Conn).handshake(")
+}
+
 func TestTLSLineEcho(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *env) {
-		base := runtime.NumGoroutine()
 		srvCfg, cliCfg := testutil.TLSCert(t)
 		addr, made := serveChat(t, e, srvCfg, nil)
 		const n = 2000
@@ -147,7 +164,65 @@ func TestTLSLineEcho(t *testing.T) {
 		e.runUntil(func() bool { return c.Fd() < 0 })
 		assert.Len(t, c.lines, n+1)
 		assert.Empty(t, c.errs)
-		e.runUntil(func() bool { return runtime.NumGoroutine() <= base })
+		e.runUntil(func() bool { return handshakeGoroutines() == 0 })
+	})
+}
+
+// A producer's 1 MiB reply, then CloseWhenDone, to a client that reads
+// only once the chat's queue is empty: with small socket buffers the last
+// records still wait in the ciphertext buffer then, and the close must
+// linger until they are written instead of dropping them.
+func TestTLSProducerReplyThenClose(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		srvCfg, cliCfg := testutil.TLSCert(t)
+		addr, made := serveChat(t, e, srvCfg, nil)
+		conns := make(chan *tls.Conn, 1)
+		read := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+				return rc.Control(func(fd uintptr) {
+					_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
+				})
+			}}
+			c, err := tls.DialWithDialer(&d, "tcp4", addr, cliCfg)
+			if err != nil {
+				done <- err
+				return
+			}
+			defer c.Close()
+			conns <- c
+			<-read
+			got, err := io.ReadAll(c)
+			if err != nil {
+				done <- err
+				return
+			}
+			if !bytes.Equal(got, bigTLSReply) {
+				done <- fmt.Errorf("got %d bytes, want %d", len(got), len(bigTLSReply))
+				return
+			}
+			done <- nil
+		}()
+		var c *tls.Conn
+		e.runUntil(func() bool {
+			select {
+			case c = <-conns:
+			default:
+			}
+			return c != nil && len(*made) == 1
+		})
+		ch := (*made)[0]
+		require.NoError(t, unix.SetsockoptInt(ch.Fd(), unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10))
+		_, err := io.WriteString(c, "BIG\r\n")
+		require.NoError(t, err)
+		e.runUntil(func() bool { return ch.Pending() == 0 || ch.Fd() < 0 })
+		e.runFor(20)
+		close(read)
+		require.NoError(t, awaitClient(e, done))
+		e.runUntil(func() bool { return ch.Fd() < 0 })
+		assert.Empty(t, ch.errs)
+		e.runUntil(func() bool { return handshakeGoroutines() == 0 })
 	})
 }
 
@@ -200,7 +275,6 @@ func startTLSClient(addr string, cfg *tls.Config, first, afterReady string) <-ch
 // or after the 220 reply, is never framed, let alone as TLS input.
 func TestStartTLSPipelinedPlaintextIsNotRead(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *env) {
-		base := runtime.NumGoroutine()
 		srvCfg, cliCfg := testutil.TLSCert(t)
 
 		e.run("same packet", func(t *testing.T, e *env) {
@@ -225,7 +299,6 @@ func TestStartTLSPipelinedPlaintextIsNotRead(t *testing.T) {
 			var te *dispatcher.TLSError
 			assert.True(t, errors.As(c.errs[0], &te), "%v", c.errs[0])
 		})
-		e.runUntil(func() bool { return runtime.NumGoroutine() <= base })
+		e.runUntil(func() bool { return handshakeGoroutines() == 0 })
 	})
 }
-

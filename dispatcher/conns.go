@@ -133,7 +133,7 @@ type mapState struct {
 	// kernel for RLIMIT_NOFILE every time.
 	capDefault, capFor int
 
-	tlsp *tlsPool // TLS handshake limits and queue (tls_pool.go), made on first use
+	tlsp [2]*tlsPool // TLS handshake limits and queues, client and server (tls_pool.go)
 
 	accepted int    // the descriptor HandleAccept is handing over, or -1
 	conn     []bool // by descriptor: registered as an accepted connection

@@ -50,6 +50,21 @@
 // control. AdoptConn takes over a socket made by package net, including
 // net.Conn and net.Listener interface values.
 //
+// # TLS
+//
+// ServeTLS is Serve with TLS on every connection; Socket().TLSServer and
+// TLSClient switch one connection (TLSClient right after Connect:
+// HandleConnect then fires after the handshake), and
+// DispatcherWithSend.StartTLS and chat.AsyncChat.StartTLS do the server's
+// STARTTLS. Handlers see plaintext everywhere. The handshake runs on a
+// goroutine of its own, bounded per map by SetTLSLimits (256 at once, 4,096
+// waiting, 10 s); afterwards the loop drives crypto/tls itself and the
+// connection holds no goroutine. A failed handshake reaches HandleError as
+// a *TLSError, a stream cut without close_notify as ErrTLSTruncated; Close
+// sends close_notify. tls.Config callbacks (GetCertificate,
+// GetConfigForClient, VerifyPeerCertificate) run on the handshake's
+// goroutine, not the loop's. See docs/tls.md.
+//
 // # The method set, Socket and Hooks
 //
 // Dispatcher's methods are asyncore's dispatcher — the same names in Go's

@@ -216,6 +216,9 @@ func (d *Dispatcher) handleHangup(ev poller.Events) {
 		d.tlsHangup()
 		return
 	}
+	if d.tls != nil && d.tlsOpenHangup() {
+		return
+	}
 	if !d.eof && !d.accepting {
 		pending := sock.Pending(d.fd)
 		if pending > 0 && ev&poller.Read != 0 {

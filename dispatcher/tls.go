@@ -71,7 +71,8 @@ func (e *TLSError) PeerCaused() bool { return true }
 // fields mean the default.
 type TLSLimits struct {
 	// MaxHandshakes is how many handshakes run at once, each on a
-	// goroutine of its own (DefaultMaxHandshakes).
+	// goroutine of its own (DefaultMaxHandshakes). It and HandshakeQueue
+	// apply to the server's and the client's handshakes separately.
 	MaxHandshakes int
 	// HandshakeQueue is how many connections may wait for a handshake
 	// slot (DefaultHandshakeQueue). A waiting connection holds no
@@ -90,7 +91,9 @@ type TLSLimits struct {
 // like SetMaxConns: before the map runs or on its loop's goroutine.
 // Handshakes already running keep going; the new limits apply to the next.
 func SetTLSLimits(m *loop.Map, l TLSLimits) {
-	stateOf(m).tlsPool().limits = l
+	st := stateOf(m)
+	st.tlsPool(false).limits = l
+	st.tlsPool(true).limits = l
 }
 
 // TLSServer makes the connection speak TLS as the server from now on: the
@@ -105,9 +108,11 @@ func (s Socket) TLSServer(cfg *tls.Config) error { return s.d.startTLS(cfg, true
 
 // TLSClient makes the connection speak TLS as the client from now on. Call
 // it right after Connect — the handshake starts when the connection is
-// made, and HandleConnect fires only after the handshake — or on a
-// connected socket for a client's STARTTLS. Set cfg.ServerName (or
-// InsecureSkipVerify, in tests) as crypto/tls requires.
+// made, and HandleConnect fires only after the handshake; until then
+// Connected and Connecting report false, and what a DispatcherWithSend is
+// given to send waits — or on a connected socket for a client's STARTTLS.
+// Set cfg.ServerName (or InsecureSkipVerify, in tests) as crypto/tls
+// requires.
 func (s Socket) TLSClient(cfg *tls.Config) error { return s.d.startTLS(cfg, false) }
 
 // ConnectionState reports the TLS state of the connection — version,

@@ -51,7 +51,7 @@ func tlsPeerServer(t *testing.T, cfg *tls.Config, n int) (string, <-chan tls.Con
 
 // dialTLS makes a dispatcher client that connects to addr with TLS and
 // sends "ping".
-func dialTLS(t *testing.T, h *tlsEcho, addr string, cfg *tls.Config) {
+func dialTLS(t testing.TB, h *tlsEcho, addr string, cfg *tls.Config) {
 	t.Helper()
 	require.NoError(t, h.CreateSocket(dispatcher.AFInet, dispatcher.SockStream))
 	require.NoError(t, h.Connect(addr))

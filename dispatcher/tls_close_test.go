@@ -151,4 +151,3 @@ func startTLSPeer(addr string, cfg *tls.Config) error {
 	}
 	return c.Close()
 }
-

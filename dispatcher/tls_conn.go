@@ -77,7 +77,7 @@ func (d *Dispatcher) tlsBegin() error {
 	t.phase = tlsQueued
 	d.resetTimeouts()
 	d.m.Update(d.fd)
-	if !stateOf(d.m).tlsPool().enter(d) {
+	if !stateOf(d.m).tlsPool(t.server).enter(d) {
 		_ = d.self.Close()
 		return errTLSShed
 	}
@@ -182,6 +182,22 @@ func (d *Dispatcher) tlsHangup() {
 	}
 }
 
+// tlsOpenHangup is handleHangup's part after the handshake: input
+// tls.Conn holds, and the end of the stream, are read the TLS way — a
+// missing close_notify is ErrTLSTruncated — rather than taken as an EOF.
+// It reports whether the read made progress (or ended the connection);
+// if not, the hang-up is handled as for plaintext.
+func (d *Dispatcher) tlsOpenHangup() bool {
+	if d.tls.phase != tlsOpen || d.eof {
+		return false
+	}
+	pending := sock.Pending(d.fd)
+	epoch := d.epoch
+	d.tls.maybeBuffered = false
+	d.handleRead()
+	return d.epoch != epoch || d.eof || sock.Pending(d.fd) < pending
+}
+
 // tlsNotified runs on the loop when the handshake goroutine has news.
 func (d *Dispatcher) tlsNotified(t *tlsState) {
 	if d.tls != t || d.fd < 0 || t.phase != tlsHandshake {
@@ -196,7 +212,7 @@ func (d *Dispatcher) tlsNotified(t *tlsState) {
 		return
 	}
 	st := stateOf(d.m)
-	st.tlsPool().leave(d, t.phase)
+	st.tlsPool(t.server).leave(d, t.phase)
 	if err != nil {
 		st.stats.TLSHandshakeErrors++
 		t.phase = tlsFailed
@@ -461,7 +477,7 @@ func (d *Dispatcher) tlsClose() {
 	d.tls = nil
 	switch t.phase {
 	case tlsQueued, tlsHandshake:
-		stateOf(d.m).tlsPool().leave(d, t.phase)
+		stateOf(d.m).tlsPool(t.server).leave(d, t.phase)
 	case tlsOpen:
 		if !t.shutAfterFlush {
 			_ = t.c.CloseNotify()
@@ -479,7 +495,7 @@ func (d *Dispatcher) tlsDeadline() (int64, bool) {
 	if t.phase == tlsOpen || t.phase == tlsFailed || t.phase == tlsAwaitFlush {
 		return 0, false
 	}
-	return t.start + int64(stateOf(d.m).tlsPool().timeout()), true
+	return t.start + int64(stateOf(d.m).tlsPool(t.server).timeout()), true
 }
 
 // tlsTimedOut fails a handshake past its deadline; it reports whether it
@@ -491,7 +507,7 @@ func (d *Dispatcher) tlsTimedOut(now int64) bool {
 	}
 	t := d.tls
 	st := stateOf(d.m)
-	st.tlsPool().leave(d, t.phase)
+	st.tlsPool(t.server).leave(d, t.phase)
 	st.stats.TLSHandshakeTimeouts++
 	t.phase = tlsFailed
 	if t.c != nil {

@@ -18,12 +18,23 @@ type tlsPool struct {
 	stats   *ConnStats
 }
 
-// tlsPool returns the map's handshake pool, making it on first use.
-func (st *mapState) tlsPool() *tlsPool {
-	if st.tlsp == nil {
-		st.tlsp = &tlsPool{stats: &st.stats}
+// tlsPool returns the map's handshake pool for the server or the client
+// role, making it on first use. The roles have a pool each, so that a map
+// holding both ends of connections (a test, a proxy to a local TLS
+// backend) cannot fill every slot with client handshakes that wait for
+// server handshakes queued behind them.
+func (st *mapState) tlsPool(server bool) *tlsPool {
+	i := 0
+	if server {
+		i = 1
 	}
-	return st.tlsp
+	if st.tlsp[i] == nil {
+		st.tlsp[i] = &tlsPool{stats: &st.stats}
+		if st.tlsp[1-i] != nil {
+			st.tlsp[i].limits = st.tlsp[1-i].limits
+		}
+	}
+	return st.tlsp[i]
 }
 
 func (p *tlsPool) maxRunning() int {

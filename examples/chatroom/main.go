@@ -596,7 +596,12 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 func listen(m *loop.Map, r *room, addr string) (net.Addr, error) {
 	s := &server{room: r}
 	s.Init(s, m)
-	s.RejectMessage = []byte("* the room is full, try again later\r\n")
+	// Under TLS the client's first bytes are its handshake, so a refusal
+	// in the clear would reach it as a garbled handshake: it is closed
+	// without one.
+	if r.cfg.tls == nil {
+		s.RejectMessage = []byte("* the room is full, try again later\r\n")
+	}
 	if err := s.ListenTCP(addr); err != nil {
 		return nil, err
 	}

@@ -166,7 +166,12 @@ func listen(m *loop.Map, addr, root string, opt options) (*server, error) {
 	}
 	s.Init(s, m)
 	// Over the map's MaxConns a new connection gets this and is closed.
-	s.RejectMessage = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	// Under TLS the client's first bytes are its handshake, so a refusal
+	// in the clear would reach it as a garbled handshake: it is closed
+	// without one.
+	if s.tls == nil {
+		s.RejectMessage = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	}
 	if err := s.ListenTCP(addr); err != nil {
 		_ = unix.Close(s.rootFD)
 		return nil, err

@@ -17,7 +17,9 @@ import (
 
 	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
+	"github.com/asyncore-go/asyncore/loop"
 	"github.com/asyncore-go/asyncore/poller"
+	"golang.org/x/sys/unix"
 )
 
 // TestHTTPS serves HTTPS (-tls-cert, -tls-key) and runs testClient's
@@ -87,11 +89,28 @@ func TestHTTPSPlainClient(t *testing.T) {
 		_ = c.SetDeadline(time.Now().Add(testutil.HangGuard))
 		_, err = c.Write([]byte(get("GET", "/small.txt")))
 		require.NoError(t, err)
-		got, err := io.ReadAll(c)
+		got, err := io.ReadAll(io.LimitReader(c, int64(len("HTTP/1.1")))) // a reply in the clear would be this long
 		if err != nil {
 			var ne net.Error
 			require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server kept a non-TLS client open: %v", err)
 		}
 		assert.NotContains(t, string(got), "HTTP/1.1")
 	})
+}
+
+// TestHTTPSNoPlainRefusal: over the connection cap a plain server answers
+// 503, but an HTTPS client would read that as a garbled handshake, so under
+// TLS there is no refusal message: the connection is just closed.
+func TestHTTPSNoPlainRefusal(t *testing.T) {
+	fx := makeRoot(t)
+	root, err := resolveRoot(fx.root)
+	require.NoError(t, err)
+	srvCfg, _ := testutil.TLSCert(t)
+	for _, cfg := range []*tls.Config{nil, srvCfg} {
+		s, err := listen(loop.NewMap(), "127.0.0.1:0", root, options{cache: defaultCacheOptions, tls: cfg})
+		require.NoError(t, err)
+		assert.Equal(t, cfg == nil, s.RejectMessage != nil, "TLS: %v", cfg != nil)
+		require.NoError(t, s.Close())
+		require.NoError(t, unix.Close(s.rootFD))
+	}
 }

@@ -533,7 +533,12 @@ func listen(m *loop.Map, addr string, tlsCfg *tls.Config) (*server, error) {
 	s.Init(s, m)
 	// Over the map's MaxConns (-maxclients) a new connection is accepted,
 	// told so in Redis's words, and closed.
-	s.RejectMessage = []byte("-ERR max number of clients reached\r\n")
+	// Under TLS the client's first bytes are its handshake, so a refusal
+	// in the clear would reach it as a garbled handshake: it is closed
+	// without one.
+	if tlsCfg == nil {
+		s.RejectMessage = []byte("-ERR max number of clients reached\r\n")
+	}
 	if err := s.ListenTCP(addr); err != nil {
 		return nil, err
 	}

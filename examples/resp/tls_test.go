@@ -85,11 +85,25 @@ func TestTLSPlainClient(t *testing.T) {
 		_ = c.SetDeadline(time.Now().Add(testutil.HangGuard))
 		_, err = c.Write([]byte("PING\r\n"))
 		require.NoError(t, err)
-		got, err := io.ReadAll(c)
+		got, err := io.ReadAll(io.LimitReader(c, int64(len("+PONG\r\n")))) // a reply in the clear would be this long
 		if err != nil {
 			var ne net.Error
 			require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server kept a non-TLS client open: %v", err)
 		}
 		assert.NotContains(t, string(got), "PONG")
 	})
+}
+
+// TestTLSNoPlainRefusal: over -maxclients a plain server says so in
+// Redis's words, but a TLS client would read that as a garbled handshake,
+// so under TLS there is no refusal message: the connection is just closed.
+func TestTLSNoPlainRefusal(t *testing.T) {
+	srvCfg, _ := testutil.TLSCert(t)
+	for _, cfg := range []*tls.Config{nil, srvCfg} {
+		m := loop.NewMap()
+		s, err := listen(m, "127.0.0.1:0", cfg)
+		require.NoError(t, err)
+		assert.Equal(t, cfg == nil, s.RejectMessage != nil, "TLS: %v", cfg != nil)
+		require.NoError(t, s.Close())
+	}
 }

@@ -1,7 +1,6 @@
 package tlsio
 
 import (
-	"errors"
 	"io"
 	"net"
 	"os"
@@ -28,7 +27,7 @@ var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); retur
 
 // errWouldBlock is what the transport's Read returns when the socket has
 // nothing to read: a net.Error crypto/tls does not make sticky.
-var errWouldBlock = &wouldBlockError{}
+var errWouldBlock error = &wouldBlockError{}
 
 type wouldBlockError struct{}
 
@@ -37,10 +36,10 @@ func (*wouldBlockError) Timeout() bool   { return true }
 func (*wouldBlockError) Temporary() bool { return true }
 
 // WouldBlock reports whether err means "no data yet", not a failure.
-func WouldBlock(err error) bool {
-	var wb *wouldBlockError
-	return errors.As(err, &wb)
-}
+// crypto/tls returns a temporary error as it is, unwrapped, so a
+// comparison finds it, without the allocation errors.As would cost on
+// every read.
+func WouldBlock(err error) bool { return err == errWouldBlock }
 
 // transport is the net.Conn under the tls.Conn.
 type transport struct {

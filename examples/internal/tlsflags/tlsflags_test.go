@@ -17,10 +17,11 @@ import (
 	"github.com/asyncore-go/asyncore/internal/testutil"
 )
 
-// writePair writes the test certificate and its key as PEM files.
-func writePair(t *testing.T) (certFile, keyFile string) {
+// writePair writes a test certificate and its key as PEM files, and
+// returns with them the client configuration that trusts the certificate.
+func writePair(t *testing.T) (certFile, keyFile string, client *tls.Config) {
 	t.Helper()
-	srv, _ := testutil.TLSCert(t)
+	srv, client := testutil.TLSCert(t)
 	c := srv.Certificates[0]
 	key, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
 	require.NoError(t, err)
@@ -28,7 +29,7 @@ func writePair(t *testing.T) (certFile, keyFile string) {
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o600))
 	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}), 0o600))
-	return certFile, keyFile
+	return certFile, keyFile, client
 }
 
 // parse registers the flags on a fresh set and parses args.
@@ -48,7 +49,7 @@ func TestNeither(t *testing.T) {
 }
 
 func TestHalf(t *testing.T) {
-	certFile, keyFile := writePair(t)
+	certFile, keyFile, _ := writePair(t)
 	for _, args := range [][]string{{"-tls-cert", certFile}, {"-tls-key", keyFile}} {
 		cfg, err := parse(t, args...).Config()
 		assert.ErrorIs(t, err, ErrHalf, "%v", args)
@@ -57,7 +58,7 @@ func TestHalf(t *testing.T) {
 }
 
 func TestLoad(t *testing.T) {
-	certFile, keyFile := writePair(t)
+	certFile, keyFile, client := writePair(t)
 	cfg, err := parse(t, "-tls-cert", certFile, "-tls-key", keyFile).Config("http/1.1")
 	require.NoError(t, err)
 	require.NotNil(t, cfg)
@@ -68,13 +69,16 @@ func TestLoad(t *testing.T) {
 	// The configuration serves a handshake that a client trusting the test
 	// certificate accepts (over a pipe, with crypto/tls on both sides: this
 	// checks what was loaded, not the library's TLS).
-	_, client := testutil.TLSCert(t)
 	client.NextProtos = []string{"http/1.1"}
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
 	errc := make(chan error, 1)
-	go func() { errc <- tls.Server(a, cfg).Handshake() }()
+	go func() {
+		err := tls.Server(a, cfg).Handshake()
+		_ = a.Close() // on failure, so that the client does not wait on the pipe
+		errc <- err
+	}()
 	cc := tls.Client(b, client)
 	require.NoError(t, cc.Handshake())
 	require.NoError(t, <-errc)
@@ -82,7 +86,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	certFile, keyFile := writePair(t)
+	certFile, keyFile, _ := writePair(t)
 	missing := filepath.Join(t.TempDir(), "missing.pem")
 	for _, args := range [][]string{
 		{"-tls-cert", missing, "-tls-key", keyFile},
