@@ -108,12 +108,54 @@ func (r *report) charts() map[string][]byte {
 			YLabel:   "ratio", Groups: groups, Ref: 1, RefLabel: "parity = 1", Labels: true,
 			Series: []barSeries{req, cpu}})
 	}
+	if c := r.tlsChart(); c != nil {
+		add("tls.svg", c)
+	}
 	return out
+}
+
+// tlsChart draws the TLS echo cells' and the handshake cell's ratios, ours
+// ÷ the Go reference: CPU per request or handshake, and req/s or
+// handshakes/s. Nil without TLS echo or handshake figures.
+func (r *report) tlsChart() *barChart {
+	var groups []string
+	cpu, rate := barSeries{Name: "CPU per request ours ÷ reference"}, barSeries{Name: "req/s ours ÷ reference"}
+	for _, c := range r.TLSCells {
+		groups = append(groups, c.String())
+		cpu.Values = append(cpu.Values, medianOr(sortedValues(cpuRatios(r.TLSRaw, oursTLS, goTLS, c))))
+		rate.Values = append(rate.Values, medianOr(sortedValues(ratios(r.TLSRaw, oursTLS, goTLS, c,
+			func(x result) float64 { return x.ReqPerSec }))))
+	}
+	for _, p := range hsPairs {
+		c := sortedValues(hsRatios(r.HSRaw, p.name, p.ours, p.ref, func(x hsResult) float64 { return x.CPUusHS }))
+		h := sortedValues(hsRatios(r.HSRaw, p.name, p.ours, p.ref, func(x hsResult) float64 { return x.PerSec }))
+		if len(c) == 0 && len(h) == 0 {
+			continue
+		}
+		groups = append(groups, "handshakes "+p.name)
+		cpu.Values = append(cpu.Values, medianOr(c))
+		rate.Values = append(rate.Values, medianOr(h))
+	}
+	if len(groups) == 0 {
+		return nil
+	}
+	return &barChart{Title: "TLS: asyncore ÷ Go crypto/tls (" + goTLS + ", " + netHTTPS + ")",
+		Subtitle: "echo cells: CPU µs/req and req/s; handshakes: CPU µs and handshakes/s; 1 = parity",
+		YLabel:   "ratio", Groups: groups, Ref: 1, RefLabel: "parity = 1", Labels: true,
+		Series: []barSeries{cpu, rate}}
+}
+
+// medianOr is the median of v, or NaN (no bar) when v is empty.
+func medianOr(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	return median(v)
 }
 
 // chartNames lists every chart the harness can write.
 var chartNames = []string{"req-per-sec.svg", "cpu-per-req.svg", "cpu-vs-c.svg", "p99.svg",
-	"idle.svg", "idle-rss.svg", "realclients.svg"}
+	"idle.svg", "idle-rss.svg", "realclients.svg", "tls.svg"}
 
 // writeCharts writes the charts into dir and removes those of an earlier run
 // that this one did not draw.

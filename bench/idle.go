@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -144,7 +145,7 @@ func idleCell(s *serverSpec, r *idleResult, o runOptions, hz int64) error {
 		srv.stop()
 	}()
 
-	spec := loadSpec{Addr: srv.addr, Conns: idleActive, Payload: 64, Inflight: r.Inflight, MaxReqs: o.maxReqs}
+	spec := loadSpec{Addr: srv.addr, Conns: idleActive, Payload: 64, Inflight: r.Inflight, MaxReqs: o.maxReqs, TLS: o.tls}
 	base, err := measureLoad(srv.pid, spec, o, hz)
 	if err != nil {
 		return fmt.Errorf("without idle connections: %w", err)
@@ -157,7 +158,7 @@ func idleCell(s *serverSpec, r *idleResult, o runOptions, hz int64) error {
 		return err
 	}
 
-	conns, err := dialIdle(srv.addr, r.Idle)
+	conns, err := dialIdle(srv.addr, r.Idle, o.tls)
 	defer func() {
 		for _, c := range conns {
 			_ = c.Close()
@@ -210,8 +211,11 @@ func idleCell(s *serverSpec, r *idleResult, o runOptions, hz int64) error {
 	return nil
 }
 
-// dialIdle opens n connections to addr from a few dialers at once.
-func dialIdle(addr string, n int) ([]net.Conn, error) {
+// dialIdle opens n connections to addr from a few dialers at once. With a
+// TLS configuration each one completes its handshake and one round trip
+// (pingIdle's line) before it is left idle: what a TLS server holds for a
+// connection that has spoken and gone quiet.
+func dialIdle(addr string, n int, cfg *tls.Config) ([]net.Conn, error) {
 	conns := make([]net.Conn, n)
 	var (
 		next atomic.Int64
@@ -229,6 +233,13 @@ func dialIdle(addr string, n int) ([]net.Conn, error) {
 					return
 				}
 				c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+				if err == nil && cfg != nil {
+					if c, err = handshake(c, cfg); err == nil {
+						if err = pingOne(c); err != nil {
+							_ = c.Close()
+						}
+					}
+				}
 				if err != nil {
 					mu.Lock()
 					errs = errors.Join(errs, fmt.Errorf("idle dial %d of %d: %w", i+1, n, err))
@@ -260,27 +271,16 @@ func pingIdle(conns []net.Conn) error {
 		mu   sync.Mutex
 		last error
 	)
-	msg := []byte("idle?\n")
 	for range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, len(msg))
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= len(conns) {
 					return
 				}
-				c := conns[i]
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				_, err := c.Write(msg)
-				if err == nil {
-					_, err = io.ReadFull(c, buf)
-				}
-				if err == nil && string(buf) != string(msg) {
-					err = fmt.Errorf("echoed %q", buf)
-				}
-				if err != nil {
+				if err := pingOne(conns[i]); err != nil {
 					bad.Add(1)
 					mu.Lock()
 					last = err
@@ -294,4 +294,22 @@ func pingIdle(conns []net.Conn) error {
 		return fmt.Errorf("%d of %d idle connections did not echo afterwards (last: %v)", n, len(conns), last)
 	}
 	return nil
+}
+
+// idlePing is the line pingOne sends.
+const idlePing = "idle?\n"
+
+// pingOne sends idlePing on c and checks that it comes back within 10 s.
+func pingOne(c net.Conn) error {
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	defer func() { _ = c.SetDeadline(time.Time{}) }()
+	buf := make([]byte, len(idlePing))
+	_, err := io.WriteString(c, idlePing)
+	if err == nil {
+		_, err = io.ReadFull(c, buf)
+	}
+	if err == nil && string(buf) != idlePing {
+		err = fmt.Errorf("echoed %q", buf)
+	}
+	return err
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -25,6 +26,9 @@ type loadSpec struct {
 	Payload  int // bytes per request, the final '\n' included
 	Inflight int
 	MaxReqs  int64 // stop early after this many measured replies
+	// TLS, when set, makes every connection a crypto/tls client with this
+	// configuration; the handshake completes before the load starts.
+	TLS *tls.Config
 }
 
 // Phases of a run. Replies are counted and timed only while measuring.
@@ -47,6 +51,9 @@ type loadRun struct {
 	errMu   sync.Mutex
 	err     error
 	hists   []*histogram
+	// negotiated describes the first connection's TLS parameters
+	// (describeTLS); "" without TLS.
+	negotiated string
 }
 
 // template holds the printable pattern every request is cut from: request
@@ -74,6 +81,13 @@ func startLoad(spec loadSpec) (*loadRun, error) {
 	r := &loadRun{spec: spec, maxed: make(chan struct{})}
 	for i := 0; i < spec.Conns; i++ {
 		c, err := net.DialTimeout("tcp", spec.Addr, 5*time.Second)
+		if err == nil && spec.TLS != nil {
+			var tc *tls.Conn
+			if tc, err = handshake(c, spec.TLS); err == nil && i == 0 {
+				r.negotiated = describeTLS(tc.ConnectionState())
+			}
+			c = tc
+		}
 		if err != nil {
 			r.stop()
 			return nil, fmt.Errorf("dial %d of %d: %w", i+1, spec.Conns, err)
@@ -87,6 +101,19 @@ func startLoad(spec loadSpec) (*loadRun, error) {
 		go r.drive(i, c, tmpl)
 	}
 	return r, nil
+}
+
+// handshake makes c a TLS client connection and completes its handshake
+// within 10 s. On failure c is closed.
+func handshake(c net.Conn, cfg *tls.Config) (*tls.Conn, error) {
+	tc := tls.Client(c, cfg)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	return tc, nil
 }
 
 func (r *loadRun) fail(err error) {

@@ -4,7 +4,9 @@
 // echo or a newline-terminated line protocol on loopback. It
 // also measures what 10,000 idle connections cost 50 active ones (-cells
 // idle), and runs the resp and httpd examples against redis-server and Go's
-// net/http under redis-benchmark and wrk (-cells resp,http).
+// net/http under redis-benchmark and wrk (-cells resp,http). The TLS cells
+// (-cells tls) measure the same examples over TLS against Go's crypto/tls
+// servers and redis-server --tls-port (tls.go).
 //
 //	cd bench && go run .            # quick comparison, under 3 minutes
 //	go run . -full                  # everything, 3 repetitions
@@ -12,8 +14,8 @@
 //	go run . -cells matrix -loops 1,2
 //	go run . -compare old=/tmp/echo-old   # a saved build of examples/echo beside this one
 //
-// The report opens with issue 14's targets, pass or fail, computed from the
-// run.
+// The report opens with issue 14's and issue 15's (TLS) targets, pass or
+// fail, computed from the run.
 //
 // On a machine with two or more CPUs and taskset(1), every server runs pinned
 // to CPU 0 and the harness — which is also the load generator — re-executes
@@ -64,7 +66,7 @@ func main() {
 		maxReqs     = flag.Int64("maxreqs", 50_000_000, "stop a cell early after this many replies")
 		outDir      = flag.String("out", "results", "directory for latest.md and latest.json")
 		noPin       = flag.Bool("nopin", false, "do not pin the servers and the load generator to CPUs")
-		cellsFlag   = flag.String("cells", "", "comma-separated cell groups: matrix, idle, resp, http (default matrix,resp,http quick; all with -full)")
+		cellsFlag   = flag.String("cells", "", "comma-separated cell groups: matrix, idle, resp, http, real, tls (or tls-echo, tls-idle, tls-handshake, tls-resp, tls-http) (default matrix,resp,http quick; all with -full)")
 		loopsFlag   = flag.String("loops", "1", "comma-separated loop counts; N > 1 runs the multi-loop servers with N loops on CPUs 0..N-1")
 		idleConns   = flag.Int("idle", 10000, "idle connections in the idle cell")
 		compareFlag = flag.String("compare", "", "extra servers: name=PATH[,name=PATH...], prebuilt binaries taking examples/echo's arguments")
@@ -176,23 +178,50 @@ func main() {
 			suites = append(suites, g)
 		}
 	}
+	ro := realOptions{respRequests: 10000, wrkDuration: time.Second, tests: []string{"SET", "GET"},
+		reps: 1, serverCPU: serverCPU}
+	if *full {
+		ro = realOptions{respRequests: 100000, wrkDuration: *duration, tests: []string{"SET", "GET", "MSET"},
+			reps: *reps, serverCPU: serverCPU}
+	} else if reps0 > 0 {
+		// Quick, but with -reps given: the repetitions the spread of
+		// the ratios needs.
+		ro.reps = reps0
+	}
 	if len(suites) > 0 {
-		ro := realOptions{respRequests: 10000, wrkDuration: time.Second, tests: []string{"SET", "GET"},
-			reps: 1, serverCPU: serverCPU}
-		if *full {
-			ro = realOptions{respRequests: 100000, wrkDuration: *duration, tests: []string{"SET", "GET", "MSET"},
-				reps: *reps, serverCPU: serverCPU}
-		} else if reps0 > 0 {
-			// Quick, but with -reps given: the repetitions the spread of
-			// the ratios needs.
-			ro.reps = reps0
-		}
 		if ss := prepareReal(suites, binDir, ro); len(ss) > 0 {
 			real = runReal(ss, ro)
 		}
 	}
 
+	var tr tlsRun
+	if slices.ContainsFunc(tlsGroups, func(g string) bool { return groups[g] }) {
+		st, err := prepareTLS(groups, binDir)
+		if err != nil {
+			_ = os.RemoveAll(binDir)
+			fatalf("%v", err)
+		}
+		var conns, payloads, ks []int
+		if *connsFlag != "" {
+			conns, _ = ints(*connsFlag)
+		}
+		if *payloadFlag != "" {
+			payloads, _ = ints(*payloadFlag)
+		}
+		idleKs := []int{1}
+		if *inflight != "" {
+			ks, _ = ints(*inflight)
+			idleKs = ks
+		}
+		tr = runTLS(groups, st, tlsCells(conns, payloads, ks), idleKs, *idleConns, o, ro,
+			int(min(*maxReqs, hsMaxDefault)))
+		idle = append(idle, tr.Idle...)
+		real = append(real, tr.Real...)
+		notes = append(notes, tr.Notes...)
+	}
+
 	rep := newReport(results, servers, cells, *duration, *reps, pin, cpus, idle, real, notes)
+	rep.addTLS(tr)
 	charts := rep.charts()
 	for name := range charts {
 		rep.Charts = append(rep.Charts, name)
@@ -217,6 +246,12 @@ func main() {
 	for _, r := range real {
 		failed = failed || r.Err != ""
 	}
+	for _, r := range tr.Echo {
+		failed = failed || r.Err != ""
+	}
+	for _, r := range tr.Handshakes {
+		failed = failed || r.Err != ""
+	}
 	if failed {
 		_ = os.RemoveAll(binDir)
 		os.Exit(1)
@@ -224,24 +259,30 @@ func main() {
 }
 
 // cellGroups parses -cells. The default is the matrix and the real-client
-// cells; -full adds the idle cell.
+// cells; -full adds the idle cell and the TLS cells. "tls" is every TLS
+// group (tls-echo, tls-idle, tls-handshake, tls-resp, tls-http).
 func cellGroups(s string, full bool) (map[string]bool, error) {
 	if s == "" {
 		s = "matrix,resp,http"
 		if full {
-			s = "matrix,idle,resp,http"
+			s = "matrix,idle,resp,http,tls"
 		}
 	}
 	g := map[string]bool{}
 	for f := range strings.SplitSeq(s, ",") {
 		f = strings.TrimSpace(f)
-		switch f {
-		case "matrix", "idle", "resp", "http":
+		switch {
+		case slices.Contains([]string{"matrix", "idle", "resp", "http"}, f), slices.Contains(tlsGroups, f):
 			g[f] = true
-		case "real":
+		case f == "real":
 			g["resp"], g["http"] = true, true
+		case f == "tls":
+			for _, t := range tlsGroups {
+				g[t] = true
+			}
 		default:
-			return nil, fmt.Errorf("unknown cell group %q (matrix, idle, resp, http, real)", f)
+			return nil, fmt.Errorf("unknown cell group %q (matrix, idle, resp, http, real, tls, %s)", f,
+				strings.Join(tlsGroups, ", "))
 		}
 	}
 	return g, nil

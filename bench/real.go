@@ -47,6 +47,9 @@ type realResult struct {
 	ReqPerSec float64 `json:"req_per_sec"` // as the client reports it
 	CPUusReq  float64 `json:"cpu_us_per_req"`
 	Err       string  `json:"error,omitempty"`
+	// Skipped says why a suite could not run at all (a TLS suite whose
+	// tools lack TLS): a row with a reason and no figures.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // realSuite is one protocol's servers and how to drive them: ours, and the
@@ -284,12 +287,15 @@ var redisRate = regexp.MustCompile(`^([A-Z_]+)(?: \([^)]*\))?: ([0-9.]+) request
 
 // redisBenchmark runs one test of redis-benchmark and returns the requests
 // it made and the rate it reports. Any error line fails the run.
-func redisBenchmark(addr, test string, n, pipeline int) (int64, float64, error) {
+// extra is added to its arguments (the TLS cells' --tls options).
+func redisBenchmark(addr, test string, n, pipeline int, extra ...string) (int64, float64, error) {
 	host, port, _ := net.SplitHostPort(addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "redis-benchmark", "-h", host, "-p", port, "-q",
-		"-n", strconv.Itoa(n), "-c", "50", "-r", "100000", "-P", strconv.Itoa(pipeline), "-t", strings.ToLower(test))
+	args := append([]string{"-h", host, "-p", port, "-q",
+		"-n", strconv.Itoa(n), "-c", "50", "-r", "100000", "-P", strconv.Itoa(pipeline), "-t", strings.ToLower(test)},
+		extra...)
+	cmd := exec.CommandContext(ctx, "redis-benchmark", args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return 0, 0, fmt.Errorf("redis-benchmark: %v: %s", err, tail(out))
@@ -321,9 +327,13 @@ func parseRedisBenchmark(out, test string) (float64, error) {
 // 1, and returns the replies it counted and their rate. Socket errors and
 // non-2xx/3xx replies fail the run.
 func runWrk(addr, script string, pipeline int, d time.Duration) (int64, float64, error) {
+	return runWrkURL("http://"+addr+"/", script, pipeline, d)
+}
+
+// runWrkURL is runWrk for any URL (https:// in the TLS cells).
+func runWrkURL(url, script string, pipeline int, d time.Duration) (int64, float64, error) {
 	args := []string{"-t1", "-c50", "-d", fmt.Sprintf("%ds", max(1, int(d.Round(time.Second)/time.Second))),
 		"--timeout", "5s"}
-	url := "http://" + addr + "/"
 	if pipeline > 1 {
 		args = append(args, "-s", script, url, "--", strconv.Itoa(pipeline))
 	} else {
@@ -373,6 +383,11 @@ func respCheck(addr string) error {
 	if err != nil {
 		return err
 	}
+	return respCheckConn(c)
+}
+
+// respCheckConn is respCheck on a connection made; it closes c.
+func respCheckConn(c net.Conn) error {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	req := "*3\r\n$3\r\nSET\r\n$5\r\nbench\r\n$2\r\nok\r\n*2\r\n$3\r\nGET\r\n$5\r\nbench\r\n"
@@ -392,8 +407,12 @@ func respCheck(addr string) error {
 
 // httpCheck fetches / and checks it is index.html.
 func httpCheck(addr string) error {
-	cl := &http.Client{Timeout: 5 * time.Second}
-	resp, err := cl.Get("http://" + addr + "/")
+	return httpCheckURL(&http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/")
+}
+
+// httpCheckURL fetches url with cl and checks it is index.html.
+func httpCheckURL(cl *http.Client, url string) error {
+	resp, err := cl.Get(url)
 	if err != nil {
 		return err
 	}
@@ -403,7 +422,7 @@ func httpCheck(addr string) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK || string(body) != indexHTML {
-		return fmt.Errorf("GET /: status %d, body %q", resp.StatusCode, body)
+		return fmt.Errorf("GET %s: status %d, body %q", url, resp.StatusCode, body)
 	}
 	return nil
 }

@@ -47,7 +47,13 @@ type report struct {
 	Targets       []target      `json:"targets,omitempty"`
 	Comparisons   []comparison  `json:"compare,omitempty"`
 	Notes         []string      `json:"notes,omitempty"`
-	Charts        []string      `json:"charts,omitempty"`
+
+	TLSCells     []cell      `json:"tls_cells,omitempty"`
+	TLSSummaries []summary   `json:"tls_summaries,omitempty"`
+	TLSRaw       []result    `json:"tls_raw,omitempty"`
+	HSSummaries  []hsSummary `json:"tls_handshake_summaries,omitempty"`
+	HSRaw        []hsResult  `json:"tls_handshake_raw,omitempty"`
+	Charts       []string    `json:"charts,omitempty"`
 }
 
 // geomeanCS is one server's geometric mean, over the cells both ran, of its
@@ -177,6 +183,7 @@ func (r *report) markdown() string {
 	}
 	r.compareMarkdown(&b)
 	r.idleMarkdown(&b)
+	r.tlsMarkdown(&b)
 	r.realMarkdown(&b)
 	if len(r.Charts) > 0 {
 		b.WriteString("\n### Charts\n\n")
@@ -374,6 +381,9 @@ func summarizeReal(raw []realResult) []realSummary {
 	}
 	groups := map[key]*group{}
 	for _, r := range raw {
+		if r.Skipped != "" {
+			continue // a suite that could not run: no figures to compare
+		}
 		k := key{r.Suite, r.Test, r.Pipeline}
 		g := groups[k]
 		if g == nil {
@@ -453,11 +463,18 @@ func summarizeReal(raw []realResult) []realSummary {
 // with a secondary reference names that reference.
 func (s realSummary) label() string {
 	var l string
+	http := "HTTP"
+	if s.Suite == "tls-http" {
+		http = "HTTPS"
+	}
 	switch {
-	case s.Suite == "http" && s.Pipeline > 1:
-		l = fmt.Sprintf("HTTP GET, %d pipelined", s.Pipeline)
-	case s.Suite == "http":
-		l = "HTTP GET"
+	case http == "HTTPS" || s.Suite == "http":
+		l = http + " GET"
+		if s.Pipeline > 1 {
+			l += fmt.Sprintf(", %d pipelined", s.Pipeline)
+		}
+	case s.Suite == "tls-resp":
+		l = fmt.Sprintf("TLS %s -P %d", s.Test, s.Pipeline)
 	default:
 		l = fmt.Sprintf("%s -P %d", s.Test, s.Pipeline)
 	}
@@ -485,7 +502,9 @@ func (r *report) idleMarkdown(b *strings.Builder) {
 	b.WriteString("Each server serves the 50 active connections alone, then with the idle ones open too (same process).\n")
 	b.WriteString("×req/s and ×CPU divide the run with idle connections by the run without: the target is ≥ 0.90 and ≤ 1.10.\n")
 	fmt.Fprintf(b, "RSS/idle conn = (VmRSS with − VmRSS without) / %d; the target is ≤ 2 KiB.\n\n", idle)
-	b.WriteString("The asyncore rows run examples/echo twice: its byte echo (echo) and its -line AsyncChat (line); the others their byte echo.\n\n")
+	b.WriteString("The asyncore rows run examples/echo twice: its byte echo (echo) and its -line AsyncChat (line); the others their byte echo.\n")
+	b.WriteString("Mode tls (the TLS cells): " + oursTLS + " and " + goTLS + " over TLS 1.3, each idle connection left after its handshake and one round trip;\n")
+	b.WriteString("the TLS target is " + oursTLS + "'s RSS per idle connection ≤ ⅓ of " + goTLS + "'s.\n\n")
 	b.WriteString("| server | mode | k | req/s without | req/s with | ×req/s | CPU µs/req without | with | ×CPU | p99 µs without | with | RSS/idle conn |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, s := range r.IdleSummaries {
@@ -515,7 +534,7 @@ func bytesKiB(v float64) string {
 
 // realMarkdown renders the real-client cells' table.
 func (r *report) realMarkdown(b *strings.Builder) {
-	if len(r.RealSummaries) == 0 {
+	if len(r.RealSummaries) == 0 && !slices.ContainsFunc(r.RealRaw, func(x realResult) bool { return x.Skipped != "" }) {
 		return
 	}
 	b.WriteString("\n### Real clients\n\n")
@@ -523,9 +542,17 @@ func (r *report) realMarkdown(b *strings.Builder) {
 	b.WriteString("(wrk -t1 -c50; pipelined with examples/httpd/pipeline.lua): net-http writes the file from memory (the reference), net-http-fileserver is\n")
 	b.WriteString("http.FileServer reading the disk each request. req/s is the client's figure; ×req/s and ×CPU divide ours by the reference's:\n")
 	b.WriteString("the median, and in brackets the least and greatest of the repetitions' ratios (each repetition runs the servers one after the other).\n")
-	b.WriteString("The HTTP target is ×req/s ≥ 2.5 against net-http, plain and pipelined.\n\n")
+	b.WriteString("The HTTP target is ×req/s ≥ 2.5 against net-http, plain and pipelined.\n")
+	b.WriteString("TLS rows (the TLS cells): examples/resp -tls-cert/-tls-key against redis-server --tls-port under redis-benchmark --tls\n")
+	b.WriteString("(TLS 1.3, --tls-ciphersuites TLS_AES_128_GCM_SHA256; target ×req/s ≥ 1.0), and examples/httpd -tls-cert/-tls-key against\n")
+	b.WriteString("net/http with TLS (the in-memory handler) under wrk on https (target ×req/s ≥ 1.5).\n\n")
 	b.WriteString("| test | ours | req/s | CPU µs/req | reference | req/s | CPU µs/req | ×req/s | ×CPU |\n")
 	b.WriteString("|---|---|--:|--:|---|--:|--:|--:|--:|\n")
+	for _, x := range r.RealRaw {
+		if x.Skipped != "" {
+			fmt.Fprintf(b, "| %s | skipped: %s ||||||||\n", x.Suite, oneLine(x.Skipped))
+		}
+	}
 	for _, s := range r.RealSummaries {
 		if s.Err != "" {
 			fmt.Fprintf(b, "| %s | %s | failed: %s ||| %s |||||\n", s.label(), s.OursName, oneLine(s.Err), s.RefName)

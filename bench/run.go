@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,7 +15,8 @@ type runOptions struct {
 	duration, warmup time.Duration
 	reps             int
 	maxReqs          int64
-	serverCPU        int // -1: not pinned
+	serverCPU        int         // -1: not pinned
+	tls              *tls.Config // the TLS cells' client configuration; nil elsewhere
 }
 
 // result holds the raw figures of one server in one cell, one repetition.
@@ -32,7 +34,9 @@ type result struct {
 	CPUusReq  float64 `json:"cpu_us_per_req"` // server CPU, user+system
 	PeakRSSkB int64   `json:"peak_rss_kb"`
 	Starved   int     `json:"starved_conns"` // connections with no reply in the measured interval
-	Err       string  `json:"error,omitempty"`
+	// TLS is what the TLS cells' connections negotiated (describeTLS).
+	TLS string `json:"tls,omitempty"`
+	Err string `json:"error,omitempty"`
 }
 
 // current is the server running now, stopped by the interrupt handler so
@@ -113,7 +117,7 @@ func runCell(s *serverSpec, c cell, rep int, o runOptions, hz int64) result {
 	}()
 
 	m, err := measureLoad(srv.pid, loadSpec{Addr: srv.addr, Conns: c.Conns, Payload: c.Payload,
-		Inflight: c.Inflight, MaxReqs: o.maxReqs}, o, hz)
+		Inflight: c.Inflight, MaxReqs: o.maxReqs, TLS: o.tls}, o, hz)
 	if err != nil {
 		return fail(err)
 	}
@@ -123,6 +127,7 @@ func runCell(s *serverSpec, c cell, rep int, o runOptions, hz int64) result {
 	res.MBPerSec = res.ReqPerSec * float64(c.Payload) / 1e6
 	res.P50us, res.P99us = m.p50us, m.p99us
 	res.CPUusReq = m.cpuUsPerReq(hz)
+	res.TLS = m.negotiated
 	return res
 }
 
@@ -133,8 +138,9 @@ type measurement struct {
 	cpuTicks     int64
 	p50us, p99us float64
 	starved      int
-	peakRSSkB    int64 // VmHWM at the end of the measured interval
-	rssKB        int64 // VmRSS at the same moment
+	peakRSSkB    int64  // VmHWM at the end of the measured interval
+	rssKB        int64  // VmRSS at the same moment
+	negotiated   string // the TLS parameters of the first connection, or ""
 }
 
 func (m measurement) reqPerSec() float64 { return float64(m.requests) / m.seconds }
@@ -192,6 +198,7 @@ func measureLoad(pid int, spec loadSpec, o runOptions, hz int64) (measurement, e
 	m.p99us = float64(h.quantile(0.99)) / 1e3
 	m.cpuTicks = cpu1 - cpu0
 	m.peakRSSkB, m.rssKB = hwm, rss
+	m.negotiated = load.negotiated
 	return m, nil
 }
 

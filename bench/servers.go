@@ -148,7 +148,10 @@ func checkEchoFlags(bin string) error {
 }
 
 // missingFlags returns the echoFlags a Go flag package usage text lacks.
-func missingFlags(usage string) []string {
+func missingFlags(usage string) []string { return missingOf(usage, echoFlags) }
+
+// missingOf returns the flags of want a Go flag package usage text lacks.
+func missingOf(usage string, want []string) []string {
 	have := map[string]bool{}
 	for line := range strings.Lines(usage) {
 		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "-") {
@@ -156,7 +159,7 @@ func missingFlags(usage string) []string {
 		}
 	}
 	var missing []string
-	for _, f := range echoFlags {
+	for _, f := range want {
 		if !have[f] {
 			missing = append(missing, f)
 		}

@@ -16,6 +16,9 @@
 // Both keep connections alive and handle pipelined requests net/http's own
 // way (read ahead, answered in order).
 //
+// With -tls-cert and -tls-key it serves HTTPS (crypto/tls's defaults with
+// that certificate), the reference of the TLS cells.
+//
 // It prints "ready ADDR" on stdout once it accepts connections; the harness
 // stops it with SIGTERM.
 package main
@@ -36,6 +39,8 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
 	root := flag.String("root", ".", "directory to serve")
 	mode := flag.String("mode", "memory", "memory: the files under -root, read once, served from memory; fileserver: http.FileServer")
+	certFile := flag.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file (and -tls-key)")
+	keyFile := flag.String("tls-key", "", "PEM private key file for -tls-cert")
 	flag.Parse()
 	var h http.Handler
 	switch *mode {
@@ -59,7 +64,12 @@ func main() {
 	}
 	fmt.Printf("ready %s\n", ln.Addr())
 	srv := &http.Server{Handler: h}
-	if err := srv.Serve(ln); err != nil {
+	if *certFile != "" || *keyFile != "" {
+		err = srv.ServeTLS(ln, *certFile, *keyFile)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
