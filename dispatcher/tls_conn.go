@@ -276,6 +276,7 @@ func (d *Dispatcher) tlsRecv(buf []byte) (int, error) {
 	if t.phase != tlsOpen {
 		return 0, nil
 	}
+	t.c.ReadEvent()
 	n := 0
 	var err error
 	for n < len(buf) {

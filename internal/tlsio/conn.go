@@ -110,6 +110,14 @@ func (c *Conn) Flush() (int, error) { return c.tr.flush() }
 // means the socket has nothing more for now.
 func (c *Conn) Read(p []byte) (int, error) { return c.tls.Read(p) }
 
+// ReadEvent tells the transport that a read event begins: the socket may
+// hold input again. Within one event, a socket read that came back short
+// means the socket is empty, and the reads tls.Conn asks for after it
+// report would-block without a system call — saving, on every event, the
+// read that would only have returned EAGAIN. A level-triggered poller
+// reports what arrives later as a new event.
+func (c *Conn) ReadEvent() { c.tr.drained = false }
+
 // Write encrypts p into records waiting in the output (Pending).
 func (c *Conn) Write(p []byte) (int, error) { return c.tls.Write(p) }
 

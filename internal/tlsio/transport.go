@@ -51,6 +51,10 @@ type transport struct {
 	closed bool
 	eof    bool // the socket reached EOF (a bare TCP EOF, as crypto/tls may hide it)
 	full   bool // the loop stopped feeding at FeedLimit; tell it when there is room
+	// drained: after the handshake, a socket read of this read event
+	// came back shorter than asked, so the socket is empty; Read then
+	// reports would-block without asking it again (see ReadEvent).
+	drained bool
 	// in is ciphertext fed by the loop, not yet read by tls.Conn; after
 	// the handshake, what is left of it is read before the socket.
 	in    []byte
@@ -109,9 +113,13 @@ func (t *transport) Read(p []byte) (int, error) {
 
 // readSocket reads the socket after the handshake, on the loop.
 func (t *transport) readSocket(p []byte) (int, error) {
+	if t.drained {
+		return 0, errWouldBlock
+	}
 	n, err := sock.Read(t.fd, p)
 	switch {
 	case err == nil && n > 0:
+		t.drained = n < len(p)
 		return n, nil
 	case err == nil:
 		t.eof = true

@@ -1,0 +1,68 @@
+package dispatcher_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"sync/atomic"
+	"testing"
+
+	"github.com/asyncore-go/asyncore/dispatcher"
+	"github.com/asyncore-go/asyncore/internal/sock"
+	"github.com/asyncore-go/asyncore/internal/testutil"
+	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
+	"github.com/asyncore-go/asyncore/poller"
+)
+
+// TestTLSOneReadPerEvent: after the handshake, a read event on a TLS
+// connection costs one read(2) when the first read comes back short, as on
+// a plaintext connection. Reading on until EAGAIN cost a second read per
+// event that only returned EAGAIN: one third more system calls per request
+// in the bench harness's TLS echo (a read, a read, a send).
+func TestTLSOneReadPerEvent(t *testing.T) {
+	req := bytes.Repeat([]byte("x"), 64)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		srvCfg, cliCfg := testutil.TLSCert(t)
+		srvCfg.CipherSuites = []uint16{tls.TLS_AES_128_GCM_SHA256}
+		l := looptest.NewLoop(t, kind)
+		m := l.Map()
+		srv, err := dispatcher.ServeTLS(m, "127.0.0.1:0", srvCfg, func() dispatcher.Handler {
+			h := &dataEchoBench{}
+			h.Init(h, m)
+			return h
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli := newTLSEcho(m)
+		cli.noEcho = true
+		dialTLS(t, cli, srv.Addr().String(), cliCfg)
+		testutil.RunUntil(t, l, testutil.HangGuard, func() bool { return cli.conns == 1 })
+		want := 4
+		round := func() {
+			cli.Send(req)
+			want += len(req)
+			testutil.RunUntil(t, l, testutil.HangGuard, func() bool { return cli.got >= want })
+		}
+		round() // tickets and the first records go by
+		var reads atomic.Int64
+		restore := sock.SetInjector(func(op sock.Op, fd int) sock.Fault {
+			if op == sock.OpRead {
+				reads.Add(1)
+			}
+			return sock.Fault{}
+		})
+		defer restore()
+		const rounds = 200
+		for range rounds {
+			round()
+		}
+		restore()
+		// Two read events a round, the server's and the client's; a
+		// record split across two events costs one more, rarely.
+		perRound := float64(reads.Load()) / rounds
+		t.Logf("%.2f reads per round trip", perRound)
+		if perRound > 2.5 {
+			t.Fatalf("%.2f reads per round trip (two read events); want at most 2.5", perRound)
+		}
+	})
+}
