@@ -9,6 +9,8 @@ import (
 	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
+	"github.com/asyncore-go/asyncore/loop"
+	"github.com/asyncore-go/asyncore/poller"
 )
 
 // BenchmarkTLSEcho: one op is a 64-byte request from our TLS client to our
@@ -17,23 +19,7 @@ import (
 // handshake.
 func BenchmarkTLSEcho(b *testing.B) {
 	req := bytes.Repeat([]byte("x"), 64)
-	kind := looptest.Backends()[0]
-	srvCfg, cliCfg := testutil.TLSCert(b)
-	srvCfg.CipherSuites = []uint16{tls.TLS_AES_128_GCM_SHA256}
-	l := looptest.NewLoop(b, kind)
-	m := l.Map()
-	srv, err := dispatcher.ServeTLS(m, "127.0.0.1:0", srvCfg, func() dispatcher.Handler {
-		h := &dataEchoBench{}
-		h.Init(h, m)
-		return h
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cli := newTLSEcho(m)
-	cli.noEcho = true
-	dialTLS(b, cli, srv.Addr().String(), cliCfg)
-	testutil.RunUntil(b, l, 30*time.Second, func() bool { return cli.conns == 1 })
+	l, cli := tlsEchoPair(b, looptest.Backends()[0])
 	want := 4
 	round := func() {
 		cli.Send(req)
@@ -52,6 +38,30 @@ func BenchmarkTLSEcho(b *testing.B) {
 	for b.Loop() {
 		round()
 	}
+}
+
+// tlsEchoPair starts an echo server with ServeTLS (TLS 1.3, AES-128-GCM)
+// and a client of ours connected to it, both on one loop, and returns once
+// the client's handshake is done.
+func tlsEchoPair(tb testing.TB, kind poller.Kind) (*loop.Loop, *tlsEcho) {
+	tb.Helper()
+	srvCfg, cliCfg := testutil.TLSCert(tb)
+	srvCfg.CipherSuites = []uint16{tls.TLS_AES_128_GCM_SHA256}
+	l := looptest.NewLoop(tb, kind)
+	m := l.Map()
+	srv, err := dispatcher.ServeTLS(m, "127.0.0.1:0", srvCfg, func() dispatcher.Handler {
+		h := &dataEchoBench{}
+		h.Init(h, m)
+		return h
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cli := newTLSEcho(m)
+	cli.noEcho = true
+	dialTLS(tb, cli, srv.Addr().String(), cliCfg)
+	testutil.RunUntil(tb, l, 30*time.Second, func() bool { return cli.conns == 1 })
+	return l, cli
 }
 
 // BenchmarkTLSEchoStd is BenchmarkTLSEcho's op with crypto/tls on both

@@ -2,11 +2,9 @@ package dispatcher_test
 
 import (
 	"bytes"
-	"crypto/tls"
 	"sync/atomic"
 	"testing"
 
-	"github.com/asyncore-go/asyncore/dispatcher"
 	"github.com/asyncore-go/asyncore/internal/sock"
 	"github.com/asyncore-go/asyncore/internal/testutil"
 	"github.com/asyncore-go/asyncore/internal/testutil/looptest"
@@ -21,22 +19,7 @@ import (
 func TestTLSOneReadPerEvent(t *testing.T) {
 	req := bytes.Repeat([]byte("x"), 64)
 	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
-		srvCfg, cliCfg := testutil.TLSCert(t)
-		srvCfg.CipherSuites = []uint16{tls.TLS_AES_128_GCM_SHA256}
-		l := looptest.NewLoop(t, kind)
-		m := l.Map()
-		srv, err := dispatcher.ServeTLS(m, "127.0.0.1:0", srvCfg, func() dispatcher.Handler {
-			h := &dataEchoBench{}
-			h.Init(h, m)
-			return h
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cli := newTLSEcho(m)
-		cli.noEcho = true
-		dialTLS(t, cli, srv.Addr().String(), cliCfg)
-		testutil.RunUntil(t, l, testutil.HangGuard, func() bool { return cli.conns == 1 })
+		l, cli := tlsEchoPair(t, kind)
 		want := 4
 		round := func() {
 			cli.Send(req)
