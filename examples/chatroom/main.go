@@ -575,9 +575,7 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 	// With a certificate the connection speaks TLS from its first byte;
 	// the welcome below waits, encrypted, for the handshake to finish.
 	if cfg := s.room.cfg.tls; cfg != nil {
-		if err := c.Socket().TLSServer(cfg); err != nil {
-			_ = c.Close()
-			slog.Warn("cannot start TLS", "peer", addr, "err", err)
+		if !tlsflags.Start(c.Socket(), cfg, c.Close, addr) {
 			return
 		}
 	}

@@ -130,12 +130,7 @@ func (s *echoServer) startTLS(sock dispatcher.Socket, closeConn func() error, ad
 	if s.tls == nil {
 		return true
 	}
-	if err := sock.TLSServer(s.tls); err != nil {
-		_ = closeConn()
-		slog.Warn("cannot start TLS", "peer", addr, "err", err)
-		return false
-	}
-	return true
+	return tlsflags.Start(sock, s.tls, closeConn, addr)
 }
 
 // acceptLine is HandleAccepted for -line.

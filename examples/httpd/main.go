@@ -82,9 +82,7 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 	if s.tls != nil {
 		// HTTPS: the connection speaks TLS from its first byte; the
 		// requests and replies above it are the same.
-		if err := c.Socket().TLSServer(s.tls); err != nil {
-			_ = c.Close()
-			slog.Warn("cannot start TLS", "peer", addr, "err", err)
+		if !tlsflags.Start(c.Socket(), s.tls, c.Close, addr) {
 			return
 		}
 	}

@@ -517,9 +517,7 @@ func (s *server) HandleAccepted(fd int, addr net.Addr) {
 	}
 	s.clients++ // from here on, Close counts it out
 	if s.tls != nil {
-		if err := c.Socket().TLSServer(s.tls); err != nil {
-			_ = c.Close()
-			slog.Warn("cannot start TLS", "peer", addr, "err", err)
+		if !tlsflags.Start(c.Socket(), s.tls, c.Close, addr) {
 			return
 		}
 	}

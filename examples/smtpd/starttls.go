@@ -28,7 +28,7 @@ func (s *session) startTLS(arg string) {
 	// (CVE-2011-0411): they are not run, not even those held during a
 	// commit (see replay), and the client sends them again under TLS.
 	if err := s.StartTLS(s.srv.tls); err != nil {
-		slog.Warn("cannot start TLS", "peer", s.peer, "err", err)
+		slog.Debug("cannot start TLS", "peer", s.peer, "err", err) // the peer's doing: see tlsflags.Start
 		_ = s.Close()
 		return
 	}

@@ -11,6 +11,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/asyncore-go/asyncore/dispatcher"
 )
 
 // Flags holds the values of -tls-cert and -tls-key.
@@ -56,4 +60,21 @@ func (f *Flags) Config(alpn ...string) (*tls.Config, error) {
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   alpn,
 	}, nil
+}
+
+// Start makes an adopted connection speak TLS as the server
+// (dispatcher.Socket.TLSServer); the handshake begins at once and the
+// handler sees only plaintext. When TLS cannot start — most often because
+// the map's handshake queue is full, so the connection is shed (counted in
+// dispatcher.Stats as TLSHandshakesShed) — it closes the connection with
+// closeConn and reports false. That is logged at debug level only: a flood
+// of handshakes is what a peer does, and one line per shed connection at a
+// higher level would let it fill the server's log.
+func Start(sock dispatcher.Socket, cfg *tls.Config, closeConn func() error, peer net.Addr) bool {
+	if err := sock.TLSServer(cfg); err != nil {
+		_ = closeConn()
+		slog.Debug("cannot start TLS", "peer", peer, "err", err)
+		return false
+	}
+	return true
 }
