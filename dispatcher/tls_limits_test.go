@@ -117,3 +117,44 @@ func TestTLSHandshakeQueueSheds(t *testing.T) {
 		awaitGoroutines(t, l, base)
 	})
 }
+
+// TestTLSClientHandshakeTimeout: a client's handshake is bounded by the
+// same HandshakeTimeout, counted from TLSClient (right after Connect), when
+// the server accepts and then says nothing; HandleConnect never runs.
+func TestTLSClientHandshakeTimeout(t *testing.T) {
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		base := runtime.NumGoroutine()
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = ln.Close() })
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			if c, err := ln.Accept(); err == nil {
+				accepted <- c // held open, never read, never answered
+			}
+		}()
+		l, clk := looptest.NewFakeClockLoop(t, kind)
+		_, cliCfg := testutil.TLSCert(t)
+		h := newTLSEcho(l.Map())
+		h.noEcho = true
+		dialTLS(t, h, ln.Addr().String(), cliCfg)
+		c := <-accepted
+		t.Cleanup(func() { _ = c.Close() })
+		testutil.RunUntil(t, l, 10*time.Second, func() bool {
+			return dispatcher.Stats(l.Map()).TLSHandshaking == 1 && handshakeGoroutines() == 1
+		})
+		clk.Advance(dispatcher.DefaultHandshakeTimeout - time.Millisecond)
+		testutil.Settle(t, l)
+		assert.Empty(t, h.errs, "not before HandshakeTimeout")
+		assert.GreaterOrEqual(t, h.Fd(), 0)
+		clk.Advance(time.Millisecond)
+		testutil.RunUntil(t, l, 10*time.Second, func() bool { return h.Fd() < 0 })
+		require.Len(t, h.errs, 1)
+		assert.ErrorIs(t, h.errs[0], dispatcher.ErrTLSHandshakeTimeout)
+		assert.Zero(t, h.conns, "HandleConnect never ran")
+		st := dispatcher.Stats(l.Map())
+		assert.EqualValues(t, 1, st.TLSHandshakeTimeouts)
+		assert.Zero(t, st.TLSHandshaking)
+		awaitGoroutines(t, l, base)
+	})
+}
