@@ -7,6 +7,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
+	"io"
 	"math/big"
 	"net"
 	"testing"
@@ -50,4 +52,28 @@ func TLSCert(t testing.TB) (serverCfg, clientCfg *tls.Config) {
 	serverCfg = &tls.Config{Certificates: []tls.Certificate{cert}}
 	clientCfg = &tls.Config{RootCAs: pool, ServerName: "localhost"}
 	return serverCfg, clientCfg
+}
+
+// PlainReply is a client that does not speak TLS, at a TLS port: it sends
+// request in the clear over TCP to addr and returns what came back, at most
+// n bytes — the length a reply in the clear would have. The test fails if
+// the server keeps such a client open until HangGuard instead of closing
+// it (the garbage fails the handshake).
+func PlainReply(t testing.TB, addr string, request []byte, n int) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(HangGuard))
+	if _, err := c.Write(request); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(io.LimitReader(c, int64(n)))
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the server kept a non-TLS client open: %v", err)
+	}
+	return string(got)
 }
