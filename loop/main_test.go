@@ -62,6 +62,26 @@ func ObserveWaits(t interface {
 	return &seen
 }
 
+// WaitsChan sends the timeout of every wait of phase 2, on any loop, to the
+// returned channel until the test ends, so that a test can wait for a loop
+// to reach a wait of a given kind (a block, say) instead of sleeping. Waits
+// beyond the channel's buffer are dropped, never waited for.
+func WaitsChan(t interface {
+	Helper()
+	Cleanup(func())
+}) <-chan time.Duration {
+	t.Helper()
+	ch := make(chan time.Duration, 64)
+	waitObserver = func(timeout time.Duration) {
+		select {
+		case ch <- timeout:
+		default:
+		}
+	}
+	t.Cleanup(func() { waitObserver = nil })
+	return ch
+}
+
 // ReloadDebugEnv reads ASYNCORE_DEBUG again (it is read once per process
 // otherwise), and again when the test ends, after t.Setenv has restored it.
 func ReloadDebugEnv(t interface{ Cleanup(func()) }) {
