@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -46,7 +47,13 @@ type realResult struct {
 	Seconds   float64 `json:"seconds"`
 	ReqPerSec float64 `json:"req_per_sec"` // as the client reports it
 	CPUusReq  float64 `json:"cpu_us_per_req"`
-	Err       string  `json:"error,omitempty"`
+	// ServerBusy and ClientBusy are the CPU time the server and the client
+	// (redis-benchmark, wrk) used over the run's wall time: 1.0 is one core
+	// fully used. Both pinned to one core, a client near 1.0 bounds the
+	// rate, whatever the server costs; compare CPU per request then.
+	ServerBusy float64 `json:"server_busy,omitempty"`
+	ClientBusy float64 `json:"client_busy,omitempty"`
+	Err        string  `json:"error,omitempty"`
 	// Skipped says why a suite could not run at all (a TLS suite whose
 	// tools lack TLS): a row with a reason and no figures.
 	Skipped string `json:"skipped,omitempty"`
@@ -253,6 +260,7 @@ func runSuite(s *realSuite, rep int, o realOptions, hz int64) []realResult {
 				fmt.Fprintf(os.Stderr, "\r\033[K[%s] %-15s %-6s pipeline %-2d rep %d/%d", s.name, spec.Name, test, p, rep, o.reps)
 				t0 := time.Now()
 				cpu0, err := cpuTicks(srv.pid)
+				client0 := childrenCPU()
 				var n int64
 				var rps float64
 				if err == nil {
@@ -264,6 +272,10 @@ func runSuite(s *realSuite, rep int, o realOptions, hz int64) []realResult {
 					cpu1, err = cpuTicks(srv.pid)
 					if n > 0 {
 						r.CPUusReq = float64(cpu1-cpu0) * 1e6 / float64(hz) / float64(n)
+					}
+					if r.Seconds > 0 {
+						r.ServerBusy = float64(cpu1-cpu0) / float64(hz) / r.Seconds
+						r.ClientBusy = (childrenCPU() - client0).Seconds() / r.Seconds
 					}
 				}
 				if err == nil && (n <= 0 || rps <= 0) {
@@ -425,4 +437,15 @@ func httpCheckURL(cl *http.Client, url string) error {
 		return fmt.Errorf("GET %s: status %d, body %q", url, resp.StatusCode, body)
 	}
 	return nil
+}
+
+// childrenCPU is the user and system time of this process's children that
+// have ended. The servers of a suite run until the suite ends, so around one
+// client run it grows by that client's CPU time alone.
+func childrenCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -295,10 +295,15 @@ type realSummary struct {
 	CPURatio    float64 `json:"cpu_ratio"` // ours ÷ reference; lower is cheaper
 	CPURatioMin float64 `json:"cpu_ratio_min"`
 	CPURatioMax float64 `json:"cpu_ratio_max"`
-	Reps        int     `json:"reps"`
-	Err         string  `json:"error,omitempty"`
-	OursName    string  `json:"ours"`
-	RefName     string  `json:"reference"`
+	// Busy: median CPU over wall time of each process (1.0 = one core).
+	OursServerBusy float64 `json:"ours_server_busy,omitempty"`
+	OursClientBusy float64 `json:"ours_client_busy,omitempty"`
+	RefServerBusy  float64 `json:"ref_server_busy,omitempty"`
+	RefClientBusy  float64 `json:"ref_client_busy,omitempty"`
+	Reps           int     `json:"reps"`
+	Err            string  `json:"error,omitempty"`
+	OursName       string  `json:"ours"`
+	RefName        string  `json:"reference"`
 	// Secondary: a further reference, shown beside the one the target is
 	// set against (the first).
 	Secondary bool `json:"secondary_reference,omitempty"`
@@ -377,6 +382,8 @@ func summarizeReal(raw []realResult) []realSummary {
 	type group struct {
 		names    []string
 		req, cpu map[string]map[int]float64
+		srvBusy  map[string]map[int]float64
+		cliBusy  map[string]map[int]float64
 		errs     map[string]string
 	}
 	groups := map[key]*group{}
@@ -387,13 +394,15 @@ func summarizeReal(raw []realResult) []realSummary {
 		k := key{r.Suite, r.Test, r.Pipeline}
 		g := groups[k]
 		if g == nil {
-			g = &group{req: map[string]map[int]float64{}, cpu: map[string]map[int]float64{}, errs: map[string]string{}}
+			g = &group{req: map[string]map[int]float64{}, cpu: map[string]map[int]float64{},
+				srvBusy: map[string]map[int]float64{}, cliBusy: map[string]map[int]float64{}, errs: map[string]string{}}
 			groups[k] = g
 			order = append(order, k)
 		}
 		if !slices.Contains(g.names, r.Server) {
 			g.names = append(g.names, r.Server)
 			g.req[r.Server], g.cpu[r.Server] = map[int]float64{}, map[int]float64{}
+			g.srvBusy[r.Server], g.cliBusy[r.Server] = map[int]float64{}, map[int]float64{}
 		}
 		if r.Err != "" {
 			g.errs[r.Server] = r.Err
@@ -401,6 +410,8 @@ func summarizeReal(raw []realResult) []realSummary {
 		}
 		g.req[r.Server][r.Rep] = r.ReqPerSec
 		g.cpu[r.Server][r.Rep] = r.CPUusReq
+		g.srvBusy[r.Server][r.Rep] = r.ServerBusy
+		g.cliBusy[r.Server][r.Rep] = r.ClientBusy
 	}
 	values := func(m map[int]float64) []float64 {
 		var v []float64
@@ -451,6 +462,8 @@ func summarizeReal(raw []realResult) []realSummary {
 			s.OursReqPS, s.RefReqPS = median(values(g.req[ours])), median(values(g.req[ref]))
 			s.OursCPUus, s.RefCPUus = median(values(g.cpu[ours])), median(values(g.cpu[ref]))
 			s.ReqRatio, s.CPURatio = ratio(s.OursReqPS, s.RefReqPS), ratio(s.OursCPUus, s.RefCPUus)
+			s.OursServerBusy, s.OursClientBusy = median(values(g.srvBusy[ours])), median(values(g.cliBusy[ours]))
+			s.RefServerBusy, s.RefClientBusy = median(values(g.srvBusy[ref])), median(values(g.cliBusy[ref]))
 			s.ReqRatioMin, s.ReqRatioMax = spread(g.req[ours], g.req[ref])
 			s.CPURatioMin, s.CPURatioMax = spread(g.cpu[ours], g.cpu[ref])
 			out = append(out, s)
@@ -545,22 +558,34 @@ func (r *report) realMarkdown(b *strings.Builder) {
 	b.WriteString("The HTTP target is ×req/s ≥ 2.5 against net-http, plain and pipelined.\n")
 	b.WriteString("TLS rows (the TLS cells): examples/resp -tls-cert/-tls-key against redis-server --tls-port under redis-benchmark --tls\n")
 	b.WriteString("(TLS 1.3, --tls-ciphersuites TLS_AES_128_GCM_SHA256; target ×req/s ≥ 1.0), and examples/httpd -tls-cert/-tls-key against\n")
-	b.WriteString("net/http with TLS (the in-memory handler) under wrk on https (target ×req/s ≥ 1.5).\n\n")
-	b.WriteString("| test | ours | req/s | CPU µs/req | reference | req/s | CPU µs/req | ×req/s | ×CPU |\n")
-	b.WriteString("|---|---|--:|--:|---|--:|--:|--:|--:|\n")
+	b.WriteString("net/http with TLS (the in-memory handler) under wrk on https (target ×req/s ≥ 1.5).\n")
+	b.WriteString("busy % is the CPU time over wall time of the server / the client during each run, each pinned to its own core:\n")
+	b.WriteString("a client near 100 % bounds req/s whatever the server costs, and then ×CPU is the comparison that still says something.\n\n")
+	b.WriteString("| test | ours | req/s | CPU µs/req | busy % srv/cli | reference | req/s | CPU µs/req | busy % srv/cli | ×req/s | ×CPU |\n")
+	b.WriteString("|---|---|--:|--:|--:|---|--:|--:|--:|--:|--:|\n")
 	for _, x := range r.RealRaw {
 		if x.Skipped != "" {
-			fmt.Fprintf(b, "| %s | skipped: %s ||||||||\n", x.Suite, oneLine(x.Skipped))
+			fmt.Fprintf(b, "| %s | skipped: %s ||||||||||\n", x.Suite, oneLine(x.Skipped))
 		}
 	}
 	for _, s := range r.RealSummaries {
 		if s.Err != "" {
-			fmt.Fprintf(b, "| %s | %s | failed: %s ||| %s |||||\n", s.label(), s.OursName, oneLine(s.Err), s.RefName)
+			fmt.Fprintf(b, "| %s | %s | failed: %s |||| %s ||||||\n", s.label(), s.OursName, oneLine(s.Err), s.RefName)
 			continue
 		}
-		fmt.Fprintf(b, "| %s | %s | %.0f | %.2f | %s | %.0f | %.2f | %s | %s |\n", s.label(),
-			s.OursName, s.OursReqPS, s.OursCPUus, s.RefName, s.RefReqPS, s.RefCPUus,
+		fmt.Fprintf(b, "| %s | %s | %.0f | %.2f | %s | %s | %.0f | %.2f | %s | %s | %s |\n", s.label(),
+			s.OursName, s.OursReqPS, s.OursCPUus, busy(s.OursServerBusy, s.OursClientBusy),
+			s.RefName, s.RefReqPS, s.RefCPUus, busy(s.RefServerBusy, s.RefClientBusy),
 			ratioSpread(s.ReqRatio, s.ReqRatioMin, s.ReqRatioMax, s.Reps),
 			ratioSpread(s.CPURatio, s.CPURatioMin, s.CPURatioMax, s.Reps))
 	}
+}
+
+// busy renders a server's and a client's CPU use as percentages of a core;
+// results from before it was measured show a dash.
+func busy(server, client float64) string {
+	if server == 0 && client == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f / %.0f", server*100, client*100)
 }

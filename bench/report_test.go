@@ -2,7 +2,10 @@ package main
 
 import (
 	"math"
+	"os/exec"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestSummarizeRealReferences: each reference of a suite gets its own
@@ -54,5 +57,40 @@ func TestSummarizeRealFailedReference(t *testing.T) {
 	}
 	if err := r.write(t.TempDir(), ""); err != nil {
 		t.Errorf("latest.json: %v", err)
+	}
+}
+
+// TestSummarizeRealBusy: the report shows how busy the server and the
+// client were (the median over repetitions), so a run bound by its client
+// reads as such.
+func TestSummarizeRealBusy(t *testing.T) {
+	var raw []realResult
+	for rep, b := range [][2]float64{{0.90, 0.99}, {0.80, 0.97}, {0.95, 0.98}} {
+		raw = append(raw,
+			realResult{Suite: "http", Server: "ours", Test: "GET /", Pipeline: 1, Rep: rep + 1,
+				ReqPerSec: 100, CPUusReq: 10, ServerBusy: b[0], ClientBusy: b[1]},
+			realResult{Suite: "http", Server: "ref", Test: "GET /", Pipeline: 1, Rep: rep + 1,
+				ReqPerSec: 50, CPUusReq: 20, ServerBusy: 1, ClientBusy: 0.5})
+	}
+	r := &report{RealRaw: raw, RealSummaries: summarizeReal(raw)}
+	var b strings.Builder
+	r.realMarkdown(&b)
+	if !strings.Contains(b.String(), "| 90 / 98 |") || !strings.Contains(b.String(), "| 100 / 50 |") {
+		t.Errorf("busy columns missing or wrong:\n%s", b.String())
+	}
+}
+
+// TestChildrenCPU: a child that spins for a while adds its CPU time to
+// childrenCPU once it has been waited for.
+func TestChildrenCPU(t *testing.T) {
+	before := childrenCPU()
+	cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
+	if err := cmd.Run(); err != nil {
+		t.Skip("sh:", err)
+	}
+	used := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	got := childrenCPU() - before
+	if used <= 0 || got < used-10*time.Millisecond {
+		t.Errorf("childrenCPU grew by %v, the child used %v", got, used)
 	}
 }
