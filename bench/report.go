@@ -560,7 +560,13 @@ func (r *report) realMarkdown(b *strings.Builder) {
 	b.WriteString("(TLS 1.3, --tls-ciphersuites TLS_AES_128_GCM_SHA256; target ×req/s ≥ 1.0), and examples/httpd -tls-cert/-tls-key against\n")
 	b.WriteString("net/http with TLS (the in-memory handler) under wrk on https (target ×req/s ≥ 1.5).\n")
 	b.WriteString("busy % is the CPU time over wall time of the server / the client during each run, each pinned to its own core:\n")
-	b.WriteString("a client near 100 % bounds req/s whatever the server costs, and then ×CPU is the comparison that still says something.\n\n")
+	b.WriteString("a client near 100 % bounds req/s whatever the server costs, and then ×CPU is the comparison that still says something.\n")
+	if c := r.find("c-epoll", cell{Mode: "echo", Conns: 50, Payload: 64, Inflight: 1}); c != nil {
+		fmt.Fprintf(b, "For scale: the C epoll echo server, one read and one write per request over 50 connections (matrix cell echo c50 p64 k1),\n"+
+			"costs %.2f µs of server CPU per request in this run; an HTTP server answering each request with one read and one write\n"+
+			"pays at least that much kernel time, which bounds its ×CPU against net-http from below.\n", c.CPUusReq)
+	}
+	b.WriteString("\n")
 	b.WriteString("| test | ours | req/s | CPU µs/req | busy % srv/cli | reference | req/s | CPU µs/req | busy % srv/cli | ×req/s | ×CPU |\n")
 	b.WriteString("|---|---|--:|--:|--:|---|--:|--:|--:|--:|--:|\n")
 	for _, x := range r.RealRaw {

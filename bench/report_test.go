@@ -78,6 +78,15 @@ func TestSummarizeRealBusy(t *testing.T) {
 	if !strings.Contains(b.String(), "| 90 / 98 |") || !strings.Contains(b.String(), "| 100 / 50 |") {
 		t.Errorf("busy columns missing or wrong:\n%s", b.String())
 	}
+	if strings.Contains(b.String(), "For scale") {
+		t.Errorf("a scale line without the C echo cell:\n%s", b.String())
+	}
+	r.Summaries = []summary{{Server: "c-epoll", Cell: cell{Mode: "echo", Conns: 50, Payload: 64, Inflight: 1}, CPUusReq: 11.5, Reps: 1}}
+	b.Reset()
+	r.realMarkdown(&b)
+	if !strings.Contains(b.String(), "costs 11.50 µs of server CPU per request") {
+		t.Errorf("no scale line from the C echo cell:\n%s", b.String())
+	}
 }
 
 // TestChildrenCPU: a child that spins for a while adds its CPU time to
