@@ -100,16 +100,7 @@ func TestEchoTCP(t *testing.T) {
 		// CloseAll closes it.
 		idle, err := net.Dial("tcp", addr.String())
 		require.NoError(t, err)
-		got, err := roundTrip(idle, []byte("still here"))
-		require.NoError(t, err)
-		assert.Equal(t, "still here", string(got))
-
-		stop()
-		_ = idle.SetReadDeadline(time.Now().Add(testutil.HangGuard))
-		n, err := idle.Read(make([]byte, 1))
-		assert.Equal(t, 0, n)
-		assert.ErrorIs(t, err, io.EOF, "the server should close open connections on shutdown")
-		require.NoError(t, idle.Close())
+		assertClosedAtStop(t, idle, "still here", stop)
 		checkFDs()
 	})
 }
@@ -196,15 +187,7 @@ func TestEchoTCPLoops(t *testing.T) {
 	}
 	idle, err := net.Dial("tcp", addr.String())
 	require.NoError(t, err)
-	got, err := roundTrip(idle, []byte("still here"))
-	require.NoError(t, err)
-	assert.Equal(t, "still here", string(got))
-	stop()
-	_ = idle.SetReadDeadline(time.Now().Add(testutil.HangGuard))
-	n, err := idle.Read(make([]byte, 1))
-	assert.Equal(t, 0, n)
-	assert.ErrorIs(t, err, io.EOF, "the server should close open connections on shutdown")
-	require.NoError(t, idle.Close())
+	assertClosedAtStop(t, idle, "still here", stop)
 	checkFDs()
 }
 
@@ -258,4 +241,21 @@ func TestListenOptions(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, on, v != 0, "TCP_NODELAY with -nodelay=%v", on)
 	}
+}
+
+// assertClosedAtStop checks what a client still connected when the server
+// stops sees: its message echoed while the server runs, then, after stop, a
+// clean end of stream (io.EOF; over TLS that means close_notify came, where
+// a cut stream reads io.ErrUnexpectedEOF), never a hang.
+func assertClosedAtStop(t *testing.T, idle net.Conn, msg string, stop func()) {
+	t.Helper()
+	got, err := roundTrip(idle, []byte(msg))
+	require.NoError(t, err)
+	assert.Equal(t, msg, string(got))
+	stop()
+	_ = idle.SetReadDeadline(time.Now().Add(testutil.HangGuard))
+	n, err := idle.Read(make([]byte, 1))
+	assert.Equal(t, 0, n)
+	assert.ErrorIs(t, err, io.EOF, "the server should end open connections cleanly on shutdown")
+	require.NoError(t, idle.Close())
 }

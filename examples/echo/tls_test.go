@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -87,15 +86,7 @@ func TestEchoTLS(t *testing.T) {
 				// stream would be io.ErrUnexpectedEOF.
 				idle, err := tls.Dial("tcp", addr.String(), cliCfg)
 				require.NoError(t, err)
-				got, err := roundTrip(idle, []byte("still here\n"))
-				require.NoError(t, err)
-				assert.Equal(t, "still here\n", string(got))
-				stop()
-				_ = idle.SetReadDeadline(time.Now().Add(testutil.HangGuard))
-				n, err := idle.Read(make([]byte, 1))
-				assert.Equal(t, 0, n)
-				assert.ErrorIs(t, err, io.EOF, "the server should end open TLS connections with close_notify")
-				require.NoError(t, idle.Close())
+				assertClosedAtStop(t, idle, "still here\n", stop)
 				checkFDs()
 			})
 		}
