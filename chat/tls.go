@@ -12,6 +12,9 @@ import (
 // errTLSStarted is returned by a second StartTLS.
 var errTLSStarted = errors.New("chat: StartTLS was called already")
 
+// errTLSClosing is returned by StartTLS after CloseWhenDone.
+var errTLSClosing = errors.New("chat: StartTLS after CloseWhenDone")
+
 // StartTLS is the server's STARTTLS (SMTP, IMAP, POP3, …): it switches the
 // channel to TLS as the server once the output queued so far — the reply
 // that announced the switch, "220 Ready to start TLS" — has been written.
@@ -23,6 +26,15 @@ var errTLSStarted = errors.New("chat: StartTLS was called already")
 // injected behind the client's STARTTLS, in plaintext, are never taken as
 // if they came through TLS (CVE-2011-0411). The discarded bytes are logged
 // at debug level, rate-limited.
+//
+// Everything pushed after StartTLS (Push, PushShared, PushString,
+// PushWithProducer, CloseWhenDone) — even while the reply is still being
+// written, even during the handshake — waits in the queue and goes out
+// after the handshake, encrypted, in the order pushed, under the usual
+// output limits: nothing pushed after StartTLS is written in plaintext.
+// If the peer's EOF has been seen when the reply is out, no handshake can
+// follow and the channel is closed. StartTLS after CloseWhenDone returns
+// an error.
 //
 // From the end of the handshake on, the handler sees plaintext as before;
 // a failed handshake reaches HandleError as a *dispatcher.TLSError.
@@ -36,6 +48,9 @@ func (c *AsyncChat) StartTLS(cfg *tls.Config) error {
 	if _, ok := c.Socket().ConnectionState(); ok || c.startTLS != nil {
 		return errTLSStarted
 	}
+	if !c.life.Queueing() {
+		return errTLSClosing
+	}
 	c.tlsDropped(len(c.in))
 	c.in = c.in[:0]
 	c.unhold()
@@ -45,6 +60,10 @@ func (c *AsyncChat) StartTLS(cfg *tls.Config) error {
 	c.framing, c.frame = false, 0
 	c.discarded = true // FoundTerminator's caller drops the rest of the read
 	c.startTLS = cfg
+	// The switch point: the output before the marker is written in
+	// plaintext, what is pushed after it waits for the handshake
+	// (initiateSend stops at a marker; reachedClose starts the handshake).
+	c.out.PushClose()
 	c.UpdateInterest()
 	if !c.reading {
 		c.initiateSend()
