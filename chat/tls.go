@@ -24,8 +24,9 @@ var errTLSClosing = errors.New("chat: StartTLS after CloseWhenDone")
 // the rest of the read being framed, and nothing more is read as plaintext:
 // the client's next bytes are its TLS handshake. So commands an attacker
 // injected behind the client's STARTTLS, in plaintext, are never taken as
-// if they came through TLS (CVE-2011-0411). The discarded bytes are logged
-// at debug level, rate-limited.
+// if they came through TLS (CVE-2011-0411). The discarded bytes are
+// counted in the map's dispatcher.ConnStats.StartTLSDiscardedBytes and
+// logged at debug level, rate-limited.
 //
 // Everything pushed after StartTLS (Push, PushShared, PushString,
 // PushWithProducer, CloseWhenDone) — even while the reply is still being
@@ -51,7 +52,12 @@ func (c *AsyncChat) StartTLS(cfg *tls.Config) error {
 	if !c.life.Queueing() {
 		return errTLSClosing
 	}
-	c.tlsDropped(len(c.in))
+	if !c.reading {
+		// Input held or postponed, or a partial frame. Inside
+		// FoundTerminator c.in is empty or is the backlog being framed,
+		// whose unframed rest deliver counts.
+		c.tlsDropped(len(c.in))
+	}
 	c.in = c.in[:0]
 	c.unhold()
 	if c.wait == waitTurn {
@@ -81,11 +87,13 @@ func (c *AsyncChat) beginTLS() {
 	}
 }
 
-// tlsDropped logs n bytes of plaintext dropped by StartTLS.
+// tlsDropped counts (dispatcher.ConnStats.StartTLSDiscardedBytes) and
+// logs n bytes of plaintext dropped by StartTLS.
 func (c *AsyncChat) tlsDropped(n int) {
 	if n == 0 {
 		return
 	}
+	c.Hooks().CountStartTLSDiscarded(n)
 	lg := c.Logger
 	if lg == nil {
 		lg = slog.Default()

@@ -126,3 +126,43 @@ func startTLSThenRead(addr string, cfg *tls.Config, replyLen int, want string) e
 	}
 	return c.Close()
 }
+
+// The plaintext a STARTTLS drops is counted in the map's
+// StartTLSDiscardedBytes, exactly: pipelined in the same packet, and held
+// unframed by FramesPerRead when STARTTLS is framed.
+func TestStartTLSDiscardedBytesCounted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		srvCfg, cliCfg := testutil.TLSCert(t)
+		for _, tc := range []struct {
+			name      string
+			first     string
+			injected  int
+			perRead   int
+			wantLines []string
+		}{
+			{"nothing behind", "EHLO x\r\nSTARTTLS\r\n", 0, 0, []string{"EHLO x", "STARTTLS", "AFTER"}},
+			{"same packet", "EHLO x\r\nSTARTTLS\r\nINJECTED\r\nMAIL FROM:<a@b>\r\n", len("INJECTED\r\nMAIL FROM:<a@b>\r\n"), 0, []string{"EHLO x", "STARTTLS", "AFTER"}},
+			{"partial line", "STARTTLS\r\nINJ", 3, 0, []string{"STARTTLS", "AFTER"}},
+			{"held by FramesPerRead", "EHLO x\r\nSTARTTLS\r\nINJECTED\r\n", len("INJECTED\r\n"), 1, []string{"EHLO x", "STARTTLS", "AFTER"}},
+		} {
+			e.run(tc.name, func(t *testing.T, e *env) {
+				before := dispatcher.Stats(e.m).StartTLSDiscardedBytes
+				var made []*tlsLineChat
+				srv, err := dispatcher.Serve(e.m, "127.0.0.1:0", func() dispatcher.Handler {
+					c := newTLSLineChat(e.m, srvCfg)
+					c.FramesPerRead = tc.perRead
+					made = append(made, c)
+					return c
+				})
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = srv.Close() })
+				require.NoError(t, awaitClient(e, startTLSClient(srv.Addr().String(), cliCfg, tc.first, "")))
+				c := made[0]
+				e.runUntil(func() bool { return c.Fd() < 0 })
+				assert.Equal(t, tc.wantLines, c.lines)
+				assert.Equal(t, uint64(tc.injected), dispatcher.Stats(e.m).StartTLSDiscardedBytes-before)
+			})
+		}
+		e.runUntil(func() bool { return handshakeGoroutines() == 0 })
+	})
+}

@@ -156,7 +156,8 @@ func ServeTLS(m *loop.Map, address string, cfg *tls.Config, newConn func() Handl
 // after StartTLS is ever written in plaintext. (Dispatcher.Send and
 // Socket().SendBuffers bypass the queue; a DispatcherWithSend's handler
 // uses Send.) Input the handler was given with the STARTTLS command and
-// has not used is its own to drop: the dispatcher reads nothing more.
+// has not used is its own to drop — and to count, with
+// Hooks().CountStartTLSDiscarded — the dispatcher reads nothing more.
 func (d *DispatcherWithSend) StartTLS(cfg *tls.Config) error {
 	if d.fd < 0 {
 		return ErrClosed
