@@ -166,10 +166,6 @@ func (c *AsyncChat) reachedClose() {
 	if c.startTLS != nil {
 		// The marker was StartTLS's: the reply before it is written,
 		// and what was pushed after it waits for the handshake.
-		if c.Hooks().EOF() {
-			_ = c.self.Close() // the peer sends no more: no handshake can come
-			return
-		}
 		c.beginTLS()
 		return
 	}

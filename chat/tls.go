@@ -33,9 +33,7 @@ var errTLSClosing = errors.New("chat: StartTLS after CloseWhenDone")
 // written, even during the handshake — waits in the queue and goes out
 // after the handshake, encrypted, in the order pushed, under the usual
 // output limits: nothing pushed after StartTLS is written in plaintext.
-// If the peer's EOF has been seen when the reply is out, no handshake can
-// follow and the channel is closed. StartTLS after CloseWhenDone returns
-// an error.
+// StartTLS after CloseWhenDone returns an error.
 //
 // From the end of the handshake on, the handler sees plaintext as before;
 // a failed handshake reaches HandleError as a *dispatcher.TLSError.

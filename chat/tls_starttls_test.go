@@ -166,3 +166,58 @@ func TestStartTLSDiscardedBytesCounted(t *testing.T) {
 		e.runUntil(func() bool { return handshakeGoroutines() == 0 })
 	})
 }
+
+// closeThenStartTLS calls StartTLS after CloseWhenDone.
+type closeThenStartTLS struct {
+	chat.AsyncChat
+	cfg *tls.Config
+	err error
+}
+
+func (c *closeThenStartTLS) FoundTerminator() {
+	c.TakeData()
+	c.PushString("221 bye\r\n")
+	c.CloseWhenDone()
+	c.err = c.StartTLS(c.cfg)
+}
+
+// StartTLS after CloseWhenDone is refused: the close stays a close (the
+// peer reads the reply, then EOF), it does not become the switch point.
+func TestStartTLSAfterCloseWhenDone(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		srvCfg, _ := testutil.TLSCert(t)
+		var made []*closeThenStartTLS
+		srv, err := dispatcher.Serve(e.m, "127.0.0.1:0", func() dispatcher.Handler {
+			c := &closeThenStartTLS{cfg: srvCfg}
+			c.Init(c, e.m)
+			c.Logger = quiet
+			c.SetTerminator(chat.DelimiterString("\r\n"))
+			made = append(made, c)
+			return c
+		})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = srv.Close() })
+		done := make(chan error, 1)
+		go func() {
+			raw, err := net.Dial("tcp4", srv.Addr().String())
+			if err != nil {
+				done <- err
+				return
+			}
+			defer raw.Close()
+			if _, err := io.WriteString(raw, "QUIT\r\n"); err != nil {
+				done <- err
+				return
+			}
+			got, err := io.ReadAll(raw)
+			if err == nil && string(got) != "221 bye\r\n" {
+				err = fmt.Errorf("got %q", got)
+			}
+			done <- err
+		}()
+		require.NoError(t, awaitClient(e, done))
+		c := made[0]
+		e.runUntil(func() bool { return c.Fd() < 0 })
+		assert.Error(t, c.err)
+	})
+}
