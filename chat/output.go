@@ -148,7 +148,8 @@ func (c *AsyncChat) initiateSend() {
 }
 
 // reachedClose acts on a close marker at the head of the queue: everything
-// queued before CloseWhenDone is written. A producer that failed on the way
+// queued before CloseWhenDone — or before StartTLS, whose switch point is
+// marked the same way — is written. A producer that failed on the way
 // fails the channel instead.
 func (c *AsyncChat) reachedClose() {
 	c.out.PopClose()
@@ -160,6 +161,12 @@ func (c *AsyncChat) reachedClose() {
 		if c.Fd() >= 0 {
 			_ = c.self.Close()
 		}
+		return
+	}
+	if c.startTLS != nil {
+		// The marker was StartTLS's: the reply before it is written,
+		// and what was pushed after it waits for the handshake.
+		c.beginTLS()
 		return
 	}
 	c.closeWritten()

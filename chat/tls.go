@@ -12,6 +12,9 @@ import (
 // errTLSStarted is returned by a second StartTLS.
 var errTLSStarted = errors.New("chat: StartTLS was called already")
 
+// errTLSClosing is returned by StartTLS after CloseWhenDone.
+var errTLSClosing = errors.New("chat: StartTLS after CloseWhenDone")
+
 // StartTLS is the server's STARTTLS (SMTP, IMAP, POP3, …): it switches the
 // channel to TLS as the server once the output queued so far — the reply
 // that announced the switch, "220 Ready to start TLS" — has been written.
@@ -21,8 +24,16 @@ var errTLSStarted = errors.New("chat: StartTLS was called already")
 // the rest of the read being framed, and nothing more is read as plaintext:
 // the client's next bytes are its TLS handshake. So commands an attacker
 // injected behind the client's STARTTLS, in plaintext, are never taken as
-// if they came through TLS (CVE-2011-0411). The discarded bytes are logged
-// at debug level, rate-limited.
+// if they came through TLS (CVE-2011-0411). The discarded bytes are
+// counted in the map's dispatcher.ConnStats.StartTLSDiscardedBytes and
+// logged at debug level, rate-limited.
+//
+// Everything pushed after StartTLS (Push, PushShared, PushString,
+// PushWithProducer, CloseWhenDone) — even while the reply is still being
+// written, even during the handshake — waits in the queue and goes out
+// after the handshake, encrypted, in the order pushed, under the usual
+// output limits: nothing pushed after StartTLS is written in plaintext.
+// StartTLS after CloseWhenDone returns an error.
 //
 // From the end of the handshake on, the handler sees plaintext as before;
 // a failed handshake reaches HandleError as a *dispatcher.TLSError.
@@ -36,7 +47,15 @@ func (c *AsyncChat) StartTLS(cfg *tls.Config) error {
 	if _, ok := c.Socket().ConnectionState(); ok || c.startTLS != nil {
 		return errTLSStarted
 	}
-	c.tlsDropped(len(c.in))
+	if !c.life.Queueing() {
+		return errTLSClosing
+	}
+	if !c.reading {
+		// Input held or postponed, or a partial frame. Inside
+		// FoundTerminator c.in is empty or is the backlog being framed,
+		// whose unframed rest deliver counts.
+		c.tlsDropped(len(c.in))
+	}
 	c.in = c.in[:0]
 	c.unhold()
 	if c.wait == waitTurn {
@@ -45,6 +64,10 @@ func (c *AsyncChat) StartTLS(cfg *tls.Config) error {
 	c.framing, c.frame = false, 0
 	c.discarded = true // FoundTerminator's caller drops the rest of the read
 	c.startTLS = cfg
+	// The switch point: the output before the marker is written in
+	// plaintext, what is pushed after it waits for the handshake
+	// (initiateSend stops at a marker; reachedClose starts the handshake).
+	c.out.PushClose()
 	c.UpdateInterest()
 	if !c.reading {
 		c.initiateSend()
@@ -62,11 +85,13 @@ func (c *AsyncChat) beginTLS() {
 	}
 }
 
-// tlsDropped logs n bytes of plaintext dropped by StartTLS.
+// tlsDropped counts (dispatcher.ConnStats.StartTLSDiscardedBytes) and
+// logs n bytes of plaintext dropped by StartTLS.
 func (c *AsyncChat) tlsDropped(n int) {
 	if n == 0 {
 		return
 	}
+	c.Hooks().CountStartTLSDiscarded(n)
 	lg := c.Logger
 	if lg == nil {
 		lg = slog.Default()

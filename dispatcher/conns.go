@@ -55,6 +55,14 @@ type ConnStats struct {
 	TLSHandshakeTimeouts uint64
 	TLSHandshakesShed    uint64
 	TLSHandshaking       int
+	// StartTLSDiscardedBytes counts plaintext input a STARTTLS dropped:
+	// bytes the peer pipelined behind its STARTTLS command that had been
+	// read with it (chat.AsyncChat.StartTLS). Legitimate clients wait for
+	// the reply before their handshake, so anything here is a broken
+	// client or an injection attempt (CVE-2011-0411). Bytes sent after
+	// the reply are not counted: they become the handshake's input, and
+	// fail it.
+	StartTLSDiscardedBytes uint64
 }
 
 // Stats returns the connection counters of m (loop.DefaultMap if nil).

@@ -48,6 +48,17 @@ func (h Hooks) CountTimeout() { h.d.countTimeout() }
 // enforces limits of its own calls it too.
 func (h Hooks) CountLimitClose() { h.d.countLimitClose() }
 
+// CountStartTLSDiscarded records, in the map's Stats
+// (StartTLSDiscardedBytes), n bytes of plaintext input that a STARTTLS
+// dropped because the peer sent them behind its STARTTLS command.
+// chat.AsyncChat.StartTLS calls it; a protocol layer with a STARTTLS of
+// its own calls it for the input it drops.
+func (h Hooks) CountStartTLSDiscarded(n int) {
+	if n > 0 {
+		stateOf(h.d.m).stats.StartTLSDiscardedBytes += uint64(n)
+	}
+}
+
 // EOF reports whether the peer has finished sending: a Recv returned EOF,
 // or a hang-up came with nothing left to read. A HandleClose that sees EOF
 // true (and Connected) may still write — the peer shut down only its own

@@ -148,9 +148,16 @@ func ServeTLS(m *loop.Map, address string, cfg *tls.Config, newConn func() Handl
 // (the reply that announced TLS) is written, the connection switches to TLS
 // as the server (Socket.TLSServer): input the client sent meanwhile is
 // read as its handshake, so plaintext it pipelined behind its STARTTLS
-// command is never taken as protected input (CVE-2011-0411). Send nothing
-// between StartTLS and the end of the handshake but the reply itself: the
-// queue is written in order, as plaintext until the switch.
+// command is never taken as protected input (CVE-2011-0411).
+//
+// Call it after sending the reply. What is sent afterwards — even before
+// the reply is written, even during the handshake — waits in the queue
+// and goes out after the handshake, encrypted, in order: nothing sent
+// after StartTLS is ever written in plaintext. (Dispatcher.Send and
+// Socket().SendBuffers bypass the queue; a DispatcherWithSend's handler
+// uses Send.) Input the handler was given with the STARTTLS command and
+// has not used is its own to drop — and to count, with
+// Hooks().CountStartTLSDiscarded — the dispatcher reads nothing more.
 func (d *DispatcherWithSend) StartTLS(cfg *tls.Config) error {
 	if d.fd < 0 {
 		return ErrClosed
@@ -166,6 +173,7 @@ func (d *DispatcherWithSend) StartTLS(cfg *tls.Config) error {
 	if d.Pending() == 0 {
 		return d.startAfterFlush()
 	}
+	d.q.tlsAt = d.Pending() // the reply: written before the switch
 	return nil
 }
 

@@ -65,6 +65,10 @@ type sendState struct {
 	// life is the close lifecycle: CloseWhenDone, ShutdownWriteWhenDone,
 	// the flush after the peer's EOF and the lingering close.
 	life lifecycle.Machine
+	// tlsAt is, while StartTLS waits, how many bytes at the head of out
+	// are the reply before the switch: they go out in plaintext, and
+	// what was sent after StartTLS waits behind them for the handshake.
+	tlsAt int
 }
 
 // state returns the send state, allocating it on first use.
@@ -125,20 +129,29 @@ func (d *DispatcherWithSend) initiateSend() {
 		d.whenDone()
 		return
 	}
-	q := d.q          // not nil: output is pending
+	q := d.q // not nil: output is pending
+	limit := config.IOChunk
+	awaitTLS := d.tls != nil && d.tls.phase == tlsAwaitFlush
+	if awaitTLS {
+		limit = min(limit, q.tlsAt) // no plaintext past the switch point
+	}
 	var one [1][]byte // one buffer, one send(2)
-	bufs := q.out.Gather(one[:0], config.IOChunk, len(one))
+	bufs := q.out.Gather(one[:0], limit, len(one))
 	n, err := d.Dispatcher.Send(bufs[0])
 	if err != nil {
 		return // HandleClose or HandleError has run
 	}
 	q.out.Consume(n)
 	q.life.Wrote(d.conn(), n)
-	if d.Pending() > 0 {
+	if awaitTLS {
+		if q.tlsAt -= n; q.tlsAt == 0 {
+			// STARTTLS: the reply is out; what was sent after
+			// StartTLS waits for the handshake.
+			_ = d.startAfterFlush()
+		}
 		return
 	}
-	if d.tls != nil && d.tls.phase == tlsAwaitFlush {
-		_ = d.startAfterFlush() // STARTTLS: the reply is out
+	if d.Pending() > 0 {
 		return
 	}
 	if x, ok := d.self.(Drainer); ok {
