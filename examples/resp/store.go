@@ -17,7 +17,7 @@ const (
 )
 
 // entry is one key's value. The key is kept in the entry so that deleting
-// it, or marking it as expiring, reuses the map's string instead of
+// it, or marking it as expiring, reuses its string instead of
 // converting the request's bytes again.
 //
 // A small key and a small value live inside the entry itself (inline), so
