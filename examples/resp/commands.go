@@ -46,7 +46,7 @@ func init() {
 		{"mset", -3, mset},
 		{"ttl", 2, func(c *client, argv [][]byte) { ttl(c, argv, time.Second) }},
 		{"pttl", 2, func(c *client, argv [][]byte) { ttl(c, argv, time.Millisecond) }},
-		{"dbsize", 1, func(c *client, argv [][]byte) { c.out = appendInt(c.out, int64(len(c.srv.db.keys))) }},
+		{"dbsize", 1, func(c *client, argv [][]byte) { c.out = appendInt(c.out, int64(c.srv.db.keys.len())) }},
 		{"flushall", -1, flush},
 		{"flushdb", -1, flush},
 		{"select", 2, selectDB},
@@ -563,8 +563,8 @@ func info(c *client, argv [][]byte) {
 	if want("keyspace") {
 		b.WriteString(sectionBreak(&b))
 		b.WriteString("# Keyspace\r\n")
-		if len(db.keys) > 0 {
-			fmt.Fprintf(&b, "db0:keys=%d,expires=%d,avg_ttl=0\r\n", len(db.keys), len(db.expires))
+		if db.keys.len() > 0 {
+			fmt.Fprintf(&b, "db0:keys=%d,expires=%d,avg_ttl=0\r\n", db.keys.len(), len(db.expires))
 		}
 	}
 	c.out = appendBulkString(c.out, b.String())

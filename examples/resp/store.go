@@ -17,7 +17,7 @@ const (
 )
 
 // entry is one key's value. The key is kept in the entry so that deleting
-// it, or marking it as expiring, reuses the map's string instead of
+// it, or marking it as expiring, reuses its string instead of
 // converting the request's bytes again.
 //
 // A small key and a small value live inside the entry itself (inline), so
@@ -85,16 +85,16 @@ func (e *entry) writable(n int) []byte {
 	return e.val[:0]
 }
 
-// store is the keyspace: a plain map, owned by the loop's goroutine like
-// everything else, so it needs no lock.
+// store is the keyspace (see keyspace for why it is not a Go map), owned
+// by the loop's goroutine like everything else, so it needs no lock.
 type store struct {
-	keys    map[string]*entry
+	keys    *keyspace
 	expires map[string]*entry // the keys that have a deadline, for the sweep
 	start   time.Time
 }
 
 func newStore() *store {
-	return &store{keys: map[string]*entry{}, expires: map[string]*entry{}, start: time.Now()}
+	return &store{keys: newKeyspace(), expires: map[string]*entry{}, start: time.Now()}
 }
 
 // now reads the store's clock: monotonic nanoseconds since the store was
@@ -103,10 +103,9 @@ func newStore() *store {
 func (s *store) now() int64 { return int64(time.Since(s.start)) }
 
 // get returns key's entry, or nil if it does not exist or has expired; an
-// expired key is deleted on the way. The lookup converts key without
-// allocating (the compiler's m[string(b)] optimisation).
+// expired key is deleted on the way. It does not allocate.
 func (s *store) get(key []byte) *entry {
-	e := s.keys[string(key)]
+	e := s.keys.get(key)
 	if e != nil && e.expire != 0 && s.now() >= e.expire {
 		s.remove(e)
 		return nil
@@ -127,7 +126,7 @@ func (s *store) set(e *entry, key, val []byte) *entry {
 	e = new(entry)
 	e.setKey(key)
 	e.val = append(e.writable(len(val)), val...)
-	s.keys[e.key] = e
+	s.keys.insert(e)
 	return e
 }
 
@@ -144,16 +143,16 @@ func (s *store) expireAt(e *entry, at int64) {
 
 // remove deletes e from the keyspace.
 func (s *store) remove(e *entry) {
-	delete(s.keys, e.key)
+	s.keys.remove(e)
 	if e.expire != 0 {
 		delete(s.expires, e.key)
 	}
 }
 
-// flush empties the keyspace. Fresh maps give the memory of a large one
-// back to the garbage collector, which clear would not.
+// flush empties the keyspace. A fresh keyspace and map give the memory of
+// a large one back to the garbage collector, which clear would not.
 func (s *store) flush() {
-	s.keys = map[string]*entry{}
+	s.keys = newKeyspace()
 	s.expires = map[string]*entry{}
 }
 
