@@ -358,8 +358,24 @@ func (c *conn) redirectDir(req *request) int {
 	return status
 }
 
-// serveCached answers GET and HEAD of a file from its cache entry f.
+// serveCached answers GET and HEAD of a file from its cache entry f. The
+// common request — HTTP/1.1, kept alive, unconditional — gets the entry's
+// prebuilt reply (cachedReply): one copy into the output queue, the head
+// not formatted again. Any other goes the general way.
 func (c *conn) serveCached(req *request, f *cachedFile) int {
+	if req.minor == 1 && req.keepAlive && req.ifModifiedSince.IsZero() {
+		reply, head := c.srv.cachedReply(f)
+		switch {
+		case req.method != "GET":
+			c.Push(reply[:head]) // HEAD
+		case head < len(reply):
+			c.Push(reply) // the head and a small body, one buffer
+		default:
+			c.Push(reply)
+			c.pushBody(f.body)
+		}
+		return http.StatusOK
+	}
 	status := c.pushFileHead(req, &f.fileHead)
 	if status == http.StatusOK && req.method == "GET" {
 		c.pushBody(f.body)
@@ -399,12 +415,16 @@ func (c *conn) pushFileHead(req *request, fh *fileHead) int {
 		c.pushHead(h, req)
 		return http.StatusNotModified
 	}
-	h := c.startHead(http.StatusOK)
+	c.pushHead(appendFileFields(c.startHead(http.StatusOK), fh), req)
+	return http.StatusOK
+}
+
+// appendFileFields appends the header fields of a 200 reply that describe
+// the file fh.
+func appendFileFields(h []byte, fh *fileHead) []byte {
 	h = header(h, "Content-Type", fh.contentType)
 	h = header(h, "Content-Length", fh.length)
-	h = header(h, "Last-Modified", fh.lastModified)
-	c.pushHead(h, req)
-	return http.StatusOK
+	return header(h, "Last-Modified", fh.lastModified)
 }
 
 // sendError replies with status and a one-line text body ("404 Not
@@ -447,13 +467,19 @@ func (c *conn) HandleError(err error) {
 // startHead begins a reply head in c's scratch buffer: the status line and
 // the fields every reply carries.
 func (c *conn) startHead(status int) []byte {
-	h := append(c.head[:0], "HTTP/1.1 "...)
+	return appendHeadStart(c.head[:0], status, c.srv.date())
+}
+
+// appendHeadStart appends to h the status line of a reply with status and
+// the fields every reply carries, dated date.
+func appendHeadStart(h []byte, status int, date string) []byte {
+	h = append(h, "HTTP/1.1 "...)
 	h = strconv.AppendInt(h, int64(status), 10)
 	h = append(h, ' ')
 	h = append(h, http.StatusText(status)...)
 	h = append(h, "\r\n"...)
 	h = header(h, "Server", "asyncore-go")
-	return header(h, "Date", c.srv.date())
+	return header(h, "Date", date)
 }
 
 // pushHead ends a reply head with the Connection field the request calls
