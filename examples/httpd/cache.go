@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net/http"
 	"os"
 	"syscall"
 	"time"
@@ -65,6 +66,35 @@ type cachedFile struct {
 	body     []byte
 	checked  time.Time // when the file system last confirmed the entry
 	fileHead           // the reply-head values, formatted once
+
+	// reply is the whole reply to a kept-alive HTTP/1.1 GET of the file
+	// — its head, then its body when that is small enough to be copied
+	// (copyBelow) — as of the server's Date replyDate. Only the Date
+	// changes from one reply to the next, once a second, so the reply is
+	// built again then (cachedReply) rather than for every request.
+	// replyHead is the head's length. Push copies the reply, so the
+	// buffer is reused for the next second's.
+	reply     []byte
+	replyHead int
+	replyDate uint64 // server.dateGen when reply was built
+}
+
+// cachedReply returns the prebuilt reply to a kept-alive HTTP/1.1 GET of
+// the cached file f, and the length of its head (the whole reply to a
+// HEAD), building it again if the Date has changed since it was built.
+// The caller copies it (Push): it is rebuilt in place.
+func (s *server) cachedReply(f *cachedFile) (reply []byte, head int) {
+	date := s.date()
+	if f.reply == nil || f.replyDate != s.dateGen {
+		r := appendFileFields(appendHeadStart(f.reply[:0], http.StatusOK, date), &f.fileHead)
+		r = append(r, "\r\n"...)
+		f.replyHead = len(r)
+		if len(f.body) < copyBelow {
+			r = append(r, f.body...)
+		}
+		f.reply, f.replyDate = r, s.dateGen
+	}
+	return f.reply, f.replyHead
 }
 
 // newFileCache returns a cache with opt, or nil — no cache — if opt.TTL is

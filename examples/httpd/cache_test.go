@@ -232,3 +232,58 @@ func TestServerClockWithoutLoop(t *testing.T) {
 		assert.False(t, d.Before(before), "Date %v before %v", d, before)
 	}
 }
+
+// TestCachedReply: the prebuilt reply to a kept-alive GET of a cached file
+// is, byte for byte, what the general path formats (head, then the body if
+// small), is reused while the Date stays the same, and is built again with
+// the new Date at the second's turn.
+func TestCachedReply(t *testing.T) {
+	var mono time.Duration
+	m := loop.NewMap()
+	l, err := loop.New(loop.Options{Map: m, Clock: func() time.Duration { return mono }})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	root := t.TempDir()
+	small, large := "<h1>It works.</h1>\n", string(make([]byte, copyBelow))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "small.html"), []byte(small), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "large.bin"), []byte(large), 0o644))
+	real, err := resolveRoot(root)
+	require.NoError(t, err)
+	s, err := newServer(real, options{cache: defaultCacheOptions})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = unix.Close(s.rootFD) })
+	wall := time.Date(2026, 1, 2, 3, 4, 5, 500_000_000, time.UTC)
+	s.wall = func() time.Time { return wall }
+	s.Init(s, m)
+
+	for _, tc := range []struct{ path, body string }{{"/small.html", small}, {"/large.bin", large}} {
+		t.Run(tc.path, func(t *testing.T) {
+			f, ok := s.cached(tc.path)
+			require.True(t, ok)
+			want := func() string {
+				h := appendFileFields(appendHeadStart(nil, http.StatusOK, s.date()), &f.fileHead)
+				h = append(h, "\r\n"...)
+				if len(f.body) < copyBelow {
+					h = append(h, f.body...)
+				}
+				return string(h)
+			}
+			reply, head := s.cachedReply(f)
+			assert.Equal(t, want(), string(reply))
+			if len(tc.body) < copyBelow {
+				assert.Equal(t, len(reply)-len(tc.body), head, "the head's length")
+			} else {
+				assert.Equal(t, len(reply), head, "a large body is not in the reply")
+			}
+			again, _ := s.cachedReply(f)
+			assert.Same(t, &reply[0], &again[0], "the same second: the same reply")
+
+			date := s.date()
+			mono += time.Second // past the second's turn
+			wall = wall.Add(time.Second)
+			reply, _ = s.cachedReply(f)
+			require.NotEqual(t, date, s.date())
+			assert.Equal(t, want(), string(reply), "the next second: the new Date")
+		})
+	}
+}

@@ -49,8 +49,9 @@ const defaultHeadTimeout = chat.DefaultFrameTimeout
 //   - then, if the head announced a body, Content-Length bytes: the
 //     terminator is chat.Length(n), and back to headLine afterwards.
 //
-// The default collector gathers each frame and FoundTerminator takes it
-// with TakeData. A client may send several requests without waiting for
+// A head's lines are collected straight into the head being gathered
+// (CollectIncomingData); a body goes to the chat's default collector, and
+// FoundTerminator takes it with TakeData. A client may send several requests without waiting for
 // the replies (pipelining): the chat frames them one after the other, and
 // since each reply is pushed before the next request is looked at, replies
 // leave in request order. The replies to all the requests of one read are
@@ -61,7 +62,8 @@ type conn struct {
 	req    request // the request whose body is being read
 	inBody bool    // the terminator is the body's length, not headLine
 	head   []byte  // scratch for reply heads, reused (Push copies it)
-	lines  []byte  // the request head so far, each line ended by CRLF
+	lines  []byte  // the request head so far, each line ended by CRLF, then the line being collected
+	lineAt int     // where in lines the line being collected begins
 	inHead bool    // lines holds a head begun at headAt
 	headAt time.Duration
 	held   int // queued file bodies holding their descriptor (fileBody)
@@ -80,31 +82,44 @@ func newConn(srv *server, fd int) (*conn, error) {
 	return c, c.Adopt(fd)
 }
 
-// FoundTerminator is called with a complete frame collected: a head, or the
-// body of the request whose head came before.
-func (c *conn) FoundTerminator() {
-	data := c.TakeData() // valid until the next frame is collected
-	if !c.inBody {
-		c.headLine(data)
+// CollectIncomingData appends a piece of a head line to the head being
+// gathered, which saves the copy into the chat's buffer and its hand-over
+// by TakeData; a piece of a body goes to the chat's default collector.
+// The chat's MaxLine bounds a line, headLine the head.
+func (c *conn) CollectIncomingData(data []byte) {
+	if c.inBody {
+		c.AsyncChat.CollectIncomingData(data)
 		return
 	}
+	c.lines = append(c.lines, data...)
+}
+
+// FoundTerminator is called with a complete frame collected: a line of a
+// head, or the body of the request whose head came before.
+func (c *conn) FoundTerminator() {
+	if !c.inBody {
+		c.headLine()
+		return
+	}
+	data := c.TakeData() // valid until the next frame is collected
 	c.inBody = false
 	c.SetTerminator(headLine)
 	c.respond(&c.req, data)
 }
 
-// headLine adds a line of a request head — without its LF — to the head,
-// and reads the head when the line is the empty one that ends it. Empty
-// lines before a request are skipped (RFC 9112 §2.2). A head over maxHead
-// bytes is answered with 431, as one long line is.
-func (c *conn) headLine(line []byte) {
-	line = bytes.TrimSuffix(line, []byte("\r"))
+// headLine ends the line just collected at the end of the head — without
+// its LF — with CRLF, and reads the head when the line is the empty one
+// that ends it. Empty lines before a request are skipped (RFC 9112 §2.2).
+// A head over maxHead bytes is answered with 431, as one long line is.
+func (c *conn) headLine() {
+	line := bytes.TrimSuffix(c.lines[c.lineAt:], []byte("\r"))
 	if len(line) == 0 {
+		c.lines = c.lines[:c.lineAt]
 		if !c.inHead {
 			return
 		}
 		head := c.lines[:len(c.lines)-2] // without the last CRLF
-		c.lines, c.inHead = c.lines[:0], false
+		c.lines, c.lineAt, c.inHead = c.lines[:0], 0, false
 		c.readHead(head)
 		if cap(c.lines) > 4<<10 {
 			c.lines = nil // one large head does not pin its buffer
@@ -118,12 +133,13 @@ func (c *conn) headLine(line []byte) {
 			c.Hooks().ArmTimeout(c.headAt + c.srv.headTimeout)
 		}
 	}
-	if len(c.lines)+len(line)+2 > maxHead {
-		c.lines, c.inHead = nil, false
+	if c.lineAt+len(line)+2 > maxHead {
+		c.lines, c.lineAt, c.inHead = nil, 0, false
 		c.refuse(chat.ErrLineTooLong, http.StatusRequestHeaderFieldsTooLarge)
 		return
 	}
-	c.lines = append(append(c.lines, line...), "\r\n"...)
+	c.lines = append(c.lines[:c.lineAt+len(line)], "\r\n"...)
+	c.lineAt = len(c.lines)
 }
 
 // NextDeadline adds the head's deadline (the server's headTimeout) to the
@@ -141,7 +157,7 @@ func (c *conn) NextDeadline() (time.Duration, bool) {
 // deadlines.
 func (c *conn) HandleDeadline(now time.Duration) {
 	if c.inHead && now >= c.headAt+c.srv.headTimeout {
-		c.lines, c.inHead = nil, false
+		c.lines, c.lineAt, c.inHead = nil, 0, false
 		c.Hooks().CountTimeout()
 		c.refuse(chat.ErrFrameTimeout, http.StatusRequestTimeout)
 	}
@@ -358,8 +374,24 @@ func (c *conn) redirectDir(req *request) int {
 	return status
 }
 
-// serveCached answers GET and HEAD of a file from its cache entry f.
+// serveCached answers GET and HEAD of a file from its cache entry f. The
+// common request — HTTP/1.1, kept alive, unconditional — gets the entry's
+// prebuilt reply (cachedReply): one copy into the output queue, the head
+// not formatted again. Any other goes the general way.
 func (c *conn) serveCached(req *request, f *cachedFile) int {
+	if req.minor == 1 && req.keepAlive && req.ifModifiedSince.IsZero() {
+		reply, head := c.srv.cachedReply(f)
+		switch {
+		case req.method != "GET":
+			c.Push(reply[:head]) // HEAD
+		case head < len(reply):
+			c.Push(reply) // the head and a small body, one buffer
+		default:
+			c.Push(reply)
+			c.pushBody(f.body)
+		}
+		return http.StatusOK
+	}
 	status := c.pushFileHead(req, &f.fileHead)
 	if status == http.StatusOK && req.method == "GET" {
 		c.pushBody(f.body)
@@ -399,12 +431,16 @@ func (c *conn) pushFileHead(req *request, fh *fileHead) int {
 		c.pushHead(h, req)
 		return http.StatusNotModified
 	}
-	h := c.startHead(http.StatusOK)
+	c.pushHead(appendFileFields(c.startHead(http.StatusOK), fh), req)
+	return http.StatusOK
+}
+
+// appendFileFields appends the header fields of a 200 reply that describe
+// the file fh.
+func appendFileFields(h []byte, fh *fileHead) []byte {
 	h = header(h, "Content-Type", fh.contentType)
 	h = header(h, "Content-Length", fh.length)
-	h = header(h, "Last-Modified", fh.lastModified)
-	c.pushHead(h, req)
-	return http.StatusOK
+	return header(h, "Last-Modified", fh.lastModified)
 }
 
 // sendError replies with status and a one-line text body ("404 Not
@@ -447,13 +483,19 @@ func (c *conn) HandleError(err error) {
 // startHead begins a reply head in c's scratch buffer: the status line and
 // the fields every reply carries.
 func (c *conn) startHead(status int) []byte {
-	h := append(c.head[:0], "HTTP/1.1 "...)
+	return appendHeadStart(c.head[:0], status, c.srv.date())
+}
+
+// appendHeadStart appends to h the status line of a reply with status and
+// the fields every reply carries, dated date.
+func appendHeadStart(h []byte, status int, date string) []byte {
+	h = append(h, "HTTP/1.1 "...)
 	h = strconv.AppendInt(h, int64(status), 10)
 	h = append(h, ' ')
 	h = append(h, http.StatusText(status)...)
 	h = append(h, "\r\n"...)
 	h = header(h, "Server", "asyncore-go")
-	return header(h, "Date", c.srv.date())
+	return header(h, "Date", date)
 }
 
 // pushHead ends a reply head with the Connection field the request calls

@@ -63,6 +63,20 @@ type server struct {
 	clockNext time.Duration // the loop's clock at the next second's turn
 	wallAt    time.Time
 	dateStr   string // wallAt as an HTTP date
+	// dateGen counts the changes of dateStr: a reply built with one
+	// dateStr is still current while dateGen has not moved (see
+	// cachedReply).
+	dateGen uint64
+	// wall is the system clock, time.Now, unless a test sets another.
+	wall func() time.Time
+}
+
+// wallNow reads the server's system clock.
+func (s *server) wallNow() time.Time {
+	if s.wall != nil {
+		return s.wall()
+	}
+	return time.Now()
 }
 
 // HandleAccepted serves a new connection in the listener's map.
@@ -102,16 +116,18 @@ func (s *server) now() time.Time {
 		l = m.Loop()
 	}
 	if l == nil { // in no loop's map: the system clock, every time
-		w := time.Now()
+		w := s.wallNow()
 		s.dateStr = w.UTC().Format(http.TimeFormat)
+		s.dateGen++
 		return w
 	}
 	t := l.Now()
 	if t < s.clockAt || t >= s.clockNext || s.dateStr == "" {
-		w := time.Now()
+		w := s.wallNow()
 		s.clockAt, s.wallAt = t, w
 		s.clockNext = t + time.Second - time.Duration(w.Nanosecond())
 		s.dateStr = w.UTC().Format(http.TimeFormat)
+		s.dateGen++
 	}
 	return s.wallAt.Add(t - s.clockAt)
 }
