@@ -178,6 +178,11 @@ type AsyncChat struct {
 	// FoundTerminator also drops the rest of the input being framed.
 	discarded bool
 	drains    bool // self has HandleDrained (drainer)
+	// offered: during CollectIncomingData, c.in is the piece being
+	// collected, which the default collector may keep rather than copy;
+	// lent: it did, c.incoming is that piece and c.in holds the default
+	// collector's own buffer meanwhile (see lend.go).
+	offered, lent bool
 
 	resumeFn func()
 	// startTLS is StartTLS's configuration while the reply before the
@@ -227,6 +232,9 @@ func (c *AsyncChat) Terminator() Terminator { return c.term }
 func (c *AsyncChat) ChannelStats() loop.ChannelStats {
 	s := c.Dispatcher.ChannelStats()
 	s.InBuffered = len(c.in) + len(c.incoming)
+	if c.offered {
+		s.InBuffered -= len(c.in) // the piece is counted in c.incoming once kept
+	}
 	s.OutBuffered = c.out.Len()
 	return s
 }

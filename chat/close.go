@@ -107,7 +107,7 @@ func (c *AsyncChat) HandleClose() {
 // output (producers that are io.Closers are closed).
 func (c *AsyncChat) Close() error {
 	c.out.Discard()
-	c.in, c.incoming = nil, nil
+	c.in, c.incoming, c.lent, c.offered = nil, nil, false, false
 	c.unhold()
 	c.framing = false
 	c.life.Stop()

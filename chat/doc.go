@@ -141,7 +141,9 @@
 //     lifetime rule holds for dispatcher.DataHandler's HandleData: lent
 //     until the handler returns. The chat itself holds no read buffer
 //     between reads, only a partial delimiter, so an idle connection costs
-//     little. Keeping the slice itself — asynchat's
+//     little. The default collector itself keeps a long line that
+//     arrived whole where it lies, rather than copying it, until
+//     FoundTerminator has taken it (TakeData). Keeping the slice itself — asynchat's
 //     self.buffer.append(data) ported as c.parts = append(c.parts, data) —
 //     corrupts frames later. Under the race detector, or with the
 //     environment variable ASYNCORE_DEBUG set (to anything but "0"), the

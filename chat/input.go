@@ -98,7 +98,10 @@ func (c *AsyncChat) readInto(buf []byte, k int) {
 // replies to pipelined requests leave in one system call.
 func (c *AsyncChat) handleInput(data []byte) {
 	c.reading = true
-	defer func() { c.reading = false }() // also if a handler panics
+	defer func() { // also if a handler panics
+		c.reading = false
+		c.settle() // the input is about to be reused
+	}()
 	c.feed(data)
 }
 
@@ -131,6 +134,9 @@ func (c *AsyncChat) feed(data []byte) {
 		partial = !found
 		if n > 0 && !c.collect(data[:n]) {
 			break // over MaxLine, or the collector failed or closed: the frame is not delivered
+		}
+		if n >= lendFrom && found {
+			c.lentLine(data[:adv], n) // lend.go
 		}
 		data = data[adv:]
 		if found {
@@ -166,9 +172,13 @@ func (c *AsyncChat) collect(piece []byte) bool {
 		c.fail(ErrLineTooLong)
 		return false
 	}
-	c.self.CollectIncomingData(piece[:len(piece):len(piece)])
-	if debugCollect {
-		poison(piece) // the handler's loan has ended
+	if len(piece) >= lendFrom && c.reading && !c.lent && cap(c.in) == 0 && c.term.kind == kindDelim {
+		c.offer(piece) // lend.go
+	} else {
+		c.self.CollectIncomingData(piece[:len(piece):len(piece)])
+		if debugCollect {
+			poison(piece) // the handler's loan has ended
+		}
 	}
 	return c.open()
 }
@@ -213,6 +223,7 @@ func (c *AsyncChat) stopAfter(rest []byte, frames, most int) bool {
 // keep stores what feed did not frame — a partial delimiter, if any — in
 // c.in, in a small buffer once a large backlog has been framed.
 func (c *AsyncChat) keep(data []byte) {
+	c.settle()
 	if !c.open() {
 		c.in = nil
 		return
@@ -230,6 +241,7 @@ func (c *AsyncChat) keep(data []byte) {
 // by a function posted to the loop (phase 5). Until then the chat does not
 // read (Readable is false), so the backlog cannot grow.
 func (c *AsyncChat) postpone(data []byte) {
+	c.settle()
 	c.in = append(c.in[:0], data...) // data may be a suffix of c.in: append moves it
 	l := c.Map().Loop()
 	if l == nil {
@@ -254,6 +266,7 @@ func (c *AsyncChat) postpone(data []byte) {
 // When the queue drains below OutLowWater, initiateSend hands the input to
 // postpone, which frames it in the same loop iteration.
 func (c *AsyncChat) hold(data []byte) {
+	c.settle()
 	c.in = append(c.in[:0], data...) // data may be a suffix of c.in: append moves it
 	c.wait = waitOutput
 	c.UpdateInterest()
@@ -332,7 +345,7 @@ func (c *AsyncChat) fail(err error) {
 	}
 	c.life.Fail()
 	c.life.Dropped(chatConn{c}) // the rest of the frame is likely on its way
-	c.in, c.incoming = nil, nil
+	c.in, c.incoming, c.lent, c.offered = nil, nil, false, false
 	c.self.HandleError(err)
 	if c.Fd() >= 0 {
 		c.CloseWhenDone()
@@ -347,6 +360,12 @@ func (c *AsyncChat) CollectIncomingData(data []byte) {
 		c.fail(ErrMessageTooLarge)
 		return
 	}
+	if c.offered || c.lent {
+		if c.lend(data) {
+			return
+		}
+		c.settle()
+	}
 	if len(c.incoming) == 0 && cap(c.incoming) > config.KeepIncoming {
 		// The last message was large and has been taken: start a small
 		// buffer, so one big message is not held for the connection's life.
@@ -357,10 +376,13 @@ func (c *AsyncChat) CollectIncomingData(data []byte) {
 
 // TakeData returns what the default collector has gathered and empties it:
 // asynchat's _get_data. The slice is reused by the next collection, so use
-// or copy it before returning from FoundTerminator.
+// or copy it before returning from FoundTerminator. A long line (1 KiB or
+// more) that arrived in one read is not copied at all: the slice points
+// into the read buffer, and may grow by the delimiter's length without
+// allocating, as in Push(append(c.TakeData(), '\n')).
 func (c *AsyncChat) TakeData() []byte {
 	data := c.incoming
-	c.incoming = c.incoming[:0]
+	c.emptyIncoming()
 	return data
 }
 
@@ -369,7 +391,7 @@ func (c *AsyncChat) TakeData() []byte {
 // a warning and drops the collected data, so memory stays bounded.
 func (c *AsyncChat) FoundTerminator() {
 	c.LogInfo("unhandled found terminator", "warning")
-	c.incoming = c.incoming[:0]
+	c.emptyIncoming()
 }
 
 // Readable is asynchat's readable(), always true there; here it is false
@@ -383,9 +405,9 @@ func (c *AsyncChat) Readable() bool { return !c.paused && c.wait == waitNone && 
 // the rest of the input read with that frame, as asynchat's does.
 func (c *AsyncChat) DiscardBuffers() {
 	c.discarded = true
+	c.emptyIncoming()
 	c.in = c.in[:0]
 	c.unhold()
-	c.incoming = c.incoming[:0]
 	c.frame = 0
 	c.framing = false
 	c.out.Discard()
