@@ -123,40 +123,41 @@ func TestTLSLineEcho(t *testing.T) {
 		addr, made := serveChat(t, e, srvCfg, nil)
 		const n = 2000
 		done := make(chan error, 1)
+		// The client closes its connection before it reports (the deferred
+		// Close runs inside the inner function): the descriptor check runs
+		// as soon as the test hears from it.
 		go func() {
-			c, err := tls.Dial("tcp4", addr, cliCfg)
-			if err != nil {
-				done <- err
-				return
-			}
-			defer c.Close()
-			go func() {
-				var b strings.Builder
+			done <- func() error {
+				c, err := tls.Dial("tcp4", addr, cliCfg)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				go func() {
+					var b strings.Builder
+					for i := range n {
+						fmt.Fprintf(&b, "line %d\r\n", i)
+					}
+					b.WriteString("QUIT\r\n")
+					_, _ = io.WriteString(c, b.String()) // pipelined
+				}()
+				r := bufio.NewReader(c)
 				for i := range n {
-					fmt.Fprintf(&b, "line %d\r\n", i)
+					line, err := r.ReadString('\n')
+					if err != nil || line != fmt.Sprintf("echo line %d\r\n", i) {
+						return fmt.Errorf("reply %d: %q %v", i, line, err)
+					}
 				}
-				b.WriteString("QUIT\r\n")
-				_, _ = io.WriteString(c, b.String()) // pipelined
+				if line, err := r.ReadString('\n'); line != "bye\r\n" {
+					return fmt.Errorf("bye: %q %v", line, err)
+				}
+				// CloseWhenDone sent close_notify: a clean EOF, not a cut.
+				_, err = r.ReadByte()
+				if err != io.EOF {
+					return fmt.Errorf("after bye: %v, want io.EOF", err)
+				}
+				return nil
 			}()
-			r := bufio.NewReader(c)
-			for i := range n {
-				line, err := r.ReadString('\n')
-				if err != nil || line != fmt.Sprintf("echo line %d\r\n", i) {
-					done <- fmt.Errorf("reply %d: %q %v", i, line, err)
-					return
-				}
-			}
-			if line, err := r.ReadString('\n'); line != "bye\r\n" {
-				done <- fmt.Errorf("bye: %q %v", line, err)
-				return
-			}
-			// CloseWhenDone sent close_notify: a clean EOF, not a cut.
-			_, err = r.ReadByte()
-			if err != io.EOF {
-				done <- fmt.Errorf("after bye: %v, want io.EOF", err)
-				return
-			}
-			done <- nil
 		}()
 		require.NoError(t, awaitClient(e, done))
 		require.Len(t, *made, 1)
@@ -190,19 +191,16 @@ func TestTLSProducerReplyThenClose(t *testing.T) {
 				done <- err
 				return
 			}
-			defer c.Close()
 			conns <- c
 			<-read
 			got, err := io.ReadAll(c)
-			if err != nil {
-				done <- err
-				return
+			// Closed before reporting: the test's descriptor check runs as
+			// soon as it hears from us.
+			_ = c.Close()
+			if err == nil && !bytes.Equal(got, bigTLSReply) {
+				err = fmt.Errorf("got %d bytes, want %d", len(got), len(bigTLSReply))
 			}
-			if !bytes.Equal(got, bigTLSReply) {
-				done <- fmt.Errorf("got %d bytes, want %d", len(got), len(bigTLSReply))
-				return
-			}
-			done <- nil
+			done <- err
 		}()
 		var c *tls.Conn
 		e.runUntil(func() bool {
