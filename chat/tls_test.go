@@ -156,6 +156,10 @@ func TestTLSLineEcho(t *testing.T) {
 				done <- fmt.Errorf("after bye: %v, want io.EOF", err)
 				return
 			}
+			// Closed before done is sent: the test's descriptor count
+			// must not race the deferred close. (Its close_notify may
+			// meet a closed socket: no error of the test's.)
+			_ = c.Close()
 			done <- nil
 		}()
 		require.NoError(t, awaitClient(e, done))
@@ -202,6 +206,7 @@ func TestTLSProducerReplyThenClose(t *testing.T) {
 				done <- fmt.Errorf("got %d bytes, want %d", len(got), len(bigTLSReply))
 				return
 			}
+			_ = c.Close() // before done: see TestTLSLineEcho
 			done <- nil
 		}()
 		var c *tls.Conn
