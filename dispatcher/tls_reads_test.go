@@ -49,3 +49,32 @@ func TestTLSOneReadPerEvent(t *testing.T) {
 		}
 	})
 }
+
+// TestTLSOneDecryptCallPerEvent: a read event that takes one whole record
+// from the socket calls tls.Conn.Read once, not a second time only to learn
+// that the socket is empty. crypto/tls allocates a reader each time it
+// reads its transport (atLeastReader), so that second call cost an
+// allocation per event on each side: 4 per round trip, 2 left after.
+func TestTLSOneDecryptCallPerEvent(t *testing.T) {
+	req := bytes.Repeat([]byte("x"), 64)
+	looptest.ForEachBackend(t, func(t *testing.T, kind poller.Kind) {
+		l, cli := tlsEchoPair(t, kind)
+		want := 4
+		round := func() {
+			cli.Send(req)
+			want += len(req)
+			testutil.RunUntil(t, l, testutil.HangGuard, func() bool { return cli.got >= want })
+		}
+		for range 10 {
+			round() // tickets and the first records go by; pools warm up
+		}
+		allocs := testing.AllocsPerRun(200, round)
+		t.Logf("%.2f allocations per round trip", allocs)
+		if raceEnabled {
+			return // a race build allocates on its own (debug modes, pools that drop items)
+		}
+		if allocs > 2.5 {
+			t.Fatalf("%.2f allocations per round trip; want at most 2.5 (one record read per side)", allocs)
+		}
+	})
+}

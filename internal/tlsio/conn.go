@@ -107,8 +107,36 @@ func (c *Conn) Pending() int { return c.tr.pending() }
 func (c *Conn) Flush() (int, error) { return c.tr.flush() }
 
 // Read decrypts at most one record into p (tls.Conn.Read). WouldBlock(err)
-// means the socket has nothing more for now.
-func (c *Conn) Read(p []byte) (int, error) { return c.tls.Read(p) }
+// means the socket has nothing more for now; it may come with n > 0, when
+// the read shows that neither the socket nor tls.Conn holds more.
+//
+// That saves, on each read event that brings whole records, the second
+// tls.Conn.Read that would only have found the socket empty — a call
+// through crypto/tls's record layer and an allocation (its atLeastReader)
+// for nothing. It is known when, within this one call, the socket was read
+// and came back short (so the socket is empty), the bytes handed tls.Conn
+// end at a record's end, exactly one record was completed since tls.Conn
+// last held none, and the plaintext fitted in p with room to spare (so
+// tls.Conn kept none of it). crypto/tls reads its transport only when it
+// lacks a whole record, so at that read it held at most a part of one;
+// the call then consumed at least the one record it returned data from,
+// which is the only one completed: nothing is left.
+func (c *Conn) Read(p []byte) (int, error) {
+	tr := c.tr
+	wasDrained := tr.drained
+	n, err := c.tls.Read(p)
+	switch {
+	case err == errWouldBlock:
+		// tls.Conn asked the transport for more: it holds at most a
+		// part of a record, which is not counted.
+		tr.frames.complete = 0
+	case err == nil && n > 0 && n < len(p) && tr.owned && !wasDrained && tr.drained &&
+		tr.inOff == len(tr.in) && tr.frames.atBoundary() && tr.frames.complete == 1:
+		tr.frames.complete = 0
+		err = errWouldBlock
+	}
+	return n, err
+}
 
 // ReadEvent tells the transport that a read event begins: the socket may
 // hold input again. Within one event, a socket read that came back short

@@ -17,5 +17,8 @@
 // Write appends records to an output buffer the loop flushes.
 //
 // A Conn belongs to the loop's goroutine, except for what the handshake
-// goroutine does through the transport, which is locked.
+// goroutine does through the transport, which is locked while the
+// handshake runs. After a successful handshake (GoDirect) the loop owns the
+// transport alone and no longer locks it: see the transport's owned field
+// for why that is safe.
 package tlsio

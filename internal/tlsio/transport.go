@@ -66,6 +66,21 @@ type transport struct {
 	outOff int
 
 	notify func() // on the handshake goroutine: the loop has work
+
+	// owned: the handshake succeeded and the loop took the transport over
+	// (goDirect); from then on only the loop's goroutine touches it, and
+	// no method takes mu. Why that is safe: the handshake goroutine's last
+	// access is under mu, where it records that Handshake returned
+	// (Conn.handshake); the loop reads that record under mu (Finished) in
+	// the function the goroutine posted afterwards, and only then sets
+	// owned, under mu too (goDirect). Every access of the goroutine thus
+	// happens before every lock-free access of the loop, and the goroutine
+	// has returned: nothing else reads or writes these fields.
+	owned bool
+
+	// frames follows the record framing of what Read handed tls.Conn, so
+	// that the loop can tell when tls.Conn holds no ciphertext (Idle).
+	frames framing
 }
 
 func newTransport(fd int, notify func()) *transport {
@@ -77,6 +92,38 @@ func newTransport(fd int, notify func()) *transport {
 // Read is tls.Conn's read: fed ciphertext first; then, during the
 // handshake, it waits for more; after it, it reads the socket.
 func (t *transport) Read(p []byte) (int, error) {
+	if t.owned {
+		return t.readOwned(p)
+	}
+	n, err := t.readLocked(p)
+	t.frames.advance(p[:n])
+	return n, err
+}
+
+// readOwned is Read after the handshake, on the loop, without the lock.
+func (t *transport) readOwned(p []byte) (int, error) {
+	var n int
+	var err error
+	switch {
+	case t.inOff < len(t.in):
+		n = copy(p, t.in[t.inOff:])
+		t.inOff += n
+		if t.inOff == len(t.in) {
+			t.in, t.inOff = nil, 0
+		}
+	case t.closed:
+		return 0, net.ErrClosed
+	case t.eof:
+		return 0, io.EOF
+	default:
+		n, err = t.readSocket(p)
+	}
+	t.frames.advance(p[:n])
+	return n, err
+}
+
+// readLocked is Read while the handshake goroutine may run.
+func (t *transport) readLocked(p []byte) (int, error) {
 	t.mu.Lock()
 	for {
 		if t.inOff < len(t.in) {
@@ -134,6 +181,16 @@ func (t *transport) readSocket(p []byte) (int, error) {
 
 // Write appends a record to the output; it never blocks.
 func (t *transport) Write(p []byte) (int, error) {
+	if t.owned {
+		if t.closed {
+			return 0, net.ErrClosed
+		}
+		if t.out == nil {
+			t.out = outBuffers.Get().(*[]byte)
+		}
+		*t.out = append(*t.out, p...)
+		return len(p), nil
+	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -153,8 +210,10 @@ func (t *transport) Write(p []byte) (int, error) {
 
 // pending is how much ciphertext waits to be written.
 func (t *transport) pending() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	if !t.owned {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+	}
 	if t.out == nil {
 		return 0
 	}
@@ -164,8 +223,10 @@ func (t *transport) pending() int {
 // flush writes waiting ciphertext with one send; EAGAIN is not an error.
 // Any other error is the errno itself.
 func (t *transport) flush() (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	if !t.owned {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+	}
 	if t.out == nil || t.closed {
 		return 0, nil
 	}
@@ -183,7 +244,8 @@ func (t *transport) flush() (int, error) {
 	return n, nil
 }
 
-// releaseOut gives the output buffer back; t.mu is held.
+// releaseOut gives the output buffer back; t.mu is held, or the loop owns
+// the transport.
 func (t *transport) releaseOut() {
 	if t.out == nil {
 		return
@@ -221,8 +283,10 @@ func (t *transport) room() bool {
 
 // buffered reports fed ciphertext not yet read.
 func (t *transport) buffered() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	if !t.owned {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+	}
 	return len(t.in) - t.inOff
 }
 
@@ -230,6 +294,7 @@ func (t *transport) buffered() int {
 func (t *transport) goDirect() {
 	t.mu.Lock()
 	t.direct = true
+	t.owned = true
 	t.full = false
 	if t.inOff == len(t.in) {
 		t.in, t.inOff = nil, 0
