@@ -26,9 +26,42 @@ func (e *PanicError) Unwrap() error {
 
 // dispatch is phase 3.
 func (l *Loop) dispatch(n int) {
-	m := l.m
 	l.dispatching = true
-	for i := 0; i < n; i++ {
+	for i := 0; i < n; {
+		i = l.dispatchFrom(i, n)
+	}
+	l.dispatching = false
+	for _, fd := range l.deferred {
+		if err := closeFD(fd); err != nil {
+			slog.Warn("loop: deferred close failed", "fd", fd, "err", err)
+		}
+	}
+	l.deferred = l.deferred[:0]
+}
+
+// dispatchFrom handles l.events[i:n] and returns where dispatch goes on:
+// n, or the event after one whose handler panicked. One deferred recover
+// guards the whole run of events rather than one per event, since setting
+// up a recover costs more than the rest of an event's dispatch. A panic goes
+// to the channel's HandleError as before, and the events after it are still
+// handled in this iteration.
+func (l *Loop) dispatchFrom(i, n int) (next int) {
+	m := l.m
+	var ch Channel // the channel being called; nil between calls
+	defer func() {
+		if ch == nil {
+			return // no handler was running: nothing to recover
+		}
+		v := recover()
+		if v == nil {
+			return
+		}
+		ev := l.events[i]
+		l.recovered(ev.Fd, ch, v)
+		l.handled(ev, ch)
+		next = i + 1
+	}()
+	for ; i < n; i++ {
 		ev := l.events[i]
 		if ev.Fd == l.wake.fd && ev.Tag == 0 {
 			l.wake.drain()
@@ -42,37 +75,31 @@ func (l *Loop) dispatch(n int) {
 		if e.ch == nil || e.gen != ev.Tag {
 			continue // closed earlier in this batch, or a stale generation
 		}
-		ch := e.ch
+		ch = e.ch
 		m.stats.Events++
-		l.handle(ev.Fd, ch, ev.Events)
-		if l.registered(ev.Fd, ev.Tag) {
-			if ev.Events&poller.Invalid != 0 {
-				l.forceRemove(ev.Fd, ch) // still there: it would spin
-			} else {
-				m.Update(ev.Fd)
-			}
+		ch.HandleEvents(ev.Events)
+		c := ch
+		ch = nil
+		l.handled(ev, c)
+	}
+	return n
+}
+
+// handled follows up an event whose handler has returned or panicked: a
+// channel still registered is asked its interest again, or closed by force
+// if the poller called its descriptor invalid (it would spin).
+func (l *Loop) handled(ev poller.Event, ch Channel) {
+	if l.registered(ev.Fd, ev.Tag) {
+		if ev.Events&poller.Invalid != 0 {
+			l.forceRemove(ev.Fd, ch) // still there: it would spin
+		} else {
+			l.m.Update(ev.Fd)
 		}
 	}
-	l.dispatching = false
-	for _, fd := range l.deferred {
-		if err := closeFD(fd); err != nil {
-			slog.Warn("loop: deferred close failed", "fd", fd, "err", err)
-		}
-	}
-	l.deferred = l.deferred[:0]
 }
 
 func (l *Loop) registered(fd int, gen uint32) bool {
 	return fd < len(l.m.entries) && l.m.entries[fd].ch != nil && l.m.entries[fd].gen == gen
-}
-
-func (l *Loop) handle(fd int, ch Channel, ev poller.Events) {
-	defer func() {
-		if v := recover(); v != nil {
-			l.recovered(fd, ch, v)
-		}
-	}()
-	ch.HandleEvents(ev)
 }
 
 // recovered hands a recovered panic to the channel's HandleError.

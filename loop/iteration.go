@@ -65,8 +65,31 @@ func (l *Loop) applyInterest() {
 		l.checkInterest()
 	}
 	// Handlers called from here may add channels, which appends to
-	// m.dirty: index afresh on every pass so they are applied too.
-	for i := 0; i < len(m.dirty); i++ {
+	// m.dirty: applyFrom indexes afresh on every pass so they are applied
+	// too.
+	for i := 0; i < len(m.dirty); {
+		i = l.applyFrom(i)
+	}
+	m.dirty = m.dirty[:0]
+}
+
+// applyFrom applies the interest of m.dirty[i:] and returns where
+// applyInterest goes on: the end, or the entry after one whose Interest
+// panicked. As in dispatchFrom, one deferred recover guards the run instead
+// of one per channel; it recovers only a panic in the channel's predicates.
+func (l *Loop) applyFrom(i int) (next int) {
+	m := l.m
+	var asking Channel // the channel whose Interest is running
+	defer func() {
+		if asking == nil {
+			return
+		}
+		if v := recover(); v != nil {
+			l.recovered(m.dirty[i], asking, v)
+			next = i + 1
+		}
+	}()
+	for ; i < len(m.dirty); i++ {
 		fd := m.dirty[i]
 		e := &m.entries[fd]
 		e.dirty = false
@@ -74,10 +97,9 @@ func (l *Loop) applyInterest() {
 		if ch == nil {
 			continue
 		}
-		want, ok := l.interest(fd, ch)
-		if !ok {
-			continue
-		}
+		asking = ch
+		want := ch.Interest() & (poller.Read | poller.Write)
+		asking = nil
 		e = &m.entries[fd] // Interest may have grown the table
 		if e.ch != ch {
 			continue
@@ -99,7 +121,7 @@ func (l *Loop) applyInterest() {
 			l.channelError(fd, ch, err)
 		}
 	}
-	m.dirty = m.dirty[:0]
+	return i
 }
 
 // interest asks ch what it wants, recovering a panic in its predicates.
