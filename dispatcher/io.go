@@ -90,7 +90,13 @@ func (d *Dispatcher) Recv(buf []byte) (int, error) {
 	if d.tls != nil {
 		return d.tlsRecv(buf)
 	}
-	n, err := sock.Read(d.fd, buf)
+	var n int
+	var err error
+	if d.isFile {
+		n, err = sock.Read(d.fd, buf) // may block on a disk
+	} else {
+		n, err = sock.Recv(d.fd, buf)
+	}
 	switch {
 	case err == nil && n > 0:
 		d.tmo.lastIO = d.now()

@@ -136,7 +136,7 @@ func (d *Dispatcher) tlsRead() {
 	}
 	l := d.m.Loop()
 	buf := l.BorrowReadBuffer()
-	n, err := sock.Read(d.fd, buf[:min(len(buf), tlsio.FeedLimit)])
+	n, err := sock.Recv(d.fd, buf[:min(len(buf), tlsio.FeedLimit)])
 	if n > 0 {
 		t.c.Feed(buf[:n])
 	}

@@ -30,7 +30,7 @@ func (w waker) signal() { _, _ = sock.Write(w.fd, one[:]) }
 
 func (w waker) drain() {
 	var buf [8]byte
-	_, _ = sock.Read(w.fd, buf[:])
+	_, _ = sock.Recv(w.fd, buf[:])
 }
 
 func (w waker) close() { _ = sock.Close(w.fd) }

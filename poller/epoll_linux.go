@@ -54,8 +54,11 @@ func (p *epollPoller) ctl(op, fd int, interest Events, tag uint32) error {
 		return ErrClosed
 	}
 	ev := unix.EpollEvent{Events: epollBits(interest), Fd: int32(fd), Pad: int32(tag)}
-	if err := unix.EpollCtl(p.epfd, op, fd, &ev); err != nil {
-		return os.NewSyscallError("epoll_ctl", err)
+	// epoll_ctl never blocks: a raw system call, without the runtime's
+	// preparation for one that might (see epollWait).
+	if _, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(p.epfd), uintptr(op), uintptr(fd),
+		uintptr(unsafe.Pointer(&ev)), 0, 0); errno != 0 {
+		return os.NewSyscallError("epoll_ctl", errno)
 	}
 	return nil
 }

@@ -61,7 +61,7 @@ func sendIovecs(fd int, bufs [][]byte, v []unix.Iovec, file bool) (int, error) {
 			var msg unix.Msghdr
 			msg.Iov = &w[0]
 			msg.SetIovlen(len(w))
-			n, _, errno = unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_NOSIGNAL)
+			n, _, errno = nbSyscall6(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_NOSIGNAL, 0, 0, 0)
 		}
 		switch errno {
 		case 0:

@@ -60,7 +60,26 @@ func Send(fd int, p []byte) (int, error) {
 	}
 }
 
-// Read reads from fd, retrying EINTR; the error is unwrapped.
+// Recv reads from fd, a non-blocking socket (or pipe, or eventfd: anything
+// that never blocks), retrying EINTR; the error is unwrapped. Unlike Read
+// it may be made as a raw system call (nonblock_linux.go).
+func Recv(fd int, p []byte) (int, error) {
+	for {
+		n, err := 0, error(nil)
+		if f := Inject(OpRead, fd); f.Err != 0 {
+			err = f.Err
+		} else {
+			n, err = recv(fd, f.limit(p))
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		return n, err
+	}
+}
+
+// Read reads from fd, retrying EINTR; the error is unwrapped. For a
+// descriptor that may block, such as a regular file; Recv is for sockets.
 func Read(fd int, p []byte) (int, error) {
 	for {
 		n, err := 0, error(nil)

@@ -41,3 +41,43 @@ func TestResolveRoundTrip(t *testing.T) {
 	_, err = Resolve(unix.AF_INET, "no-port")
 	assert.Error(t, err)
 }
+
+// TestRecv: Recv reads what a non-blocking socket holds, reports EAGAIN
+// (unwrapped) when it holds nothing and 0 at the peer's end of stream,
+// retries an injected EINTR and honours an injected size limit, as Read
+// does.
+func TestRecv(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	defer unix.Close(fds[0])
+	buf := make([]byte, 16)
+	_, err = Recv(fds[0], buf)
+	assert.Equal(t, unix.EAGAIN, err, "nothing to read yet")
+
+	_, err = Send(fds[1], []byte("hello, world"))
+	require.NoError(t, err)
+	eintr := 2
+	restore := SetInjector(func(op Op, fd int) Fault {
+		if op == OpRead && fd == fds[0] {
+			if eintr > 0 {
+				eintr--
+				return Fault{Err: unix.EINTR}
+			}
+			return Fault{Max: 5}
+		}
+		return Fault{}
+	})
+	n, err := Recv(fds[0], buf)
+	restore()
+	require.NoError(t, err)
+	assert.Equal(t, "hello", string(buf[:n]), "the injected limit, after two EINTRs")
+	assert.Zero(t, eintr)
+	n, err = Recv(fds[0], buf)
+	require.NoError(t, err)
+	assert.Equal(t, ", world", string(buf[:n]))
+
+	require.NoError(t, unix.Close(fds[1]))
+	n, err = Recv(fds[0], buf)
+	assert.NoError(t, err)
+	assert.Zero(t, n, "end of stream")
+}

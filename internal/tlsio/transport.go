@@ -163,7 +163,7 @@ func (t *transport) readSocket(p []byte) (int, error) {
 	if t.drained {
 		return 0, errWouldBlock
 	}
-	n, err := sock.Read(t.fd, p)
+	n, err := sock.Recv(t.fd, p)
 	switch {
 	case err == nil && n > 0:
 		t.drained = n < len(p)
