@@ -1,13 +1,11 @@
 package chat_test
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"testing"
 
 	"github.com/asyncore-go/asyncore/chat"
@@ -78,7 +76,7 @@ func TestStartTLSPushAfterIsEncrypted(t *testing.T) {
 				t.Cleanup(func() { _ = srv.Close() })
 				done := make(chan error, 1)
 				go func() {
-					done <- startTLSThenRead(srv.Addr().String(), cliCfg, len(reply), "250-one\r\n250-two\r\n250 three\r\n")
+					done <- testutil.StartTLSThenRead(srv.Addr().String(), cliCfg, len(reply), "250-one\r\n250-two\r\n250 three\r\n")
 				}()
 				require.NoError(t, awaitClient(e, done))
 				c := made[0]
@@ -88,43 +86,6 @@ func TestStartTLSPushAfterIsEncrypted(t *testing.T) {
 		}
 		e.runUntil(func() bool { return handshakeGoroutines() == 0 })
 	})
-}
-
-// startTLSThenRead sends STARTTLS, reads the plaintext reply of replyLen
-// bytes, does the handshake and expects want over TLS, then closes.
-func startTLSThenRead(addr string, cfg *tls.Config, replyLen int, want string) error {
-	raw, err := net.Dial("tcp4", addr)
-	if err != nil {
-		return err
-	}
-	defer raw.Close()
-	if _, err := io.WriteString(raw, "STARTTLS\r\n"); err != nil {
-		return err
-	}
-	reply := make([]byte, replyLen)
-	if _, err := io.ReadFull(raw, reply); err != nil {
-		return fmt.Errorf("reading the reply: %w", err)
-	}
-	if !bytes.HasSuffix(reply, []byte("220 ready\r\n")) {
-		return fmt.Errorf("reply ends %q", reply[max(0, len(reply)-20):])
-	}
-	c := tls.Client(raw, cfg)
-	if err := c.Handshake(); err != nil {
-		return fmt.Errorf("handshake (plaintext after the reply?): %w", err)
-	}
-	r := bufio.NewReader(c)
-	var got strings.Builder
-	for got.Len() < len(want) {
-		line, err := r.ReadString('\n')
-		got.WriteString(line)
-		if err != nil {
-			return fmt.Errorf("over TLS: %q: %w", got.String(), err)
-		}
-	}
-	if got.String() != want {
-		return fmt.Errorf("over TLS: %q, want %q", got.String(), want)
-	}
-	return c.Close()
 }
 
 // The plaintext a STARTTLS drops is counted in the map's

@@ -1,12 +1,8 @@
 package dispatcher_test
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
-	"fmt"
-	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +65,7 @@ func TestDispatcherWithSendSendAfterStartTLS(t *testing.T) {
 			require.NoError(t, err)
 			done := make(chan error, 1)
 			go func() {
-				done <- startTLSThenRead(srv.Addr().String(), cliCfg, len(reply), strings.Join(after, ""))
+				done <- testutil.StartTLSThenRead(srv.Addr().String(), cliCfg, len(reply), strings.Join(after, ""))
 			}()
 			require.NoError(t, wait(t, l, done), "reply of %d bytes", len(reply))
 			h := made[0]
@@ -79,41 +75,4 @@ func TestDispatcherWithSendSendAfterStartTLS(t *testing.T) {
 			_ = srv.Close()
 		}
 	})
-}
-
-// startTLSThenRead sends STARTTLS, reads the plaintext reply of replyLen
-// bytes, does the handshake and expects want over TLS, then close_notify.
-func startTLSThenRead(addr string, cfg *tls.Config, replyLen int, want string) error {
-	raw, err := net.Dial("tcp4", addr)
-	if err != nil {
-		return err
-	}
-	defer raw.Close()
-	if _, err := io.WriteString(raw, "STARTTLS\r\n"); err != nil {
-		return err
-	}
-	reply := make([]byte, replyLen)
-	if _, err := io.ReadFull(raw, reply); err != nil {
-		return fmt.Errorf("reading the reply: %w", err)
-	}
-	if !bytes.HasSuffix(reply, []byte("220 ready\r\n")) {
-		return fmt.Errorf("reply ends %q", reply[max(0, len(reply)-20):])
-	}
-	c := tls.Client(raw, cfg)
-	if err := c.Handshake(); err != nil {
-		return fmt.Errorf("handshake (plaintext after the reply?): %w", err)
-	}
-	r := bufio.NewReader(c)
-	var got strings.Builder
-	for got.Len() < len(want) {
-		line, err := r.ReadString('\n')
-		got.WriteString(line)
-		if err != nil {
-			return fmt.Errorf("over TLS: %q: %w", got.String(), err)
-		}
-	}
-	if got.String() != want {
-		return fmt.Errorf("over TLS: %q, want %q", got.String(), want)
-	}
-	return c.Close()
 }
