@@ -43,6 +43,11 @@ func TestEchoSpecArgs(t *testing.T) {
 	if got := strings.Join(s.args(7, "echo"), " "); got != "-addr 127.0.0.1:7 -backend poll -nodelay=true" {
 		t.Errorf("forIdle changed the original: %q", got)
 	}
+	// select's default cap (FD_SETSIZE less 32) is under the c1000 cells.
+	sel := echoSpec("asyncore-select", nil, "select")
+	if got := strings.Join(sel.args(7, "echo"), " "); got != "-addr 127.0.0.1:7 -backend select -nodelay=true -maxconns -1" {
+		t.Errorf("select: %q", got)
+	}
 	if got := strings.Join(s.withLoops(2).loopArgs(2), " "); got != "-loops 2" {
 		t.Errorf("loops: %q", got)
 	}
