@@ -55,7 +55,7 @@ const pinnedEnv = "ASYNCORE_BENCH_PINNED"
 func main() {
 	var (
 		serversFlag = flag.String("servers", "", "comma-separated servers to run (default all available)")
-		duration    = flag.Duration("duration", 0, "measured time per cell (default 3s quick, 5s full)")
+		duration    = flag.Duration("duration", 0, "measured time per cell (default 3s)")
 		warmup      = flag.Duration("warmup", 500*time.Millisecond, "traffic before each measurement")
 		reps        = flag.Int("reps", 0, "repetitions of every cell (default 1 quick, 3 full)")
 		full        = flag.Bool("full", false, "run the whole matrix")
@@ -69,9 +69,16 @@ func main() {
 		cellsFlag   = flag.String("cells", "", "comma-separated cell groups: matrix, idle, resp, http, real, tls (or tls-echo, tls-idle, tls-handshake, tls-resp, tls-http) (default matrix,resp,http quick; all with -full)")
 		loopsFlag   = flag.String("loops", "1", "comma-separated loop counts; N > 1 runs the multi-loop servers with N loops on CPUs 0..N-1")
 		idleConns   = flag.Int("idle", 10000, "idle connections in the idle cell")
+		renderFlag  = flag.String("render", "", "run nothing: rebuild latest.md and the charts in -out from this saved latest.json (its targets judged again)")
 		compareFlag = flag.String("compare", "", "extra servers: name=PATH[,name=PATH...], prebuilt binaries taking examples/echo's arguments")
 	)
 	flag.Parse()
+	if *renderFlag != "" {
+		if err := render(*renderFlag, *outDir); err != nil {
+			fatalf("-render: %v", err)
+		}
+		return
+	}
 
 	if _, err := os.Stat("servers/c/epoll_echo.c"); err != nil {
 		fatalf("run the harness from the bench directory (cd bench && go run .)")

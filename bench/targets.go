@@ -32,6 +32,24 @@ const (
 	lineIdleLimit    = 1024 // bytes of RSS per idle -line connection
 )
 
+// clientBoundBusy is the share of its core from which a real client (wrk,
+// redis-benchmark) counts as the bottleneck of its row: with the client's
+// core full and the server's not, requests per second measure the client,
+// which is the same program against both servers, so the servers are
+// compared by their CPU per request instead.
+const clientBoundBusy = 0.95
+
+// clientBoundNote explains a real-client row whose client filled its core
+// while our server did not (the medians of the repetitions); "" otherwise.
+func clientBoundNote(s realSummary) string {
+	if s.OursClientBusy < clientBoundBusy || s.OursServerBusy >= clientBoundBusy || s.CPURatio <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("client-bound: the client used %.0f %% of its core against ours, our server %.0f %% of its own; "+
+		"server CPU per request ÷ %s's %.2f (%.2f–%.2f)", 100*s.OursClientBusy, 100*s.OursServerBusy,
+		s.RefName, s.CPURatio, s.CPURatioMin, s.CPURatioMax)
+}
+
 // figure is a median with its spread over the repetitions.
 type figure struct {
 	Median float64 `json:"median"`
@@ -282,6 +300,7 @@ func (r *report) realTargets() []target {
 			if s.Reps < 2 || math.IsNaN(s.ReqRatioMin) || s.ReqRatioMax == 0 {
 				t.Value.Min, t.Value.Max = s.ReqRatio, s.ReqRatio
 			}
+			t.Note = clientBoundNote(s)
 		} else {
 			t.Note = oneLine(s.Err)
 		}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -153,6 +156,73 @@ func TestRealTargets(t *testing.T) {
 		if strings.Contains(x.Goal, "fileserver") {
 			t.Errorf("a secondary reference became a target: %+v", x)
 		}
+	}
+}
+
+// TestRealTargetClientBound: a row whose client filled its core while our
+// server did not says so, with the servers' CPU ratio; a row where the
+// server was the busy one, or the client had room, says nothing.
+func TestRealTargetClientBound(t *testing.T) {
+	row := func(server, client float64) realSummary {
+		return realSummary{Suite: "http", Test: "GET /", Pipeline: 1, RefName: "net-http", ReqRatio: 1.35,
+			ReqRatioMin: 1.3, ReqRatioMax: 1.4, CPURatio: 0.61, CPURatioMin: 0.6, CPURatioMax: 0.63, Reps: 3,
+			OursServerBusy: server, OursClientBusy: client}
+	}
+	for _, c := range []struct {
+		server, client float64
+		bound          bool
+	}{{0.81, 0.99, true}, {0.97, 0.99, false}, {0.81, 0.90, false}} {
+		r := &report{RealSummaries: []realSummary{row(c.server, c.client)}}
+		h := findTarget(t, r.realTargets(), "HTTP GET, plain")
+		want := "client-bound: the client used 99 % of its core against ours, our server 81 % of its own; " +
+			"server CPU per request ÷ net-http's 0.61 (0.60–0.63)"
+		if got := strings.Contains(h.line(), want); got != c.bound {
+			t.Errorf("server %.2f, client %.2f: %q", c.server, c.client, h.line())
+		}
+		tr := &report{RealSummaries: []realSummary{row(c.server, c.client)}}
+		tr.RealSummaries[0].Suite = "tls-http"
+		x := tr.tlsRealTargets("tls-http", 1.5, func(realSummary) string { return "HTTPS GET, plain" })
+		if got := len(x) == 1 && strings.Contains(x[0].Note, "client-bound:"); got != c.bound {
+			t.Errorf("tls: server %.2f, client %.2f: %+v", c.server, c.client, x)
+		}
+	}
+}
+
+// TestRender: a saved report rendered again keeps its measurements and
+// judges its targets with the current code.
+func TestRender(t *testing.T) {
+	dir := t.TempDir()
+	saved := report{Reps: 3, RealSummaries: []realSummary{{Suite: "http", Test: "GET /", Pipeline: 1,
+		RefName: "net-http", OursName: "asyncore-httpd", ReqRatio: 1.35, ReqRatioMin: 1.3, ReqRatioMax: 1.4,
+		CPURatio: 0.61, CPURatioMin: 0.6, CPURatioMax: 0.63, Reps: 3, OursServerBusy: 0.81, OursClientBusy: 0.99}},
+		Targets: []target{{Goal: "stale", Status: statusPass}}}
+	js, err := json.Marshal(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(dir, "saved.json")
+	if err := os.WriteFile(in, js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := render(in, out); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "latest.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "- **FAIL** HTTP GET, plain: req/s ÷ net-http's (in memory) ≥ 2.5: 1.35 (1.30–1.40 over 3 reps) — client-bound:") ||
+		strings.Contains(string(md), "stale") {
+		t.Errorf("rendered report:\n%s", md)
+	}
+	var again report
+	if js, err = os.ReadFile(filepath.Join(out, "latest.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, &again); err != nil || len(again.RealSummaries) != 1 ||
+		again.RealSummaries[0].ReqRatio != 1.35 || findTarget(t, again.Targets, "HTTP GET, plain").Status != statusFail {
+		t.Errorf("rendered json: %v %+v", err, again)
 	}
 }
 

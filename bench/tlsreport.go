@@ -237,6 +237,7 @@ func (r *report) tlsRealTargets(suite string, limit float64, name func(realSumma
 			if s.Reps < 2 || s.ReqRatioMax == 0 {
 				t.Value.Min, t.Value.Max = s.ReqRatio, s.ReqRatio
 			}
+			t.Note = clientBoundNote(s)
 		} else {
 			t.Note = oneLine(s.Err)
 		}
