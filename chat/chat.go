@@ -98,6 +98,9 @@ type Handler interface {
 // sending. It is not called for a Push written at once, which queued
 // nothing (Pending is 0 right after it), nor when the queue is emptied by
 // DiscardBuffers or by closing, nor after CloseWhenDone.
+//
+// If it has a PeekInput(data []byte) method (InputPeeker), it sees the
+// input of each read whole before the frames in it are delivered.
 type AsyncChat struct {
 	dispatcher.Dispatcher
 
@@ -178,6 +181,7 @@ type AsyncChat struct {
 	// FoundTerminator also drops the rest of the input being framed.
 	discarded bool
 	drains    bool // self has HandleDrained (drainer)
+	peeks     bool // self has PeekInput (InputPeeker)
 	// offered: during CollectIncomingData, c.in is the piece being
 	// collected, which the default collector may keep rather than copy;
 	// lent: it did, c.incoming is that piece and c.in holds the default
@@ -212,6 +216,7 @@ func (c *AsyncChat) Init(self Handler, m *loop.Map) {
 	}
 	c.self = self
 	_, c.drains = self.(drainer)
+	_, c.peeks = self.(InputPeeker)
 	c.Dispatcher.Init(self, m)
 	c.Hooks().UseServerTimeouts()
 }

@@ -93,6 +93,11 @@
 //   - An embedding type with a HandleDrained() method hears when its queued
 //     output has all been written (not after CloseWhenDone): the place to
 //     push the next block of a long transfer.
+//   - An embedding type with a PeekInput(data []byte) method (InputPeeker)
+//     sees each read's input whole before its frames are delivered: a
+//     pipelining server can prepare for the batch — examples/resp looks up
+//     the keys of a read's commands together, so that their cache misses
+//     overlap.
 //   - Output need not be copied. Push copies (the caller may reuse its
 //     buffer); PushShared queues by reference data the caller never
 //     modifies — a cached file body that many replies send costs no copy

@@ -89,9 +89,31 @@ func (c *AsyncChat) readInto(buf []byte, k int) {
 			c.life.Dropped(chatConn{c}) // read only to be dropped (see feed)
 		}
 		c.in = c.in[:0]
+		if c.peeks && c.life.Acting() {
+			c.self.(InputPeeker).PeekInput(buf[:k+n])
+		}
 		c.handleInput(buf[:k+n])
 		c.initiateSend()
 	}
+}
+
+// InputPeeker is what an embedding type implements to see the input of
+// each read whole, before it is framed: PeekInput receives the bytes that
+// CollectIncomingData and FoundTerminator are about to be given, in order
+// — after the few bytes of a partial delimiter kept from the last read, if
+// there are any — and then framing starts. Asynchat has no such hook: it
+// is for a server that handles pipelined requests and can prepare for a
+// whole batch at once. examples/resp looks up the keys of a read's commands
+// together there, so that their cache misses overlap instead of coming one
+// after another.
+//
+// data is lent, as to CollectIncomingData (valid until PeekInput returns),
+// and is read-only. PeekInput must not act on the chat: no Push, no
+// SetTerminator, no Close; the frames it has seen are delivered next. It
+// is not called for input a close has made moot, nor again for input held
+// back by FramesPerRead or OutHighWater and framed later.
+type InputPeeker interface {
+	PeekInput(data []byte)
 }
 
 // handleInput frames data with writes held back until it is done, so the

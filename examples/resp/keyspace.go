@@ -91,6 +91,30 @@ func (k *keyspace) get(key []byte) *entry {
 	}
 }
 
+// prefetch reads the slot, then the entry, that a get of each key would
+// read first, the slots of all keys before any entry, so that their cache
+// misses overlap (see prefetch.go). ents is scratch for the entries, left
+// cleared. It returns a sum of what it read, for the caller to keep, so
+// that the compiler keeps the reads.
+func (k *keyspace) prefetch(keys [][]byte, ents *[prefetchMax]*entry) uintptr {
+	for i, key := range keys[:min(len(keys), prefetchMax)] {
+		h := maphash.Bytes(k.seed, key)
+		t := k.tableOf(h)
+		ents[i] = t.slots[h&uint64(len(t.slots)-1)].entry
+	}
+	var sum uintptr
+	for i, e := range ents[:min(len(keys), prefetchMax)] {
+		if e != nil {
+			// An entry spans two or three cache lines: its first
+			// word, the key's first byte and its last byte are one
+			// in each.
+			sum += uintptr(len(e.key)) + uintptr(e.inline[0]) + uintptr(e.inline[len(e.inline)-1])
+			ents[i] = nil
+		}
+	}
+	return sum
+}
+
 // insert adds e under e.key, which the keyspace must not hold yet.
 func (k *keyspace) insert(e *entry) {
 	h := maphash.String(k.seed, e.key)

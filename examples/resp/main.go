@@ -457,6 +457,12 @@ type server struct {
 	// that is scheduled (see released).
 	freed   int
 	freeing *loop.Timer
+
+	// Scratch for PeekInput (see prefetch.go), and the sum of what it
+	// read, kept so that the reads are not optimised away.
+	peeked      [][]byte
+	prefetched  [prefetchMax]*entry
+	prefetchSum uintptr
 }
 
 // Giving memory back to the system after large requests: see released.
