@@ -181,7 +181,6 @@ type AsyncChat struct {
 	// FoundTerminator also drops the rest of the input being framed.
 	discarded bool
 	drains    bool // self has HandleDrained (drainer)
-	peeks     bool // self has PeekInput (InputPeeker)
 	// offered: during CollectIncomingData, c.in is the piece being
 	// collected, which the default collector may keep rather than copy;
 	// lent: it did, c.incoming is that piece and c.in holds the default
@@ -216,7 +215,6 @@ func (c *AsyncChat) Init(self Handler, m *loop.Map) {
 	}
 	c.self = self
 	_, c.drains = self.(drainer)
-	_, c.peeks = self.(InputPeeker)
 	c.Dispatcher.Init(self, m)
 	c.Hooks().UseServerTimeouts()
 }

@@ -89,8 +89,10 @@ func (c *AsyncChat) readInto(buf []byte, k int) {
 			c.life.Dropped(chatConn{c}) // read only to be dropped (see feed)
 		}
 		c.in = c.in[:0]
-		if c.peeks && c.life.Acting() {
-			c.self.(InputPeeker).PeekInput(buf[:k+n])
+		// Asked on every read rather than kept in a field: the flag
+		// would cost the chat a word, and its size class (size_test.go).
+		if p, ok := c.self.(InputPeeker); ok && c.life.Acting() {
+			p.PeekInput(buf[:k+n])
 		}
 		c.handleInput(buf[:k+n])
 		c.initiateSend()
