@@ -26,15 +26,20 @@ func TestAsyncChatSize(t *testing.T) {
 	t.Logf("AsyncChat %d bytes", s)
 	assert.LessOrEqual(t, s, uintptr(568))
 
+	// Other goroutines' allocations can only add to the count: the least
+	// of a few tries is the chat's own.
 	const n = 1000
 	objs := make([]*heapChat, n)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for i := range objs {
-		objs[i] = new(heapChat)
+	perObject := uint64(1 << 62)
+	for range 5 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for i := range objs {
+			objs[i] = new(heapChat)
+		}
+		runtime.ReadMemStats(&after)
+		perObject = min(perObject, (after.TotalAlloc-before.TotalAlloc)/n)
 	}
-	runtime.ReadMemStats(&after)
-	perObject := (after.TotalAlloc - before.TotalAlloc) / n
 	t.Logf("%d bytes allocated per AsyncChat", perObject)
 	assert.LessOrEqual(t, perObject, uint64(576))
 	runtime.KeepAlive(objs)
