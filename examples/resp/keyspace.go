@@ -106,8 +106,8 @@ func (k *keyspace) prefetch(keys [][]byte, ents *[prefetchMax]*entry) uintptr {
 	for i, e := range ents[:min(len(keys), prefetchMax)] {
 		if e != nil {
 			// An entry spans two or three cache lines: its first
-			// word, the key's first byte and its last byte are one
-			// in each.
+			// word, the first byte of its inline room (where a
+			// small key starts) and its last byte are one in each.
 			sum += uintptr(len(e.key)) + uintptr(e.inline[0]) + uintptr(e.inline[len(e.inline)-1])
 			ents[i] = nil
 		}
